@@ -1,0 +1,123 @@
+"""The power-of-two grid of one blob and the nearest level on it.
+
+Levels are {0} U {+-2^k : n2 <= k <= n1}. The original (blob.cpp) picks the level by a
+scan in double precision (INQ_REFERENCE.md section 2.6); `nearest_level_scan` is a plain
+transcription of that scan, `nearest_level` computes the same bits without looping over
+levels: the candidate exponent comes from the float's own exponent and mantissa, and only
+the elements where the scan's quirks can bite (|w| >= 100, weights above the grid, grids in
+the subnormal range) go through an exact double-precision path.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+MIN_BITS, MAX_BITS = 2, 8
+# The scan starts with "best distance 100, result +1.0" (blob.cpp's initial values).
+_SCAN_START_DIST = 100.0
+_F32_100_BITS = int(np.array(100.0, np.float32).view(np.int32))
+_ONE_BITS = int(np.array(1.0, np.float32).view(np.int32))
+_CHUNK = 1 << 18  # elements per chunk: keeps temporaries in cache and memory bounded
+
+
+def check_bits(bits: int) -> int:
+    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not MIN_BITS <= bits <= MAX_BITS:
+        raise ValueError(f"bits must be an integer in {MIN_BITS}..{MAX_BITS}, got {bits!r}")
+    return int(bits)
+
+
+def n1_from_max(max_abs: float) -> int:
+    """n1 = floor(log2(max * 4.0 / 3.0)) in double precision, as blob.cpp computes it."""
+    return int(math.floor(math.log2(float(max_abs) * 4.0 / 3.0)))
+
+
+def n2_from_n1(n1: int, bits: int) -> int:
+    """Lowest exponent: 2^(bits-2) exponents n2..n1, plus zero (one bit is the sign)."""
+    return n1 + 1 - 2 ** (check_bits(bits) - 2)
+
+
+def nearest_level_scan(w: np.ndarray, n1: int, n2: int) -> np.ndarray:
+    """Plain transcription of blob.cpp's scan (the oracle for `nearest_level`).
+
+    Vectorised over elements, looping over the levels in the original order with strict
+    '<' improvements, so an exact tie keeps the earlier candidate.
+    """
+    x = np.asarray(w, dtype=np.float32).astype(np.float64)
+    best = np.full(x.shape, _SCAN_START_DIST)
+    res = np.ones(x.shape)
+    ax = np.abs(x)
+    take = ax < best
+    best[take], res[take] = ax[take], 0.0
+    for i in range(n2, n1 + 1):
+        p = math.ldexp(1.0, i)
+        for cand in (p, -p):
+            d = np.abs(x - cand)
+            take = d < best
+            best[take], res[take] = d[take], cand
+    with np.errstate(over="ignore"):
+        return res.astype(np.float32)
+
+
+def _nearest_level_exact(x: np.ndarray, n1: int, n2: int) -> np.ndarray:
+    """Scan-equivalent in double precision with at most two power candidates per element.
+
+    The distances |a - 2^j| are unimodal in j and rounding is monotone, so the scan's
+    first minimum among the powers is the in-grid power nearest below or above |x|
+    (the lower one on a tie); it then competes, in scan order, with 100/+1.0 and with 0.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    a = np.abs(x)
+    _, ex = np.frexp(a)
+    e = ex.astype(np.int64) - 1  # 2^e <= a < 2^(e+1)
+    clo = np.ldexp(1.0, np.clip(e, n2, n1))
+    chi = np.ldexp(1.0, np.clip(e + 1, n2, n1))
+    dlo, dhi = np.abs(a - clo), np.abs(a - chi)
+    use_hi = dhi < dlo
+    cp = np.where(use_hi, chi, clo)
+    dp = np.where(use_hi, dhi, dlo)
+    res = np.ones_like(a)
+    best = np.full_like(a, _SCAN_START_DIST)
+    take0 = a < best
+    res[take0], best[take0] = 0.0, a[take0]
+    takep = dp < best
+    res[takep] = np.copysign(cp[takep], x[takep])
+    with np.errstate(over="ignore"):
+        return res.astype(np.float32)
+
+
+def nearest_level(w: np.ndarray, n1: int, n2: int, out: np.ndarray | None = None) -> np.ndarray:
+    """Nearest grid level of every element, bit-identical to `nearest_level_scan`.
+
+    Works on the float32 bit patterns: adding 0x3FFFFF to |w|'s bits carries into the
+    exponent exactly when the mantissa is above 1.5 (a midpoint keeps the lower power,
+    as the scan's tie rule does), which gives the rounded exponent without log2.
+    """
+    w = np.ascontiguousarray(w, dtype=np.float32)
+    flat = w.reshape(-1)
+    if out is None:
+        out = np.empty_like(w)
+    oflat = out.reshape(-1)
+    if n2 - 1 < -126 or n1 > 127:
+        # Grid in the subnormal range or beyond float32: rare, do it all exactly.
+        for s in range(0, flat.size, _CHUNK):
+            oflat[s:s + _CHUNK] = _nearest_level_exact(flat[s:s + _CHUNK], n1, n2)
+        return out
+    zero_lim = (n2 - 1 + 127) << 23  # bits of 2^(n2-1): at or below it, 0 wins
+    above_lim = (n1 + 1 + 127) << 23  # bits of 2^(n1+1): above the grid, exact path
+    special_lim = min(_F32_100_BITS, above_lim)
+    lo_bits, hi_bits = (n2 + 127) << 23, (n1 + 127) << 23
+    bits = flat.view(np.int32)
+    obits = oflat.view(np.int32)
+    for s in range(0, flat.size, _CHUNK):
+        b = bits[s:s + _CHUNK]
+        mag = b & 0x7FFFFFFF
+        q = (mag + 0x3FFFFF) & np.int32(-(1 << 23))  # rounded power, as float bits
+        np.clip(q, lo_bits, hi_bits, out=q)
+        q |= b & np.int32(-0x80000000)  # the sign of w
+        q[mag <= zero_lim] = 0
+        special = mag >= special_lim
+        if special.any():
+            q[special] = _nearest_level_exact(flat[s:s + _CHUNK][special], n1, n2).view(np.int32)
+        obits[s:s + _CHUNK] = q
+    return out

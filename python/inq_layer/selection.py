@@ -1,0 +1,28 @@
+"""Which blobs INQ quantizes. The one place the driver, check and export ask."""
+from __future__ import annotations
+
+from typing import Iterable
+
+# Layer types whose blob 0 is a weight tensor; V1 (old prototxt) names beside the new ones.
+WEIGHT_LAYER_TYPES = frozenset({
+    "Convolution", "Deconvolution", "InnerProduct",
+    "CONVOLUTION", "DECONVOLUTION", "INNER_PRODUCT",
+})
+MODES = ("default", "every-blob0")
+
+
+def quantizable_blobs(layers: Iterable[tuple[str, str, int]], mode: str = "default") -> list[tuple[str, int]]:
+    """(layer name, blob index) of every blob to quantize.
+
+    `layers` yields (name, type, number of blobs). "default": blob 0 of convolution,
+    deconvolution and inner-product layers; biases, BatchNorm and Scale stay float.
+    "every-blob0": the original's rule, blob 0 of every layer that has blobs (BatchNorm
+    running means and Scale gammas included, a known defect kept for reproduction).
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown quantize mode {mode!r}: use one of {', '.join(MODES)}")
+    out = []
+    for name, ltype, nblobs in layers:
+        if nblobs and (mode == "every-blob0" or ltype in WEIGHT_LAYER_TYPES):
+            out.append((name, 0))
+    return out
