@@ -1,0 +1,40 @@
+"""Atomic file writes: a temp file in the same folder, fsync, then rename over the target.
+A crash or a full disk leaves the previous file intact."""
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from typing import Callable, IO
+
+
+def write_atomic(path: str, writer: Callable[[IO[bytes]], None]) -> None:
+    """Call writer(f) on a temp file beside `path`, then rename it to `path`."""
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=d)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            writer(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def write_bytes_atomic(path: str, data: bytes) -> None:
+    write_atomic(path, lambda f: f.write(data))
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    write_bytes_atomic(path, text.encode())
+
+
+def describe_os_error(e: OSError, path: str) -> str:
+    if e.errno == errno.ENOSPC:
+        return f"{path}: no space left on device; free space and rerun (earlier files are intact)"
+    return f"{path}: {e.strerror or e}"

@@ -1,0 +1,137 @@
+"""Caffe files through caffe_pb2 only: prototxt (text), caffemodel and solverstate (binary).
+
+Everything is validated here, before Caffe sees it, because Caffe aborts the whole process
+(LOG(FATAL)) on a bad file.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .errors import InqError
+
+
+def pb2():
+    """caffe_pb2 of the pycaffe in use (imported lazily: the quantizer needs no Caffe)."""
+    try:
+        from caffe.proto import caffe_pb2
+    except ImportError as e:
+        raise InqError(f"cannot import pycaffe ({e}); run `make setup` and use build/venv/bin/python") from None
+    return caffe_pb2
+
+
+def _read(path: str, what: str, mode: str = "rb"):
+    if not path:
+        raise InqError(f"no {what} file given")
+    if os.path.isdir(path):
+        raise InqError(f"{path}: is a directory, expected a {what} file")
+    if not os.path.exists(path):
+        raise InqError(f"{path}: {what} file not found")
+    try:
+        with open(path, mode) as f:
+            return f.read()
+    except OSError as e:
+        raise InqError(f"{path}: cannot read {what} file ({e.strerror})") from None
+
+
+def read_text_proto(path: str, message, what: str):
+    """Parse a prototxt into `message`; errors carry protobuf's line:column."""
+    from google.protobuf import text_format
+    text = _read(path, what, "rb")
+    try:
+        text_format.Parse(text.decode("utf-8"), message)
+    except UnicodeDecodeError:
+        raise InqError(f"{path}: not a text {what} (binary data)") from None
+    except text_format.ParseError as e:
+        raise InqError(f"{path}:{e}") from None
+    return message
+
+
+def read_solver(path: str):
+    return read_text_proto(path, pb2().SolverParameter(), "solver prototxt")
+
+
+def read_net(path: str):
+    return read_text_proto(path, pb2().NetParameter(), "net prototxt")
+
+
+def read_binary_proto(path: str, message, what: str):
+    from google.protobuf.message import DecodeError
+    data = _read(path, what)
+    try:
+        message.ParseFromString(data)
+    except (DecodeError, RuntimeError, ValueError) as e:
+        raise InqError(f"{path}: not a valid {what} (truncated or another format: {e})") from None
+    return message
+
+
+def read_caffemodel(path: str):
+    net = read_binary_proto(path, pb2().NetParameter(), "caffemodel")
+    if not net.layer and not net.layers:
+        raise InqError(f"{path}: not a caffemodel (no layers in it)")
+    return net
+
+
+def blob_shape(blob) -> tuple[int, ...]:
+    if blob.HasField("shape"):
+        return tuple(int(d) for d in blob.shape.dim)
+    legacy = (blob.num, blob.channels, blob.height, blob.width)
+    return tuple(int(d) for d in legacy) if any(legacy) else ()
+
+
+def blob_array(blob) -> np.ndarray:
+    """Blob data as float32 with its shape (double_data converted)."""
+    data = blob.data if len(blob.data) else blob.double_data
+    arr = np.asarray(data, dtype=np.float32)
+    shape = blob_shape(blob)
+    if int(np.prod(shape, dtype=np.int64)) != arr.size:
+        raise InqError(f"blob of shape {shape} holds {arr.size} values")
+    return arr.reshape(shape)
+
+
+def model_layers(model) -> list:
+    """The layers of a NetParameter, new-style or V1."""
+    return list(model.layer) if model.layer else list(model.layers)
+
+
+def layer_type(layer) -> str:
+    t = layer.type
+    if isinstance(t, str):
+        return t
+    return pb2().V1LayerParameter.LayerType.Name(t)
+
+
+def model_blobs(model) -> dict[str, list]:
+    """{layer name: [BlobProto, ...]} of the layers that carry blobs."""
+    return {ly.name: list(ly.blobs) for ly in model_layers(model) if len(ly.blobs)}
+
+
+def check_weights_fit(weights_path: str, model, net_shapes: dict[str, list[tuple]]) -> None:
+    """Refuse a caffemodel that Caffe's CopyTrainedLayersFrom would abort on, or that
+    belongs to another net (no parameter layer in common)."""
+    src = model_blobs(model)
+    common = [n for n in net_shapes if n in src]
+    if net_shapes and not common:
+        raise InqError(f"{weights_path}: belongs to another net: none of its layers matches "
+                       f"the net's parameter layers (first: {next(iter(net_shapes))!r})")
+    for name in common:
+        want, have = net_shapes[name], [blob_shape(b) for b in src[name]]
+        if len(want) != len(have):
+            raise InqError(f"{weights_path}: layer {name!r} has {len(have)} blobs, the net expects {len(want)}")
+        for i, (w, h) in enumerate(zip(want, have)):
+            if not _same_shape(w, h):
+                raise InqError(f"{weights_path}: layer {name!r} blob {i} has shape {h}, the net expects {tuple(w)}")
+            b = src[name][i]
+            n = len(b.data) or len(b.double_data)
+            if n != int(np.prod(w, dtype=np.int64)):
+                raise InqError(f"{weights_path}: layer {name!r} blob {i} holds {n} values, "
+                               f"shape {tuple(w)} needs {int(np.prod(w))}")
+
+
+def _same_shape(want, have) -> bool:
+    """Caffe's ShapeEquals: equal, or equal as legacy 4-D (num, channels, height, width)."""
+    if tuple(want) == tuple(have):
+        return True
+    pad = lambda s: (1,) * (4 - len(s)) + tuple(s) if len(s) <= 4 else tuple(s)  # noqa: E731
+    return pad(want) == pad(have)

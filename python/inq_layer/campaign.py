@@ -1,0 +1,255 @@
+"""An INQ campaign: the scheduler half of INQ (which weights to freeze when).
+
+For each accumulated portion p_k: a fresh solver (iteration 0, lr schedule restarted,
+momentum zero, as the original's separate runs), the previous phase's final weights,
+quantization of the quantizable blobs, a test, training with frozen weights held exact,
+a test and a snapshot. State lives in --out so an interrupted campaign resumes.
+"""
+from __future__ import annotations
+
+import gc
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import caffe_io
+from .caffe_log import CaffeLog
+from .errors import InqError
+from .evaluate import flatten, test_all
+from .freezer import Freezer, encode, frozen_mask
+from .quantize import quantize_blob
+from .selection import quantizable_blobs
+from .solver_config import SolverConfig, caffe_solver_text
+from .state import (BlobState, CampaignRecord, SnapshotState, load_snapshot_state,
+                    newest_complete_snapshot, save_snapshot_state, snapshot_files)
+from .trainer import loss_weights, train_phase
+
+DEFAULT_CAMPAIGN = ("0.3", "0.6", "0.8", "1.0")  # the original AlexNet one
+
+
+@dataclass
+class Settings:
+    campaign: list[str]
+    bits: int = 5
+    rule: str = "paper"
+    strategy: str = "magnitude"
+    seed: int | None = None
+    quantize: str = "default"
+    out: str = "inq_out"
+    max_iter: int | None = None  # override of the solver's max_iter (phases before the last)
+    final_iters: int = 1
+    gpu: int | None = None
+    weights: str | None = None  # None: start from the net's fillers
+    extra: dict = field(default_factory=dict)
+
+    def record(self) -> dict:
+        return {"campaign": self.campaign, "bits": self.bits, "rule": self.rule,
+                "strategy": self.strategy, "seed": self.seed, "quantize": self.quantize}
+
+
+def phase_iters(s: Settings, cfg: SolverConfig, k: int) -> int:
+    if k == len(s.campaign) - 1:
+        return s.final_iters
+    return s.max_iter if s.max_iter is not None else cfg.max_iter
+
+
+def _net_layer_info(solver) -> list[tuple[str, str, int]]:
+    net = solver.net
+    return [(name, layer.type, len(layer.blobs)) for name, layer in zip(net._layer_names, net.layers)]
+
+
+def _net_shapes(solver) -> dict[str, list[tuple]]:
+    return {name: [tuple(b.data.shape) for b in blobs] for name, blobs in solver.net.params.items()}
+
+
+def load_weights(solver, path: str) -> None:
+    """Validate with caffe_pb2, then let Caffe copy (it would abort on a mismatch)."""
+    model = caffe_io.read_caffemodel(path)
+    caffe_io.check_weights_fit(path, model, _net_shapes(solver))
+    for name, blobs in caffe_io.model_blobs(model).items():
+        for i, b in enumerate(blobs):
+            a = caffe_io.blob_array(b)
+            if not np.isfinite(a).all():
+                raise InqError(f"{path}: layer {name!r} blob {i} contains NaN or Inf")
+    solver.net.copy_from(path)
+
+
+class Campaign:
+    def __init__(self, cfg: SolverConfig, s: Settings, log: CaffeLog):
+        import caffe  # the only Caffe import of the campaign
+        self.caffe, self.cfg, self.s, self.log = caffe, cfg, s, log
+        self.out = os.path.abspath(s.out)
+        self.record = CampaignRecord(os.path.join(self.out, "campaign.json"),
+                                     {"settings": s.record(), "test_float": None, "phases": [],
+                                      "init_from_fillers": s.weights is None})
+        self.weights_of_loss = loss_weights(caffe_io.read_net(cfg.net_path)) if cfg.net_path else {}
+
+    # -- solver handling ------------------------------------------------------------
+    def _set_mode(self) -> None:
+        if self.s.gpu is not None:
+            self.caffe.set_device(self.s.gpu)
+            self.caffe.set_mode_gpu()
+        else:
+            self.caffe.set_mode_cpu()
+
+    def _new_solver(self, k: int):
+        phase_dir = os.path.join(self.out, f"phase{k + 1}")
+        os.makedirs(phase_dir, exist_ok=True)
+        text = caffe_solver_text(self.cfg, os.path.join(phase_dir, "inq"), phase_iters(self.s, self.cfg, k))
+        fd, path = tempfile.mkstemp(prefix="solver.", suffix=".prototxt", dir=phase_dir)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        try:
+            self._set_mode()
+            return self.caffe.get_solver(path)
+        finally:
+            os.unlink(path)
+
+    # -- quantization ---------------------------------------------------------------
+    def _quantize(self, solver, k: int, prev: dict | None) -> list[BlobState]:
+        s, portion = self.s, self.s.campaign[k]
+        blobs = []
+        keys = quantizable_blobs(_net_layer_info(solver), s.quantize)
+        if not keys:
+            raise InqError("the net has no quantizable layer (Convolution, Deconvolution, InnerProduct)")
+        for layer, idx in keys:
+            data = solver.net.params[layer][idx].data
+            frozen = frozen_mask(prev[(layer, idx)]) if prev and (layer, idx) in prev else None
+            seed = None if s.seed is None else s.seed * 1000003 + k * 101 + len(blobs)
+            r = quantize_blob(data, portion, s.bits, frozen=frozen, rule=s.rule,
+                              strategy=s.strategy, seed=seed, name=layer)
+            if r.all_zero:
+                self.log(f"warning: layer {layer!r}: all weights are zero, counted as quantized")
+            data[...] = r.quantized
+            blobs.append(BlobState(layer, idx, r.n1, r.n2, encode(r.quantized, r.frozen, layer)))
+        return blobs
+
+    def _snapshot(self, solver, k: int, blobs: list[BlobState]) -> str:
+        solver.snapshot()
+        base = os.path.join(self.out, f"phase{k + 1}", f"inq_iter_{solver.iter}")
+        model, sstate = base + ".caffemodel", base + ".solverstate"
+        state_path = base + ".inqstate.npz"
+        save_snapshot_state(state_path, SnapshotState(k, solver.iter, blobs), model, sstate)
+        self.log(f"Snapshotting to {model} (+ .solverstate, .inqstate.npz)")
+        return state_path
+
+    def _restore(self, solver, state_path: str) -> None:
+        model, sstate = snapshot_files(state_path)
+        load_weights(solver, model)
+        # The solverstate names its caffemodel by the path at writing time; point it here.
+        st = caffe_io.read_binary_proto(sstate, caffe_io.pb2().SolverState(), "solverstate")
+        st.learned_net = model
+        fd, tmp = tempfile.mkstemp(suffix=".solverstate", dir=os.path.dirname(state_path))
+        with os.fdopen(fd, "wb") as f:
+            f.write(st.SerializeToString())
+        try:
+            solver.restore(tmp)
+        finally:
+            os.unlink(tmp)
+
+    def _phase_summary(self, blobs: list[BlobState]) -> dict:
+        layers, tot, fro = {}, 0, 0
+        for b in blobs:
+            n = int(frozen_mask(b.codes).sum())
+            layers[b.layer] = {"frozen_fraction": n / b.codes.size, "n1": b.n1, "n2": b.n2,
+                               "count": int(b.codes.size)}
+            tot, fro = tot + b.codes.size, fro + n
+        return {"frozen_fraction": fro / max(tot, 1), "layers": layers}
+
+    # -- the campaign ---------------------------------------------------------------
+    def run(self, resume: bool) -> dict:
+        s, log = self.s, self.log
+        old = CampaignRecord.load(self.record.path)
+        if old is not None:
+            if not resume:
+                raise InqError(f"{self.out} already holds a campaign; use --resume to continue "
+                               f"it or choose another --out")
+            old.check_same(s.record())
+            self.record = old
+        log("Solving INQ campaign " + ",".join(s.campaign) + f" ({s.bits} bits, {s.rule} rule, "
+            f"{s.strategy} partition) into {self.out}")
+        for k in range(len(self.record.data["phases"]), len(s.campaign)):
+            self._run_phase(k)
+            gc.collect()
+        return self.record.data
+
+    def _run_phase(self, k: int) -> None:
+        s, log, rec = self.s, self.log, self.record.data
+        iters = phase_iters(s, self.cfg, k)
+        t0 = time.time()
+        solver = self._new_solver(k)
+        try:
+            snap = newest_complete_snapshot(os.path.join(self.out, f"phase{k + 1}"))
+            if snap is not None:
+                state_path, st = snap
+                self._restore(solver, state_path)
+                blobs = st.blobs
+                log(f"Resuming phase {k + 1} from {state_path} (iteration {solver.iter})")
+                after_q = rec.get("pending", {}).get("test_after_quantize", {})
+                extra = rec.get("pending", {}).get("extra", {})
+            else:
+                prev = None
+                if k == 0:
+                    if s.weights:
+                        load_weights(solver, s.weights)
+                    if rec["test_float"] is None:
+                        results = test_all(solver, self.cfg.test_iters())
+                        for i, r in enumerate(results):
+                            log.test(0, i, r)
+                        rec["test_float"] = flatten(results)
+                else:
+                    prev_state = rec["phases"][k - 1]["final_state"]
+                    pst = load_snapshot_state(os.path.join(self.out, prev_state))
+                    load_weights(solver, snapshot_files(os.path.join(self.out, prev_state))[0])
+                    prev = pst.codes()
+                blobs = self._quantize(solver, k, prev)
+                extra = self._rule_difference(solver, k, prev, blobs)
+                log(f"Phase {k + 1}/{len(s.campaign)}: quantized portion {s.campaign[k]} "
+                    f"(frozen {self._phase_summary(blobs)['frozen_fraction']:.4f})")
+                results = test_all(solver, self.cfg.test_iters())
+                for i, r in enumerate(results):
+                    log.test(0, i, r)
+                after_q = flatten(results)
+                rec["pending"] = {"test_after_quantize": after_q, "extra": extra}
+                self.record.save()
+            freezer = Freezer({(b.layer, b.index): b.codes for b in blobs})
+            train_phase(solver, self.cfg, freezer, iters, log,
+                        lambda it: self._snapshot(solver, k, blobs), self.weights_of_loss,
+                        label=f"phase {k + 1}/{len(s.campaign)}")
+            results = test_all(solver, self.cfg.test_iters())
+            for i, r in enumerate(results):
+                log.test(solver.iter, i, r)
+            if freezer.violations(solver.net.params):
+                raise InqError("internal error: frozen weights moved")  # never expected
+            state_path = self._snapshot(solver, k, blobs)
+            phase = {"portion": float(s.campaign[k]), **self._phase_summary(blobs),
+                     "test_after_quantize": after_q, "test_after_training": flatten(results),
+                     "iterations": iters, "seconds": round(time.time() - t0, 3),
+                     "final_state": os.path.relpath(state_path, self.out), **extra}
+            if k == len(s.campaign) - 1:
+                final = os.path.join(self.out, "final_inq.caffemodel")
+                tmp = final + ".tmp"
+                solver.net.save(tmp)
+                os.replace(tmp, final)
+                rec["final_model"] = final
+            rec["phases"].append(phase)
+            rec.pop("pending", None)
+            self.record.save()
+        finally:
+            del solver
+            gc.collect()
+
+    def _rule_difference(self, solver, k, prev, blobs) -> dict:
+        """Reference rule: how many weights the paper rule would treat differently (frozen
+        before but re-selected as float now: the original's masks are not monotonic)."""
+        if self.s.rule != "reference" or prev is None:
+            return {}
+        unfrozen = 0
+        for b in blobs:
+            p = prev.get((b.layer, b.index))
+            if p is not None:
+                unfrozen += int(np.count_nonzero(frozen_mask(p) & ~frozen_mask(b.codes)))
+        return {"unfrozen_by_reselection": unfrozen}

@@ -1,0 +1,94 @@
+"""Check that a model is INQ-quantized: every quantizable weight is 0 or +-2^k with
+n2 <= k <= n1, n1 from that blob's max |w|. Reads files with caffe_pb2 only.
+
+    python -m inq_layer.check --model NET.prototxt --weights W.caffemodel --bits 5
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import caffe_io
+from .errors import InqError, cli_main
+from .levels import check_bits, n1_from_max, n2_from_n1
+from .selection import MODES, quantizable_blobs
+
+
+@dataclass
+class BlobCheck:
+    layer: str
+    index: int
+    count: int
+    zeros: int
+    exponents: list[int]
+    n1: int | None
+    n2: int | None
+    violations: int
+    first_bad: float | None = None
+
+
+def check_array(w: np.ndarray, bits: int) -> tuple[int | None, int | None, list[int], int, float | None]:
+    """(n1, n2, distinct exponents, violation count, first bad value) of one blob."""
+    w = np.ascontiguousarray(w, np.float32).reshape(-1)
+    fin = np.isfinite(w)
+    m = float(np.max(np.abs(w[fin]))) if fin.any() else 0.0
+    if m == 0.0:
+        bad = ~fin
+        return None, None, [], int(bad.sum()), (float(w[bad][0]) if bad.any() else None)
+    n1 = n1_from_max(m)
+    n2 = n2_from_n1(n1, bits)
+    nz = w != 0
+    mant, ex = np.frexp(np.abs(w.astype(np.float64)))
+    k = ex.astype(np.int64) - 1
+    ok = ~nz | (fin & (mant == 0.5) & (k >= n2) & (k <= n1))
+    bad = ~ok
+    return n1, n2, sorted(set(k[nz & ok].tolist())), int(bad.sum()), (float(w[bad][0]) if bad.any() else None)
+
+
+def check_model(model_path: str, weights_path: str, bits: int, mode: str = "default") -> list[BlobCheck]:
+    bits = check_bits(bits)
+    net = caffe_io.read_net(model_path)
+    weights = caffe_io.read_caffemodel(weights_path)
+    types = {ly.name: caffe_io.layer_type(ly) for ly in caffe_io.model_layers(net)}
+    blobs = caffe_io.model_blobs(weights)
+    layers = [(name, types[name], len(blobs.get(name, []))) for name in types]
+    keys = quantizable_blobs(layers, mode)
+    if not keys:
+        raise InqError(f"{weights_path}: no quantizable layer of {model_path} has weights in it")
+    out = []
+    for layer, idx in keys:
+        w = caffe_io.blob_array(blobs[layer][idx])
+        n1, n2, exps, nbad, first = check_array(w, bits)
+        out.append(BlobCheck(layer, idx, int(w.size), int(np.count_nonzero(w == 0)), exps, n1, n2, nbad, first))
+    return out
+
+
+def format_table(rows: list[BlobCheck]) -> str:
+    lines = [f"{'layer':<20} {'count':>11} {'zeros':>10} {'n1':>5} {'n2':>5} {'exponents':>9} {'violations':>10}"]
+    for r in rows:
+        lines.append(f"{r.layer:<20} {r.count:>11,} {r.zeros:>10,} {str(r.n1):>5} {str(r.n2):>5} "
+                     f"{len(r.exponents):>9} {r.violations:>10,}"
+                     + (f"  first bad value {r.first_bad!r}" if r.violations else ""))
+    return "\n".join(lines)
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m inq_layer.check", description=__doc__.splitlines()[0])
+    ap.add_argument("--model", required=True, help="net prototxt")
+    ap.add_argument("--weights", required=True, help="caffemodel to check")
+    ap.add_argument("--bits", type=int, default=5)
+    ap.add_argument("--quantize", choices=MODES, default="default", help="which blobs are quantized")
+    a = ap.parse_args(argv)
+    rows = check_model(a.model, a.weights, a.bits, a.quantize)
+    print(format_table(rows))
+    bad = sum(r.violations for r in rows)
+    print(f"check {'passed' if not bad else 'FAILED'}: {len(rows)} blobs, {bad} violations")
+    return 0 if not bad else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

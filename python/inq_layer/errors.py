@@ -1,0 +1,25 @@
+"""User-facing errors: one line that names the file, layer or value and what to do."""
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Callable
+
+
+class InqError(Exception):
+    """A problem with the user's input or environment, reported as one line."""
+
+
+def cli_main(fn: Callable[..., int | None]) -> Callable[..., int]:
+    """Wrap a command-line entry point: InqError/ValueError -> 'error: ...' and exit 2."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs) -> int:
+        try:
+            return fn(*args, **kwargs) or 0
+        except (InqError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+    return run

@@ -1,0 +1,73 @@
+"""Keeping frozen weights exact: the "optimizer step" half of INQ (the scheduler being
+campaign.py). Stock Caffe updates every weight; after each update the frozen positions are
+written back to their quantized values, so forward passes, tests and snapshots see them
+exactly and unfrozen weights follow stock Caffe's solver.
+
+Bookkeeping is 2 bytes per quantizable weight: the upper 16 bits of the frozen float32
+value (a power of two or zero has an all-zero lower half), or FLOAT sentinel 0xFFFF (a NaN
+pattern, never a quantized value) for weights that are still float.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InqError
+
+FLOAT = np.uint16(0xFFFF)
+_CHUNK = 1 << 16
+
+
+def encode(quantized: np.ndarray, frozen: np.ndarray, name: str = "blob") -> np.ndarray:
+    """Codes for one blob from its quantized values and frozen mask."""
+    bits = np.ascontiguousarray(quantized, np.float32).view(np.uint32)
+    if np.any(bits[frozen] & 0xFFFF):
+        raise InqError(f"{name}: frozen weights below 2^-133 cannot be stored; the layer's "
+                       f"weights are too small for float32 training, rescale the model")
+    codes = (bits >> 16).astype(np.uint16)
+    codes[~np.asarray(frozen, bool)] = FLOAT
+    return codes
+
+
+def frozen_mask(codes: np.ndarray) -> np.ndarray:
+    return codes != FLOAT
+
+
+def decode(codes: np.ndarray) -> np.ndarray:
+    """The frozen values as float32 (meaningless where the mask is False)."""
+    return (codes.astype(np.uint32) << 16).view(np.float32)
+
+
+class Freezer:
+    """Frozen codes of every quantizable blob of a net; `restore` writes them back."""
+
+    def __init__(self, codes: dict[tuple[str, int], np.ndarray]):
+        self.codes = codes
+        # Blobs with nothing frozen need no work; fully frozen ones a plain copy.
+        self._counts = {k: int(frozen_mask(c).sum()) for k, c in codes.items()}
+
+    def frozen_count(self, key: tuple[str, int]) -> int:
+        return self._counts[key]
+
+    def restore(self, params) -> None:
+        """Write frozen values into `params` ({layer: [blob, ...]}, pycaffe's net.params)."""
+        for (layer, idx), codes in self.codes.items():
+            n = self._counts[(layer, idx)]
+            if n == 0:
+                continue
+            data = params[layer][idx].data.reshape(-1)
+            flat = codes.reshape(-1)
+            if n == flat.size:
+                data[...] = decode(flat)
+                continue
+            for s in range(0, flat.size, _CHUNK):
+                c = flat[s:s + _CHUNK]
+                np.copyto(data[s:s + _CHUNK], decode(c), where=c != FLOAT)
+
+    def violations(self, params) -> int:
+        """Frozen weights whose value in `params` differs from the frozen value (bitwise)."""
+        bad = 0
+        for (layer, idx), codes in self.codes.items():
+            m = frozen_mask(codes)
+            data = np.ascontiguousarray(params[layer][idx].data, np.float32).reshape(codes.shape)
+            bad += int(np.count_nonzero(data.view(np.uint32)[m] != decode(codes).view(np.uint32)[m]))
+        return bad

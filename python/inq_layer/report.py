@@ -1,0 +1,85 @@
+"""Campaign reports: report.json, report.md (a table) and accuracy.png."""
+from __future__ import annotations
+
+import json
+import os
+
+from .atomic import write_text_atomic
+
+
+def build_report(record: dict, check_passed: bool) -> dict:
+    st = record["settings"]
+    rep = {"campaign": [float(p) for p in st["campaign"]], "bits": st["bits"], "rule": st["rule"],
+           "strategy": st["strategy"], "seed": st["seed"], "quantize": st["quantize"],
+           "init_from_fillers": record.get("init_from_fillers", False),
+           "test_float": record["test_float"] or {}, "phases": [],
+           "final_model": record.get("final_model"), "check_passed": check_passed}
+    for ph in record["phases"]:
+        rep["phases"].append({k: v for k, v in ph.items() if k != "final_state"})
+    return rep
+
+
+def _metric_names(rep: dict) -> list[str]:
+    names = list(rep["test_float"])
+    for ph in rep["phases"]:
+        names += [n for n in ph["test_after_training"] if n not in names]
+    return names
+
+
+def markdown(rep: dict) -> str:
+    names = _metric_names(rep)
+    lines = [f"# INQ report: {rep['bits']} bits, {rep['rule']} rule, {rep['strategy']} partition", ""]
+    if rep["init_from_fillers"]:
+        lines += ["Started from the net's fillers (--init-from-fillers): a smoke run, not a result.", ""]
+    head = ["phase", "portion", "frozen", "iterations", "seconds"]
+    head += [f"{n} after quantize" for n in names] + [f"{n} after training" for n in names]
+    if rep["rule"] == "reference":
+        head.append("unfrozen by re-selection")
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    flt = ["float", "0", "0", "", ""] + [f"{rep['test_float'].get(n, float('nan')):.4f}" for n in names] * 2
+    if rep["rule"] == "reference":
+        flt.append("")
+    lines.append("| " + " | ".join(flt) + " |")
+    for i, ph in enumerate(rep["phases"], 1):
+        row = [str(i), f"{ph['portion']:g}", f"{ph['frozen_fraction']:.4f}", str(ph["iterations"]),
+               f"{ph['seconds']:.1f}"]
+        row += [f"{ph['test_after_quantize'].get(n, float('nan')):.4f}" for n in names]
+        row += [f"{ph['test_after_training'].get(n, float('nan')):.4f}" for n in names]
+        if rep["rule"] == "reference":
+            row.append(str(ph.get("unfrozen_by_reselection", 0)))
+        lines.append("| " + " | ".join(row) + " |")
+    lines += ["", f"Final model: {rep['final_model']}", f"Check: {'passed' if rep['check_passed'] else 'FAILED'}", ""]
+    if rep["phases"]:
+        lines += ["Per layer after the last phase:", "", "| layer | frozen | n1 | n2 |", "|---|---|---|---|"]
+        for name, ly in rep["phases"][-1]["layers"].items():
+            lines.append(f"| {name} | {ly['frozen_fraction']:.4f} | {ly['n1']} | {ly['n2']} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rep: dict, path: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    names = [n for n in _metric_names(rep) if "acc" in n.lower()] or _metric_names(rep)[:1]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    xs = [ph["portion"] for ph in rep["phases"]]
+    for n in names:
+        ax.plot(xs, [ph["test_after_quantize"].get(n) for ph in rep["phases"]], "o--", label=f"{n} after quantizing")
+        ax.plot(xs, [ph["test_after_training"].get(n) for ph in rep["phases"]], "s-", label=f"{n} after retraining")
+        if n in rep["test_float"]:
+            ax.axhline(rep["test_float"][n], color="gray", lw=0.8, label=f"{n} float model")
+    ax.set_xlabel("accumulated portion quantized")
+    ax.set_ylabel("test value")
+    ax.set_title(f"INQ {rep['bits']} bits, {rep['rule']} rule")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def write_reports(out: str, rep: dict) -> None:
+    write_text_atomic(os.path.join(out, "report.json"), json.dumps(rep, indent=1))
+    write_text_atomic(os.path.join(out, "report.md"), markdown(rep))
+    plot(rep, os.path.join(out, "accuracy.png"))

@@ -1,0 +1,99 @@
+"""The solver prototxt: every training setting comes from it, read with caffe_pb2.
+
+The driver hands Caffe a copy in which only what the driver itself takes over is changed:
+display, testing and snapshots (the driver does them, after frozen weights are written
+back), the snapshot prefix (into --out), max_iter (a phase's length), and net paths made
+absolute. Everything else (lr policy, momentum, weight decay, iter_size, type, seed, ...)
+reaches Caffe untouched.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+from google.protobuf import text_format
+
+from .caffe_io import read_solver
+from .errors import InqError
+
+
+@dataclass
+class SolverConfig:
+    path: str
+    param: object  # caffe_pb2.SolverParameter as read
+    net_path: str | None  # resolved `net` (or `train_net`) file
+
+    @property
+    def max_iter(self) -> int:
+        return int(self.param.max_iter)
+
+    @property
+    def gpu(self) -> bool:
+        return self.param.solver_mode == 1  # SolverParameter.GPU
+
+    def test_iters(self) -> list[int]:
+        return [int(t) for t in self.param.test_iter]
+
+
+def _resolve(path: str, solver_path: str) -> str:
+    """Caffe opens net paths relative to the working directory; also accept paths relative
+    to the solver file, which is where users expect them to be."""
+    if os.path.isabs(path) or os.path.exists(path):
+        return os.path.abspath(path)
+    beside = os.path.join(os.path.dirname(os.path.abspath(solver_path)), path)
+    if os.path.exists(beside):
+        return beside
+    raise InqError(f"{solver_path}: net file {path!r} not found (relative to the working "
+                   f"directory or to the solver file)")
+
+
+def load_solver(path: str) -> SolverConfig:
+    param = read_solver(path)
+    net_path = None
+    for field in ("net", "train_net"):
+        if param.HasField(field):
+            net_path = _resolve(getattr(param, field), path)
+            setattr(param, field, net_path)
+    for i, t in enumerate(param.test_net):
+        param.test_net[i] = _resolve(t, path)
+    if net_path is None and not param.HasField("net_param") and not param.HasField("train_net_param"):
+        raise InqError(f"{path}: the solver names no net (set `net: \"...prototxt\"`)")
+    if param.max_iter <= 0:
+        raise InqError(f"{path}: max_iter must be positive, got {param.max_iter}")
+    return SolverConfig(path, param, net_path)
+
+
+def caffe_solver_text(cfg: SolverConfig, prefix: str, max_iter: int) -> str:
+    """The solver Caffe runs for one phase (see the module docstring)."""
+    p = type(cfg.param)()
+    p.CopyFrom(cfg.param)
+    p.max_iter = max_iter
+    p.display = 0
+    p.test_interval = 0
+    p.test_initialization = False
+    p.snapshot = 0
+    p.snapshot_after_train = False
+    p.snapshot_prefix = prefix
+    return text_format.MessageToString(p)
+
+
+def lr_at(param, it: int) -> float:
+    """Caffe's SGDSolver::GetLearningRate at iteration `it`."""
+    policy, base, gamma = param.lr_policy, param.base_lr, param.gamma
+    if policy == "fixed":
+        return base
+    if policy == "step":
+        return base * gamma ** (it // param.stepsize)
+    if policy == "exp":
+        return base * gamma ** it
+    if policy == "inv":
+        return base * (1.0 + gamma * it) ** (-param.power)
+    if policy == "multistep":
+        step = sum(1 for v in param.stepvalue if it >= v)
+        return base * gamma ** step
+    if policy == "poly":
+        return base * (1.0 - it / param.max_iter) ** param.power
+    if policy == "sigmoid":
+        return base * (1.0 / (1.0 + math.exp(-gamma * (it - param.stepsize))))
+    raise InqError(f"unknown lr_policy {policy!r}")

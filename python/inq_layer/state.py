@@ -1,0 +1,135 @@
+"""The INQ state saved beside every snapshot, and the campaign record of an --out folder.
+
+A snapshot is complete when its `.inqstate.npz` exists and the sha256 of the caffemodel and
+solverstate it names still match: the state is written last and atomically, so a crash or
+a full disk in the middle of a snapshot leaves an incomplete one that resume skips.
+"""
+from __future__ import annotations
+
+import glob
+import hashlib
+import io
+import json
+import os
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .atomic import write_bytes_atomic, write_text_atomic
+from .errors import InqError
+
+STATE_VERSION = 1
+_STATE_RE = re.compile(r"_iter_(\d+)\.inqstate\.npz$")
+
+
+def sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class BlobState:
+    layer: str
+    index: int
+    n1: int | None
+    n2: int | None
+    codes: np.ndarray  # freezer codes, uint16, the blob's shape
+
+
+@dataclass
+class SnapshotState:
+    phase: int  # 0-based index into the campaign
+    iteration: int
+    blobs: list[BlobState]
+    files: dict = field(default_factory=dict)  # kind -> {"name", "sha256"}
+
+    def codes(self) -> dict[tuple[str, int], np.ndarray]:
+        return {(b.layer, b.index): b.codes for b in self.blobs}
+
+
+def save_snapshot_state(path: str, state: SnapshotState, caffemodel: str, solverstate: str) -> None:
+    meta = {
+        "version": STATE_VERSION, "phase": state.phase, "iteration": state.iteration,
+        "blobs": [{"layer": b.layer, "index": b.index, "n1": b.n1, "n2": b.n2} for b in state.blobs],
+        "files": {kind: {"name": os.path.basename(p), "sha256": sha256_file(p)}
+                  for kind, p in (("caffemodel", caffemodel), ("solverstate", solverstate))},
+    }
+    buf = io.BytesIO()
+    arrays = {f"codes_{i}": b.codes for i, b in enumerate(state.blobs)}
+    np.savez_compressed(buf, meta=np.array(json.dumps(meta)), **arrays)
+    write_bytes_atomic(path, buf.getvalue())
+
+
+def load_snapshot_state(path: str, verify: bool = True) -> SnapshotState:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            if meta.get("version") != STATE_VERSION:
+                raise InqError(f"{path}: INQ state version {meta.get('version')} is not {STATE_VERSION}")
+            blobs = [BlobState(b["layer"], b["index"], b["n1"], b["n2"], z[f"codes_{i}"])
+                     for i, b in enumerate(meta["blobs"])]
+    except InqError:
+        raise
+    except Exception as e:  # zip/npz/json damage of any kind
+        raise InqError(f"{path}: damaged INQ state ({e})") from None
+    st = SnapshotState(meta["phase"], meta["iteration"], blobs, meta["files"])
+    if verify:
+        d = os.path.dirname(path)
+        for kind, f in st.files.items():
+            p = os.path.join(d, f["name"])
+            if not os.path.isfile(p) or sha256_file(p) != f["sha256"]:
+                raise InqError(f"{path}: its {kind} {p} is missing or changed")
+    return st
+
+
+def snapshot_files(state_path: str) -> tuple[str, str]:
+    base = state_path[: -len(".inqstate.npz")]
+    return base + ".caffemodel", base + ".solverstate"
+
+
+def newest_complete_snapshot(folder: str) -> tuple[str, SnapshotState] | None:
+    """The complete snapshot with the highest iteration in `folder`, if any."""
+    found = []
+    for p in glob.glob(os.path.join(folder, "*.inqstate.npz")):
+        m = _STATE_RE.search(p)
+        if m:
+            found.append((int(m.group(1)), p))
+    for _, p in sorted(found, reverse=True):
+        try:
+            return p, load_snapshot_state(p)
+        except InqError:
+            continue  # incomplete or damaged: fall back to the previous one
+    return None
+
+
+class CampaignRecord:
+    """<out>/campaign.json: the campaign's settings and the results of finished phases."""
+
+    SETTINGS = ("campaign", "bits", "rule", "strategy", "seed", "quantize")
+
+    def __init__(self, path: str, data: dict):
+        self.path, self.data = path, data
+
+    @classmethod
+    def load(cls, path: str) -> "CampaignRecord | None":
+        if not os.path.exists(path):
+            return None
+        try:
+            with open(path) as f:
+                return cls(path, json.load(f))
+        except (OSError, ValueError) as e:
+            raise InqError(f"{path}: unreadable campaign record ({e})") from None
+
+    def check_same(self, settings: dict) -> None:
+        for k in self.SETTINGS:
+            if self.data["settings"].get(k) != settings.get(k):
+                raise InqError(f"{self.path}: this --out was written with {k} = "
+                               f"{self.data['settings'].get(k)!r}, not {settings.get(k)!r}; "
+                               f"use another --out or the same settings")
+
+    def save(self) -> None:
+        write_text_atomic(self.path, json.dumps(self.data, indent=1))

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Run an INQ campaign on a pycaffe solver.
+
+    python solver_driver.py --solver SOLVER.prototxt --weights FLOAT.caffemodel [options]
+
+Each accumulated portion of --campaign is one phase: a fresh solver, the previous phase's
+weights, quantization of the quantizable blobs (frozen from then on, held exact), training
+with the solver prototxt's settings, a test and a snapshot. Then final_inq.caffemodel,
+the check and the reports (report.json, report.md, accuracy.png) in --out.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "python"))
+
+from inq_layer.errors import InqError, cli_main  # noqa: E402
+
+# Where the README tells users to put the float model of each shipped solver.
+DEFAULT_WEIGHTS = {
+    "alexnet_solver.prototxt": "models/bvlc_alexnet/bvlc_alexnet.caffemodel",
+    "lenet_inq_solver.prototxt": "build/lenet/lenet_float.caffemodel",
+    "lenet_solver.prototxt": "build/lenet/lenet_float.caffemodel",
+}
+
+
+def parse_campaign(text: str) -> list[str]:
+    from decimal import Decimal, InvalidOperation
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise InqError("--campaign is empty; give accumulated portions like 0.3,0.6,0.8,1.0")
+    vals = []
+    for p in parts:
+        try:
+            d = Decimal(p)
+        except InvalidOperation:
+            raise InqError(f"--campaign value {p!r} is not a number") from None
+        if not d.is_finite() or not 0 < d <= 1:
+            raise InqError(f"--campaign value {p} is outside (0, 1]")
+        vals.append(d)
+    for a, b in zip(vals, vals[1:]):
+        if not b > a:
+            raise InqError(f"--campaign must be strictly increasing ({a} then {b})")
+    if vals[-1] != 1:
+        raise InqError(f"--campaign must end at 1 (all weights quantized); it ends at {vals[-1]}")
+    return parts
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--solver", required=True, help="solver prototxt (all training settings come from it)")
+    ap.add_argument("--weights", help="float caffemodel to quantize (default: the documented path for the net)")
+    ap.add_argument("--init-from-fillers", action="store_true", help="start from the net's fillers (smoke runs)")
+    ap.add_argument("--campaign", default="0.3,0.6,0.8,1.0", help="accumulated portions (default: %(default)s)")
+    ap.add_argument("--bits", type=int, default=5, help="bit width 2..8 (default 5)")
+    ap.add_argument("--rule", default="paper", help="paper (monotonic masks) or reference (the original's)")
+    ap.add_argument("--strategy", default="magnitude", help="magnitude (pruning-inspired) or random")
+    ap.add_argument("--seed", type=int, help="seed of the random partition")
+    ap.add_argument("--quantize", default="default", help="default (conv/deconv/fc weights) or every-blob0")
+    ap.add_argument("--out", help="output folder (default: from the solver's snapshot_prefix)")
+    ap.add_argument("--resume", action="store_true", help="continue an interrupted campaign in --out")
+    ap.add_argument("--gpu", type=int, help="GPU id (overrides solver_mode)")
+    ap.add_argument("--max-iter", type=int, help="iterations of each phase but the last (default: the solver's max_iter)")
+    ap.add_argument("--final-iters", type=int, default=1, help="iterations of the last phase (default 1, as the original)")
+    return ap
+
+
+def default_out(cfg) -> str:
+    prefix = cfg.param.snapshot_prefix or os.path.splitext(os.path.basename(cfg.path))[0]
+    return prefix.rstrip("_/") + "_inq"
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
+    from inq_layer.levels import check_bits
+    from inq_layer.quantize import RULES, STRATEGIES
+    from inq_layer.selection import MODES
+    campaign = parse_campaign(a.campaign)
+    check_bits(a.bits)
+    for what, val, allowed in (("--rule", a.rule, RULES), ("--strategy", a.strategy, STRATEGIES),
+                               ("--quantize", a.quantize, MODES)):
+        if val not in allowed:
+            raise InqError(f"{what} {val!r} is unknown; use one of {', '.join(allowed)}")
+    for what, val, low in (("--max-iter", a.max_iter, 1), ("--final-iters", a.final_iters, 1)):
+        if val is not None and val < low:
+            raise InqError(f"{what} must be at least {low}, got {val}")
+
+    from inq_layer.solver_config import load_solver
+    cfg = load_solver(a.solver)
+    weights = a.weights
+    if weights is None and not a.init_from_fillers:
+        weights = DEFAULT_WEIGHTS.get(os.path.basename(a.solver))
+        if weights is None or not os.path.exists(weights):
+            where = f"put it at {weights}" if weights else "give it with --weights"
+            raise InqError(f"no float model: {where} (or use --init-from-fillers for a smoke run)")
+    if weights is not None:
+        from inq_layer import caffe_io
+        caffe_io.read_caffemodel(weights)  # readable and a NetParameter, before anything runs
+
+    out = a.out or default_out(cfg)
+    try:
+        os.makedirs(out, exist_ok=True)
+        probe = os.path.join(out, ".write_probe")
+        with open(probe, "w"):
+            pass
+        os.unlink(probe)
+    except OSError as e:
+        raise InqError(f"--out {out}: not writable ({e.strerror})") from None
+
+    from inq_layer.caffe_log import CaffeLog
+    from inq_layer.campaign import Campaign, Settings
+    from inq_layer.check import check_model, format_table
+    from inq_layer.lock import OutLock
+    from inq_layer.report import build_report, write_reports
+    s = Settings(campaign=campaign, bits=a.bits, rule=a.rule, strategy=a.strategy, seed=a.seed,
+                 quantize=a.quantize, out=out, max_iter=a.max_iter, final_iters=a.final_iters,
+                 gpu=a.gpu, weights=weights)
+    with OutLock(out), open(os.path.join(out, "train.log"), "a") as logf:
+        log = CaffeLog(sys.stdout, logf)
+        try:
+            record = Campaign(cfg, s, log).run(a.resume)
+        except OSError as e:
+            from inq_layer.atomic import describe_os_error
+            raise InqError(describe_os_error(e, e.filename or out) + "; then rerun with --resume") from None
+        if cfg.net_path is None:
+            raise InqError(f"{a.solver}: inline nets cannot be checked; name the net file with `net:`")
+        rows = check_model(cfg.net_path, record["final_model"], a.bits, a.quantize)
+        print(format_table(rows))
+        passed = sum(r.violations for r in rows) == 0
+        rep = build_report(record, passed)
+        write_reports(out, rep)
+        from inq_layer.report import markdown
+        print(markdown(rep))
+        print(f"final model: {record['final_model']}\nreports: {out}/report.md, report.json, accuracy.png")
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
