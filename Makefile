@@ -3,13 +3,13 @@ PYTHON ?= python3
 VPY := build/venv/bin/python
 export PYTHON
 
-.PHONY: setup test bench run data replicate clean-caffe
+.PHONY: setup test bench run clean-caffe
 
 setup:
 	@bash scripts/setup.sh
 
 test: setup
-	$(VPY) -m pytest -q tests
+	$(VPY) -m pytest -q -p no:cacheprovider tests
 
 bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; $(VPY) $$b || exit 1; done

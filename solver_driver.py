@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from inq_layer.caffe_log import CaffeLog
     from inq_layer.campaign import Campaign, Settings
-    from inq_layer.check import check_model, format_table
+    from inq_layer.check import check_model, format_table, passed
     from inq_layer.lock import OutLock
     from inq_layer.report import build_report, write_reports
     s = Settings(campaign=campaign, bits=a.bits, rule=a.rule, strategy=a.strategy, seed=a.seed,
@@ -129,13 +129,13 @@ def main(argv: list[str] | None = None) -> int:
             raise InqError(f"{a.solver}: inline nets cannot be checked; name the net file with `net:`")
         rows = check_model(cfg.net_path, record["final_model"], a.bits, a.quantize)
         print(format_table(rows))
-        passed = sum(r.violations for r in rows) == 0
-        rep = build_report(record, passed)
+        ok = passed(rows)
+        rep = build_report(record, ok)
         write_reports(out, rep)
         from inq_layer.report import markdown
         print(markdown(rep))
         print(f"final model: {record['final_model']}\nreports: {out}/report.md, report.json, accuracy.png")
-    return 0 if passed else 1
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -75,6 +75,12 @@ def format_table(rows: list[BlobCheck]) -> str:
     return "\n".join(lines)
 
 
+def passed(rows: list[BlobCheck]) -> bool:
+    bad = sum(r.violations for r in rows)
+    print(f"check {'passed' if not bad else 'FAILED'}: {len(rows)} blobs, {bad} violations")
+    return bad == 0
+
+
 @cli_main
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m inq_layer.check", description=__doc__.splitlines()[0])
@@ -85,9 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     rows = check_model(a.model, a.weights, a.bits, a.quantize)
     print(format_table(rows))
-    bad = sum(r.violations for r in rows)
-    print(f"check {'passed' if not bad else 'FAILED'}: {len(rows)} blobs, {bad} violations")
-    return 0 if not bad else 1
+    return 0 if passed(rows) else 1
 
 
 if __name__ == "__main__":

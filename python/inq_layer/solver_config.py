@@ -70,7 +70,7 @@ def caffe_solver_text(cfg: SolverConfig, prefix: str, max_iter: int) -> str:
     p.CopyFrom(cfg.param)
     p.max_iter = max_iter
     p.display = 0
-    p.test_interval = 0
+    p.test_interval = 2**31 - 1  # never reached (Caffe requires > 0 with test nets)
     p.test_initialization = False
     p.snapshot = 0
     p.snapshot_after_train = False

@@ -1,0 +1,43 @@
+"""Helpers to run solver_driver.py and read what it wrote."""
+import glob
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DRIVER = os.path.join(ROOT, "solver_driver.py")
+
+
+def run_driver(*args, check=True, **kw):
+    out = subprocess.run([sys.executable, DRIVER, *args], capture_output=True, text=True, **kw)
+    if check and out.returncode != 0:
+        raise AssertionError(f"driver failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    return out
+
+
+def caffemodel_params(path):
+    from inq_layer import caffe_io
+    model = caffe_io.read_caffemodel(path)
+    return {name: [caffe_io.blob_array(b) for b in blobs] for name, blobs in caffe_io.model_blobs(model).items()}
+
+
+def states(out_dir, phase):
+    """[(iteration, state path)] of a phase, by iteration."""
+    from inq_layer.state import _STATE_RE
+    found = []
+    for p in glob.glob(os.path.join(out_dir, f"phase{phase}", "*.inqstate.npz")):
+        found.append((int(_STATE_RE.search(p).group(1)), p))
+    return sorted(found)
+
+
+def final_masks(out_dir, phase):
+    from inq_layer.freezer import frozen_mask
+    from inq_layer.state import load_snapshot_state
+    st = load_snapshot_state(states(out_dir, phase)[-1][1])
+    return {(b.layer, b.index): frozen_mask(b.codes) for b in st.blobs}
+
+
+def bits(a):
+    return np.ascontiguousarray(a, np.float32).view(np.uint32)

@@ -1,0 +1,201 @@
+"""solver_driver.py on small DummyData nets: exact freezing, rules, resume, solver values."""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from caffe_nets import write_tiny
+from driver_util import DRIVER, bits, caffemodel_params, final_masks, run_driver, states
+
+
+def test_no_frozen_weight_gives_exactly_plain_step(tmp_path):
+    """The driver's loop (test at 0 and at test_interval, step(1), write-back) against
+    Caffe's own solver.step(N) with the same prototxt: bit-identical weights."""
+    import caffe
+    from inq_layer.caffe_log import CaffeLog
+    from inq_layer.evaluate import test_all
+    from inq_layer.freezer import FLOAT, Freezer
+    from inq_layer.solver_config import caffe_solver_text, load_solver
+    from inq_layer.trainer import train_phase
+    caffe.set_mode_cpu()
+    plain = write_tiny(str(tmp_path), max_iter=12, snapshot=0)
+    cfg = load_solver(plain)
+    path = str(tmp_path / "run.prototxt")
+    with open(path, "w") as f:
+        f.write(caffe_solver_text(cfg, str(tmp_path / "x"), 12))
+    a = caffe.get_solver(path)
+    codes = {(n, 0): np.full(a.net.params[n][0].data.shape, FLOAT, np.uint16) for n in ("conv1", "ip1")}
+    test_all(a, cfg.test_iters())  # the driver tests right after quantizing
+    train_phase(a, cfg, Freezer(codes), 12, CaffeLog(open(os.devnull, "w")), lambda it: None, {"loss": 1.0})
+    got = {n: [b.data.copy() for b in blobs] for n, blobs in a.net.params.items()}
+    del a
+    b = caffe.get_solver(plain)
+    b.step(12)
+    for n, blobs in b.net.params.items():
+        for x, y in zip(got[n], blobs):
+            assert np.array_equal(bits(x), bits(y.data)), n
+
+
+def test_campaign_end_to_end_frozen_exact_in_every_snapshot(tmp_path):
+    solver = write_tiny(str(tmp_path), max_iter=10, snapshot=4)
+    out = str(tmp_path / "out")
+    r = run_driver("--solver", solver, "--init-from-fillers", "--out", out, "--campaign", "0.5,0.75,1",
+                   "--bits", "4", "--final-iters", "3")
+    assert "check passed" in r.stdout
+    rep = json.load(open(os.path.join(out, "report.json")))
+    assert rep["check_passed"] and rep["bits"] == 4 and rep["rule"] == "paper" and rep["init_from_fillers"]
+    assert [p["portion"] for p in rep["phases"]] == [0.5, 0.75, 1.0]
+    assert [p["iterations"] for p in rep["phases"]] == [10, 10, 3]
+    assert rep["phases"][-1]["frozen_fraction"] == 1.0
+    assert set(rep["test_float"]) == {"accuracy", "loss"}
+    for f in ("report.md", "accuracy.png", "final_inq.caffemodel", "train.log"):
+        assert os.path.getsize(os.path.join(out, f)) > 0
+    from inq_layer.freezer import decode, frozen_mask
+    from inq_layer.state import load_snapshot_state, snapshot_files
+    for phase in (1, 2, 3):
+        snaps = states(out, phase)
+        assert len(snaps) >= 2 if phase < 3 else len(snaps) == 1
+        first = None
+        for it, sp in snaps:
+            st = load_snapshot_state(sp)
+            params = caffemodel_params(snapshot_files(sp)[0])
+            for b in st.blobs:
+                m = frozen_mask(b.codes)
+                w = params[b.layer][b.index]
+                assert np.array_equal(bits(w)[m], bits(decode(b.codes))[m]), (phase, it, b.layer)
+            if first is None:
+                first = params
+            elif phase < 3:  # unfrozen weights do train
+                m = frozen_mask(st.blobs[1].codes)
+                assert not np.array_equal(first["ip1"][0][~m], params["ip1"][0][~m])
+    final = caffemodel_params(os.path.join(out, "final_inq.caffemodel"))
+    # BatchNorm statistics and biases stay float (the original quantized them: a defect).
+    from inq_layer.check import check_array
+    assert check_array(final["bn1"][0], 4)[3] > 0
+    assert check_array(final["conv1"][1], 4)[3] > 0
+    log = open(os.path.join(out, "train.log")).read()
+    assert re.search(r"Iteration \d+ \(.*iter/s\), loss = [\d.e+-]+", log)
+    assert "Test net output #0: accuracy = " in log and "lr = 0.01" in log
+
+
+def test_caffe_parse_log_reads_the_driver_log(tmp_path):
+    import caffe
+    solver = write_tiny(str(tmp_path), max_iter=6, snapshot=0, test_interval=3)
+    out = str(tmp_path / "out")
+    run_driver("--solver", solver, "--init-from-fillers", "--out", out, "--campaign", "0.5,1")
+    extra = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(caffe.__file__))), "tools", "extra")
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    for f in ("parse_log.py", "extract_seconds.py"):  # Python 2 in Caffe 1.0: convert a copy
+        shutil.copy(os.path.join(extra, f), tools / f)
+    subprocess.run([sys.executable, "-W", "ignore", "-m", "lib2to3", "-w", "-n", str(tools)],
+                   capture_output=True, check=True)
+    r = subprocess.run([sys.executable, str(tools / "parse_log.py"), os.path.join(out, "train.log"), str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    train = open(str(tmp_path / "train.log.train")).read().splitlines()
+    test = open(str(tmp_path / "train.log.test")).read().splitlines()
+    assert train[0].startswith("NumIters") and "loss" in train[0] and len(train) > 2
+    assert "accuracy" in test[0] and len(test) > 2
+
+
+def test_rules_reference_reselects_paper_monotonic(tmp_path):
+    from inq_layer import quantize_blob
+    from inq_layer.state import snapshot_files
+    solver = write_tiny(str(tmp_path), max_iter=8, snapshot=0)
+    outs = {}
+    for rule in ("paper", "reference"):
+        outs[rule] = str(tmp_path / rule)
+        run_driver("--solver", solver, "--init-from-fillers", "--out", outs[rule], "--rule", rule)
+    for k in (1, 2, 3):
+        a, b = final_masks(outs["paper"], k), final_masks(outs["paper"], k + 1)
+        assert all(np.all(b[key][a[key]]) for key in a)  # paper: monotonic
+    # reference: phase k's mask is blob.cpp's re-selection on phase k-1's final weights
+    for k, portion in ((2, "0.6"), (3, "0.8")):
+        prev = caffemodel_params(snapshot_files(states(outs["reference"], k - 1)[-1][1])[0])
+        masks = final_masks(outs["reference"], k)
+        for (layer, idx), m in masks.items():
+            assert np.array_equal(m, quantize_blob(prev[layer][idx], portion, 5).frozen)
+    rep = json.load(open(os.path.join(outs["reference"], "report.json")))
+    assert all("unfrozen_by_reselection" in p for p in rep["phases"][1:])
+
+
+def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
+    solver = write_tiny(str(tmp_path), max_iter=60, snapshot=5, batch=32, hw=16, conv=16, deterministic=True)
+    args = ["--solver", solver, "--init-from-fillers", "--campaign", "0.5,0.8,1", "--final-iters", "2"]
+    ref = str(tmp_path / "ref")
+    run_driver(*args, "--out", ref)
+    out = str(tmp_path / "killed")
+    p = subprocess.Popen([sys.executable, DRIVER, *args, "--out", out],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(states(out, 2)) < 2 and p.poll() is None:
+        time.sleep(0.01)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert not os.path.exists(os.path.join(out, "final_inq.caffemodel")), "killed too late"
+    r = run_driver(*args, "--out", out, check=False)
+    assert r.returncode == 2 and "--resume" in r.stderr  # refuses to overwrite
+    run_driver(*args, "--out", out, "--resume")
+    for k in (1, 2, 3):
+        a, b = final_masks(ref, k), final_masks(out, k)
+        assert all(np.array_equal(a[key], b[key]) for key in a)
+    x = caffemodel_params(os.path.join(ref, "final_inq.caffemodel"))
+    y = caffemodel_params(os.path.join(out, "final_inq.caffemodel"))
+    for n in x:
+        for u, v in zip(x[n], y[n]):
+            assert np.array_equal(bits(u), bits(v)), n
+
+
+def test_resume_refuses_other_settings(tmp_path):
+    solver = write_tiny(str(tmp_path), max_iter=3, snapshot=0)
+    out = str(tmp_path / "o")
+    run_driver("--solver", solver, "--init-from-fillers", "--out", out, "--campaign", "0.5,1")
+    for extra in (["--campaign", "0.3,1"], ["--bits", "4"], ["--rule", "reference"]):
+        r = run_driver("--solver", solver, "--init-from-fillers", "--out", out, "--campaign", "0.5,1",
+                       "--resume", *extra, check=False)
+        assert r.returncode == 2 and "this --out was written with" in r.stderr
+        assert "Traceback" not in r.stderr
+
+
+SOLVER_FIELDS = ("base_lr", "lr_policy", "gamma", "stepsize", "max_iter", "momentum", "weight_decay",
+                 "test_iter", "test_interval", "display", "snapshot", "snapshot_prefix", "random_seed",
+                 "solver_mode", "iter_size", "type", "net")
+
+
+def test_solver_values_equal_what_caffe_reads(tmp_path):
+    """Caffe prints the SolverParameter it parsed; ours must agree on every field."""
+    from google.protobuf import text_format
+    from inq_layer.caffe_io import pb2
+    from inq_layer.solver_config import load_solver
+    root = os.path.dirname(DRIVER)
+    for solver in (write_tiny(str(tmp_path)), os.path.join(root, "prototxt", "alexnet_solver.prototxt")):
+        if not os.path.exists(solver):
+            continue
+        code = ("import caffe, sys; caffe.set_mode_cpu(); from caffe.proto import caffe_pb2; "
+                "from google.protobuf import text_format; p = caffe_pb2.SolverParameter(); "
+                "text_format.Parse(open(sys.argv[1]).read(), p); p.max_iter = 1; "
+                "p.net = sys.argv[2]; open(sys.argv[3], 'w').write(str(p))")
+        ours = load_solver(solver).param
+        # Let Caffe parse the file itself: it logs the parameters it read.
+        r = subprocess.run([sys.executable, "-c", "import caffe; caffe.set_mode_cpu(); "
+                            "import sys; s = caffe.get_solver(sys.argv[1])", solver],
+                           capture_output=True, text=True, cwd=os.path.dirname(solver))
+        m = re.search(r"Initializing solver from parameters: \n(.*?)\n[IWEF]\d{8}", r.stderr, re.S)
+        if m is None:  # nets that cannot be built here (no LMDB): Caffe still printed them
+            m = re.search(r"Initializing solver from parameters: \n(.*?)\n[IWEF]\d", r.stderr, re.S)
+        assert m, r.stderr[-2000:]
+        theirs = text_format.Parse(m.group(1), pb2().SolverParameter())
+        for f in SOLVER_FIELDS:
+            a, b = getattr(ours, f), getattr(theirs, f)
+            if f == "net":
+                assert os.path.basename(a) == os.path.basename(b)
+            else:
+                assert list(a) == list(b) if f == "test_iter" else a == b, f
