@@ -77,6 +77,19 @@ def load_weights(solver, path: str) -> None:
     solver.net.copy_from(path)
 
 
+_GPU_PROBE: dict[int, bool] = {}
+
+
+def gpu_usable(device: int) -> bool:
+    if device not in _GPU_PROBE:
+        import subprocess
+        import sys
+        code = f"import caffe; caffe.set_device({int(device)}); caffe.set_mode_gpu(); caffe.Net"
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True)
+        _GPU_PROBE[device] = r.returncode == 0
+    return _GPU_PROBE[device]
+
+
 class Campaign:
     def __init__(self, cfg: SolverConfig, s: Settings, log: CaffeLog):
         import caffe  # the only Caffe import of the campaign
@@ -89,8 +102,18 @@ class Campaign:
 
     # -- solver handling ------------------------------------------------------------
     def _set_mode(self) -> None:
-        if self.s.gpu is not None:
-            self.caffe.set_device(self.s.gpu)
+        """--gpu, else the solver's solver_mode (pycaffe ignores it). A CPU-only Caffe
+        aborts on any GPU call, so GPU use is probed in a child process first."""
+        device = self.s.gpu if self.s.gpu is not None else (self.cfg.param.device_id if self.cfg.gpu else None)
+        if device is not None and not gpu_usable(device):
+            if self.s.gpu is not None:
+                raise InqError(f"--gpu {device}: this Caffe cannot use GPU {device} (CPU-only build?)")
+            self.log(f"warning: {self.cfg.path} asks for solver_mode GPU but this Caffe has no "
+                     f"usable GPU; running on the CPU")
+            device = None
+            self.cfg.param.solver_mode = 0
+        if device is not None:
+            self.caffe.set_device(device)
             self.caffe.set_mode_gpu()
         else:
             self.caffe.set_mode_cpu()

@@ -1,0 +1,55 @@
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from caffe_nets import write_tiny
+from inq_layer.check import check_array
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_check_array():
+    ok = np.array([0.5, -0.25, 0.0, 2 ** -7, -0.5], np.float32)
+    n1, n2, exps, bad, first = check_array(ok, 5)
+    assert (n1, n2, bad, exps) == (-1, -8, 0, [-7, -2, -1])
+    n1, n2, exps, bad, first = check_array(np.array([0.5, 0.3, 2 ** -9], np.float32), 5)
+    assert bad == 2 and first == np.float32(0.3)  # not a power; below n2
+    assert check_array(np.array([0.5, np.nan], np.float32), 5)[3] == 1
+    assert check_array(np.zeros(4, np.float32), 5)[3] == 0
+
+
+def _save_net(tmp_path, fn):
+    import caffe
+    caffe.set_mode_cpu()
+    solver = caffe.get_solver(write_tiny(str(tmp_path)))
+    fn(solver.net)
+    path = str(tmp_path / "w.caffemodel")
+    solver.net.save(path)
+    return str(tmp_path / "net.prototxt"), path
+
+
+def run_check(*args):
+    return subprocess.run([sys.executable, "-m", "inq_layer.check", *args], capture_output=True, text=True)
+
+
+def test_check_cli_pass_and_fail(tmp_path):
+    from inq_layer import quantize_blob
+
+    def quantize_all(net):
+        for n in ("conv1", "ip1"):
+            net.params[n][0].data[...] = quantize_blob(net.params[n][0].data, 1.0, 5).quantized
+    model, w = _save_net(tmp_path, quantize_all)
+    r = run_check("--model", model, "--weights", w, "--bits", "5")
+    assert r.returncode == 0 and "check passed" in r.stdout and "conv1" in r.stdout and "ip1" in r.stdout
+    r = run_check("--model", model, "--weights", w, "--bits", "2")  # 5-bit values are not ternary
+    assert r.returncode == 1 and "FAILED" in r.stdout
+    model, w = _save_net(tmp_path, lambda net: None)
+    r = run_check("--model", model, "--weights", w, "--bits", "5")
+    assert r.returncode == 1 and "FAILED" in r.stdout
+
+
+def test_check_cli_bad_input(tmp_path):
+    r = run_check("--model", str(tmp_path / "nope.prototxt"), "--weights", "x", "--bits", "5")
+    assert r.returncode == 2 and "not found" in r.stderr and "Traceback" not in r.stderr
