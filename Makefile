@@ -1,9 +1,12 @@
 # The two commands a user needs: `make run` (the main job) and `make test`.
 PYTHON ?= python3
 VPY := build/venv/bin/python
+CAFFE_TOOL = $(shell $(VPY) -c 'import caffe, os; print(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(caffe.__file__))), "build", "tools", "caffe"))')
+FLOAT_MODEL := build/lenet/lenet_float.caffemodel
+INQ_OUT := build/lenet/lenet_inq
 export PYTHON
 
-.PHONY: setup test bench run clean-caffe
+.PHONY: setup test bench run data clean-caffe
 
 setup:
 	@bash scripts/setup.sh
@@ -13,6 +16,23 @@ test: setup
 
 bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; $(VPY) $$b || exit 1; done
+
+data: setup
+	@$(VPY) -m inq_layer.digits_data --out build/digits --downloads build/downloads
+
+# Float LeNet, trained once with Caffe's own tool (seeded by the solver's random_seed).
+$(FLOAT_MODEL):
+	@$(MAKE) --no-print-directory data
+	@mkdir -p build/lenet
+	@echo "training the float LeNet with caffe train (about a minute)"
+	@$(CAFFE_TOOL) train --solver=prototxt/lenet_solver.prototxt > build/lenet/float_train.log 2>&1 \
+	  || { tail -n 20 build/lenet/float_train.log; echo "error: caffe train failed (build/lenet/float_train.log)"; exit 1; }
+	@mv build/lenet/lenet_float_iter_2000.caffemodel $@
+
+run: data $(FLOAT_MODEL)
+	@rm -rf $(INQ_OUT)
+	$(VPY) solver_driver.py --solver prototxt/lenet_inq_solver.prototxt --weights $(FLOAT_MODEL) \
+	  --bits 5 --campaign 0.5,0.75,0.875,1.0 --out $(INQ_OUT) 2>build/lenet/caffe_stderr.log
 
 clean-caffe:
 	rm -rf build/caffe build/caffe.partial

@@ -1,0 +1,129 @@
+"""Bad input: one line naming the file/layer/value, exit 2, no traceback, no Caffe abort."""
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from caffe_nets import write_tiny
+from driver_util import run_driver
+
+
+def assert_clean_error(r, *words):
+    assert r.returncode == 2, (r.returncode, r.stdout[-1500:], r.stderr[-1500:])
+    err = [l for l in r.stderr.splitlines() if l.startswith("error:")]
+    assert len(err) == 1, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr and "Check failed" not in r.stderr
+    for w in words:
+        assert w in err[0], err[0]
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    return write_tiny(str(tmp_path), max_iter=3, snapshot=0)
+
+
+def save_weights(tmp_path, solver, mutate=None, name="w.caffemodel"):
+    import caffe
+    caffe.set_mode_cpu()
+    s = caffe.get_solver(solver)
+    if mutate:
+        mutate(s.net)
+    path = str(tmp_path / name)
+    s.net.save(path)
+    return path
+
+
+def test_missing_and_directory_files(tmp_path, tiny):
+    assert_clean_error(run_driver("--solver", str(tmp_path / "no.prototxt"), check=False), "no.prototxt", "not found")
+    assert_clean_error(run_driver("--solver", str(tmp_path), check=False), "is a directory")
+    assert_clean_error(run_driver("--solver", tiny, "--weights", str(tmp_path / "x.caffemodel"), check=False),
+                       "x.caffemodel", "not found")
+
+
+def test_malformed_prototxt_and_unknown_field(tmp_path, tiny):
+    bad = tmp_path / "bad.prototxt"
+    bad.write_text('base_lr: 0.1\nmax_iter: {\n')
+    assert_clean_error(run_driver("--solver", str(bad), check=False), "bad.prototxt:2:")
+    bad.write_text('base_lr: 0.1\nfrobnicate: 3\n')
+    assert_clean_error(run_driver("--solver", str(bad), check=False), "bad.prototxt:2:", "frobnicate")
+
+
+def test_bad_caffemodels(tmp_path, tiny):
+    good = save_weights(tmp_path, tiny)
+    data = open(good, "rb").read()
+    trunc = tmp_path / "trunc.caffemodel"
+    trunc.write_bytes(data[: len(data) // 2])
+    assert_clean_error(run_driver("--solver", tiny, "--weights", str(trunc), check=False), "trunc.caffemodel")
+    junk = tmp_path / "junk.caffemodel"
+    junk.write_bytes(b"\x00\x01hello world" * 10)
+    assert_clean_error(run_driver("--solver", tiny, "--weights", str(junk), check=False), "junk.caffemodel")
+    other_dir = tmp_path / "other"
+    other_dir.mkdir()
+    other = save_weights(other_dir, write_tiny(str(other_dir), conv=6))
+    assert_clean_error(run_driver("--solver", tiny, "--weights", other, "--out", str(tmp_path / "o1"), check=False),
+                       "conv1", "shape")
+
+
+def test_nan_weights_name_the_layer(tmp_path, tiny):
+    def poison(net):
+        net.params["ip1"][0].data[0, 0] = np.nan
+    w = save_weights(tmp_path, tiny, poison)
+    assert_clean_error(run_driver("--solver", tiny, "--weights", w, "--out", str(tmp_path / "o"), check=False),
+                       "ip1", "NaN")
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--campaign", "0.5,0.3,1"], ["strictly increasing"]),
+    (["--campaign", "0.5,1.5"], ["outside (0, 1]"]),
+    (["--campaign", "0.3,0.6"], ["must end at 1"]),
+    (["--campaign", "0,1"], ["outside (0, 1]"]),
+    (["--bits", "9"], ["bits"]),
+    (["--bits", "1"], ["bits"]),
+    (["--rule", "magic"], ["--rule", "magic"]),
+    (["--strategy", "x"], ["--strategy"]),
+])
+def test_bad_options(tmp_path, tiny, args, words):
+    assert_clean_error(run_driver("--solver", tiny, "--init-from-fillers", *args, check=False), *words)
+
+
+def test_out_not_writable(tmp_path, tiny):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    if os.access(str(ro), os.W_OK):  # root ignores permissions: use a path under a file instead
+        ro = tmp_path / "afile"
+        ro.write_text("x")
+        ro = ro / "sub"
+    assert_clean_error(run_driver("--solver", tiny, "--init-from-fillers", "--out", str(ro), check=False), "--out")
+
+
+def test_second_campaign_on_same_out_refused(tmp_path, tiny):
+    import fcntl
+    out = tmp_path / "o"
+    out.mkdir()
+    fd = os.open(str(out / ".lock"), os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.write(fd, b"4242\n")
+    try:
+        r = run_driver("--solver", tiny, "--init-from-fillers", "--out", str(out), check=False)
+        assert_clean_error(r, "pid 4242")
+    finally:
+        os.close(fd)
+
+
+def test_missing_default_weights_says_where(tmp_path):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.path.exists(os.path.join(root, "models/bvlc_alexnet/bvlc_alexnet.caffemodel")):
+        pytest.skip("the AlexNet model is installed here")
+    r = run_driver("--solver", "prototxt/alexnet_solver.prototxt", check=False, cwd=root)
+    assert_clean_error(r, "models/bvlc_alexnet/bvlc_alexnet.caffemodel")
+
+
+def test_all_zero_layer_warns_and_goes_on(tmp_path, tiny):
+    def zero(net):
+        net.params["conv1"][0].data[...] = 0
+    w = save_weights(tmp_path, tiny, zero)
+    r = run_driver("--solver", tiny, "--weights", w, "--out", str(tmp_path / "o"), "--campaign", "0.5,1", check=False)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "warning: layer 'conv1': all weights are zero" in r.stdout
