@@ -127,3 +127,37 @@ def test_all_zero_layer_warns_and_goes_on(tmp_path, tiny):
     r = run_driver("--solver", tiny, "--weights", w, "--out", str(tmp_path / "o"), "--campaign", "0.5,1", check=False)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "warning: layer 'conv1': all weights are zero" in r.stdout
+
+
+def test_disk_full_during_state_write_keeps_previous_and_resume_works(tmp_path, monkeypatch, capsys):
+    import errno
+    import importlib.util
+
+    from driver_util import DRIVER, states
+    from inq_layer import state as state_mod
+    from inq_layer.state import newest_complete_snapshot
+    spec = importlib.util.spec_from_file_location("solver_driver", DRIVER)
+    drv = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(drv)
+    solver = write_tiny(str(tmp_path), max_iter=8, snapshot=2)
+    out = str(tmp_path / "o")
+    args = ["--solver", solver, "--init-from-fillers", "--out", out, "--campaign", "0.5,1"]
+    real, calls = state_mod.write_bytes_atomic, []
+
+    def failing(path, data):
+        calls.append(path)
+        if len(calls) == 3:  # the third state write: phase 1, iteration 6
+            with open(path + ".partial", "wb") as f:
+                f.write(data[: len(data) // 3])
+            raise OSError(errno.ENOSPC, "No space left on device", path)
+        real(path, data)
+    monkeypatch.setattr(state_mod, "write_bytes_atomic", failing)
+    assert drv.main(args) == 2
+    err = capsys.readouterr().err
+    assert "no space left on device" in err and "--resume" in err
+    good = newest_complete_snapshot(os.path.join(out, "phase1"))
+    assert good is not None and good[1].iteration == 4  # the previous snapshot is intact
+    monkeypatch.setattr(state_mod, "write_bytes_atomic", real)
+    assert drv.main(args + ["--resume"]) == 0
+    assert "check passed" in capsys.readouterr().out
+    assert [it for it, _ in states(out, 1)][-1] == 8

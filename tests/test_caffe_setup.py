@@ -46,3 +46,9 @@ def test_caffe_tool_runs(tmp_path):
     out = subprocess.run([tool, "train", f"--solver={solver}"], capture_output=True, text=True, cwd=str(tmp_path))
     assert out.returncode == 0, out.stderr[-2000:]
     assert "Optimization Done" in out.stderr
+
+
+def test_driver_help_runs_with_the_venv_python():
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "solver_driver.py"), "--help"],
+                         capture_output=True, text=True, cwd="/")
+    assert out.returncode == 0 and "--campaign" in out.stdout and "--resume" in out.stdout
