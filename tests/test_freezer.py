@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from inq_layer import quantize_blob
+from inq_layer.errors import InqError
+from inq_layer.freezer import FLOAT, Freezer, decode, encode, frozen_mask
+
+
+class Blob:
+    def __init__(self, data):
+        self.data = data
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 3000), st.sampled_from(["0.3", "0.5", "0.9", "1.0"]), st.integers(2, 8), st.integers(0, 99))
+def test_restore_writes_exactly_the_frozen_values(n, portion, bits, seed):
+    rng = np.random.default_rng(seed)
+    w = rng.normal(0, 0.1, n).astype(np.float32)
+    r = quantize_blob(w, portion, bits, rule="paper")
+    codes = encode(r.quantized, r.frozen)
+    assert codes.dtype == np.uint16 and codes.nbytes == 2 * n  # 2 bytes per weight
+    assert np.array_equal(frozen_mask(codes), r.frozen)
+    assert np.array_equal(decode(codes)[r.frozen].view(np.uint32), r.quantized[r.frozen].view(np.uint32))
+    trained = rng.normal(0, 0.1, n).astype(np.float32)  # what an SGD step left behind
+    params = {"ip": [Blob(trained.copy())]}
+    f = Freezer({("ip", 0): codes})
+    f.restore(params)
+    got = params["ip"][0].data
+    assert np.array_equal(got[r.frozen].view(np.uint32), r.quantized[r.frozen].view(np.uint32))
+    assert np.array_equal(got[~r.frozen].view(np.uint32), trained[~r.frozen].view(np.uint32))
+    assert f.violations(params) == 0
+    if (~r.frozen).any() or r.frozen.any():
+        params["ip"][0].data[...] = trained
+        assert f.violations(params) == int(np.count_nonzero(trained[r.frozen] != r.quantized[r.frozen]))
+
+
+def test_large_blob_across_chunks_and_nothing_frozen():
+    w = np.random.default_rng(1).normal(0, 0.01, (1500, 1000)).astype(np.float32)
+    r = quantize_blob(w, 0.6, 5, rule="paper")
+    params = {"fc": [Blob(np.ones_like(w))], "other": [Blob(np.ones(5, np.float32))]}
+    f = Freezer({("fc", 0): encode(r.quantized, r.frozen), ("other", 0): np.full(5, FLOAT, np.uint16)})
+    f.restore(params)
+    assert np.array_equal(params["fc"][0].data[r.frozen], r.quantized[r.frozen])
+    assert np.all(params["fc"][0].data[~r.frozen] == 1) and np.all(params["other"][0].data == 1)
+
+
+def test_values_that_cannot_be_stored_are_refused():
+    q = np.array([2.0 ** -140, 0.5], np.float32)
+    with pytest.raises(InqError, match="conv9"):
+        encode(q, np.array([True, True]), "conv9")
