@@ -199,3 +199,39 @@ def test_solver_values_equal_what_caffe_reads(tmp_path):
                 assert os.path.basename(a) == os.path.basename(b)
             else:
                 assert list(a) == list(b) if f == "test_iter" else a == b, f
+
+
+def test_sigkill_at_ten_random_moments_then_resume_completes(tmp_path):
+    """One campaign killed 10 times at seeded random moments, resumed each time: it ends
+    with a model that passes the check and equals the uninterrupted run bit for bit."""
+    solver = write_tiny(str(tmp_path), max_iter=40, snapshot=5, batch=32, hw=16, conv=16, deterministic=True)
+    args = ["--solver", solver, "--init-from-fillers", "--campaign", "0.4,0.7,1", "--final-iters", "3"]
+    ref = str(tmp_path / "ref")
+    run_driver(*args, "--out", ref)
+    out = str(tmp_path / "out")
+    rng = np.random.default_rng(10)
+
+    def snapshots():
+        return sum(len(states(out, k)) for k in (1, 2, 3))
+    kills = 0
+    for i in range(10):
+        extra = ["--resume"] if os.path.exists(os.path.join(out, "campaign.json")) else []
+        target = snapshots() + int(rng.integers(0, 3))  # let it get 0-2 snapshots further
+        p = subprocess.Popen([sys.executable, DRIVER, *args, "--out", out, *extra],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while p.poll() is None and snapshots() < target:
+            time.sleep(0.005)
+        time.sleep(float(rng.uniform(0, 0.3)))  # then a random moment
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            kills += 1
+        p.wait()
+    assert kills >= 5  # most runs really were interrupted
+    extra = ["--resume"] if os.path.exists(os.path.join(out, "campaign.json")) else []
+    r = run_driver(*args, "--out", out, *extra)
+    assert "check passed" in r.stdout
+    x = caffemodel_params(os.path.join(ref, "final_inq.caffemodel"))
+    y = caffemodel_params(os.path.join(out, "final_inq.caffemodel"))
+    for n in x:
+        for u, v in zip(x[n], y[n]):
+            assert np.array_equal(bits(u), bits(v)), n
