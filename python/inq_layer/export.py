@@ -1,0 +1,96 @@
+"""Deployable INQ models: caffemodel <-> .inq (b-bit exponent codes, see inq_format.py).
+
+    python -m inq_layer.export --model NET.prototxt --weights W.caffemodel --bits 5 --out M.inq
+    python -m inq_layer.export --load M.inq --model NET.prototxt --out W.caffemodel
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from . import caffe_io
+from .atomic import write_bytes_atomic
+from .check import check_model
+from .errors import InqError, cli_main
+from .inq_format import Entry, deserialize, serialize
+from .selection import MODES
+
+
+def export_model(model_path: str, weights_path: str, bits: int, out: str,
+                 mode: str = "default") -> dict:
+    rows = check_model(model_path, weights_path, bits, mode)
+    for r in rows:
+        if r.violations:
+            raise InqError(f"{weights_path}: layer {r.layer!r} fails the check ({r.violations} weights "
+                           f"off the {bits}-bit grid, e.g. {r.first_bad!r}); run the INQ campaign first")
+    n1 = {(r.layer, r.index): r.n1 for r in rows}
+    entries = []
+    for name, blobs in caffe_io.model_blobs(caffe_io.read_caffemodel(weights_path)).items():
+        for i, b in enumerate(blobs):
+            arr = caffe_io.blob_array(b)
+            coded = (name, i) in n1 and n1[(name, i)] is not None
+            entries.append(Entry(name, i, arr, coded, n1.get((name, i)) if coded else None))
+    data = serialize(entries, bits)
+    write_bytes_atomic(out, data)
+    float_bytes = sum(e.array.size * 4 for e in entries)
+    qw = sum(e.array.size for e in entries if e.coded)
+    return {"float_bytes": float_bytes, "file_bytes": len(data), "quantized_weights": qw,
+            "coded_bytes": (qw * bits + 7) // 8, "quantized_float_bytes": qw * 4}
+
+
+def load_model(inq_path: str, model_path: str, out: str) -> int:
+    try:
+        with open(inq_path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise InqError(f"{inq_path}: cannot read ({e.strerror})") from None
+    _, entries = deserialize(data, inq_path)
+    net = caffe_io.read_net(model_path)
+    types = {ly.name: caffe_io.layer_type(ly) for ly in caffe_io.model_layers(net)}
+    by_layer: dict[str, list[Entry]] = {}
+    for e in entries:
+        if e.layer not in types:
+            raise InqError(f"{inq_path}: layer {e.layer!r} is not in {model_path}")
+        by_layer.setdefault(e.layer, []).append(e)
+    pb = caffe_io.pb2()
+    model = pb.NetParameter(name=net.name)
+    for name in types:
+        if name not in by_layer:
+            continue
+        layer = model.layer.add(name=name, type=types[name])
+        for e in sorted(by_layer[name], key=lambda e: e.index):
+            blob = layer.blobs.add()
+            blob.shape.dim.extend(e.array.shape)
+            blob.data.extend(e.array.reshape(-1).tolist())
+    write_bytes_atomic(out, model.SerializeToString())
+    return len(entries)
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m inq_layer.export", description=__doc__.splitlines()[0])
+    ap.add_argument("--model", required=True, help="net prototxt")
+    ap.add_argument("--weights", help="INQ caffemodel to export")
+    ap.add_argument("--load", help=".inq file to turn back into a caffemodel")
+    ap.add_argument("--bits", type=int, default=5)
+    ap.add_argument("--quantize", choices=MODES, default="default")
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args(argv)
+    if bool(a.weights) == bool(a.load):
+        raise InqError("give either --weights (export) or --load (back to a caffemodel)")
+    if a.load:
+        n = load_model(a.load, a.model, a.out)
+        print(f"wrote {a.out} ({n} blobs)")
+        return 0
+    r = export_model(a.model, a.weights, a.bits, a.out, a.quantize)
+    print(f"wrote {a.out}: {r['file_bytes']:,} bytes")
+    print(f"quantized weights: {r['quantized_weights']:,} -> {r['coded_bytes']:,} bytes coded at {a.bits} bits "
+          f"(float32: {r['quantized_float_bytes']:,} bytes, {r['quantized_float_bytes'] / max(r['coded_bytes'], 1):.1f}x smaller)")
+    print(f"whole model: float32 {r['float_bytes']:,} bytes, .inq {r['file_bytes']:,} bytes, "
+          f"ratio {r['float_bytes'] / r['file_bytes']:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

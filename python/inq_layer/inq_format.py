@@ -1,0 +1,159 @@
+"""The .inq file: quantized weights as b-bit exponent codes, everything else float32.
+
+Byte layout (all little-endian; docs/FORMAT.md is the reference for other loaders):
+header (28 bytes): magic "INQMODEL", u16 version, u8 bits, u8 reserved 0, u32 entry count,
+u64 payload length, u32 CRC-32 (zlib/IEEE) of the payload. Payload: the entries, each
+  u8 kind (1 coded, 2 float32), u16 name length, name (UTF-8), u16 blob index,
+  u8 ndim, ndim x u32 dims, then
+  kind 1: i16 n1, ceil(count * bits / 8) bytes of codes packed LSB first;
+  kind 2: count x f32.
+Code of a weight: 0 for zero, else (sign << (bits-1)) | (n1 - k + 1) for +-2^k, so the
+magnitude field runs 1..2^(bits-2) for k = n1 .. n2.
+"""
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import InqError
+from .levels import check_bits
+
+MAGIC = b"INQMODEL"
+VERSION = 1
+HEADER = struct.Struct("<8sHBBIQI")
+KIND_CODED, KIND_FLOAT = 1, 2
+_CHUNK = 1 << 22
+
+
+@dataclass
+class Entry:
+    layer: str
+    index: int
+    array: np.ndarray  # float32
+    coded: bool
+    n1: int | None = None
+
+
+def encode_codes(w: np.ndarray, n1: int, bits: int) -> np.ndarray:
+    """b-bit codes (uint8) of a blob whose weights are all 0 or +-2^k, n2 <= k <= n1."""
+    flat = np.ascontiguousarray(w, np.float32).reshape(-1)
+    b = flat.view(np.uint32)
+    mag = b & 0x7FFFFFFF
+    k = (mag >> 23).astype(np.int32) - 127
+    m = n1 - k + 1
+    codes = np.where(mag == 0, 0, ((b >> 31).astype(np.int32) << (bits - 1)) | m).astype(np.uint8)
+    ok = (mag == 0) | (((mag & 0x7FFFFF) == 0) & (m >= 1) & (m <= 2 ** (bits - 2)))
+    if not ok.all():
+        raise ValueError(f"value {flat[~ok][0]!r} is not 0 or +-2^k with {n1 - 2 ** (bits - 2) + 1} <= k <= {n1}")
+    return codes
+
+
+def decode_codes(codes: np.ndarray, n1: int, bits: int, name: str) -> np.ndarray:
+    sign = (codes >> (bits - 1)) & 1
+    m = (codes & ((1 << (bits - 1)) - 1)).astype(np.int32)
+    bad = ((m == 0) & (sign == 1)) | (m > 2 ** (bits - 2))
+    if bad.any():
+        raise InqError(f"{name}: invalid code {int(codes[bad][0])} for {bits} bits")
+    k = n1 - m + 1
+    if m.size and (n1 > 127 or n1 - 2 ** (bits - 2) + 1 < -126):
+        raise InqError(f"{name}: n1 = {n1} is outside the float32 range")
+    vals = ((sign.astype(np.uint32) << 31) | ((k + 127).astype(np.uint32) << 23))
+    vals[m == 0] = 0
+    return vals.view(np.float32)
+
+
+def pack(codes: np.ndarray, bits: int) -> bytes:
+    """Codes as a bit stream, LSB first: code i holds stream bits i*bits .. i*bits+bits-1."""
+    out = []
+    step = _CHUNK - _CHUNK % 8  # a multiple of 8 codes is a whole number of bytes
+    for s in range(0, codes.size, step):
+        c = codes[s:s + step]
+        bitmat = ((c[:, None] >> np.arange(bits, dtype=np.uint8)) & 1).astype(np.uint8)
+        out.append(np.packbits(bitmat.reshape(-1), bitorder="little").tobytes())
+    return b"".join(out)
+
+
+def unpack(data: bytes, count: int, bits: int) -> np.ndarray:
+    raw = np.frombuffer(data, np.uint8)
+    out = np.empty(count, np.uint8)
+    step = _CHUNK - _CHUNK % 8
+    weights = (1 << np.arange(bits, dtype=np.uint16)).astype(np.uint16)
+    for s in range(0, count, step):
+        n = min(step, count - s)
+        lo = s * bits // 8
+        bitv = np.unpackbits(raw[lo: lo + (n * bits + 7) // 8], bitorder="little")[: n * bits]
+        out[s:s + n] = (bitv.reshape(n, bits).astype(np.uint16) @ weights).astype(np.uint8)
+    return out
+
+
+def serialize(entries: list[Entry], bits: int) -> bytes:
+    bits = check_bits(bits)
+    parts = []
+    for e in entries:
+        name = e.layer.encode()
+        shape = e.array.shape
+        parts.append(struct.pack("<BH", KIND_CODED if e.coded else KIND_FLOAT, len(name)) + name)
+        parts.append(struct.pack(f"<HB{len(shape)}I", e.index, len(shape), *shape))
+        if e.coded:
+            parts.append(struct.pack("<h", e.n1))
+            parts.append(pack(encode_codes(e.array, e.n1, bits), bits))
+        else:
+            parts.append(np.ascontiguousarray(e.array, "<f4").tobytes())
+    payload = b"".join(parts)
+    head = HEADER.pack(MAGIC, VERSION, bits, 0, len(entries), len(payload), zlib.crc32(payload))
+    return head + payload
+
+
+def deserialize(data: bytes, path: str = ".inq file") -> tuple[int, list[Entry]]:
+    if len(data) < HEADER.size:
+        raise InqError(f"{path}: truncated ({len(data)} bytes, the header alone is {HEADER.size})")
+    magic, version, bits, _, n, plen, crc = HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise InqError(f"{path}: not an .inq file (bad magic)")
+    if version != VERSION:
+        raise InqError(f"{path}: format version {version}, this tool reads version {VERSION}")
+    if not 2 <= bits <= 8:
+        raise InqError(f"{path}: bits = {bits} in the header is outside 2..8")
+    payload = data[HEADER.size:]
+    if len(payload) != plen:
+        raise InqError(f"{path}: payload is {len(payload)} bytes, the header says {plen} (truncated or padded)")
+    if zlib.crc32(payload) != crc:
+        raise InqError(f"{path}: checksum mismatch (corrupt file)")
+    entries, off = [], 0
+    try:
+        for _ in range(n):
+            kind, nlen = struct.unpack_from("<BH", payload, off)
+            off += 3
+            name = payload[off:off + nlen].decode()
+            off += nlen
+            index, ndim = struct.unpack_from("<HB", payload, off)
+            off += 3
+            shape = struct.unpack_from(f"<{ndim}I", payload, off)
+            off += 4 * ndim
+            count = int(np.prod(shape, dtype=np.int64))
+            if kind == KIND_CODED:
+                (n1,) = struct.unpack_from("<h", payload, off)
+                off += 2
+                nbytes = (count * bits + 7) // 8
+                if off + nbytes > len(payload):
+                    raise InqError(f"{path}: entry {name!r} runs past the end")
+                codes = unpack(payload[off:off + nbytes], count, bits)
+                off += nbytes
+                arr = decode_codes(codes, n1, bits, f"{path}: {name}").reshape(shape)
+                entries.append(Entry(name, index, arr, True, n1))
+            elif kind == KIND_FLOAT:
+                if off + 4 * count > len(payload):
+                    raise InqError(f"{path}: entry {name!r} runs past the end")
+                arr = np.frombuffer(payload, "<f4", count, off).astype(np.float32).reshape(shape)
+                off += 4 * count
+                entries.append(Entry(name, index, arr, False))
+            else:
+                raise InqError(f"{path}: unknown entry kind {kind}")
+    except (struct.error, UnicodeDecodeError) as e:
+        raise InqError(f"{path}: malformed entry ({e})") from None
+    if off != len(payload):
+        raise InqError(f"{path}: {len(payload) - off} unexplained bytes after the last entry")
+    return bits, entries

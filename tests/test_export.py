@@ -1,0 +1,88 @@
+"""export: caffemodel -> .inq -> caffemodel, bit-identical weights and network outputs."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from driver_util import bits, caffemodel_params
+
+DEPLOY = """name: "tiny"
+layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 4 dim: 1 dim: 8 dim: 8 } } }
+layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
+  convolution_param { num_output: 6 kernel_size: 3 weight_filler { type: "xavier" } bias_filler { type: "constant" value: 0.1 } } }
+layer { name: "bn1" type: "BatchNorm" bottom: "conv1" top: "conv1" }
+layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }
+layer { name: "ip1" type: "InnerProduct" bottom: "conv1" top: "ip1"
+  inner_product_param { num_output: 5 weight_filler { type: "xavier" } bias_filler { type: "constant" value: 0.2 } } }
+layer { name: "prob" type: "Softmax" bottom: "ip1" top: "prob" }
+"""
+
+
+def export(*args):
+    return subprocess.run([sys.executable, "-m", "inq_layer.export", *args], capture_output=True, text=True)
+
+
+def make_model(tmp_path, quantized=True):
+    import caffe
+    from inq_layer import quantize_blob
+    caffe.set_mode_cpu()
+    proto = tmp_path / "deploy.prototxt"
+    proto.write_text(DEPLOY)
+    net = caffe.Net(str(proto), caffe.TEST)
+    rng = np.random.default_rng(0)
+    for name, blobs in net.params.items():
+        for b in blobs:
+            b.data[...] = rng.normal(0, 0.3, b.data.shape)
+    net.params["bn1"][2].data[...] = 1.0  # BatchNorm's scale factor
+    if quantized:
+        for n in ("conv1", "ip1"):
+            net.params[n][0].data[...] = quantize_blob(net.params[n][0].data, 1.0, 4).quantized
+    w = tmp_path / "w.caffemodel"
+    net.save(str(w))
+    return str(proto), str(w)
+
+
+def test_round_trip_weights_and_outputs_identical(tmp_path):
+    import caffe
+    proto, w = make_model(tmp_path)
+    inq, back = str(tmp_path / "m.inq"), str(tmp_path / "back.caffemodel")
+    r = export("--model", proto, "--weights", w, "--bits", "4", "--out", inq)
+    assert r.returncode == 0, r.stderr
+    assert "ratio" in r.stdout and "coded at 4 bits" in r.stdout
+    r = export("--load", inq, "--model", proto, "--out", back)
+    assert r.returncode == 0, r.stderr
+    a, b = caffemodel_params(w), caffemodel_params(back)
+    assert sorted(a) == sorted(b)
+    for n in a:
+        for x, y in zip(a[n], b[n]):
+            assert x.shape == y.shape and np.array_equal(bits(x), bits(y)), n
+    x = np.random.default_rng(1).normal(size=(4, 1, 8, 8)).astype(np.float32)
+    outs = []
+    for weights in (w, back):
+        net = caffe.Net(proto, caffe.TEST, weights=weights)
+        net.blobs["data"].data[...] = x
+        outs.append(net.forward()["prob"].copy())
+    assert np.array_equal(bits(outs[0]), bits(outs[1]))
+    # coded size: 6*1*3*3 + 5*6*6*6 = 1134 weights at 4 bits
+    assert "1,134 -> 567 bytes" in export("--model", proto, "--weights", w, "--bits", "4", "--out", inq).stdout
+
+
+def test_export_refuses_a_model_that_fails_the_check(tmp_path):
+    proto, w = make_model(tmp_path, quantized=False)
+    out = tmp_path / "m.inq"
+    r = export("--model", proto, "--weights", w, "--bits", "4", "--out", str(out))
+    assert r.returncode == 2 and "conv1" in r.stderr and "fails the check" in r.stderr
+    assert "Traceback" not in r.stderr and not out.exists()
+
+
+def test_load_rejects_corrupt_file_without_writing(tmp_path):
+    proto, w = make_model(tmp_path)
+    inq = tmp_path / "m.inq"
+    assert export("--model", proto, "--weights", w, "--bits", "4", "--out", str(inq)).returncode == 0
+    data = bytearray(inq.read_bytes())
+    data[-3] ^= 0x10
+    inq.write_bytes(bytes(data))
+    out = tmp_path / "x.caffemodel"
+    r = export("--load", str(inq), "--model", proto, "--out", str(out))
+    assert r.returncode == 2 and "checksum" in r.stderr and not out.exists()

@@ -1,0 +1,77 @@
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from inq_layer import quantize_blob
+from inq_layer.errors import InqError
+from inq_layer.inq_format import HEADER, Entry, deserialize, pack, serialize, unpack
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(2, 8), st.integers(0, 300), st.integers(0, 99))
+def test_pack_unpack(bits, n, seed):
+    codes = np.random.default_rng(seed).integers(0, 2 ** bits, n).astype(np.uint8)
+    data = pack(codes, bits)
+    assert len(data) == (n * bits + 7) // 8
+    assert np.array_equal(unpack(data, n, bits), codes)
+
+
+def test_pack_is_lsb_first():
+    assert pack(np.array([1, 2, 3], np.uint8), 3) == bytes([0b11010001, 0b0])  # 001, 010, 011 -> bits 1,0,0,0,1,0,1,1,0
+
+
+def entries(bits, seed=0):
+    rng = np.random.default_rng(seed)
+    w = quantize_blob(rng.normal(0, 0.05, (20, 30)).astype(np.float32), 1.0, bits).quantized
+    n1 = int(np.log2(np.abs(w).max()))
+    return [Entry("conv1", 0, w, True, n1), Entry("conv1", 1, rng.normal(size=20).astype(np.float32), False),
+            Entry("bn", 2, np.array([3.5], np.float32), False)]
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4, 5, 8])
+def test_round_trip_bit_identical(bits):
+    es = entries(bits)
+    got_bits, back = deserialize(serialize(es, bits))
+    assert got_bits == bits and len(back) == 3
+    for a, b in zip(es, back):
+        assert (a.layer, a.index, a.coded, a.array.shape) == (b.layer, b.index, b.coded, b.array.shape)
+        assert np.array_equal(a.array.view(np.uint32), b.array.view(np.uint32))
+
+
+def test_refuses_values_off_the_grid():
+    with pytest.raises(ValueError):
+        serialize([Entry("fc", 0, np.array([0.3, 0.5], np.float32), True, -1)], 5)
+    with pytest.raises(ValueError):
+        serialize([Entry("fc", 0, np.array([2 ** -9, 0.5], np.float32), True, -1)], 5)  # below n2 = -8
+
+
+def test_corrupt_and_truncated_files_rejected():
+    data = serialize(entries(5), 5)
+    bad = bytearray(data)
+    bad[HEADER.size + 40] ^= 0xFF
+    with pytest.raises(InqError, match="checksum"):
+        deserialize(bytes(bad), "m.inq")
+    with pytest.raises(InqError, match="truncated"):
+        deserialize(data[: len(data) - 7], "m.inq")
+    with pytest.raises(InqError, match="truncated"):
+        deserialize(data[:10], "m.inq")
+    with pytest.raises(InqError, match="magic"):
+        deserialize(b"NOTINQ!!" + data[8:], "m.inq")
+    with pytest.raises(InqError, match="version"):
+        deserialize(data[:8] + struct.pack("<H", 9) + data[10:], "m.inq")
+    # a consistent header (right CRC) around an entry that claims more data than there is
+    payload = data[HEADER.size:]
+    short = payload[:60]
+    head = HEADER.pack(b"INQMODEL", 1, 5, 0, 3, len(short), zlib.crc32(short))
+    with pytest.raises(InqError, match="m.inq"):
+        deserialize(head + short, "m.inq")
+    # invalid code: magnitude field above 2^(bits-2)
+    one = serialize([Entry("fc", 0, np.array([0.5], np.float32), True, -1)], 5)
+    p = bytearray(one[HEADER.size:])
+    p[-1] = 0b01111  # magnitude 15 > 8
+    head = HEADER.pack(b"INQMODEL", 1, 5, 0, 1, len(p), zlib.crc32(bytes(p)))
+    with pytest.raises(InqError, match="invalid code"):
+        deserialize(head + bytes(p), "m.inq")
