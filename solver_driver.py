@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--resume", action="store_true", help="continue an interrupted campaign in --out")
     ap.add_argument("--gpu", type=int, help="GPU id (overrides solver_mode)")
     ap.add_argument("--max-iter", type=int, help="iterations of each phase but the last (default: the solver's max_iter)")
+    ap.add_argument("--keep-momentum", action="store_true",
+                    help="carry SGD momentum history across phases (the original resets it)")
     ap.add_argument("--final-iters", type=int, default=1, help="iterations of the last phase (default 1, as the original)")
     return ap
 
@@ -117,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     from inq_layer.report import build_report, write_reports
     s = Settings(campaign=campaign, bits=a.bits, rule=a.rule, strategy=a.strategy, seed=a.seed,
                  quantize=a.quantize, out=out, max_iter=a.max_iter, final_iters=a.final_iters,
-                 gpu=a.gpu, weights=weights)
+                 gpu=a.gpu, weights=weights, keep_momentum=a.keep_momentum)
     with OutLock(out), open(os.path.join(out, "train.log"), "a") as logf:
         log = CaffeLog(sys.stdout, logf)
         try:

@@ -235,3 +235,21 @@ def test_sigkill_at_ten_random_moments_then_resume_completes(tmp_path):
     for n in x:
         for u, v in zip(x[n], y[n]):
             assert np.array_equal(bits(u), bits(v)), n
+
+
+def test_keep_momentum_carries_history_and_changes_training(tmp_path):
+    solver = write_tiny(str(tmp_path), max_iter=6, snapshot=0, deterministic=True)
+    args = ["--solver", solver, "--init-from-fillers", "--campaign", "0.5,0.8,1", "--final-iters", "2"]
+    run_driver(*args, "--out", str(tmp_path / "reset"))
+    run_driver(*args, "--out", str(tmp_path / "keep"), "--keep-momentum")
+    a = caffemodel_params(str(tmp_path / "reset" / "final_inq.caffemodel"))
+    b = caffemodel_params(str(tmp_path / "keep" / "final_inq.caffemodel"))
+    p1a = caffemodel_params(snapshot_files_of(tmp_path / "reset", 1))
+    p1b = caffemodel_params(snapshot_files_of(tmp_path / "keep", 1))
+    assert all(np.array_equal(x, y) for n in p1a for x, y in zip(p1a[n], p1b[n]))  # phase 1 alike
+    assert not all(np.array_equal(x, y) for n in a for x, y in zip(a[n], b[n]))  # then they part
+
+
+def snapshot_files_of(out, phase):
+    from inq_layer.state import snapshot_files
+    return snapshot_files(states(str(out), phase)[-1][1])[0]

@@ -42,12 +42,14 @@ class Settings:
     max_iter: int | None = None  # override of the solver's max_iter (phases before the last)
     final_iters: int = 1
     gpu: int | None = None
+    keep_momentum: bool = False  # carry SGD history across phases (the original resets it)
     weights: str | None = None  # None: start from the net's fillers
     extra: dict = field(default_factory=dict)
 
     def record(self) -> dict:
         return {"campaign": self.campaign, "bits": self.bits, "rule": self.rule,
-                "strategy": self.strategy, "seed": self.seed, "quantize": self.quantize}
+                "strategy": self.strategy, "seed": self.seed, "quantize": self.quantize,
+                "keep_momentum": self.keep_momentum}
 
 
 def phase_iters(s: Settings, cfg: SolverConfig, k: int) -> int:
@@ -159,12 +161,19 @@ class Campaign:
         self.log(f"Snapshotting to {model} (+ .solverstate, .inqstate.npz)")
         return state_path
 
-    def _restore(self, solver, state_path: str) -> None:
+    def _restore(self, solver, state_path: str, history_only: bool = False) -> None:
+        """Resume from a snapshot; with history_only, take only its momentum history
+        (iteration and lr schedule stay at 0, weights stay as they are)."""
         model, sstate = snapshot_files(state_path)
-        load_weights(solver, model)
+        if not history_only:
+            load_weights(solver, model)
         # The solverstate names its caffemodel by the path at writing time; point it here.
         st = caffe_io.read_binary_proto(sstate, caffe_io.pb2().SolverState(), "solverstate")
-        st.learned_net = model
+        if history_only:
+            st.ClearField("learned_net")
+            st.iter, st.current_step = 0, 0
+        else:
+            st.learned_net = model
         fd, tmp = tempfile.mkstemp(suffix=".solverstate", dir=os.path.dirname(state_path))
         with os.fdopen(fd, "wb") as f:
             f.write(st.SerializeToString())
@@ -229,6 +238,8 @@ class Campaign:
                     load_weights(solver, snapshot_files(os.path.join(self.out, prev_state))[0])
                     prev = pst.codes()
                 blobs = self._quantize(solver, k, prev)
+                if k > 0 and s.keep_momentum:
+                    self._restore(solver, os.path.join(self.out, prev_state), history_only=True)
                 extra = self._rule_difference(solver, k, prev, blobs)
                 log(f"Phase {k + 1}/{len(s.campaign)}: quantized portion {s.campaign[k]} "
                     f"(frozen {self._phase_summary(blobs)['frozen_fraction']:.4f})")
