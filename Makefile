@@ -6,7 +6,7 @@ FLOAT_MODEL := build/lenet/lenet_float.caffemodel
 INQ_OUT := build/lenet/lenet_inq
 export PYTHON
 
-.PHONY: setup test bench run data clean-caffe
+.PHONY: setup test bench run data replicate clean-caffe
 
 setup:
 	@bash scripts/setup.sh
@@ -33,6 +33,10 @@ run: data $(FLOAT_MODEL)
 	@rm -rf $(INQ_OUT)
 	$(VPY) solver_driver.py --solver prototxt/lenet_inq_solver.prototxt --weights $(FLOAT_MODEL) \
 	  --bits 5 --campaign 0.5,0.75,0.875,1.0 --out $(INQ_OUT) 2>build/lenet/caffe_stderr.log
+
+# The paper's tables in shape on digits/LeNet, 3 seeds a row: long (about an hour).
+replicate: data
+	$(VPY) scripts/replicate.py
 
 clean-caffe:
 	rm -rf build/caffe build/caffe.partial
