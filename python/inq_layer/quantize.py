@@ -22,6 +22,7 @@ from .partition import (kth_smallest, magnitude_bits, parse_portion, random_pick
                         reference_partition_index, target_count, top_by_magnitude)
 
 RULES = ("reference", "paper")
+_INF_BITS = 0x7F800000
 STRATEGIES = ("magnitude", "random")
 
 
@@ -64,9 +65,10 @@ def quantize_blob(weights: np.ndarray, portion: float | str | Decimal, bits: int
     bits = check_bits(bits)
     p = parse_portion(portion)
     w = np.ascontiguousarray(weights, dtype=np.float32)
-    _check_finite(w, name)
     mag = magnitude_bits(w)
     max_bits = int(mag.max()) if mag.size else 0
+    if max_bits >= _INF_BITS:  # NaN and Inf have the largest magnitude bits
+        _check_finite(w, name)
     if max_bits == 0:  # every weight is +-0: already on the grid
         return QuantizedBlob(np.zeros_like(w), np.ones(w.shape, bool), None, None, all_zero=True)
     n1, n2 = _grid(float(np.int32(max_bits).view(np.float32)), bits, name)
@@ -89,8 +91,7 @@ def quantize_blob(weights: np.ndarray, portion: float | str | Decimal, bits: int
             chosen = top_by_magnitude(mag, ~prev, m)
         chosen |= prev
     del mag
-    out = nearest_level(w, n1, n2)
-    np.copyto(out, w, where=~chosen)
+    out = nearest_level(w, n1, n2, chosen=chosen)
     return QuantizedBlob(out, chosen, n1, n2, idx)
 
 
