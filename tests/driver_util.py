@@ -41,3 +41,10 @@ def final_masks(out_dir, phase):
 
 def bits(a):
     return np.ascontiguousarray(a, np.float32).view(np.uint32)
+
+
+def same_models(path_a, path_b):
+    """Same layers, and every blob bit-identical."""
+    a, b = caffemodel_params(path_a), caffemodel_params(path_b)
+    return sorted(a) == sorted(b) and all(
+        len(a[n]) == len(b[n]) and all(np.array_equal(bits(x), bits(y)) for x, y in zip(a[n], b[n])) for n in a)

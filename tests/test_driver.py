@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from caffe_nets import write_tiny
-from driver_util import DRIVER, bits, caffemodel_params, final_masks, run_driver, states
+from driver_util import DRIVER, bits, caffemodel_params, final_masks, run_driver, same_models, states
 
 
 def test_no_frozen_weight_gives_exactly_plain_step(tmp_path):
@@ -147,11 +147,7 @@ def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
     for k in (1, 2, 3):
         a, b = final_masks(ref, k), final_masks(out, k)
         assert all(np.array_equal(a[key], b[key]) for key in a)
-    x = caffemodel_params(os.path.join(ref, "final_inq.caffemodel"))
-    y = caffemodel_params(os.path.join(out, "final_inq.caffemodel"))
-    for n in x:
-        for u, v in zip(x[n], y[n]):
-            assert np.array_equal(bits(u), bits(v)), n
+    assert same_models(os.path.join(ref, "final_inq.caffemodel"), os.path.join(out, "final_inq.caffemodel"))
 
 
 def test_resume_refuses_other_settings(tmp_path):
@@ -230,11 +226,7 @@ def test_sigkill_at_ten_random_moments_then_resume_completes(tmp_path):
     extra = ["--resume"] if os.path.exists(os.path.join(out, "campaign.json")) else []
     r = run_driver(*args, "--out", out, *extra)
     assert "check passed" in r.stdout
-    x = caffemodel_params(os.path.join(ref, "final_inq.caffemodel"))
-    y = caffemodel_params(os.path.join(out, "final_inq.caffemodel"))
-    for n in x:
-        for u, v in zip(x[n], y[n]):
-            assert np.array_equal(bits(u), bits(v)), n
+    assert same_models(os.path.join(ref, "final_inq.caffemodel"), os.path.join(out, "final_inq.caffemodel"))
 
 
 def test_keep_momentum_carries_history_and_changes_training(tmp_path):
@@ -242,12 +234,9 @@ def test_keep_momentum_carries_history_and_changes_training(tmp_path):
     args = ["--solver", solver, "--init-from-fillers", "--campaign", "0.5,0.8,1", "--final-iters", "2"]
     run_driver(*args, "--out", str(tmp_path / "reset"))
     run_driver(*args, "--out", str(tmp_path / "keep"), "--keep-momentum")
-    a = caffemodel_params(str(tmp_path / "reset" / "final_inq.caffemodel"))
-    b = caffemodel_params(str(tmp_path / "keep" / "final_inq.caffemodel"))
-    p1a = caffemodel_params(snapshot_files_of(tmp_path / "reset", 1))
-    p1b = caffemodel_params(snapshot_files_of(tmp_path / "keep", 1))
-    assert all(np.array_equal(x, y) for n in p1a for x, y in zip(p1a[n], p1b[n]))  # phase 1 alike
-    assert not all(np.array_equal(x, y) for n in a for x, y in zip(a[n], b[n]))  # then they part
+    assert same_models(snapshot_files_of(tmp_path / "reset", 1), snapshot_files_of(tmp_path / "keep", 1))
+    assert not same_models(str(tmp_path / "reset" / "final_inq.caffemodel"),
+                           str(tmp_path / "keep" / "final_inq.caffemodel"))  # phase 1 alike, then they part
 
 
 def snapshot_files_of(out, phase):
