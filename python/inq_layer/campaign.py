@@ -157,7 +157,8 @@ class Campaign:
         base = os.path.join(self.out, f"phase{k + 1}", f"inq_iter_{solver.iter}")
         model, sstate = base + ".caffemodel", base + ".solverstate"
         state_path = base + ".inqstate.npz"
-        save_snapshot_state(state_path, SnapshotState(k, solver.iter, blobs), model, sstate)
+        save_snapshot_state(state_path, SnapshotState(k, solver.iter, blobs, settings=self.s.record()),
+                            model, sstate)
         self.log(f"Snapshotting to {model} (+ .solverstate, .inqstate.npz)")
         return state_path
 
@@ -217,6 +218,9 @@ class Campaign:
             snap = newest_complete_snapshot(os.path.join(self.out, f"phase{k + 1}"))
             if snap is not None:
                 state_path, st = snap
+                if st.settings and st.settings != s.record():
+                    raise InqError(f"{state_path}: written by a campaign with other settings "
+                                   f"({st.settings}); use another --out")
                 self._restore(solver, state_path)
                 blobs = st.blobs
                 log(f"Resuming phase {k + 1} from {state_path} (iteration {solver.iter})")

@@ -46,6 +46,7 @@ class SnapshotState:
     iteration: int
     blobs: list[BlobState]
     files: dict = field(default_factory=dict)  # kind -> {"name", "sha256"}
+    settings: dict = field(default_factory=dict)  # campaign, bits, rule, ... (CampaignRecord.SETTINGS)
 
     def codes(self) -> dict[tuple[str, int], np.ndarray]:
         return {(b.layer, b.index): b.codes for b in self.blobs}
@@ -54,6 +55,7 @@ class SnapshotState:
 def save_snapshot_state(path: str, state: SnapshotState, caffemodel: str, solverstate: str) -> None:
     meta = {
         "version": STATE_VERSION, "phase": state.phase, "iteration": state.iteration,
+        "settings": state.settings,
         "blobs": [{"layer": b.layer, "index": b.index, "n1": b.n1, "n2": b.n2} for b in state.blobs],
         "files": {kind: {"name": os.path.basename(p), "sha256": sha256_file(p)}
                   for kind, p in (("caffemodel", caffemodel), ("solverstate", solverstate))},
@@ -76,7 +78,7 @@ def load_snapshot_state(path: str, verify: bool = True) -> SnapshotState:
         raise
     except Exception as e:  # zip/npz/json damage of any kind
         raise InqError(f"{path}: damaged INQ state ({e})") from None
-    st = SnapshotState(meta["phase"], meta["iteration"], blobs, meta["files"])
+    st = SnapshotState(meta["phase"], meta["iteration"], blobs, meta["files"], meta.get("settings", {}))
     if verify:
         d = os.path.dirname(path)
         for kind, f in st.files.items():
