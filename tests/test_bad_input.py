@@ -161,3 +161,37 @@ def test_disk_full_during_state_write_keeps_previous_and_resume_works(tmp_path, 
     assert drv.main(args + ["--resume"]) == 0
     assert "check passed" in capsys.readouterr().out
     assert [it for it, _ in states(out, 1)][-1] == 8
+
+
+def test_caffemodel_of_another_net_names_it(tmp_path, tiny):
+    from inq_layer.caffe_io import pb2
+    m = pb2().NetParameter(name="other")
+    layer = m.layer.add(name="fc_other", type="InnerProduct")
+    b = layer.blobs.add()
+    b.shape.dim.extend([2, 2])
+    b.data.extend([0.1, 0.2, 0.3, 0.4])
+    path = tmp_path / "other.caffemodel"
+    path.write_bytes(m.SerializeToString())
+    assert_clean_error(run_driver("--solver", tiny, "--weights", str(path), "--out", str(tmp_path / "o"), check=False),
+                       "other.caffemodel", "belongs to another net")
+
+
+def test_two_real_campaigns_on_one_out(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from driver_util import DRIVER
+    solver = write_tiny(str(tmp_path), max_iter=100000, snapshot=0)
+    out = tmp_path / "o"
+    first = subprocess.Popen([sys.executable, DRIVER, "--solver", solver, "--init-from-fillers", "--out", str(out)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not (out / "campaign.json").exists():
+            time.sleep(0.05)
+        r = run_driver("--solver", solver, "--init-from-fillers", "--out", str(out), "--resume", check=False)
+        assert_clean_error(r, f"pid {first.pid}")
+    finally:
+        first.kill()
+        first.wait()
