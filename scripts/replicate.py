@@ -124,7 +124,6 @@ def ms(xs: list[float]) -> str:
 
 def main() -> None:
     os.makedirs(OUT, exist_ok=True)
-    t0 = time.time()
     print("float models", flush=True)
     with ThreadPoolExecutor(2) as ex:
         list(ex.map(lambda a: float_model(*a), [(n, s) for n in NETS for s in SEEDS]))
@@ -132,7 +131,7 @@ def main() -> None:
     jobs = [(row, s) for row in ROWS for s in SEEDS]
     with ThreadPoolExecutor(2) as ex:
         reps = dict(zip(jobs, ex.map(lambda a: run(*a), jobs)))
-    write_doc(reps, time.time() - t0)
+    write_doc(reps)
 
 
 def acc(rep: dict, key: str = "test_after_training") -> float:
@@ -151,11 +150,36 @@ def table(reps, rows, extra=None) -> list[str]:
     return out
 
 
-def write_doc(reps: dict, seconds: float) -> None:
+def change(reps, row) -> tuple[float, float]:
+    d = [100 * (acc(reps[(row, s)]) - reps[(row, s)]["test_float"]["accuracy"]) for s in SEEDS]
+    return statistics.mean(d), statistics.stdev(d)
+
+
+def answers(reps) -> list[str]:
+    """Plain statements computed from the runs (so a rerun keeps them true)."""
+    out = []
+    held = [ROWS[r][3] for r in ("b5", "b4", "b3", "b2") if abs(change(reps, r)[0]) <= 0.5]
+    lost = [f"{ROWS[r][3]} ({change(reps, r)[0]:+.2f})" for r in ("b5", "b4", "b3", "b2") if abs(change(reps, r)[0]) > 0.5]
+    out.append(f"- Bit width: within 0.5 points of the float models: {', '.join(held) or 'none'}; "
+               f"larger change: {', '.join(lost) or 'none'}.")
+    for a, b, what in (("b5", "random", "random vs pruning-inspired partition"),
+                       ("b5", "reference", "reference vs paper rule"),
+                       ("it50", "it1000", "1000 vs 50 iterations per phase"),
+                       ("lr_fixed", "lr_100x", "lr falling 100x vs fixed"),
+                       ("b5", "momentum", "momentum kept vs reset"),
+                       ("bn_default", "bn_every", "quantizing BatchNorm/Scale blob 0 vs leaving them float")):
+        (ma, sa), (mb, sb) = change(reps, a), change(reps, b)
+        verdict = "within the seed spread" if abs(mb - ma) <= max(sa, sb) else "beyond the seed spread"
+        out.append(f"- {what}: {mb - ma:+.2f} points ({verdict}).")
+    return out
+
+
+def write_doc(reps: dict) -> None:
     from inq_layer.atomic import write_text_atomic
     L = ["# Replication on the digits/LeNet task", "",
-         "Measured by `make replicate` (scripts/replicate.py) on this project's 2-core CPU machine, "
-         f"in {seconds / 60:.0f} minutes. Task: LeNet on the 5000 OpenCV/MNIST digits (4000 train, "
+         "Measured by `make replicate` (scripts/replicate.py) on this project's 2-core CPU machine "
+         f"(two runs at a time, one BLAS thread each; the campaigns' phases add up to "
+         f"{sum(p['seconds'] for r in reps.values() for p in r['phases']) / 60:.0f} minutes). Task: LeNet on the 5000 OpenCV/MNIST digits (4000 train, "
          "1000 test, `make data`). Each row: 3 seeds (1, 2, 3); the seed sets the float model's "
          "initialisation (`random_seed` of its `caffe train` solver) and `--seed` of the campaign. "
          "Values: test accuracy in %, mean ± sample standard deviation over the seeds, then the "
@@ -197,7 +221,21 @@ def write_doc(reps: dict, seconds: float) -> None:
           "fully-connected weights are quantized. `every-blob0`: blob 0 of every layer, BatchNorm "
           "running means and Scale gammas included, as the original code does.", ""]
     L += table(reps, ["bn_default", "bn_every"])
-    L += ["", "## Commands", "", "Float models: `caffe train --solver=build/replicate/solvers/float_<net>_s<seed>.prototxt` "
+    L += ["", "## What the runs say", ""]
+    L += answers(reps)
+    L += ["", "Per phase, mean over seeds (accuracy % after quantizing -> after retraining):", ""]
+    for row in ("b3", "b2", "bn_every"):
+        rs = [reps[(row, s)] for s in SEEDS]
+        steps = []
+        for i, ph in enumerate(rs[0]["phases"]):
+            aq = statistics.mean(r["phases"][i]["test_after_quantize"]["accuracy"] for r in rs)
+            at = statistics.mean(r["phases"][i]["test_after_training"]["accuracy"] for r in rs)
+            steps.append(f"{ph['portion']:g}: {100 * aq:.1f} -> {100 * at:.1f}")
+        L.append(f"- {ROWS[row][3]}: " + "; ".join(steps))
+    L += ["", "Solver variants (build/replicate/solvers/): `step` is prototxt/lenet_inq_solver.prototxt; "
+          "`step50`/`step1000` the same with max_iter 50/1000 and the step at half; `fixed` has "
+          "lr_policy fixed; `multistep` falls 10x at 200 and again at 300 (100x in all).", ""]
+    L += ["## Commands", "", "Float models: `caffe train --solver=build/replicate/solvers/float_<net>_s<seed>.prototxt` "
           "(prototxt/lenet_solver.prototxt with random_seed = seed). Campaigns (seed 1 shown):", "", "```"]
     for row in ROWS:
         cmd = command(row, 1)[1:]
