@@ -18,7 +18,7 @@ MIN_BITS, MAX_BITS = 2, 8
 _SCAN_START_DIST = 100.0
 _F32_100_BITS = int(np.array(100.0, np.float32).view(np.int32))
 _ONE_BITS = int(np.array(1.0, np.float32).view(np.int32))
-_CHUNK = 1 << 18  # elements per chunk: keeps temporaries in cache and memory bounded
+_CHUNK = 1 << 17  # elements per chunk: keeps temporaries in cache and memory bounded
 
 
 def check_bits(bits: int) -> int:
@@ -118,10 +118,14 @@ def nearest_level(w: np.ndarray, n1: int, n2: int, out: np.ndarray | None = None
     for s in range(0, flat.size, _CHUNK):
         b = bits[s:s + _CHUNK]
         mag = b & 0x7FFFFFFF
-        q = (mag + 0x3FFFFF) & np.int32(-(1 << 23))  # rounded power, as float bits
-        np.clip(q, lo_bits, hi_bits, out=q)
+        q = mag + 0x3FFFFF
+        q &= np.int32(-(1 << 23))  # rounded power, as float bits
+        np.maximum(q, lo_bits, out=q)
+        np.minimum(q, hi_bits, out=q)
         q |= b & np.int32(-0x80000000)  # the sign of w
-        q[mag <= zero_lim] = 0
+        nonzero = zero_lim - mag
+        nonzero >>= 31  # all ones where |w| > 2^(n2-1), else 0 (no masked store: slow)
+        q &= nonzero
         special = mag >= special_lim
         if special.any():
             q[special] = _nearest_level_exact(flat[s:s + _CHUNK][special], n1, n2).view(np.int32)
