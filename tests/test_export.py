@@ -86,3 +86,34 @@ def test_load_rejects_corrupt_file_without_writing(tmp_path):
     out = tmp_path / "x.caffemodel"
     r = export("--load", str(inq), "--model", proto, "--out", str(out))
     assert r.returncode == 2 and "checksum" in r.stderr and not out.exists()
+
+
+def test_lenet_shaped_round_trip(tmp_path):
+    """The shipped LeNet definition (read with caffe_pb2 only; no data needed)."""
+    from inq_layer import quantize_blob
+    from inq_layer.caffe_io import pb2
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proto = os.path.join(root, "prototxt", "lenet_train_test.prototxt")
+    shapes = {"conv1": [(20, 1, 5, 5), (20,)], "conv2": [(50, 20, 5, 5), (50,)],
+              "ip1": [(500, 800), (500,)], "ip2": [(10, 500), (10,)]}
+    rng = np.random.default_rng(3)
+    m = pb2().NetParameter(name="LeNet")
+    for name, (ws, bs) in shapes.items():
+        layer = m.layer.add(name=name, type="InnerProduct" if name.startswith("ip") else "Convolution")
+        for i, shape in enumerate((ws, bs)):
+            a = rng.normal(0, 0.05, shape).astype(np.float32)
+            if i == 0:
+                a = quantize_blob(a, 1.0, 5).quantized
+            b = layer.blobs.add()
+            b.shape.dim.extend(shape)
+            b.data.extend(a.reshape(-1).tolist())
+    w = tmp_path / "lenet.caffemodel"
+    w.write_bytes(m.SerializeToString())
+    inq, back = str(tmp_path / "lenet.inq"), str(tmp_path / "back.caffemodel")
+    r = export("--model", proto, "--weights", str(w), "--bits", "5", "--out", inq)
+    assert r.returncode == 0, r.stderr
+    assert "430,500 -> 269,063 bytes coded at 5 bits" in r.stdout
+    assert export("--load", inq, "--model", proto, "--out", back).returncode == 0
+    a, b = caffemodel_params(str(w)), caffemodel_params(back)
+    assert sorted(a) == sorted(b)
+    assert all(np.array_equal(bits(x), bits(y)) for n in a for x, y in zip(a[n], b[n]))
