@@ -15,7 +15,7 @@ test: setup
 	$(VPY) -m pytest -q -p no:cacheprovider tests
 
 bench: setup
-	@for b in bench/bench_*.py; do echo "== $$b"; $(VPY) $$b || exit 1; done
+	@for b in bench/bench_*.py; do echo "== $$b"; GLOG_minloglevel=1 $(VPY) $$b || exit 1; done
 
 data: setup
 	@$(VPY) -m inq_layer.digits_data --out build/digits --downloads build/downloads
