@@ -195,3 +195,19 @@ def test_two_real_campaigns_on_one_out(tmp_path):
     finally:
         first.kill()
         first.wait()
+
+
+def test_bad_net_files_are_caught_before_caffe(tmp_path, tiny):
+    net = tmp_path / "net.prototxt"
+    good = net.read_text()
+    net.write_text(good.replace('type: "ReLU"', 'type: "ReLUU"'))
+    assert_clean_error(run_driver("--solver", tiny, "--init-from-fillers", "--out", str(tmp_path / "a"), check=False),
+                       "net.prototxt", "relu1", "ReLUU")
+    net.write_text(good.replace("layer {", "layer {{", 1))
+    assert_clean_error(run_driver("--solver", tiny, "--init-from-fillers", "--out", str(tmp_path / "b"), check=False),
+                       "net.prototxt:2:")
+    start = good.index('layer { name: "conv1"')
+    net.write_text('name: "t"\nlayer { name: "data" type: "Data" top: "data" top: "label"\n'
+                   '  data_param { source: "nope_lmdb" batch_size: 2 backend: LMDB } }\n' + good[start:])
+    r = run_driver("--solver", tiny, "--init-from-fillers", "--out", str(tmp_path / "c"), check=False)
+    assert_clean_error(r, "nope_lmdb", "does not exist")

@@ -135,3 +135,18 @@ def _same_shape(want, have) -> bool:
         return True
     pad = lambda s: (1,) * (4 - len(s)) + tuple(s) if len(s) <= 4 else tuple(s)  # noqa: E731
     return pad(want) == pad(have)
+
+
+def check_net_for_caffe(path: str, net, known_types: list[str]) -> None:
+    """What Caffe would abort on when building the net: unknown layer types, missing
+    data sources."""
+    known = set(known_types)
+    for ly in model_layers(net):
+        t = layer_type(ly)
+        if net.layer and t not in known:
+            raise InqError(f"{path}: layer {ly.name!r} has type {t!r}, which this Caffe does not know")
+        if t in ("Data", "DATA") and ly.data_param.source:
+            src = ly.data_param.source
+            if not os.path.exists(src):
+                raise InqError(f"{path}: layer {ly.name!r} reads {src!r}, which does not exist "
+                               f"(create the database, e.g. `make data`, or fix data_param.source)")

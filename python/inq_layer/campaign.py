@@ -100,7 +100,12 @@ class Campaign:
         self.record = CampaignRecord(os.path.join(self.out, "campaign.json"),
                                      {"settings": s.record(), "test_float": None, "phases": [],
                                       "init_from_fillers": s.weights is None})
-        self.weights_of_loss = loss_weights(caffe_io.read_net(cfg.net_path)) if cfg.net_path else {}
+        self.weights_of_loss = {}
+        for path in filter(None, [cfg.net_path, *cfg.param.test_net]):
+            net = caffe_io.read_net(path)
+            caffe_io.check_net_for_caffe(path, net, list(caffe.layer_type_list()))
+            if path == cfg.net_path:
+                self.weights_of_loss = loss_weights(net)
 
     # -- solver handling ------------------------------------------------------------
     def _set_mode(self) -> None:
