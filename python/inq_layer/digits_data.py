@@ -36,7 +36,10 @@ def fetch_png(downloads: str) -> str:
         return png
     debs = glob.glob(os.path.join(downloads, "opencv-doc_*.deb"))
     if not debs:
-        r = subprocess.run(["apt-get", "download", "opencv-doc"], cwd=downloads, capture_output=True, text=True)
+        r = _apt_download(downloads)
+        if r.returncode != 0:  # a fresh machine may have no package lists yet
+            subprocess.run(["apt-get", "update", "-qq"], capture_output=True)
+            r = _apt_download(downloads)
         debs = glob.glob(os.path.join(downloads, "opencv-doc_*.deb"))
         if r.returncode != 0 or not debs:
             raise InqError(f"apt-get download opencv-doc failed ({r.stderr.strip()[-200:]}); "
@@ -50,6 +53,14 @@ def fetch_png(downloads: str) -> str:
             raise InqError(f"{debs[0]}: digits.png has sha256 {_sha256(got)}, expected {PNG_SHA256}")
         os.replace(got, png)
     return png
+
+
+def _apt_download(folder: str) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(["apt-get", "download", "opencv-doc"], cwd=folder, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise InqError("apt-get is not available: download Debian's opencv-doc package by hand "
+                       f"and put opencv-doc_*.deb in {folder}") from None
 
 
 def _sha256(path: str) -> str:
