@@ -36,7 +36,8 @@ def markdown(rep: dict) -> str:
     if rep["rule"] == "reference":
         head.append("unfrozen by re-selection")
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    flt = ["float", "0", "0", "", ""] + [f"{rep['test_float'].get(n, float('nan')):.4f}" for n in names] * 2
+    flt = ["float model", "0", "0", "", ""] + [f"{rep['test_float'].get(n, float('nan')):.4f}" for n in names]
+    flt += [""] * len(names)
     if rep["rule"] == "reference":
         flt.append("")
     lines.append("| " + " | ".join(flt) + " |")

@@ -1,0 +1,27 @@
+import json
+import os
+
+from inq_layer.report import build_report, markdown, write_reports
+
+
+def record(rule="reference"):
+    ph = lambda p, a: {"portion": p, "frozen_fraction": p, "layers": {"conv1": {"frozen_fraction": p, "n1": -1, "n2": -8, "count": 10}},  # noqa: E731
+                       "test_after_quantize": {"accuracy": a - 0.01, "loss": 0.2},
+                       "test_after_training": {"accuracy": a, "loss": 0.1}, "iterations": 5, "seconds": 1.0,
+                       "final_state": "phase1/x.inqstate.npz", "unfrozen_by_reselection": 3}
+    return {"settings": {"campaign": ["0.5", "1"], "bits": 4, "rule": rule, "strategy": "magnitude",
+                         "seed": None, "quantize": "default"},
+            "test_float": {"accuracy": 0.9, "loss": 0.3}, "phases": [ph(0.5, 0.91), ph(1.0, 0.92)],
+            "final_model": "/x/final_inq.caffemodel", "init_from_fillers": False}
+
+
+def test_report_files(tmp_path):
+    rep = build_report(record(), True)
+    assert rep["campaign"] == [0.5, 1.0] and rep["check_passed"] and "final_state" not in rep["phases"][0]
+    md = markdown(rep)
+    assert "| float model | 0 | 0 |  |  | 0.9000 | 0.3000 |  |  |" in md
+    assert "| 2 | 1 | 1.0000 | 5 | 1.0 | 0.9100 | 0.2000 | 0.9200 | 0.1000 | 3 |" in md
+    write_reports(str(tmp_path), rep)
+    assert json.load(open(tmp_path / "report.json"))["bits"] == 4
+    assert open(tmp_path / "accuracy.png", "rb").read(4) == b"\x89PNG"
+    assert "unfrozen by re-selection" not in markdown(build_report(record("paper"), True))
