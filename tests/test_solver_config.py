@@ -1,0 +1,52 @@
+"""Solver handling: the lr schedule the driver logs equals the one Caffe logs."""
+import os
+import re
+import subprocess
+
+import numpy as np
+import pytest
+
+from caffe_nets import write_tiny
+from inq_layer.errors import InqError
+from inq_layer.solver_config import caffe_solver_text, load_solver, lr_at
+
+POLICIES = {
+    "fixed": "", "step": "gamma: 0.5 stepsize: 3", "exp": "gamma: 0.9", "inv": "gamma: 0.1 power: 0.75",
+    "multistep": "gamma: 0.3 stepvalue: 2 stepvalue: 5", "poly": "power: 2", "sigmoid": "gamma: -0.5 stepsize: 4",
+}
+
+
+@pytest.mark.parametrize("policy", sorted(POLICIES))
+def test_lr_schedule_matches_caffe(tmp_path, policy):
+    from test_caffe_setup import caffe_tool
+    solver = write_tiny(str(tmp_path), max_iter=8, snapshot=0, test_interval=100)
+    text = open(solver).read()
+    text = re.sub(r'lr_policy: "step"\ngamma: 0.5\nstepsize: 7\n', f'lr_policy: "{policy}"\n{POLICIES[policy]}\n', text)
+    assert f'lr_policy: "{policy}"' in text
+    text = text.replace("display: 3", "display: 1")
+    open(solver, "w").write(text)
+    r = subprocess.run([caffe_tool(), "train", f"--solver={solver}"], capture_output=True, text=True, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr[-1500:]
+    logged = [(int(a), float(b)) for a, b in re.findall(r"Iteration (\d+), lr = ([-+0-9.e]+)", r.stderr)]
+    assert len(logged) == 8
+    p = load_solver(solver).param
+    for it, lr in logged:
+        assert np.isclose(lr_at(p, it), lr, rtol=1e-5), (policy, it)
+
+
+def test_paths_resolved_and_caffe_copy(tmp_path):
+    solver = write_tiny(str(tmp_path))
+    text = open(solver).read().replace(str(tmp_path / "net.prototxt"), "net.prototxt")
+    open(solver, "w").write(text)
+    cfg = load_solver(solver)  # relative to the solver file, from any working directory
+    assert cfg.net_path == str(tmp_path / "net.prototxt")
+    copy = caffe_solver_text(cfg, "/out/inq", 42)
+    assert 'snapshot_prefix: "/out/inq"' in copy and "max_iter: 42" in copy and "snapshot: 0" in copy
+    assert "momentum: 0.9" in copy and "weight_decay: 0.0005" in copy  # untouched
+    bad = tmp_path / "s.prototxt"
+    bad.write_text('net: "missing.prototxt"\nmax_iter: 3\n')
+    with pytest.raises(InqError, match="missing.prototxt"):
+        load_solver(str(bad))
+    bad.write_text('net: "net.prototxt"\nmax_iter: 0\n')
+    with pytest.raises(InqError, match="max_iter"):
+        load_solver(str(bad))
