@@ -1,0 +1,26 @@
+import numpy as np
+
+from inq_layer.state import BlobState, SnapshotState, newest_complete_snapshot, save_snapshot_state
+
+
+def snap(folder, it, content=b"model"):
+    base = folder / f"inq_iter_{it}"
+    (folder / f"inq_iter_{it}.caffemodel").write_bytes(content)
+    (folder / f"inq_iter_{it}.solverstate").write_bytes(b"state")
+    st = SnapshotState(0, it, [BlobState("ip", 0, -1, -8, np.full((2, 3), 0x3F00, np.uint16))],
+                       settings={"bits": 5})
+    save_snapshot_state(str(base) + ".inqstate.npz", st, str(base) + ".caffemodel", str(base) + ".solverstate")
+
+
+def test_newest_complete_snapshot_skips_damaged_ones(tmp_path):
+    snap(tmp_path, 4)
+    snap(tmp_path, 8)
+    snap(tmp_path, 12)
+    (tmp_path / "inq_iter_12.caffemodel").write_bytes(b"half-written")  # changed after its state
+    (tmp_path / "inq_iter_16.inqstate.npz").write_bytes(b"PK\x03\x04 truncated")  # a broken state
+    (tmp_path / ".inq_iter_20.inqstate.npz.abc.tmp").write_bytes(b"temp of a killed write")
+    path, st = newest_complete_snapshot(str(tmp_path))
+    assert path.endswith("inq_iter_8.inqstate.npz") and st.iteration == 8
+    assert st.settings == {"bits": 5} and st.blobs[0].codes.dtype == np.uint16
+    assert np.array_equal(st.codes()[("ip", 0)], np.full((2, 3), 0x3F00, np.uint16))
+    assert newest_complete_snapshot(str(tmp_path / "none")) is None
