@@ -16,6 +16,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "python"))
 
+from inq_layer.campaign import DEFAULT_CAMPAIGN  # noqa: E402
 from inq_layer.errors import InqError, cli_main  # noqa: E402
 
 # Where the README tells users to put the float model of each shipped solver.
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--solver", required=True, help="solver prototxt (all training settings come from it)")
     ap.add_argument("--weights", help="float caffemodel to quantize (default: the documented path for the net)")
     ap.add_argument("--init-from-fillers", action="store_true", help="start from the net's fillers (smoke runs)")
-    ap.add_argument("--campaign", default="0.3,0.6,0.8,1.0", help="accumulated portions (default: %(default)s)")
+    ap.add_argument("--campaign", default=DEFAULT_CAMPAIGN, help="accumulated portions (default: %(default)s)")
     ap.add_argument("--bits", type=int, default=5, help="bit width 2..8 (default 5)")
     ap.add_argument("--rule", default="paper", help="paper (monotonic masks) or reference (the original's)")
     ap.add_argument("--strategy", default="magnitude", help="magnitude (pruning-inspired) or random")
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     from inq_layer.campaign import Campaign, Settings
     from inq_layer.check import check_model, format_table, passed
     from inq_layer.lock import OutLock
-    from inq_layer.report import build_report, write_reports
+    from inq_layer.report import build_report, markdown, write_reports
     s = Settings(campaign=campaign, bits=a.bits, rule=a.rule, strategy=a.strategy, seed=a.seed,
                  quantize=a.quantize, out=out, max_iter=a.max_iter, final_iters=a.final_iters,
                  gpu=a.gpu, weights=weights, keep_momentum=a.keep_momentum)
@@ -134,7 +135,6 @@ def main(argv: list[str] | None = None) -> int:
         ok = passed(rows)
         rep = build_report(record, ok)
         write_reports(out, rep)
-        from inq_layer.report import markdown
         print(markdown(rep))
         print(f"final model: {record['final_model']}\nreports: {out}/report.md, report.json, accuracy.png")
     return 0 if ok else 1

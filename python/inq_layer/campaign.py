@@ -9,25 +9,26 @@ from __future__ import annotations
 
 import gc
 import os
+import subprocess
+import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import caffe_io
 from .caffe_log import CaffeLog
 from .errors import InqError
-from .evaluate import flatten, test_all
 from .freezer import Freezer, encode, frozen_mask
 from .quantize import quantize_blob
 from .selection import quantizable_blobs
 from .solver_config import SolverConfig, caffe_solver_text
 from .state import (BlobState, CampaignRecord, SnapshotState, load_snapshot_state,
                     newest_complete_snapshot, save_snapshot_state, snapshot_files)
-from .trainer import loss_weights, train_phase
+from .trainer import loss_weights, test_and_log, train_phase
 
-DEFAULT_CAMPAIGN = ("0.3", "0.6", "0.8", "1.0")  # the original AlexNet one
+DEFAULT_CAMPAIGN = "0.3,0.6,0.8,1.0"  # the original AlexNet one
 
 
 @dataclass
@@ -44,7 +45,6 @@ class Settings:
     gpu: int | None = None
     keep_momentum: bool = False  # carry SGD history across phases (the original resets it)
     weights: str | None = None  # None: start from the net's fillers
-    extra: dict = field(default_factory=dict)
 
     def record(self) -> dict:
         return {"campaign": self.campaign, "bits": self.bits, "rule": self.rule,
@@ -84,8 +84,6 @@ _GPU_PROBE: dict[int, bool] = {}
 
 def gpu_usable(device: int) -> bool:
     if device not in _GPU_PROBE:
-        import subprocess
-        import sys
         code = f"import caffe; caffe.set_device({int(device)}); caffe.set_mode_gpu(); caffe.Net"
         r = subprocess.run([sys.executable, "-c", code], capture_output=True)
         _GPU_PROBE[device] = r.returncode == 0
@@ -237,10 +235,7 @@ class Campaign:
                     if s.weights:
                         load_weights(solver, s.weights)
                     if rec["test_float"] is None:
-                        results = test_all(solver, self.cfg.test_iters())
-                        for i, r in enumerate(results):
-                            log.test(0, i, r)
-                        rec["test_float"] = flatten(results)
+                        rec["test_float"] = test_and_log(solver, self.cfg, log, 0)
                 else:
                     prev_state = rec["phases"][k - 1]["final_state"]
                     pst = load_snapshot_state(os.path.join(self.out, prev_state))
@@ -249,27 +244,22 @@ class Campaign:
                 blobs = self._quantize(solver, k, prev)
                 if k > 0 and s.keep_momentum:
                     self._restore(solver, os.path.join(self.out, prev_state), history_only=True)
-                extra = self._rule_difference(solver, k, prev, blobs)
+                extra = self._rule_difference(prev, blobs)
                 log(f"Phase {k + 1}/{len(s.campaign)}: quantized portion {s.campaign[k]} "
                     f"(frozen {self._phase_summary(blobs)['frozen_fraction']:.4f})")
-                results = test_all(solver, self.cfg.test_iters())
-                for i, r in enumerate(results):
-                    log.test(0, i, r)
-                after_q = flatten(results)
+                after_q = test_and_log(solver, self.cfg, log, 0)
                 rec["pending"] = {"test_after_quantize": after_q, "extra": extra}
                 self.record.save()
             freezer = Freezer({(b.layer, b.index): b.codes for b in blobs})
             train_phase(solver, self.cfg, freezer, iters, log,
                         lambda it: self._snapshot(solver, k, blobs), self.weights_of_loss,
                         label=f"phase {k + 1}/{len(s.campaign)}")
-            results = test_all(solver, self.cfg.test_iters())
-            for i, r in enumerate(results):
-                log.test(solver.iter, i, r)
+            after_t = test_and_log(solver, self.cfg, log, solver.iter)
             if freezer.violations(solver.net.params):
                 raise InqError("internal error: frozen weights moved")  # never expected
             state_path = self._snapshot(solver, k, blobs)
             phase = {"portion": float(s.campaign[k]), **self._phase_summary(blobs),
-                     "test_after_quantize": after_q, "test_after_training": flatten(results),
+                     "test_after_quantize": after_q, "test_after_training": after_t,
                      "iterations": iters, "seconds": round(time.time() - t0, 3),
                      "final_state": os.path.relpath(state_path, self.out), **extra}
             if k == len(s.campaign) - 1:
@@ -285,7 +275,7 @@ class Campaign:
             del solver
             gc.collect()
 
-    def _rule_difference(self, solver, k, prev, blobs) -> dict:
+    def _rule_difference(self, prev: dict | None, blobs: list[BlobState]) -> dict:
         """Reference rule: how many weights the paper rule would treat differently (frozen
         before but re-selected as float now: the original's masks are not monotonic)."""
         if self.s.rule != "reference" or prev is None:

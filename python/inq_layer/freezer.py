@@ -58,9 +58,6 @@ class Freezer:
         # Blobs with nothing frozen need no work; fully frozen ones a plain copy.
         self._counts = {k: int(frozen_mask(c).sum()) for k, c in codes.items()}
 
-    def frozen_count(self, key: tuple[str, int]) -> int:
-        return self._counts[key]
-
     def restore(self, params) -> None:
         """Write frozen values into `params` ({layer: [blob, ...]}, pycaffe's net.params)."""
         for (layer, idx), codes in self.codes.items():

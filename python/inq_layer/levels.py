@@ -17,7 +17,6 @@ MIN_BITS, MAX_BITS = 2, 8
 # The scan starts with "best distance 100, result +1.0" (blob.cpp's initial values).
 _SCAN_START_DIST = 100.0
 _F32_100_BITS = int(np.array(100.0, np.float32).view(np.int32))
-_ONE_BITS = int(np.array(1.0, np.float32).view(np.int32))
 _CHUNK = 1 << 17  # elements per chunk: keeps temporaries in cache and memory bounded
 
 

@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 from .caffe_log import CaffeLog
-from .evaluate import test_all
+from .evaluate import flatten, test_all
 from .freezer import Freezer
 from .solver_config import SolverConfig, lr_at
 
@@ -31,6 +31,15 @@ def loss_weights(net_param) -> dict[str, float]:
             if w:
                 out[t] = float(w)
     return out
+
+
+def test_and_log(solver, cfg: SolverConfig, log: CaffeLog, it: int) -> dict[str, float]:
+    """Run every test net, log it as Caffe does at iteration `it`, return the results
+    as one dict (evaluate.flatten)."""
+    results = test_all(solver, cfg.test_iters())
+    for i, r in enumerate(results):
+        log.test(it, i, r)
+    return flatten(results)
 
 
 def train_outputs(net) -> dict[str, float]:
@@ -54,8 +63,7 @@ def train_phase(solver, cfg: SolverConfig, freezer: Freezer, iters: int, log: Ca
     while solver.iter < iters:
         it = solver.iter
         if p.test_interval and it % p.test_interval == 0 and it > 0:
-            for i, r in enumerate(test_all(solver, cfg.test_iters())):
-                log.test(it, i, r)
+            test_and_log(solver, cfg, log, it)
         solver.step(1)
         freezer.restore(solver.net.params)
         done += 1
