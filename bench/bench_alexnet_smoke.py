@@ -73,10 +73,10 @@ def main() -> None:
             sys.exit(e.stderr)
         print(e.stdout.strip())
     from inq_layer import caffe_io
-    a = caffe_io.model_blobs(caffe_io.read_caffemodel(rep["final_model"]))
-    b = caffe_io.model_blobs(caffe_io.read_caffemodel(back))
-    same = all(np.array_equal(caffe_io.blob_array(x).view(np.uint32), caffe_io.blob_array(y).view(np.uint32))
-               for k in a for x, y in zip(a[k], b[k]))
+    a = caffe_io.model_arrays(caffe_io.read_caffemodel(rep["final_model"]))
+    b = caffe_io.model_arrays(caffe_io.read_caffemodel(back))
+    same = sorted(a) == sorted(b) and all(np.array_equal(x.view(np.uint32), y.view(np.uint32))
+                                          for k in a for x, y in zip(a[k], b[k]))
     print(f"AlexNet .inq round trip bit-identical: {same}")
     if not same:
         sys.exit(1)

@@ -19,8 +19,7 @@ def run_driver(*args, check=True, **kw):
 
 def caffemodel_params(path):
     from inq_layer import caffe_io
-    model = caffe_io.read_caffemodel(path)
-    return {name: [caffe_io.blob_array(b) for b in blobs] for name, blobs in caffe_io.model_blobs(model).items()}
+    return caffe_io.model_arrays(caffe_io.read_caffemodel(path))
 
 
 def states(out_dir, phase):

@@ -107,6 +107,11 @@ def model_blobs(model) -> dict[str, list]:
     return {ly.name: list(ly.blobs) for ly in model_layers(model) if len(ly.blobs)}
 
 
+def model_arrays(model) -> dict[str, list[np.ndarray]]:
+    """{layer name: [float32 array, ...]} of every blob, decoded once, in file order."""
+    return {name: [blob_array(b) for b in blobs] for name, blobs in model_blobs(model).items()}
+
+
 def check_weights_fit(weights_path: str, model, net_shapes: dict[str, list[tuple]]) -> None:
     """Refuse a caffemodel that Caffe's CopyTrainedLayersFrom would abort on, or that
     belongs to another net (no parameter layer in common)."""

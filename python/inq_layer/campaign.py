@@ -71,9 +71,8 @@ def load_weights(solver, path: str) -> None:
     """Validate with caffe_pb2, then let Caffe copy (it would abort on a mismatch)."""
     model = caffe_io.read_caffemodel(path)
     caffe_io.check_weights_fit(path, model, _net_shapes(solver))
-    for name, blobs in caffe_io.model_blobs(model).items():
-        for i, b in enumerate(blobs):
-            a = caffe_io.blob_array(b)
+    for name, arrays in caffe_io.model_arrays(model).items():
+        for i, a in enumerate(arrays):
             if not np.isfinite(a).all():
                 raise InqError(f"{path}: layer {name!r} blob {i} contains NaN or Inf")
     solver.net.copy_from(path)

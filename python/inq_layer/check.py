@@ -48,19 +48,22 @@ def check_array(w: np.ndarray, bits: int) -> tuple[int | None, int | None, list[
     return n1, n2, sorted(set(k[nz & ok].tolist())), int(bad.sum()), (float(w[bad][0]) if bad.any() else None)
 
 
-def check_model(model_path: str, weights_path: str, bits: int, mode: str = "default") -> list[BlobCheck]:
+def check_model(model_path: str, weights_path: str, bits: int, mode: str = "default",
+                arrays: dict[str, list[np.ndarray]] | None = None) -> list[BlobCheck]:
+    """Check every quantizable blob. `arrays` (caffe_io.model_arrays of weights_path) saves
+    decoding the caffemodel again when the caller already has it."""
     bits = check_bits(bits)
     net = caffe_io.read_net(model_path)
-    weights = caffe_io.read_caffemodel(weights_path)
+    if arrays is None:
+        arrays = caffe_io.model_arrays(caffe_io.read_caffemodel(weights_path))
     types = {ly.name: caffe_io.layer_type(ly) for ly in caffe_io.model_layers(net)}
-    blobs = caffe_io.model_blobs(weights)
-    layers = [(name, types[name], len(blobs.get(name, []))) for name in types]
+    layers = [(name, types[name], len(arrays.get(name, []))) for name in types]
     keys = quantizable_blobs(layers, mode)
     if not keys:
         raise InqError(f"{weights_path}: no quantizable layer of {model_path} has weights in it")
     out = []
     for layer, idx in keys:
-        w = caffe_io.blob_array(blobs[layer][idx])
+        w = arrays[layer][idx]
         n1, n2, exps, nbad, first = check_array(w, bits)
         out.append(BlobCheck(layer, idx, int(w.size), int(np.count_nonzero(w == 0)), exps, n1, n2, nbad, first))
     return out

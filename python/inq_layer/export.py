@@ -19,18 +19,15 @@ from .selection import MODES
 
 def export_model(model_path: str, weights_path: str, bits: int, out: str,
                  mode: str = "default") -> dict:
-    rows = check_model(model_path, weights_path, bits, mode)
+    arrays = caffe_io.model_arrays(caffe_io.read_caffemodel(weights_path))
+    rows = check_model(model_path, weights_path, bits, mode, arrays)
     for r in rows:
         if r.violations:
             raise InqError(f"{weights_path}: layer {r.layer!r} fails the check ({r.violations} weights "
                            f"off the {bits}-bit grid, e.g. {r.first_bad!r}); run the INQ campaign first")
-    n1 = {(r.layer, r.index): r.n1 for r in rows}
-    entries = []
-    for name, blobs in caffe_io.model_blobs(caffe_io.read_caffemodel(weights_path)).items():
-        for i, b in enumerate(blobs):
-            arr = caffe_io.blob_array(b)
-            coded = (name, i) in n1 and n1[(name, i)] is not None
-            entries.append(Entry(name, i, arr, coded, n1.get((name, i)) if coded else None))
+    n1 = {(r.layer, r.index): r.n1 for r in rows if r.n1 is not None}
+    entries = [Entry(name, i, arr, (name, i) in n1, n1.get((name, i)))
+               for name, arrs in arrays.items() for i, arr in enumerate(arrs)]
     data = serialize(entries, bits)
     write_bytes_atomic(out, data)
     float_bytes = sum(e.array.size * 4 for e in entries)

@@ -79,7 +79,6 @@ def quantize_blob(weights: np.ndarray, portion: float | str | Decimal, bits: int
         chosen = mag >= kth_smallest(mag, idx)
         if strategy == "random":
             chosen = random_pick(np.ones(w.shape, bool), int(chosen.sum()), np.random.default_rng(seed))
-        prev = np.zeros(w.shape, bool)
     else:
         prev = np.zeros(w.shape, bool) if frozen is None else np.asarray(frozen, bool)
         if prev.shape != w.shape:
