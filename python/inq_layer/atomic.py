@@ -1,8 +1,9 @@
-"""Atomic file writes: a temp file in the same folder, fsync, then rename over the target.
-A crash or a full disk leaves the previous file intact."""
+"""File helpers. Atomic writes: a temp file in the same folder, fsync, then rename over
+the target, so a crash or a full disk leaves the previous file intact; checksums."""
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import tempfile
 from typing import Callable, IO
@@ -38,3 +39,11 @@ def describe_os_error(e: OSError, path: str) -> str:
     if e.errno == errno.ENOSPC:
         return f"{path}: no space left on device; free space and rerun (earlier files are intact)"
     return f"{path}: {e.strerror or e}"
+
+
+def sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import hashlib
 import os
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ import tempfile
 
 import numpy as np
 
+from .atomic import sha256_file
 from .errors import InqError, cli_main
 
 PNG_MEMBER = "./usr/share/doc/opencv-doc/examples/data/digits.png"
@@ -32,7 +32,7 @@ def fetch_png(downloads: str) -> str:
     """digits.png from the cached opencv-doc .deb (downloaded once with apt-get)."""
     os.makedirs(downloads, exist_ok=True)
     png = os.path.join(downloads, "digits.png")
-    if os.path.exists(png) and _sha256(png) == PNG_SHA256:
+    if os.path.exists(png) and sha256_file(png) == PNG_SHA256:
         return png
     debs = glob.glob(os.path.join(downloads, "opencv-doc_*.deb"))
     if not debs:
@@ -49,8 +49,9 @@ def fetch_png(downloads: str) -> str:
         if subprocess.run(cmd, shell=True, capture_output=True).returncode != 0:
             raise InqError(f"{debs[0]}: could not extract digits.png (damaged download? delete it and rerun)")
         got = os.path.join(tmp, PNG_MEMBER)
-        if _sha256(got) != PNG_SHA256:
-            raise InqError(f"{debs[0]}: digits.png has sha256 {_sha256(got)}, expected {PNG_SHA256}")
+        digest = sha256_file(got)
+        if digest != PNG_SHA256:
+            raise InqError(f"{debs[0]}: digits.png has sha256 {digest}, expected {PNG_SHA256}")
         os.replace(got, png)
     return png
 
@@ -61,11 +62,6 @@ def _apt_download(folder: str) -> subprocess.CompletedProcess:
     except FileNotFoundError:
         raise InqError("apt-get is not available: download Debian's opencv-doc package by hand "
                        f"and put opencv-doc_*.deb in {folder}") from None
-
-
-def _sha256(path: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 def cut_digits(png: str) -> tuple[np.ndarray, np.ndarray]:

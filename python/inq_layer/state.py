@@ -7,7 +7,6 @@ a full disk in the middle of a snapshot leaves an incomplete one that resume ski
 from __future__ import annotations
 
 import glob
-import hashlib
 import io
 import json
 import os
@@ -16,19 +15,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .atomic import write_bytes_atomic, write_text_atomic
+from .atomic import sha256_file, write_bytes_atomic, write_text_atomic
 from .errors import InqError
 
 STATE_VERSION = 1
 _STATE_RE = re.compile(r"_iter_(\d+)\.inqstate\.npz$")
-
-
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass
