@@ -103,7 +103,6 @@ INCLUDE_DIRS := \$(PYTHON_INCLUDE) /usr/local/include /usr/include/hdf5/serial
 LIBRARY_DIRS := \$(PYTHON_LIB) /usr/local/lib /usr/lib /usr/lib/$multiarch/hdf5/serial
 # libpython may live outside the loader's path (pyenv, conda): record it in the binaries.
 LDFLAGS := -Wl,-rpath,$libdir
-BUILD_DIR := build
 DISTRIBUTE_DIR := distribute
 Q ?= @
 EOF
