@@ -46,11 +46,29 @@ def train_outputs(net) -> dict[str, float]:
     return {name: float(np.mean(net.blobs[name].data)) for name in net.outputs}
 
 
+def _next_stop(p, it: int, iters: int) -> int:
+    """Where the current block of iterations must end: before a test (tests run at the
+    start of an iteration), after a display iteration, at a snapshot, at the end."""
+    stops = [iters]
+    if p.test_interval:
+        stops.append((it // p.test_interval + 1) * p.test_interval)
+    if p.display:
+        stops.append(-(-it // p.display) * p.display + 1)
+    if p.snapshot:
+        stops.append((it // p.snapshot + 1) * p.snapshot)
+    return min(stops)
+
+
 def train_phase(solver, cfg: SolverConfig, freezer: Freezer, iters: int, log: CaffeLog,
                 snapshot: Callable[[int], None], weights_of_loss: dict[str, float],
                 label: str = "") -> None:
-    """Run `solver` from its current iteration up to `iters`."""
+    """Run `solver` from its current iteration up to `iters`, in blocks between the
+    display, test and snapshot iterations; the frozen weights are written back before
+    every iteration's forward pass by the freezer's callback."""
     p = cfg.param
+    if freezer.solver is not solver:
+        freezer.attach(solver)
+    params = solver.net.params
     bar = None
     if sys.stderr.isatty():
         try:
@@ -58,22 +76,23 @@ def train_phase(solver, cfg: SolverConfig, freezer: Freezer, iters: int, log: Ca
             bar = tqdm(total=iters, initial=solver.iter, desc=label, unit="it", leave=False)
         except ImportError:
             pass
-    freezer.restore(solver.net.params)
     t0, done = time.perf_counter(), 0
     while solver.iter < iters:
         it = solver.iter
         if p.test_interval and it % p.test_interval == 0 and it > 0:
             test_and_log(solver, cfg, log, it)
-        solver.step(1)
-        freezer.restore(solver.net.params)
-        done += 1
-        if p.display and it % p.display == 0:
+        stop = _next_stop(p, it, iters)
+        solver.step(stop - it)
+        freezer.restore(params)  # undo the block's last update on frozen weights
+        done += stop - it
+        last = stop - 1
+        if p.display and last % p.display == 0:
             outs = train_outputs(solver.net)
             loss = sum(v * weights_of_loss.get(k, 0.0) for k, v in outs.items())
             rate = done / max(time.perf_counter() - t0, 1e-9)
-            log.iteration(it, loss, outs, lr_at(p, it), rate)
+            log.iteration(last, loss, outs, lr_at(p, last), rate)
         if bar is not None:
-            bar.update(1)
+            bar.update(stop - it)
         if p.snapshot and solver.iter % p.snapshot == 0 and solver.iter < iters:
             snapshot(solver.iter)
     if bar is not None:
