@@ -1,7 +1,7 @@
 """Driver overhead per training iteration against `caffe train`, LeNet on the digits.
 
 caffe train's per-iteration time is taken from two runs (short and long) so that net
-setup cancels out; the driver's loop (step(1) + write-back of 50% frozen weights) is timed
+setup cancels out; the driver's loop (write-back of 50% frozen weights every iteration) is timed
 in-process over the same number of iterations (blocks of step(n) with the write-back in
 Caffe's on_start callback, as in a campaign). The two are measured alternately, REPS
 times: this 2-core machine's speed drifts by tens of percent between runs, so the best

@@ -16,7 +16,7 @@ from driver_util import DRIVER, bits, caffemodel_params, final_masks, run_driver
 
 
 def test_no_frozen_weight_gives_exactly_plain_step(tmp_path):
-    """The driver's loop (test at 0 and at test_interval, step(1), write-back) against
+    """The driver's loop (test at 0 and at test_interval, step(n) blocks, write-back) against
     Caffe's own solver.step(N) with the same prototxt: bit-identical weights."""
     import caffe
     from inq_layer.caffe_log import CaffeLog
