@@ -1,8 +1,9 @@
 """One phase of training on a pycaffe solver with frozen weights held exact.
 
 The loop steps Caffe in blocks of iterations (the freezer writes the frozen values back
-before every iteration's forward pass, from Caffe's on_start callback), then displays, tests and snapshots at the solver's intervals in Caffe's order and
-log format (Caffe's own display/test/snapshot are switched off in the solver it runs).
+before every iteration's forward pass, from Caffe's on_start callback), then displays,
+tests and snapshots at the solver's intervals in Caffe's order and log format (Caffe's own
+display/test/snapshot are switched off in the solver it runs).
 """
 from __future__ import annotations
 
