@@ -242,3 +242,25 @@ def test_keep_momentum_carries_history_and_changes_training(tmp_path):
 def snapshot_files_of(out, phase):
     from inq_layer.state import snapshot_files
     return snapshot_files(states(str(out), phase)[-1][1])[0]
+
+
+def test_campaign_on_an_lmdb_net_releases_each_phase_solver(tmp_path):
+    """Real data layers: a phase's solver must be freed before the next opens the same
+    LMDB (two open in one process hang), so nothing may keep it alive."""
+    from inq_layer.digits_data import write_lmdb
+    rng = np.random.default_rng(0)
+    data = 'name: "tiny_lmdb"\n'
+    for phase in ("TRAIN", "TEST"):
+        db = str(tmp_path / f"db_{phase}")
+        write_lmdb(db, rng.integers(0, 255, (64, 8, 8)).astype(np.uint8), rng.integers(0, 3, 64))
+        data += ('layer { name: "data" type: "Data" top: "data" top: "label"\n'
+                 f'  include {{ phase: {phase} }} transform_param {{ scale: 0.00390625 }}\n'
+                 f'  data_param {{ source: "{db}" batch_size: 8 backend: LMDB }} }}\n')
+    solver = write_tiny(str(tmp_path), max_iter=6, snapshot=3)
+    net = tmp_path / "net.prototxt"
+    text = net.read_text()
+    net.write_text(data + text[text.index('layer { name: "conv1"'):])
+    out = str(tmp_path / "out")
+    r = run_driver("--solver", solver, "--init-from-fillers", "--out", out, "--campaign", "0.5,0.8,1",
+                   timeout=120)
+    assert "check passed" in r.stdout

@@ -11,6 +11,8 @@ pattern, never a quantized value) for weights that are still float.
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from .errors import InqError
@@ -59,7 +61,7 @@ class Freezer:
         self.codes = codes
         # Blobs with nothing frozen need no work; fully frozen ones a plain copy.
         self._counts = {k: int(frozen_mask(c).sum()) for k, c in codes.items()}
-        self.solver = None
+        self._solver = None
 
     def attach(self, solver) -> None:
         """Restore inside Caffe's own loop, at the start of every iteration (the solver's
@@ -68,7 +70,12 @@ class Freezer:
         update is not undone yet: call `restore` before testing or snapshotting."""
         params = solver.net.params  # pycaffe rebuilds this dict on every access
         solver.add_callback(lambda: self.restore(params), lambda: None)
-        self.solver = solver
+        # Weakly: the callback holds this freezer, and a strong reference back would keep
+        # the solver (and its open LMDB) alive after the campaign releases it.
+        self._solver = weakref.ref(solver)
+
+    def attached_to(self, solver) -> bool:
+        return self._solver is not None and self._solver() is solver
 
     def restore(self, params) -> None:
         """Write frozen values into `params` ({layer: [blob, ...]}, pycaffe's net.params)."""

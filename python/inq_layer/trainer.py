@@ -67,7 +67,7 @@ def train_phase(solver, cfg: SolverConfig, freezer: Freezer, iters: int, log: Ca
     display, test and snapshot iterations; the frozen weights are written back before
     every iteration's forward pass by the freezer's callback."""
     p = cfg.param
-    if freezer.solver is not solver:
+    if not freezer.attached_to(solver):
         freezer.attach(solver)
     params = solver.net.params
     bar = None
