@@ -1,76 +1,113 @@
 """Driver overhead per training iteration against `caffe train`, LeNet on the digits.
 
-caffe train's per-iteration time is taken from two runs (short and long) so that net
-setup cancels out; the driver's loop (write-back of 50% frozen weights every iteration) is timed
-in-process over the same number of iterations (blocks of step(n) with the write-back in
-Caffe's on_start callback, as in a campaign). The two are measured alternately, REPS
-times: this 2-core machine's speed drifts by tens of percent between runs, so the best
-(least disturbed) time of each side gives the ratio; the medians are printed beside it.
+Both sides are the real programs on the same solver: Caffe's `caffe train` tool and
+`solver_driver.py` (campaign 0.5,1.0: its first phase trains with half the weights frozen
+and written back every iteration). Each side's time per iteration is read from its own
+log, between consecutive "Iteration N, loss" display lines (glog's microsecond
+timestamps), so process start, net setup, quantization, tests and snapshots stay out of
+it; the median interval of a run is that run's time per iteration.
+
+Why it looks like this: this 2-core machine's speed drifts by tens of percent between and
+within runs, so timing whole processes gave ratios from 0.63 to 1.13 for the same code.
+The runs are alternated (C D D C ...) so drift hits both sides alike, the median interval
+ignores hiccups, and the headline uses one BLAS thread on both sides: with two, OpenBLAS's
+threads spin on both cores and a 600-iteration run moved between 18 and 24 ms/iteration;
+with one it stays within a few percent. Two pairs with two threads are printed too, for
+reference, and two with the numpy write-back (INQ_WRITEBACK=numpy), the fallback when
+setup could not compile writeback.c.
 """
 import os
+import re
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHORT, LONG, REPS = 20, 220, 7
+sys.path.insert(0, os.path.join(ROOT, "python"))
+ITERS, DISPLAY, PAIRS = 400, 20, 5
+_LINE = re.compile(r"^I\d+ (\d\d):(\d\d):(\d\d\.\d+) .*\] Iteration (\d+)(?: \([^)]*\))?, loss = ")
 
 
-def solver_text(cfg, max_iter, prefix):
-    from inq_layer.solver_config import caffe_solver_text
-    return caffe_solver_text(cfg, prefix, max_iter)
+def per_iteration(log_text: str) -> float:
+    """Median seconds per iteration between consecutive display lines (the first interval,
+    which holds warm-up, is dropped)."""
+    stamps = []
+    for line in log_text.splitlines():
+        m = _LINE.match(line)
+        if m:
+            h, mi, s, it = m.groups()
+            stamps.append((int(it), int(h) * 3600 + int(mi) * 60 + float(s)))
+    gaps = []  # the driver's last phase restarts at iteration 0: no gap across it
+    for (i0, t0), (i1, t1) in zip(stamps[1:], stamps[2:]):
+        if i1 > i0:
+            gaps.append(((t1 - t0) % 86400) / (i1 - i0))  # % 86400: a run across midnight
+    if len(gaps) < 3:
+        raise SystemExit(f"error: bench_driver: only {len(stamps)} display lines in a log")
+    return statistics.median(gaps)
 
 
-def main():
+def main() -> None:
     os.chdir(ROOT)
     if not os.path.exists("build/digits/.complete"):
         subprocess.run([sys.executable, "-m", "inq_layer.digits_data"], check=True)
     import caffe
-    import numpy as np
-    from inq_layer import quantize_blob
-    from inq_layer.caffe_log import CaffeLog
-    from inq_layer.freezer import Freezer, encode
     from inq_layer.solver_config import load_solver
-    from inq_layer.trainer import train_phase
+    tool = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(caffe.__file__))),
+                        "build", "tools", "caffe")
+    tmp = tempfile.mkdtemp(prefix="bench_driver.")
     cfg = load_solver("prototxt/lenet_solver.prototxt")
-    tool = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(caffe.__file__))), "build", "tools", "caffe")
-    tmp = tempfile.mkdtemp()
+    p = cfg.param
+    p.display, p.max_iter, p.test_interval, p.snapshot = DISPLAY, ITERS, 10 * ITERS, 0
+    p.snapshot_prefix = os.path.join(tmp, "caffe")
+    p.net = os.path.abspath(p.net)
+    solver = os.path.join(tmp, "solver.prototxt")
+    from google.protobuf import text_format
+    with open(solver, "w") as f:
+        f.write(text_format.MessageToString(p))
 
-    def caffe_train(n):
-        path = os.path.join(tmp, f"s{n}.prototxt")
-        open(path, "w").write(solver_text(cfg, n, os.path.join(tmp, "x")))
-        t = time.perf_counter()
-        subprocess.run([tool, "train", f"--solver={path}"], check=True, capture_output=True)
-        return time.perf_counter() - t
+    def run(side: str, threads: str, n: int, kernel: str) -> float:
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, GLOG_minloglevel="0",
+                   INQ_WRITEBACK=kernel)
+        if side == "caffe":
+            r = subprocess.run([tool, "train", f"--solver={solver}"], env=env,
+                               capture_output=True, text=True)
+            text = r.stderr
+        else:
+            out = os.path.join(tmp, f"driver{threads}{kernel}_{n}")
+            r = subprocess.run([sys.executable, "solver_driver.py", "--solver", solver,
+                                "--init-from-fillers", "--campaign", "0.5,1.0", "--out", out],
+                               env=env, capture_output=True, text=True)
+            text = open(os.path.join(out, "train.log")).read() if r.returncode == 0 else ""
+        if r.returncode != 0:
+            raise SystemExit(f"error: bench_driver: {side} failed:\n{r.stderr[-2000:]}")
+        return per_iteration(text)
 
-    caffe.set_mode_cpu()
-    path = os.path.join(tmp, "d.prototxt")
-    open(path, "w").write(solver_text(cfg, 10 ** 8, os.path.join(tmp, "y")))
-    solver = caffe.get_solver(path)
-    codes = {}
-    for name in ("conv1", "conv2", "ip1", "ip2"):
-        data = solver.net.params[name][0].data
-        r = quantize_blob(data, 0.5, 5, rule="paper")
-        data[...] = r.quantized
-        codes[(name, 0)] = encode(r.quantized, r.frozen, name)
-    cfg.param.display = 0
-    cfg.param.test_interval = 0
-    cfg.param.snapshot = 0
-    freezer, log = Freezer(codes), CaffeLog(open(os.devnull, "w"))
-    solver.step(10)  # warm up
-    per_caffe, per_driver = [], []
-    for _ in range(REPS):
-        per_caffe.append((caffe_train(LONG) - caffe_train(SHORT)) / (LONG - SHORT))
-        t = time.perf_counter()
-        train_phase(solver, cfg, freezer, solver.iter + LONG - SHORT, log, lambda it: None, {})
-        per_driver.append((time.perf_counter() - t) / (LONG - SHORT))
-    med = float(np.median(per_driver)) / float(np.median(per_caffe))
-    per_caffe, per_driver = min(per_caffe), min(per_driver)
-    print(f"LeNet, batch 64, {REPS} x {LONG - SHORT} iterations, best of each: caffe train "
-          f"{per_caffe * 1e3:.2f} ms/iter, driver {per_driver * 1e3:.2f} ms/iter (50% of weights frozen), "
-          f"ratio driver/caffe = {per_driver / per_caffe:.3f} (goal <= 1.03; ratio of medians {med:.3f})")
+    def pairs(threads: str, count: int, kernel: str = "") -> tuple[list[float], list[float]]:
+        caffe_t, driver_t = [], []
+        for k in range(count):
+            order = ("caffe", "driver") if k % 2 == 0 else ("driver", "caffe")
+            for side in order:
+                (caffe_t if side == "caffe" else driver_t).append(run(side, threads, k, kernel))
+        return caffe_t, driver_t
+
+    def show(label: str, caffe_t: list[float], driver_t: list[float]) -> None:
+        c, d = statistics.median(caffe_t), statistics.median(driver_t)
+        each = ", ".join(f"{b / a:.3f}" for a, b in zip(caffe_t, driver_t))
+        print(f"{label}: caffe train {c * 1e3:.2f} ms/iter, driver {d * 1e3:.2f} ms/iter, "
+              f"ratio driver/caffe = {d / c:.3f} (per pair: {each})")
+
+    from inq_layer import writeback
+    print(f"write-back kernel: {writeback.KERNEL}")
+    print(f"LeNet, batch 64, {ITERS} iterations a run, display every {DISPLAY}; driver phase 1 "
+          f"with 50% of weights frozen; medians over {PAIRS} alternated pairs; goal <= 1.03", flush=True)
+    try:
+        show("1 BLAS thread ", *pairs("1", PAIRS))
+        show("2 BLAS threads (noisy, for reference)", *pairs("2", 2))
+        show("1 BLAS thread, numpy write-back", *pairs("1", 2, "numpy"))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

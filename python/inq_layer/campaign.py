@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import caffe_io
+from . import caffe_io, writeback
 from .caffe_log import CaffeLog
 from .errors import InqError
 from .freezer import Freezer, encode, frozen_mask
@@ -206,6 +206,9 @@ class Campaign:
             self.record = old
         log("Solving INQ campaign " + ",".join(s.campaign) + f" ({s.bits} bits, {s.rule} rule, "
             f"{s.strategy} partition) into {self.out}")
+        if writeback.KERNEL != "compiled":
+            log(f"warning: {writeback.LIBRARY} is not built (make setup): frozen weights are "
+                f"written back with numpy, same results but a few percent slower on small nets")
         for k in range(len(self.record.data["phases"]), len(s.campaign)):
             self._run_phase(k)
             gc.collect()

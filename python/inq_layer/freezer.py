@@ -3,7 +3,8 @@ campaign.py). Stock Caffe updates every weight; after each update the frozen pos
 written back to their quantized values, so forward passes, tests and snapshots see them
 exactly and unfrozen weights follow stock Caffe's solver.
 
-The write-back runs in the solver's on_start callback (see Freezer.attach).
+The write-back runs in the solver's on_start callback (see Freezer.attach), with the
+kernel of writeback.py.
 
 Bookkeeping is 2 bytes per quantizable weight: the upper 16 bits of the frozen float32
 value (a power of two or zero has an all-zero lower half), or FLOAT sentinel 0xFFFF (a NaN
@@ -16,22 +17,7 @@ import weakref
 import numpy as np
 
 from .errors import InqError
-
-FLOAT = np.uint16(0xFFFF)
-_CHUNK = 1 << 20
-
-
-def _blend(data_bits: np.ndarray, codes: np.ndarray) -> None:
-    """data_bits[frozen] = code << 16, branch-free: a masked np.copyto is several times
-    slower on random masks than these whole-array integer operations."""
-    q = codes.astype(np.uint32)
-    keep = q + 1  # 0x10000 for FLOAT, <= 0xFF80 for a frozen code
-    keep >>= 16
-    keep -= 1  # all ones where frozen, 0 where float (uint32 wrap-around)
-    q <<= 16
-    q ^= data_bits
-    q &= keep
-    data_bits ^= q
+from .writeback import FLOAT, blend
 
 
 def encode(quantized: np.ndarray, frozen: np.ndarray, name: str = "blob") -> np.ndarray:
@@ -58,9 +44,9 @@ class Freezer:
     """Frozen codes of every quantizable blob of a net; `restore` writes them back."""
 
     def __init__(self, codes: dict[tuple[str, int], np.ndarray]):
-        self.codes = codes
-        # Blobs with nothing frozen need no work; fully frozen ones a plain copy.
-        self._counts = {k: int(frozen_mask(c).sum()) for k, c in codes.items()}
+        self.codes = {k: np.ascontiguousarray(c, np.uint16) for k, c in codes.items()}
+        # Blobs with nothing frozen need no work.
+        self._active = [k for k, c in self.codes.items() if frozen_mask(c).any()]
         self._solver = None
 
     def attach(self, solver) -> None:
@@ -79,18 +65,9 @@ class Freezer:
 
     def restore(self, params) -> None:
         """Write frozen values into `params` ({layer: [blob, ...]}, pycaffe's net.params)."""
-        for (layer, idx), codes in self.codes.items():
-            n = self._counts[(layer, idx)]
-            if n == 0:
-                continue
-            data = params[layer][idx].data.reshape(-1).view(np.uint32)
-            flat = codes.reshape(-1)
-            if n == flat.size:
-                data[...] = flat
-                data <<= 16
-                continue
-            for s in range(0, flat.size, _CHUNK):
-                _blend(data[s:s + _CHUNK], flat[s:s + _CHUNK])
+        for layer, idx in self._active:
+            blend(params[layer][idx].data.reshape(-1).view(np.uint32),
+                  self.codes[(layer, idx)].reshape(-1))
 
     def violations(self, params) -> int:
         """Frozen weights whose value in `params` differs from the frozen value (bitwise)."""
