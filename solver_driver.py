@@ -28,19 +28,14 @@ DEFAULT_WEIGHTS = {
 
 
 def parse_campaign(text: str) -> list[str]:
-    from decimal import Decimal, InvalidOperation
+    from inq_layer.partition import parse_portion
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts:
         raise InqError("--campaign is empty; give accumulated portions like 0.3,0.6,0.8,1.0")
-    vals = []
-    for p in parts:
-        try:
-            d = Decimal(p)
-        except InvalidOperation:
-            raise InqError(f"--campaign value {p!r} is not a number") from None
-        if not d.is_finite() or not 0 < d <= 1:
-            raise InqError(f"--campaign value {p} is outside (0, 1]")
-        vals.append(d)
+    try:
+        vals = [parse_portion(p) for p in parts]
+    except ValueError as e:
+        raise InqError(f"--campaign: {e}") from None
     for a, b in zip(vals, vals[1:]):
         if not b > a:
             raise InqError(f"--campaign must be strictly increasing ({a} then {b})")

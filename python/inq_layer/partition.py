@@ -31,7 +31,7 @@ def parse_portion(portion: float | str | Decimal) -> Decimal:
     else:
         raise ValueError(f"portion must be a number or a decimal string, got {portion!r}")
     if not dec.is_finite() or not Decimal(0) < dec <= Decimal(1):
-        raise ValueError(f"portion must be in (0, 1], got {portion!r}")
+        raise ValueError(f"portion {portion!r} is outside (0, 1]")
     return dec
 
 
