@@ -1,7 +1,7 @@
 # The two commands a user needs: `make run` (the main job) and `make test`.
 PYTHON ?= python3
 VPY := build/venv/bin/python
-CAFFE_TOOL = $(shell $(VPY) -c 'import caffe, os; print(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(caffe.__file__))), "build", "tools", "caffe"))')
+CAFFE_TOOL = $(shell $(VPY) -c 'from inq_layer.caffe_io import caffe_tool; print(caffe_tool())')
 FLOAT_MODEL := build/lenet/lenet_float.caffemodel
 INQ_OUT := build/lenet/lenet_inq
 export PYTHON

@@ -20,8 +20,7 @@ sys.path.insert(0, os.path.join(ROOT, "python"))
 
 
 def smoke_files(folder: str, batch: int = 4) -> tuple[str, str]:
-    from google.protobuf import text_format
-    from inq_layer.caffe_io import read_net, read_solver
+    from inq_layer.caffe_io import read_net, read_solver, write_text_proto
     net = read_net(os.path.join(ROOT, "prototxt", "alexnet_train_val.prototxt"))
     keep = [ly for ly in net.layer if ly.type != "Data"]
     del net.layer[:]
@@ -34,15 +33,13 @@ def smoke_files(folder: str, batch: int = 4) -> tuple[str, str]:
     p.data_filler.add(type="constant", value=7)
     net.layer.extend(keep)
     net_path = os.path.join(folder, "alexnet_smoke.prototxt")
-    with open(net_path, "w") as f:
-        f.write(text_format.MessageToString(net))
+    write_text_proto(net_path, net)
     s = read_solver(os.path.join(ROOT, "prototxt", "alexnet_solver.prototxt"))
     s.net = net_path
     s.test_iter[0] = 1
     s.snapshot_prefix = os.path.join(folder, "alexnet")
     solver_path = os.path.join(folder, "alexnet_smoke_solver.prototxt")
-    with open(solver_path, "w") as f:
-        f.write(text_format.MessageToString(s))
+    write_text_proto(solver_path, s)
     return net_path, solver_path
 
 

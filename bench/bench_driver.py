@@ -52,10 +52,9 @@ def main() -> None:
     os.chdir(ROOT)
     if not os.path.exists("build/digits/.complete"):
         subprocess.run([sys.executable, "-m", "inq_layer.digits_data"], check=True)
-    import caffe
+    from inq_layer.caffe_io import caffe_tool, write_text_proto
     from inq_layer.solver_config import load_solver
-    tool = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(caffe.__file__))),
-                        "build", "tools", "caffe")
+    tool = caffe_tool()
     tmp = tempfile.mkdtemp(prefix="bench_driver.")
     cfg = load_solver("prototxt/lenet_solver.prototxt")
     p = cfg.param
@@ -63,9 +62,7 @@ def main() -> None:
     p.snapshot_prefix = os.path.join(tmp, "caffe")
     p.net = os.path.abspath(p.net)
     solver = os.path.join(tmp, "solver.prototxt")
-    from google.protobuf import text_format
-    with open(solver, "w") as f:
-        f.write(text_format.MessageToString(p))
+    write_text_proto(solver, p)
 
     def run(side: str, threads: str, n: int, kernel: str) -> float:
         env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, GLOG_minloglevel="0",

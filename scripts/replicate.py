@@ -50,8 +50,7 @@ NETS = {"lenet": "prototxt/lenet_train_test.prototxt", "lenet_bn": "prototxt/len
 
 def solver_file(kind: str, net: str, seed: int | None = None) -> str:
     """Variants of the shipped solvers, written under build/replicate/solvers."""
-    from google.protobuf import text_format
-    from inq_layer.caffe_io import read_solver
+    from inq_layer.caffe_io import read_solver, write_text_proto
     base = "lenet_solver.prototxt" if kind == "float" else "lenet_inq_solver.prototxt"
     p = read_solver(os.path.join(ROOT, "prototxt", base))
     p.net = os.path.join(ROOT, NETS[net])
@@ -70,20 +69,15 @@ def solver_file(kind: str, net: str, seed: int | None = None) -> str:
         p.max_iter, p.stepsize = n, n // 2
     path = os.path.join(OUT, "solvers", f"{kind}_{net}" + (f"_s{seed}" if seed else "") + ".prototxt")
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text_format.MessageToString(p))
+    write_text_proto(path, p)
     return path
-
-
-def caffe_tool() -> str:
-    import caffe
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(caffe.__file__))), "build", "tools", "caffe")
 
 
 ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1", GLOG_minloglevel="1")
 
 
 def float_model(net: str, seed: int) -> str:
+    from inq_layer.caffe_io import caffe_tool
     final = os.path.join(OUT, f"float_{net}_s{seed}.caffemodel")
     if not os.path.exists(final):
         solver = solver_file("float", net, seed)

@@ -33,13 +33,8 @@ def test_forward_backward_and_one_sgd_step_changes_weights(tmp_path):
     assert np.isfinite(net.blobs["loss"].data).all()
 
 
-def caffe_tool():
-    import caffe
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(caffe.__file__))),
-                        "build", "tools", "caffe")
-
-
 def test_caffe_tool_runs(tmp_path):
+    from inq_layer.caffe_io import caffe_tool
     tool = caffe_tool()
     assert os.access(tool, os.X_OK), tool
     solver = write_tiny(str(tmp_path), max_iter=2, snapshot=0)

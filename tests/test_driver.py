@@ -86,11 +86,11 @@ def test_campaign_end_to_end_frozen_exact_in_every_snapshot(tmp_path):
 
 
 def test_caffe_parse_log_reads_the_driver_log(tmp_path):
-    import caffe
+    from inq_layer.caffe_io import caffe_root
     solver = write_tiny(str(tmp_path), max_iter=6, snapshot=0, test_interval=3)
     out = str(tmp_path / "out")
     run_driver("--solver", solver, "--init-from-fillers", "--out", out, "--campaign", "0.5,1")
-    extra = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(caffe.__file__))), "tools", "extra")
+    extra = os.path.join(caffe_root(), "tools", "extra")
     tools = tmp_path / "tools"
     tools.mkdir()
     for f in ("parse_log.py", "extract_seconds.py"):  # Python 2 in Caffe 1.0: convert a copy

@@ -9,6 +9,7 @@ import os
 
 import numpy as np
 
+from .atomic import write_text_atomic
 from .errors import InqError
 
 
@@ -19,6 +20,24 @@ def pb2():
     except ImportError as e:
         raise InqError(f"cannot import pycaffe ({e}); run `make setup` and use build/venv/bin/python") from None
     return caffe_pb2
+
+
+def caffe_root() -> str:
+    """The Caffe tree of the pycaffe in use (its python/caffe/__init__.py)."""
+    pb2()  # the same one-line error when pycaffe is missing
+    import caffe
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(caffe.__file__))))
+
+
+def caffe_tool() -> str:
+    """That tree's command-line tool, where Caffe's Makefile and CMake build put it."""
+    return os.path.join(caffe_root(), "build", "tools", "caffe")
+
+
+def write_text_proto(path: str, message) -> None:
+    """`message` as a prototxt file, written atomically."""
+    from google.protobuf import text_format
+    write_text_atomic(path, text_format.MessageToString(message))
 
 
 def _read(path: str, what: str, mode: str = "rb"):
