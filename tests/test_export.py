@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 
-from driver_util import bits, caffemodel_params
+from driver_util import bits, same_models
 
 DEPLOY = """name: "tiny"
 layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 4 dim: 1 dim: 8 dim: 8 } } }
@@ -52,11 +52,7 @@ def test_round_trip_weights_and_outputs_identical(tmp_path):
     assert "ratio" in r.stdout and "coded at 4 bits" in r.stdout
     r = export("--load", inq, "--model", proto, "--out", back)
     assert r.returncode == 0, r.stderr
-    a, b = caffemodel_params(w), caffemodel_params(back)
-    assert sorted(a) == sorted(b)
-    for n in a:
-        for x, y in zip(a[n], b[n]):
-            assert x.shape == y.shape and np.array_equal(bits(x), bits(y)), n
+    assert same_models(w, back)
     x = np.random.default_rng(1).normal(size=(4, 1, 8, 8)).astype(np.float32)
     outs = []
     for weights in (w, back):
@@ -114,6 +110,4 @@ def test_lenet_shaped_round_trip(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "430,500 -> 269,063 bytes coded at 5 bits" in r.stdout
     assert export("--load", inq, "--model", proto, "--out", back).returncode == 0
-    a, b = caffemodel_params(str(w)), caffemodel_params(back)
-    assert sorted(a) == sorted(b)
-    assert all(np.array_equal(bits(x), bits(y)) for n in a for x, y in zip(a[n], b[n]))
+    assert same_models(str(w), back)
