@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from inq_layer.solver_config import load_solver
     cfg = load_solver(a.solver)
+    if cfg.net_path is None:  # the final check reads the net file
+        raise InqError(f"{a.solver}: inline nets (net_param) are not supported; put the net in a "
+                       f"file and name it with `net:`")
     weights = a.weights
     if weights is None and not a.init_from_fillers:
         weights = DEFAULT_WEIGHTS.get(os.path.basename(a.solver))
@@ -123,8 +126,6 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as e:
             from inq_layer.atomic import describe_os_error
             raise InqError(describe_os_error(e, e.filename or out) + "; then rerun with --resume") from None
-        if cfg.net_path is None:
-            raise InqError(f"{a.solver}: inline nets cannot be checked; name the net file with `net:`")
         rows = check_model(cfg.net_path, record["final_model"], a.bits, a.quantize)
         print(format_table(rows))
         ok = passed(rows)

@@ -211,3 +211,14 @@ def test_bad_net_files_are_caught_before_caffe(tmp_path, tiny):
                    '  data_param { source: "nope_lmdb" batch_size: 2 backend: LMDB } }\n' + good[start:])
     r = run_driver("--solver", tiny, "--init-from-fillers", "--out", str(tmp_path / "c"), check=False)
     assert_clean_error(r, "nope_lmdb", "does not exist")
+
+
+def test_inline_net_is_refused_before_training(tmp_path, tiny):
+    text = open(tiny).read()
+    net = open(str(tmp_path / "net.prototxt")).read()
+    inline = tmp_path / "inline.prototxt"
+    inline.write_text(text.replace(f'net: "{tmp_path / "net.prototxt"}"', "net_param {\n" + net + "\n}"))
+    out = tmp_path / "o"
+    r = run_driver("--solver", str(inline), "--init-from-fillers", "--out", str(out), check=False)
+    assert_clean_error(r, "inline.prototxt", "net_param")
+    assert not out.exists()  # refused before any phase ran
