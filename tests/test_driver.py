@@ -154,7 +154,7 @@ def test_resume_refuses_other_settings(tmp_path):
     solver = write_tiny(str(tmp_path), max_iter=3, snapshot=0)
     out = str(tmp_path / "o")
     run_driver("--solver", solver, "--init-from-fillers", "--out", out, "--campaign", "0.5,1")
-    for extra in (["--campaign", "0.3,1"], ["--bits", "4"], ["--rule", "reference"]):
+    for extra in (["--campaign", "0.3,1"], ["--bits", "4"], ["--rule", "reference"], ["--keep-momentum"]):
         r = run_driver("--solver", solver, "--init-from-fillers", "--out", out, "--campaign", "0.5,1",
                        "--resume", *extra, check=False)
         assert r.returncode == 2 and "this --out was written with" in r.stderr

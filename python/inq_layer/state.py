@@ -37,7 +37,7 @@ class SnapshotState:
     iteration: int
     blobs: list[BlobState]
     files: dict = field(default_factory=dict)  # kind -> {"name", "sha256"}
-    settings: dict = field(default_factory=dict)  # campaign, bits, rule, ... (CampaignRecord.SETTINGS)
+    settings: dict = field(default_factory=dict)  # campaign, bits, rule, ... (Settings.record())
 
     def codes(self) -> dict[tuple[str, int], np.ndarray]:
         return {(b.layer, b.index): b.codes for b in self.blobs}
@@ -102,8 +102,6 @@ def newest_complete_snapshot(folder: str) -> tuple[str, SnapshotState] | None:
 class CampaignRecord:
     """<out>/campaign.json: the campaign's settings and the results of finished phases."""
 
-    SETTINGS = ("campaign", "bits", "rule", "strategy", "seed", "quantize")
-
     def __init__(self, path: str, data: dict):
         self.path, self.data = path, data
 
@@ -118,7 +116,8 @@ class CampaignRecord:
             raise InqError(f"{path}: unreadable campaign record ({e})") from None
 
     def check_same(self, settings: dict) -> None:
-        for k in self.SETTINGS:
+        """Refuse to resume with any setting that shapes the campaign changed."""
+        for k in sorted(set(self.data["settings"]) | set(settings)):
             if self.data["settings"].get(k) != settings.get(k):
                 raise InqError(f"{self.path}: this --out was written with {k} = "
                                f"{self.data['settings'].get(k)!r}, not {settings.get(k)!r}; "
