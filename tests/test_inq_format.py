@@ -75,3 +75,15 @@ def test_corrupt_and_truncated_files_rejected():
     head = HEADER.pack(b"INQMODEL", 1, 5, 0, 1, len(p), zlib.crc32(bytes(p)))
     with pytest.raises(InqError, match="invalid code"):
         deserialize(head + bytes(p), "m.inq")
+
+
+@pytest.mark.parametrize("bits", [2, 3, 5, 7, 8])
+def test_pack_unpack_across_chunks(bits, monkeypatch):
+    from inq_layer import inq_format
+    monkeypatch.setattr(inq_format, "_CHUNK", 16)  # the 4M-code steps of big blobs, in small
+    codes = np.random.default_rng(bits).integers(0, 2 ** bits, 16 * 5 + 3).astype(np.uint8)
+    data = pack(codes, bits)
+    monkeypatch.undo()
+    assert data == pack(codes, bits)  # the same stream whatever the step
+    monkeypatch.setattr(inq_format, "_CHUNK", 16)
+    assert np.array_equal(unpack(data, codes.size, bits), codes)

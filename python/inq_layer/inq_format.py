@@ -25,7 +25,7 @@ MAGIC = b"INQMODEL"
 VERSION = 1
 HEADER = struct.Struct("<8sHBBIQI")
 KIND_CODED, KIND_FLOAT = 1, 2
-_CHUNK = 1 << 22
+_CHUNK = 1 << 22  # codes per step: a multiple of 8, so a whole number of bytes
 
 
 @dataclass
@@ -68,9 +68,8 @@ def decode_codes(codes: np.ndarray, n1: int, bits: int, name: str) -> np.ndarray
 def pack(codes: np.ndarray, bits: int) -> bytes:
     """Codes as a bit stream, LSB first: code i holds stream bits i*bits .. i*bits+bits-1."""
     out = []
-    step = _CHUNK - _CHUNK % 8  # a multiple of 8 codes is a whole number of bytes
-    for s in range(0, codes.size, step):
-        c = codes[s:s + step]
+    for s in range(0, codes.size, _CHUNK):
+        c = codes[s:s + _CHUNK]
         bitmat = ((c[:, None] >> np.arange(bits, dtype=np.uint8)) & 1).astype(np.uint8)
         out.append(np.packbits(bitmat.reshape(-1), bitorder="little").tobytes())
     return b"".join(out)
@@ -79,10 +78,9 @@ def pack(codes: np.ndarray, bits: int) -> bytes:
 def unpack(data: bytes, count: int, bits: int) -> np.ndarray:
     raw = np.frombuffer(data, np.uint8)
     out = np.empty(count, np.uint8)
-    step = _CHUNK - _CHUNK % 8
     weights = (1 << np.arange(bits, dtype=np.uint16)).astype(np.uint16)
-    for s in range(0, count, step):
-        n = min(step, count - s)
+    for s in range(0, count, _CHUNK):
+        n = min(_CHUNK, count - s)
         lo = s * bits // 8
         bitv = np.unpackbits(raw[lo: lo + (n * bits + 7) // 8], bitorder="little")[: n * bits]
         out[s:s + n] = (bitv.reshape(n, bits).astype(np.uint16) @ weights).astype(np.uint8)

@@ -22,8 +22,8 @@ from .partition import (kth_smallest, magnitude_bits, parse_portion, random_pick
                         reference_partition_index, target_count, top_by_magnitude)
 
 RULES = ("reference", "paper")
-_INF_BITS = 0x7F800000
 STRATEGIES = ("magnitude", "random")
+_INF_BITS = 0x7F800000  # magnitude bits of Inf; NaN's are larger
 
 
 @dataclass
