@@ -2,11 +2,12 @@
 the target, so a crash or a full disk leaves the previous file intact; checksums."""
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
 import tempfile
-from typing import Callable, IO
+from typing import IO, Callable, Iterator
 
 
 def write_atomic(path: str, writer: Callable[[IO[bytes]], None]) -> None:
@@ -33,6 +34,19 @@ def write_bytes_atomic(path: str, data: bytes) -> None:
 
 def write_text_atomic(path: str, text: str) -> None:
     write_bytes_atomic(path, text.encode())
+
+
+@contextlib.contextmanager
+def scratch_file(folder: str, suffix: str, data: bytes) -> Iterator[str]:
+    """A file holding `data` in `folder` while the block runs (for Caffe, which reads
+    solvers and solver states only from paths); removed afterwards."""
+    fd, path = tempfile.mkstemp(suffix=suffix, dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        yield path
+    finally:
+        os.unlink(path)
 
 
 def describe_os_error(e: OSError, path: str) -> str:

@@ -11,13 +11,13 @@ import gc
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import caffe_io, writeback
+from .atomic import scratch_file
 from .caffe_log import CaffeLog
 from .errors import InqError
 from .freezer import Freezer, encode, frozen_mask
@@ -126,14 +126,9 @@ class Campaign:
         phase_dir = os.path.join(self.out, f"phase{k + 1}")
         os.makedirs(phase_dir, exist_ok=True)
         text = caffe_solver_text(self.cfg, os.path.join(phase_dir, "inq"), phase_iters(self.s, self.cfg, k))
-        fd, path = tempfile.mkstemp(prefix="solver.", suffix=".prototxt", dir=phase_dir)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        try:
+        with scratch_file(phase_dir, ".prototxt", text.encode()) as path:
             self._set_mode()
             return self.caffe.get_solver(path)
-        finally:
-            os.unlink(path)
 
     # -- quantization ---------------------------------------------------------------
     def _quantize(self, solver, k: int, prev: dict | None) -> list[BlobState]:
@@ -177,13 +172,8 @@ class Campaign:
             st.iter, st.current_step = 0, 0
         else:
             st.learned_net = model
-        fd, tmp = tempfile.mkstemp(suffix=".solverstate", dir=os.path.dirname(state_path))
-        with os.fdopen(fd, "wb") as f:
-            f.write(st.SerializeToString())
-        try:
+        with scratch_file(os.path.dirname(state_path), ".solverstate", st.SerializeToString()) as tmp:
             solver.restore(tmp)
-        finally:
-            os.unlink(tmp)
 
     def _phase_summary(self, blobs: list[BlobState]) -> dict:
         layers, tot, fro = {}, 0, 0
