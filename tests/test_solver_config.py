@@ -18,7 +18,7 @@ POLICIES = {
 
 @pytest.mark.parametrize("policy", sorted(POLICIES))
 def test_lr_schedule_matches_caffe(tmp_path, policy):
-    from test_caffe_setup import caffe_tool
+    from inq_layer.caffe_io import caffe_tool
     solver = write_tiny(str(tmp_path), max_iter=8, snapshot=0, test_interval=100)
     text = open(solver).read()
     text = re.sub(r'lr_policy: "step"\ngamma: 0.5\nstepsize: 7\n', f'lr_policy: "{policy}"\n{POLICIES[policy]}\n', text)
