@@ -19,6 +19,7 @@ bench: setup
 
 data: setup
 	@$(VPY) -m inq_layer.digits_data --out build/digits --downloads build/downloads
+	@$(VPY) -m inq_layer.fashion_data --out build/fashion --downloads build/downloads
 
 # Float LeNet, trained once with Caffe's own tool (seeded by the solver's random_seed).
 $(FLOAT_MODEL):

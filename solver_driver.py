@@ -17,7 +17,9 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "python"))
 
 from inq_layer.campaign import DEFAULT_CAMPAIGN  # noqa: E402
-from inq_layer.errors import InqError, cli_main  # noqa: E402
+from inq_layer.errors import ArgParser, InqError, cli_main  # noqa: E402
+from inq_layer.quantize import N1_RULES, RULES, STRATEGIES  # noqa: E402
+from inq_layer.selection import MODES  # noqa: E402
 
 # Where the README tells users to put the float model of each shipped solver.
 DEFAULT_WEIGHTS = {
@@ -44,17 +46,28 @@ def parse_campaign(text: str) -> list[str]:
     return parts
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> ArgParser:
+    ap = ArgParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--solver", required=True, help="solver prototxt (all training settings come from it)")
     ap.add_argument("--weights", help="float caffemodel to quantize (default: the documented path for the net)")
     ap.add_argument("--init-from-fillers", action="store_true", help="start from the net's fillers (smoke runs)")
     ap.add_argument("--campaign", default=DEFAULT_CAMPAIGN, help="accumulated portions (default: %(default)s)")
     ap.add_argument("--bits", type=int, default=5, help="bit width 2..8 (default 5)")
-    ap.add_argument("--rule", default="paper", help="paper (monotonic masks) or reference (the original's)")
-    ap.add_argument("--strategy", default="magnitude", help="magnitude (pruning-inspired) or random")
+    ap.add_argument("--rule", default="paper", choices=RULES,
+                    help="paper (Algorithm 1: monotonic masks, grid fixed in the first phase) or "
+                         "reference (the original's re-selection, bit for bit); default paper")
+    ap.add_argument("--strategy", default="magnitude", choices=STRATEGIES,
+                    help="magnitude (pruning-inspired, default) or random")
     ap.add_argument("--seed", type=int, help="seed of the random partition")
-    ap.add_argument("--quantize", default="default", help="default (conv/deconv/fc weights) or every-blob0")
+    ap.add_argument("--quantize", default="default", choices=MODES,
+                    help="default (conv/deconv/fc weights) or every-blob0 (the original's, BatchNorm included)")
+    ap.add_argument("--n1-rule", default="max", choices=N1_RULES,
+                    help="max: n1 = floor(log2(4/3 max|w|)), the paper's (default); mse: the n1 of least "
+                         "squared error per blob, chosen in its first phase, weights above clipped "
+                         "(beyond the paper: for 2 and 3 bits)")
+    ap.add_argument("--keep-zeros", action="store_true",
+                    help="weights that are 0 in the starting model stay 0 and frozen (INQ after pruning); "
+                         "the portions count the other weights")
     ap.add_argument("--out", help="output folder (default: from the solver's snapshot_prefix)")
     ap.add_argument("--resume", action="store_true", help="continue an interrupted campaign in --out")
     ap.add_argument("--gpu", type=int, help="GPU id (overrides solver_mode)")
@@ -74,14 +87,8 @@ def default_out(cfg) -> str:
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     from inq_layer.levels import check_bits
-    from inq_layer.quantize import RULES, STRATEGIES
-    from inq_layer.selection import MODES
     campaign = parse_campaign(a.campaign)
     check_bits(a.bits)
-    for what, val, allowed in (("--rule", a.rule, RULES), ("--strategy", a.strategy, STRATEGIES),
-                               ("--quantize", a.quantize, MODES)):
-        if val not in allowed:
-            raise InqError(f"{what} {val!r} is unknown; use one of {', '.join(allowed)}")
     for what, val, low in (("--max-iter", a.max_iter, 1), ("--final-iters", a.final_iters, 1)):
         if val is not None and val < low:
             raise InqError(f"{what} must be at least {low}, got {val}")
@@ -113,12 +120,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from inq_layer.caffe_log import CaffeLog
     from inq_layer.campaign import Campaign, Settings
-    from inq_layer.check import check_model, format_table, passed
+    from inq_layer.check import check_model, format_table, passed, verdict
     from inq_layer.lock import OutLock
     from inq_layer.report import build_report, markdown, write_reports
     s = Settings(campaign=campaign, bits=a.bits, rule=a.rule, strategy=a.strategy, seed=a.seed,
                  quantize=a.quantize, out=out, max_iter=a.max_iter, final_iters=a.final_iters,
-                 gpu=a.gpu, weights=weights, keep_momentum=a.keep_momentum)
+                 gpu=a.gpu, weights=weights, keep_momentum=a.keep_momentum, n1_rule=a.n1_rule,
+                 keep_zeros=a.keep_zeros)
     with OutLock(out), open(os.path.join(out, "train.log"), "a") as logf:
         log = CaffeLog(sys.stdout, logf)
         try:
@@ -128,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             raise InqError(describe_os_error(e, e.filename or out) + "; then rerun with --resume") from None
         rows = check_model(cfg.net_path, record["final_model"], a.bits, a.quantize)
         print(format_table(rows))
+        print(verdict(rows))
         ok = passed(rows)
         rep = build_report(record, ok)
         write_reports(out, rep)

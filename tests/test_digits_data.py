@@ -1,7 +1,8 @@
 """The digits LMDB layout, on a synthetic digits.png (the real one comes from opencv-doc)."""
 import numpy as np
 
-from inq_layer.digits_data import cut_digits, split, write_lmdb
+from inq_layer.digits_data import cut_digits, split
+from inq_layer.lmdb_data import write_lmdb
 
 
 def test_cut_split_and_lmdb(tmp_path):

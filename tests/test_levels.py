@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from inq_layer.levels import (check_bits, n1_from_max, n2_from_n1, nearest_level,
-                              nearest_level_scan)
+from inq_layer.levels import (check_bits, n1_from_max, n1_mse, n2_from_n1, nearest_level,
+                              nearest_level_scan, squared_error)
 
 F32 = np.float32
 
@@ -75,3 +75,68 @@ def test_n1_n2():
 def test_chunked_large_blob_matches_scan():
     w = np.random.default_rng(1).normal(0, 300, 700_000).astype(F32)  # several chunks, some >= 100
     assert np.array_equal(nearest_level(w, 10, 3).view(np.uint32), nearest_level_scan(w, 10, 3).view(np.uint32))
+
+
+@settings(max_examples=200, deadline=None)
+@given(grids(), st.lists(st.floats(width=32, allow_nan=False, allow_infinity=False), max_size=60), st.data())
+def test_clean_nearest_level_equals_scan_without_start_value(grid, xs, data):
+    n1, n2 = grid
+    w = np.concatenate([np.array(xs, F32), special_values(n1, n2)])
+    q = nearest_level(w, n1, n2, original=False)
+    assert np.array_equal(q.view(np.uint32), nearest_level_scan(w, n1, n2, original=False).view(np.uint32))
+
+
+def test_clean_nearest_level_clips_above_the_grid():
+    q = nearest_level(np.array([1500.0, -1500.0, 3e38, 5.0, 3.0, 700.0], F32), 10, 3, original=False)
+    assert q.tolist() == [1024.0, -1024.0, 1024.0, 8.0, 0.0, 512.0]
+
+
+def _brute_mse(w, bits):
+    """Least-error n1 up to the max rule's (ties to the larger), checking on the way that
+    no n1 above it is strictly better."""
+    top = n1_from_max(float(np.max(np.abs(w))))
+    errs = {n1: squared_error(w, n1, n2_from_n1(n1, bits)) for n1 in range(top + 3, top - 45, -1)
+            if n2_from_n1(n1, bits) >= -126}
+    low = {c: e for c, e in errs.items() if c <= top} or {top: squared_error(w, top, n2_from_n1(top, bits))}
+    assert min(low.values()) <= min(errs.values(), default=math.inf)
+    return max(low, key=lambda c: (-low[c], c)), {**errs, **low}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.floats(-8, 8, width=32), min_size=1, max_size=80).map(lambda xs: np.array(xs, F32)),
+       st.integers(2, 8))
+def test_mse_n1_is_the_least_squared_error_and_never_worse_than_max(w, bits):
+    if not np.any(w):
+        assert n1_mse(w, bits) is None
+        return
+    got = n1_mse(w, bits)
+    best, errs = _brute_mse(w, bits)
+    top = n1_from_max(float(np.max(np.abs(w))))
+    assert errs[got] == errs[best] and got == best
+    assert errs[got] <= errs[top]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.floats(-8, 8, width=32), min_size=1, max_size=80).map(lambda xs: np.array(xs, F32)),
+       st.integers(2, 8))
+def test_mse_n1_is_stable_on_its_own_grid(w, bits):
+    """Re-quantizing on the kept grid changes nothing, and a blob that uses the grid's top
+    level has that same mse n1 (later phases see no reason to move it)."""
+    n1 = n1_mse(w, bits)
+    if n1 is None:
+        return
+    n2 = n2_from_n1(n1, bits)
+    q = nearest_level(w, n1, n2, original=False)
+    assert squared_error(q, n1, n2) == 0.0
+    if np.max(np.abs(q)) == 2.0 ** n1:
+        assert n1_mse(q, bits) == n1
+
+
+def test_mse_n1_large_blob_and_heavy_tail():
+    rng = np.random.default_rng(3)
+    w = rng.standard_t(2, 300_000).astype(F32) * F32(0.01)
+    for bits in (2, 3, 5):
+        got = n1_mse(w, bits)
+        errs = {c: squared_error(w, c, n2_from_n1(c, bits)) for c in range(got - 2, got + 3)
+                if c <= n1_from_max(float(np.max(np.abs(w))))}
+        assert min(errs, key=errs.get) == got

@@ -18,9 +18,12 @@ def test_parse_portion_float_and_string_agree():
 
 
 def test_reference_index_uses_the_decimal_literal():
-    # 1 - 0.3 in doubles is 0.7000000000000001 > 0.7: 10 * L would give int 7 either way,
-    # but for count = 10**16 + ... the literal matters; check against the literal directly.
-    assert reference_partition_index(10, Decimal("0.3")) == int(10 * 0.7) - 1
+    # For p = 0.8 the original's literal is 0.2, while 1.0 - 0.8 in doubles is
+    # 0.19999999999999996: at 10 weights int(10 * L) is 2 with the literal, 1 with the
+    # subtraction, so the index tells the two apart.
+    assert int(10 * 0.2) - 1 == 1 and int(10 * (1.0 - 0.8)) - 1 == 0
+    assert reference_partition_index(10, Decimal("0.8")) == 1
+    assert reference_partition_index(10 ** 6 + 5, Decimal("0.8")) == int((10 ** 6 + 5) * 0.2) - 1
     assert reference_partition_index(1000, Decimal("0.6")) == int(1000 * 0.4) - 1
     assert reference_partition_index(3, Decimal("0.8")) == 0  # int(0.6) - 1 = -1 -> 0
     assert reference_partition_index(5, Decimal(1)) == 0

@@ -55,30 +55,128 @@ def test_fast_equals_plain_transcription(w, portion, bits):
     assert np.array_equal(a.frozen, b.frozen) and (a.n1, a.n2) == (b.n1, b.n2)
 
 
+def _campaign(w, bits, strategy="magnitude", portions=("0.3", "0.6", "0.8", "1.0"), grow=None,
+              n1_rule="max", pruned=None, rule="paper"):
+    """Phases of the paper rule on one blob; `grow(w, frozen)` plays the retraining between
+    phases. Yields each phase's result and the weights it started from."""
+    frozen, n1 = None, None
+    for k, p in enumerate(portions):
+        r = quantize_blob(w, p, bits, frozen=frozen, rule=rule, strategy=strategy, seed=3 + k,
+                          n1=n1, n1_rule=n1_rule, pruned=pruned)
+        yield r, w
+        frozen, n1 = r.frozen, r.n1
+        w = r.quantized if grow is None else grow(r.quantized.copy(), r.frozen)
+
+
+def _on_grid(q, n1, n2):
+    a = np.abs(q.astype(np.float64))
+    nz = a != 0
+    m, e = np.frexp(a[nz])
+    return bool(np.all(m == 0.5) and np.all(e - 1 >= n2) and np.all(e - 1 <= n1))
+
+
 @settings(max_examples=100, deadline=None)
-@given(blobs, st.integers(2, 8), st.sampled_from(["magnitude", "random"]))
-def test_paper_rule_monotonic_exact_count_values_kept(w, bits, strategy):
+@given(blobs, st.integers(2, 8), st.sampled_from(["magnitude", "random"]), st.sampled_from(["max", "mse"]))
+def test_paper_rule_monotonic_exact_count_values_kept(w, bits, strategy, n1_rule):
     if not np.any(w):
         return
-    frozen, values = None, None
-    for p in ("0.3", "0.6", "0.8", "1.0"):
-        r = quantize_blob(w, p, bits, frozen=frozen, rule="paper", strategy=strategy, seed=3)
-        target = int(np.ceil(float(p) * w.size - 1e-9))
-        assert r.frozen.sum() == max(target, 0 if frozen is None else frozen.sum())
-        if frozen is not None:
-            assert np.all(r.frozen[frozen])  # monotonic
-            assert np.array_equal(_bits(r.quantized[frozen]), _bits(values[frozen]))  # kept
-        assert np.array_equal(_bits(r.quantized[~r.frozen]), _bits(w[~r.frozen]))  # float untouched
-        frozen, values, w = r.frozen, r.quantized, r.quantized
-    assert frozen.all()
+    prev = None
+    for r, start in _campaign(w, bits, strategy, n1_rule=n1_rule):
+        p = r.frozen.sum() / w.size
+        if prev is not None:
+            assert np.all(r.frozen[prev.frozen])  # monotonic
+            assert np.array_equal(_bits(r.quantized[prev.frozen]), _bits(prev.quantized[prev.frozen]))  # kept
+            assert r.n1 == prev.n1  # the grid of the first phase
+        assert p >= 0 and np.array_equal(_bits(r.quantized[~r.frozen]), _bits(start[~r.frozen]))  # float untouched
+        assert _on_grid(r.quantized[r.frozen], r.n1, r.n2)
+        prev = r
+    assert prev.frozen.all()
 
 
-def test_paper_magnitude_picks_largest_unfrozen():
-    w = np.array([0.1, -0.9, 0.5, 0.3, -0.2, 0.05, 0.7, 0.6, 0.4, 0.0], np.float32)
-    r = quantize_blob(w, 0.3, rule="paper")
-    assert np.flatnonzero(r.frozen).tolist() == [1, 6, 7]
-    r2 = quantize_blob(r.quantized, 0.5, rule="paper", frozen=r.frozen)
-    assert np.flatnonzero(r2.frozen).tolist() == [1, 2, 6, 7, 8]
+@settings(max_examples=60, deadline=None)
+@given(blobs, st.integers(2, 8), st.sampled_from(["magnitude", "random"]), st.sampled_from(["0.2", "0.5", "0.9"]))
+def test_paper_rule_freezes_exactly_ceil_of_the_portion(w, bits, strategy, portion):
+    if not np.any(w):
+        return
+    r = quantize_blob(w, portion, bits, rule="paper", strategy=strategy, seed=1)
+    assert r.frozen.sum() == int(np.ceil(float(portion) * w.size - 1e-9))
+
+
+def test_paper_rule_n1_stays_when_a_float_weight_grows():
+    """Retraining pushes an unfrozen weight past 1.5 * 2^n1 (the random partition leaves the
+    largest weight float): the grid must not move, no frozen weight may change, and the
+    grown weight takes +2^n1."""
+    rng = np.random.default_rng(5)
+    w = rng.normal(0, 0.05, 400).astype(np.float32)
+    w[7] = 0.3  # n1 = floor(log2(0.4)) = -2
+
+    def grow(q, frozen):
+        free = np.flatnonzero(~frozen)
+        if not free.size:
+            return q
+        q[free[0]] = 0.9  # well above 1.5 * 2^-2
+        q[free[1:]] += rng.normal(0, 0.01, free.size - 1).astype(np.float32)
+        return q
+
+    results = list(_campaign(w, 4, "random", grow=grow))
+    first = results[0][0]
+    assert first.n1 == -2 and not first.frozen[7]
+    for (a, _), (b, start) in zip(results, results[1:]):
+        assert b.n1 == first.n1 and b.n2 == first.n2
+        assert np.array_equal(_bits(b.quantized[a.frozen]), _bits(a.quantized[a.frozen]))
+        grown = np.flatnonzero(start > 0.75)
+        assert np.all(b.quantized[grown[b.frozen[grown]]] == 0.25)  # clipped to 2^n1
+    # Without the fixed grid the max rule would have moved n1 up and zeroed 2^n2 weights.
+    assert quantize_blob(results[1][1], "0.6", 4).n1 > first.n1
+
+
+def test_paper_rule_needs_the_first_phase_grid():
+    w = np.random.default_rng(0).normal(size=50).astype(np.float32)
+    r = quantize_blob(w, 0.5, rule="paper")
+    with pytest.raises(ValueError, match="n1 of its first phase"):
+        quantize_blob(r.quantized, 0.8, rule="paper", frozen=r.frozen)
+
+
+def test_paper_rule_clips_instead_of_the_original_start_value():
+    # The original's scan starts at distance 100: 700 on a grid with 512 and 1024 became +1.0.
+    w = np.array([700.0, -3000.0, 1000.0, 0.1], np.float32)
+    assert quantize_blob(w, 1.0, 5).quantized.tolist()[:2] == [1.0, 1.0]  # reference: bit for bit
+    r = quantize_blob(w, 1.0, 5, rule="paper", n1=10)
+    assert r.quantized.tolist() == [512.0, -1024.0, 1024.0, 0.0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(blobs, st.integers(2, 8), st.sampled_from(["reference", "paper"]), st.sampled_from(["magnitude", "random"]),
+       st.data())
+def test_pruned_weights_stay_zero_and_portions_count_the_rest(w, bits, rule, strategy, data):
+    pruned = np.array(data.draw(st.lists(st.booleans(), min_size=w.size, max_size=w.size)))
+    w = np.where(pruned, np.float32(0), w).astype(np.float32)
+    if not np.any(w):
+        return
+    live = int((~pruned).sum())
+    for r, _ in _campaign(w, bits, strategy, rule=rule, pruned=pruned):
+        assert np.all(r.frozen[pruned]) and np.all(_bits(r.quantized[pruned]) == 0)
+        if rule == "paper":
+            portion = (r.frozen & ~pruned).sum()
+            assert portion >= 1 or live == 0
+
+
+def test_keep_zeros_portion_of_the_non_zero_weights():
+    w = np.zeros(100, np.float32)
+    w[:10] = np.linspace(0.1, 1.0, 10)
+    r = quantize_blob(w, 0.3, rule="paper", pruned=w == 0)
+    assert r.frozen[10:].all() and r.frozen[:10].sum() == 3 and r.frozen[7:10].all()
+    ref = quantize_blob(w, 0.3, pruned=w == 0)  # reference: threshold among the 10 (int(10*0.7)-1 = 6)
+    assert ref.partition_index == 6 and ref.frozen[:10].sum() == 4
+
+
+def test_mse_rule_zeroes_less_than_max_at_two_bits():
+    w = np.random.default_rng(2).normal(0, 0.05, 20000).astype(np.float32)
+    w[0] = 0.4  # one outlier sets the max rule's scale
+    a = quantize_blob(w, 1.0, 2, rule="paper")
+    b = quantize_blob(w, 1.0, 2, rule="paper", n1_rule="mse")
+    assert b.n1 < a.n1 and np.mean(b.quantized == 0) < np.mean(a.quantized == 0)
+    assert set(np.abs(b.quantized).tolist()) <= {0.0, 2.0 ** b.n1}
 
 
 def test_random_strategy_is_seeded():
@@ -106,7 +204,8 @@ def test_degenerate_input():
     assert z.all_zero and z.n1 is None and z.n2 is None and z.frozen.all() and not z.quantized.any()
     w = np.ones(4, np.float32)
     for kw in ({"portion": 0}, {"portion": 1.5}, {"portion": 0.5, "bits": 9}, {"portion": 0.5, "bits": 1},
-               {"portion": 0.5, "rule": "x"}, {"portion": 0.5, "strategy": "x"}):
+               {"portion": 0.5, "rule": "x"}, {"portion": 0.5, "strategy": "x"},
+               {"portion": 0.5, "n1_rule": "x"}, {"portion": 0.5, "pruned": np.ones(3, bool)}):
         with pytest.raises(ValueError):
             quantize_blob(w, **kw)
     with pytest.raises(ValueError, match="too large"):

@@ -1,6 +1,7 @@
 import numpy as np
 
-from inq_layer.state import BlobState, SnapshotState, newest_complete_snapshot, save_snapshot_state
+from inq_layer.freezer import FrozenBlob as BlobState
+from inq_layer.state import SnapshotState, newest_complete_snapshot, save_snapshot_state
 
 
 def snap(folder, it, content=b"model"):
@@ -22,5 +23,5 @@ def test_newest_complete_snapshot_skips_damaged_ones(tmp_path):
     path, st = newest_complete_snapshot(str(tmp_path))
     assert path.endswith("inq_iter_8.inqstate.npz") and st.iteration == 8
     assert st.settings == {"bits": 5} and st.blobs[0].codes.dtype == np.uint16
-    assert np.array_equal(st.codes()[("ip", 0)], np.full((2, 3), 0x3F00, np.uint16))
+    assert np.array_equal(st.by_key()[("ip", 0)].codes, np.full((2, 3), 0x3F00, np.uint16))
     assert newest_complete_snapshot(str(tmp_path / "none")) is None

@@ -20,11 +20,10 @@ from . import caffe_io, writeback
 from .atomic import scratch_file
 from .caffe_log import CaffeLog
 from .errors import InqError
-from .freezer import Freezer, encode, frozen_mask
-from .quantize import quantize_blob
-from .selection import quantizable_blobs
+from .freezer import Freezer
+from .scheduler import quantize_net, summary, unfrozen_by_reselection
 from .solver_config import SolverConfig, caffe_solver_text
-from .state import (BlobState, CampaignRecord, SnapshotState, load_snapshot_state,
+from .state import (CampaignRecord, SnapshotState, load_snapshot_state,
                     newest_complete_snapshot, save_snapshot_state, snapshot_files)
 from .trainer import loss_weights, test_and_log, train_phase
 
@@ -44,23 +43,22 @@ class Settings:
     final_iters: int = 1
     gpu: int | None = None
     keep_momentum: bool = False  # carry SGD history across phases (the original resets it)
+    n1_rule: str = "max"  # max (the paper's) or mse (least squared error, chosen once)
+    keep_zeros: bool = False  # weights 0 in the starting model stay 0 (INQ after pruning)
     weights: str | None = None  # None: start from the net's fillers
 
     def record(self) -> dict:
+        """The settings that shape the campaign's results (resume refuses a change)."""
         return {"campaign": self.campaign, "bits": self.bits, "rule": self.rule,
                 "strategy": self.strategy, "seed": self.seed, "quantize": self.quantize,
-                "keep_momentum": self.keep_momentum}
+                "keep_momentum": self.keep_momentum, "n1_rule": self.n1_rule,
+                "keep_zeros": self.keep_zeros}
 
 
 def phase_iters(s: Settings, cfg: SolverConfig, k: int) -> int:
     if k == len(s.campaign) - 1:
         return s.final_iters
     return s.max_iter if s.max_iter is not None else cfg.max_iter
-
-
-def _net_layer_info(solver) -> list[tuple[str, str, int]]:
-    net = solver.net
-    return [(name, layer.type, len(layer.blobs)) for name, layer in zip(net._layer_names, net.layers)]
 
 
 def _net_shapes(solver) -> dict[str, list[tuple]]:
@@ -131,30 +129,22 @@ class Campaign:
             return self.caffe.get_solver(path)
 
     # -- quantization ---------------------------------------------------------------
-    def _quantize(self, solver, k: int, prev: dict | None) -> list[BlobState]:
-        s, portion = self.s, self.s.campaign[k]
-        blobs = []
-        keys = quantizable_blobs(_net_layer_info(solver), s.quantize)
-        if not keys:
-            raise InqError("the net has no quantizable layer (Convolution, Deconvolution, InnerProduct)")
-        for layer, idx in keys:
-            data = solver.net.params[layer][idx].data
-            frozen = frozen_mask(prev[(layer, idx)]) if prev and (layer, idx) in prev else None
-            seed = None if s.seed is None else s.seed * 1000003 + k * 101 + len(blobs)
-            r = quantize_blob(data, portion, s.bits, frozen=frozen, rule=s.rule,
-                              strategy=s.strategy, seed=seed, name=layer)
-            if r.all_zero:
-                self.log(f"warning: layer {layer!r}: all weights are zero, counted as quantized")
-            data[...] = r.quantized
-            blobs.append(BlobState(layer, idx, r.n1, r.n2, encode(r.quantized, r.frozen, layer)))
+    def _quantize(self, solver, k: int, prev: dict | None) -> dict:
+        s = self.s
+        blobs = quantize_net(solver.net, s.campaign[k], s.bits, prev=prev, rule=s.rule,
+                             strategy=s.strategy, seed=s.seed, quantize=s.quantize,
+                             n1_rule=s.n1_rule, keep_zeros=s.keep_zeros)
+        for b in blobs.values():
+            if b.n1 is None:
+                self.log(f"warning: layer {b.layer!r}: all weights are zero, counted as quantized")
         return blobs
 
-    def _snapshot(self, solver, k: int, blobs: list[BlobState]) -> str:
+    def _snapshot(self, solver, k: int, blobs: dict) -> str:
         solver.snapshot()
         base = os.path.join(self.out, f"phase{k + 1}", f"inq_iter_{solver.iter}")
         model, sstate = base + ".caffemodel", base + ".solverstate"
         state_path = base + ".inqstate.npz"
-        save_snapshot_state(state_path, SnapshotState(k, solver.iter, blobs, settings=self.s.record()),
+        save_snapshot_state(state_path, SnapshotState(k, solver.iter, list(blobs.values()), settings=self.s.record()),
                             model, sstate)
         self.log(f"Snapshotting to {model} (+ .solverstate, .inqstate.npz)")
         return state_path
@@ -174,15 +164,6 @@ class Campaign:
             st.learned_net = model
         with scratch_file(os.path.dirname(state_path), ".solverstate", st.SerializeToString()) as tmp:
             solver.restore(tmp)
-
-    def _phase_summary(self, blobs: list[BlobState]) -> dict:
-        layers, tot, fro = {}, 0, 0
-        for b in blobs:
-            n = int(frozen_mask(b.codes).sum())
-            layers[b.layer] = {"frozen_fraction": n / b.codes.size, "n1": b.n1, "n2": b.n2,
-                               "count": int(b.codes.size)}
-            tot, fro = tot + b.codes.size, fro + n
-        return {"frozen_fraction": fro / max(tot, 1), "layers": layers}
 
     # -- the campaign ---------------------------------------------------------------
     def run(self, resume: bool) -> dict:
@@ -217,7 +198,7 @@ class Campaign:
                     raise InqError(f"{state_path}: written by a campaign with other settings "
                                    f"({st.settings}); use another --out")
                 self._restore(solver, state_path)
-                blobs = st.blobs
+                blobs = st.by_key()
                 log(f"Resuming phase {k + 1} from {state_path} (iteration {solver.iter})")
                 after_q = rec.get("pending", {}).get("test_after_quantize", {})
                 extra = rec.get("pending", {}).get("extra", {})
@@ -232,17 +213,17 @@ class Campaign:
                     prev_state = rec["phases"][k - 1]["final_state"]
                     pst = load_snapshot_state(os.path.join(self.out, prev_state))
                     load_weights(solver, snapshot_files(os.path.join(self.out, prev_state))[0])
-                    prev = pst.codes()
+                    prev = pst.by_key()
                 blobs = self._quantize(solver, k, prev)
                 if k > 0 and s.keep_momentum:
                     self._restore(solver, os.path.join(self.out, prev_state), history_only=True)
                 extra = self._rule_difference(prev, blobs)
                 log(f"Phase {k + 1}/{len(s.campaign)}: quantized portion {s.campaign[k]} "
-                    f"(frozen {self._phase_summary(blobs)['frozen_fraction']:.4f})")
+                    f"(frozen {summary(blobs)['frozen_fraction']:.4f})")
                 after_q = test_and_log(solver, self.cfg, log, 0)
                 rec["pending"] = {"test_after_quantize": after_q, "extra": extra}
                 self.record.save()
-            freezer = Freezer({(b.layer, b.index): b.codes for b in blobs})
+            freezer = Freezer(blobs)
             train_phase(solver, self.cfg, freezer, iters, log,
                         lambda it: self._snapshot(solver, k, blobs), self.weights_of_loss,
                         label=f"phase {k + 1}/{len(s.campaign)}")
@@ -250,7 +231,7 @@ class Campaign:
             if freezer.violations(solver.net.params):
                 raise InqError("internal error: frozen weights moved")  # never expected
             state_path = self._snapshot(solver, k, blobs)
-            phase = {"portion": float(s.campaign[k]), **self._phase_summary(blobs),
+            phase = {"portion": float(s.campaign[k]), **summary(blobs),
                      "test_after_quantize": after_q, "test_after_training": after_t,
                      "iterations": iters, "seconds": round(time.time() - t0, 3),
                      "final_state": os.path.relpath(state_path, self.out), **extra}
@@ -267,14 +248,9 @@ class Campaign:
             del solver
             gc.collect()
 
-    def _rule_difference(self, prev: dict | None, blobs: list[BlobState]) -> dict:
+    def _rule_difference(self, prev: dict | None, blobs: dict) -> dict:
         """Reference rule: how many weights the paper rule would treat differently (frozen
         before but re-selected as float now: the original's masks are not monotonic)."""
         if self.s.rule != "reference" or prev is None:
             return {}
-        unfrozen = 0
-        for b in blobs:
-            p = prev.get((b.layer, b.index))
-            if p is not None:
-                unfrozen += int(np.count_nonzero(frozen_mask(p) & ~frozen_mask(b.codes)))
-        return {"unfrozen_by_reselection": unfrozen}
+        return {"unfrozen_by_reselection": unfrozen_by_reselection(prev, blobs)}

@@ -5,14 +5,13 @@ n2 <= k <= n1, n1 from that blob's max |w|. Reads files with caffe_pb2 only.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import caffe_io
-from .errors import InqError, cli_main
+from .errors import InqError, ArgParser, cli_main
 from .levels import check_bits, n1_from_max, n2_from_n1
 from .selection import MODES, quantizable_blobs
 
@@ -70,23 +69,30 @@ def check_model(model_path: str, weights_path: str, bits: int, mode: str = "defa
 
 
 def format_table(rows: list[BlobCheck]) -> str:
-    lines = [f"{'layer':<20} {'count':>11} {'zeros':>10} {'n1':>5} {'n2':>5} {'exponents':>9} {'violations':>10}"]
+    lines = [f"{'layer':<20} {'count':>11} {'zeros':>10} {'sparsity':>8} {'n1':>5} {'n2':>5} "
+             f"{'exponents':>9} {'violations':>10}"]
     for r in rows:
-        lines.append(f"{r.layer:<20} {r.count:>11,} {r.zeros:>10,} {str(r.n1):>5} {str(r.n2):>5} "
-                     f"{len(r.exponents):>9} {r.violations:>10,}"
+        lines.append(f"{r.layer:<20} {r.count:>11,} {r.zeros:>10,} {r.zeros / max(r.count, 1):>8.2%} "
+                     f"{str(r.n1):>5} {str(r.n2):>5} {len(r.exponents):>9} {r.violations:>10,}"
                      + (f"  first bad value {r.first_bad!r}" if r.violations else ""))
     return "\n".join(lines)
 
 
 def passed(rows: list[BlobCheck]) -> bool:
+    return not any(r.violations for r in rows)
+
+
+def verdict(rows: list[BlobCheck]) -> str:
+    """The check's one-line result, with the overall sparsity of the checked weights."""
     bad = sum(r.violations for r in rows)
-    print(f"check {'passed' if not bad else 'FAILED'}: {len(rows)} blobs, {bad} violations")
-    return bad == 0
+    count, zeros = sum(r.count for r in rows), sum(r.zeros for r in rows)
+    return (f"check {'passed' if not bad else 'FAILED'}: {len(rows)} blobs, {bad} violations, "
+            f"sparsity {zeros / max(count, 1):.2%} ({zeros:,} of {count:,} weights are 0)")
 
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m inq_layer.check", description=__doc__.splitlines()[0])
+    ap = ArgParser(prog="python -m inq_layer.check", description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, help="net prototxt")
     ap.add_argument("--weights", required=True, help="caffemodel to check")
     ap.add_argument("--bits", type=int, default=5)
@@ -94,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     rows = check_model(a.model, a.weights, a.bits, a.quantize)
     print(format_table(rows))
+    print(verdict(rows))
     return 0 if passed(rows) else 1
 
 

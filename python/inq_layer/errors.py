@@ -1,6 +1,7 @@
 """User-facing errors: one line that names the file, layer or value and what to do."""
 from __future__ import annotations
 
+import argparse
 import functools
 import sys
 from typing import Callable
@@ -23,3 +24,11 @@ def cli_main(fn: Callable[..., int | None]) -> Callable[..., int]:
             print("interrupted", file=sys.stderr)
             return 130
     return run
+
+
+class ArgParser(argparse.ArgumentParser):
+    """argparse with its errors as one `error:` line (cli_main prints it, exit 2) instead
+    of the usage block."""
+
+    def error(self, message: str):
+        raise InqError(f"{message} (see --help)")

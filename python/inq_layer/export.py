@@ -5,14 +5,13 @@
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 from . import caffe_io
 from .atomic import write_bytes_atomic
 from .check import check_model
-from .errors import InqError, cli_main
+from .errors import InqError, ArgParser, cli_main
 from .inq_format import Entry, deserialize, serialize
 from .selection import MODES
 
@@ -66,7 +65,7 @@ def load_model(inq_path: str, model_path: str, out: str) -> int:
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m inq_layer.export", description=__doc__.splitlines()[0])
+    ap = ArgParser(prog="python -m inq_layer.export", description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, help="net prototxt")
     ap.add_argument("--weights", help="INQ caffemodel to export")
     ap.add_argument("--load", help=".inq file to turn back into a caffemodel")

@@ -13,6 +13,7 @@ pattern, never a quantized value) for weights that are still float.
 from __future__ import annotations
 
 import weakref
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -40,11 +41,39 @@ def decode(codes: np.ndarray) -> np.ndarray:
     return (codes.astype(np.uint32) << 16).view(np.float32)
 
 
-class Freezer:
-    """Frozen codes of every quantizable blob of a net; `restore` writes them back."""
+@dataclass
+class FrozenBlob:
+    """One quantizable blob's INQ state: its grid (kept from its first phase), the frozen
+    codes, and the weights held at 0 since the start (--keep-zeros), if any."""
+    layer: str
+    index: int
+    n1: int | None  # None: the blob is all zero
+    n2: int | None
+    codes: np.ndarray  # uint16, the blob's shape
+    pruned: np.ndarray | None = None  # bool, the blob's shape
 
-    def __init__(self, codes: dict[tuple[str, int], np.ndarray]):
-        self.codes = {k: np.ascontiguousarray(c, np.uint16) for k, c in codes.items()}
+    @property
+    def frozen(self) -> np.ndarray:
+        return frozen_mask(self.codes)
+
+    def counts(self) -> dict:
+        """Per-blob numbers for reports: count, frozen, zero (frozen at 0) and pruned
+        fractions, n1, n2."""
+        n = self.codes.size
+        zeros = int(np.count_nonzero((self.codes & 0x7FFF) == 0))  # +0 and -0 codes
+        pruned = 0 if self.pruned is None else int(np.count_nonzero(self.pruned))
+        return {"count": int(n), "frozen_fraction": int(self.frozen.sum()) / n, "zero_fraction": zeros / n,
+                "pruned_fraction": pruned / n, "n1": self.n1, "n2": self.n2}
+
+
+class Freezer:
+    """Frozen codes of every quantizable blob of a net; `restore` writes them back.
+
+    `codes`: {(layer, blob index): FrozenBlob or uint16 codes}, e.g. what
+    scheduler.quantize_net returns."""
+
+    def __init__(self, codes: dict):
+        self.codes = {k: np.ascontiguousarray(getattr(c, "codes", c), np.uint16) for k, c in codes.items()}
         # Blobs with nothing frozen need no work.
         self._active = [k for k, c in self.codes.items() if frozen_mask(c).any()]
         self._solver = None
@@ -54,7 +83,7 @@ class Freezer:
         on_start callback), so that one step(n) call can run many iterations: calling
         step(1) per iteration cost about 3% on LeNet. After a step() returns, the last
         update is not undone yet: call `restore` before testing or snapshotting."""
-        params = solver.net.params  # pycaffe rebuilds this dict on every access
+        params = solver.net.params  # one lookup: pycaffe builds this dict on first access
         solver.add_callback(lambda: self.restore(params), lambda: None)
         # Weakly: the callback holds this freezer, and a strong reference back would keep
         # the solver (and its open LMDB) alive after the campaign releases it.

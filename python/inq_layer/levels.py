@@ -1,11 +1,17 @@
 """The power-of-two grid of one blob and the nearest level on it.
 
 Levels are {0} U {+-2^k : n2 <= k <= n1}. The original (blob.cpp) picks the level by a
-scan in double precision (INQ_REFERENCE.md section 2.6); `nearest_level_scan` is a plain
-transcription of that scan, `nearest_level` computes the same bits without looping over
-levels: the candidate exponent comes from the float's own exponent and mantissa, and only
-the elements where the scan's quirks can bite (|w| >= 100, weights above the grid, grids in
-the subnormal range) go through an exact double-precision path.
+scan in double precision that starts from "distance 100, result +1.0" (the spec of the
+original, section 2.6): `nearest_level_scan` is a plain transcription of that scan,
+`nearest_level` computes the same bits without looping over levels: the candidate exponent
+comes from the float's own exponent and mantissa, and only the elements where the scan's
+quirks can bite (|w| >= 100, weights above the grid, grids in the subnormal range) go
+through an exact double-precision path. With `original=False` the start value is dropped:
+the plain nearest level, anything above the grid clipped to +-2^n1 (the paper rule, and
+any grid whose n1 is not the current max's).
+
+Choosing n1: `n1_from_max` (the paper's and the original's rule) or `n1_mse`, the n1 whose
+grid gives the least squared error over the whole blob.
 """
 from __future__ import annotations
 
@@ -36,14 +42,18 @@ def n2_from_n1(n1: int, bits: int) -> int:
     return n1 + 1 - 2 ** (check_bits(bits) - 2)
 
 
-def nearest_level_scan(w: np.ndarray, n1: int, n2: int) -> np.ndarray:
+def nearest_level_scan(w: np.ndarray, n1: int, n2: int, original: bool = True) -> np.ndarray:
     """Plain transcription of blob.cpp's scan (the oracle for `nearest_level`).
 
     Vectorised over elements, looping over the levels in the original order with strict
-    '<' improvements, so an exact tie keeps the earlier candidate.
+    '<' improvements, so an exact tie keeps the earlier candidate. original=False starts
+    from an infinite distance instead of blob.cpp's 100.
     """
     x = np.asarray(w, dtype=np.float32).astype(np.float64)
-    best = np.full(x.shape, _SCAN_START_DIST)
+    if not original:  # the nearest level above the grid is its top (and no double rounding)
+        top = math.ldexp(1.0, n1)
+        x = np.clip(x, -top, top)
+    best = np.full(x.shape, _SCAN_START_DIST if original else math.inf)
     res = np.ones(x.shape)
     ax = np.abs(x)
     take = ax < best
@@ -58,7 +68,7 @@ def nearest_level_scan(w: np.ndarray, n1: int, n2: int) -> np.ndarray:
         return res.astype(np.float32)
 
 
-def _nearest_level_exact(x: np.ndarray, n1: int, n2: int) -> np.ndarray:
+def _nearest_level_exact(x: np.ndarray, n1: int, n2: int, start: float = _SCAN_START_DIST) -> np.ndarray:
     """Scan-equivalent in double precision with at most two power candidates per element.
 
     The distances |a - 2^j| are unimodal in j and rounding is monotone, so the scan's
@@ -67,6 +77,8 @@ def _nearest_level_exact(x: np.ndarray, n1: int, n2: int) -> np.ndarray:
     """
     x = np.asarray(x, dtype=np.float64)
     a = np.abs(x)
+    if start == math.inf:  # no start value: clip first, so huge |x| cannot round to 0
+        a = np.minimum(a, math.ldexp(1.0, n1))
     _, ex = np.frexp(a)
     e = ex.astype(np.int64) - 1  # 2^e <= a < 2^(e+1)
     clo = np.ldexp(1.0, np.clip(e, n2, n1))
@@ -76,7 +88,7 @@ def _nearest_level_exact(x: np.ndarray, n1: int, n2: int) -> np.ndarray:
     cp = np.where(use_hi, chi, clo)
     dp = np.where(use_hi, dhi, dlo)
     res = np.ones_like(a)
-    best = np.full_like(a, _SCAN_START_DIST)
+    best = np.full_like(a, start)
     take0 = a < best
     res[take0], best[take0] = 0.0, a[take0]
     takep = dp < best
@@ -86,8 +98,9 @@ def _nearest_level_exact(x: np.ndarray, n1: int, n2: int) -> np.ndarray:
 
 
 def nearest_level(w: np.ndarray, n1: int, n2: int, out: np.ndarray | None = None,
-                  chosen: np.ndarray | None = None) -> np.ndarray:
-    """Nearest grid level of every element, bit-identical to `nearest_level_scan`.
+                  chosen: np.ndarray | None = None, original: bool = True) -> np.ndarray:
+    """Nearest grid level of every element, bit-identical to `nearest_level_scan` (with
+    the same `original`).
     With a bool mask `chosen`, only those elements are quantized; the others keep w
     (blended with integer operations: a masked copy is several times slower).
 
@@ -101,16 +114,19 @@ def nearest_level(w: np.ndarray, n1: int, n2: int, out: np.ndarray | None = None
         out = np.empty_like(w)
     oflat = out.reshape(-1)
     cflat = None if chosen is None else np.ascontiguousarray(chosen, bool).reshape(-1).view(np.int8)
+    start = _SCAN_START_DIST if original else math.inf
     if n2 - 1 < -126 or n1 > 127:
         # Grid in the subnormal range or beyond float32: rare, do it all exactly.
         for s in range(0, flat.size, _CHUNK):
-            oflat[s:s + _CHUNK] = _nearest_level_exact(flat[s:s + _CHUNK], n1, n2)
+            oflat[s:s + _CHUNK] = _nearest_level_exact(flat[s:s + _CHUNK], n1, n2, start)
         if cflat is not None:
             np.copyto(oflat, flat, where=cflat == 0)
         return out
     zero_lim = (n2 - 1 + 127) << 23  # bits of 2^(n2-1): at or below it, 0 wins
     above_lim = (n1 + 1 + 127) << 23  # bits of 2^(n1+1): above the grid, exact path
-    special_lim = min(_F32_100_BITS, above_lim)
+    # Without the scan's start value, clamping the rounded power already clips the
+    # weights above the grid: no element needs the exact path.
+    special_lim = min(_F32_100_BITS, above_lim) if original else 0x7FFFFFFF
     lo_bits, hi_bits = (n2 + 127) << 23, (n1 + 127) << 23
     bits = flat.view(np.int32)
     obits = oflat.view(np.int32)
@@ -127,10 +143,84 @@ def nearest_level(w: np.ndarray, n1: int, n2: int, out: np.ndarray | None = None
         q &= nonzero
         special = mag >= special_lim
         if special.any():
-            q[special] = _nearest_level_exact(flat[s:s + _CHUNK][special], n1, n2).view(np.int32)
+            q[special] = _nearest_level_exact(flat[s:s + _CHUNK][special], n1, n2, start).view(np.int32)
         if cflat is not None:
             keep = cflat[s:s + _CHUNK].astype(np.int32)
             keep -= 1  # -1 (all ones) where not chosen: take w's bits there
             q ^= (q ^ b) & keep
         obits[s:s + _CHUNK] = q
     return out
+
+
+def squared_error(w: np.ndarray, n1: int, n2: int) -> float:
+    """Sum of (w - nearest level)^2 in double precision over the blob (levels without the
+    scan's start value, as `n1_mse` grids are used)."""
+    flat = np.ascontiguousarray(w, np.float32).reshape(-1)
+    total = 0.0
+    for s in range(0, flat.size, _CHUNK):
+        c = flat[s:s + _CHUNK]
+        d = c.astype(np.float64) - nearest_level(c, n1, n2, original=False)
+        total += float(d @ d)
+    return total
+
+
+_MSE_SPAN = 40  # n1 candidates below the max rule's: far more than clipping ever pays for
+_MIN_N2 = -126  # grids stay in float32's normal range (the freezer and .inq need it)
+
+
+def _bucket_stats(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Count, sum |w| and sum w^2 per half-octave: key = magnitude bits >> 22, i.e. the
+    float exponent and whether the mantissa is below 1.5 (where rounding changes power)."""
+    n = np.zeros(512)
+    s1 = np.zeros(512)
+    s2 = np.zeros(512)
+    for s in range(0, flat.size, _CHUNK):
+        c = flat[s:s + _CHUNK]
+        key = (c.view(np.int32) & 0x7FFFFFFF) >> 22
+        a = np.abs(c).astype(np.float64)
+        n += np.bincount(key, minlength=512)
+        s1 += np.bincount(key, a, minlength=512)
+        s2 += np.bincount(key, a * a, minlength=512)
+    return n, s1, s2
+
+
+def _bucket_levels(n1: int, n2: int) -> np.ndarray:
+    """The level each half-octave rounds to on the grid n2..n1 (0 below it, 2^n1 above)."""
+    key = np.arange(512)
+    e = (key >> 1) - 127  # float exponent of the bucket (-127: zero and subnormals)
+    up = (key & 1) == 1  # mantissa >= 1.5: the next power is nearer
+    k = np.where(up, e + 1, e)
+    lev = np.ldexp(1.0, np.clip(k, n2, n1))
+    lev[e < n2 - 1] = 0.0
+    lev[e == n2 - 1] = math.ldexp(1.0, n2)  # (2^(n2-1), 2^n2): nearer 2^n2 than 0
+    return lev
+
+
+def n1_mse(w: np.ndarray, bits: int) -> int | None:
+    """The integer n1 whose grid (n2 = n1 + 1 - 2^(bits-2), weights above clipped to
+    +-2^n1) gives the least sum of squared errors over the whole blob; None for an
+    all-zero blob. Ties go to the larger n1 (the nearer to the paper's rule).
+
+    No n1 above the max rule's can do better (its extra top level is never the nearest).
+    The candidates below it are ranked from per-half-octave sums in one pass; those within
+    rounding of the best, and the max rule's own n1, are then measured exactly, so the
+    result is never worse than the max rule.
+    """
+    bits = check_bits(bits)
+    flat = np.ascontiguousarray(w, np.float32).reshape(-1)
+    m = float(np.max(np.abs(flat))) if flat.size else 0.0
+    if m == 0.0:
+        return None
+    top = n1_from_max(m)
+    width = 2 ** (bits - 2)
+    cands = [n1 for n1 in range(top, top - _MSE_SPAN - 1, -1) if n1 + 1 - width >= _MIN_N2] or [top]
+    n, s1, s2 = _bucket_stats(flat)
+    est = []
+    for n1 in cands:
+        lev = _bucket_levels(n1, n1 + 1 - width)
+        est.append(float(np.sum(s2 - 2.0 * lev * s1 + lev * lev * n)))
+    tol = 1e-9 * float(s2.sum())
+    best_est = min(est)
+    short = {c for c, e in zip(cands, est) if e <= best_est + tol} | {top}
+    exact = {c: squared_error(flat, c, c + 1 - width) for c in short}
+    return max(exact, key=lambda c: (-exact[c], c))

@@ -2,13 +2,24 @@
 
 Two rules:
 - "reference": blob.cpp bit for bit. Every phase re-selects from the current weights
-  (the `frozen` argument is ignored): all weights with |w| >= the threshold element of the
-  sorted magnitudes are quantized, ties included.
-- "paper": Algorithm 1 of the paper. Weights already frozen stay frozen (and keep their
-  value while it is on the blob's current grid); the next weights come from the still-float
-  ones so that exactly ceil(portion * count) are frozen (see partition.target_count),
-  largest |w| first, lower flat index first among equal magnitudes at the cut.
-n1 always comes from the blob's current max |w| (frozen weights included).
+  (the `frozen` argument is ignored) and re-quantizes them: all weights with |w| >= the
+  threshold element of the sorted magnitudes, ties included, on the grid of the current
+  max |w|, with the original's nearest-level scan.
+- "paper": Algorithm 1 of the paper. A quantized weight never changes again: weights
+  already frozen keep their value exactly, and the next ones come from the still-float
+  weights so that exactly ceil(portion * count) are frozen (partition.target_count),
+  largest |w| first, lower flat index first among equal magnitudes at the cut. The blob's
+  grid is chosen in its first phase and passed back in later (`n1`): re-deriving it from a
+  max that retraining moved would push frozen weights off the grid. Weights above the grid
+  take +-2^n1.
+
+n1 (the grid's top exponent): `n1_rule="max"` is the paper's and the original's
+floor(log2(4/3 max|w|)); "mse" is the n1 of least squared error (levels.n1_mse), chosen
+once like the paper rule's. A given `n1` is used as it is.
+
+`pruned` (INQ after pruning, --keep-zeros): weights held at 0 whatever the rule. They are
+frozen from the first phase, never selected or revived, and the portion counts only the
+other weights.
 """
 from __future__ import annotations
 
@@ -17,12 +28,13 @@ from decimal import Decimal
 
 import numpy as np
 
-from .levels import check_bits, n1_from_max, n2_from_n1, nearest_level, nearest_level_scan
+from .levels import check_bits, n1_from_max, n1_mse, n2_from_n1, nearest_level, nearest_level_scan
 from .partition import (kth_smallest, magnitude_bits, parse_portion, random_pick,
                         reference_partition_index, target_count, top_by_magnitude)
 
 RULES = ("reference", "paper")
 STRATEGIES = ("magnitude", "random")
+N1_RULES = ("max", "mse")
 _INF_BITS = 0x7F800000  # magnitude bits of Inf; NaN's are larger
 
 
@@ -36,11 +48,9 @@ class QuantizedBlob:
     all_zero: bool = False  # nothing to quantize: every weight is already 0
 
 
-def _check_args(rule: str, strategy: str) -> None:
-    if rule not in RULES:
-        raise ValueError(f"unknown rule {rule!r}: use one of {', '.join(RULES)}")
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
+def check_choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"unknown {what} {value!r}: use one of {', '.join(allowed)}")
 
 
 def _check_finite(w: np.ndarray, name: str) -> None:
@@ -49,49 +59,78 @@ def _check_finite(w: np.ndarray, name: str) -> None:
         raise ValueError(f"{name}: weights contain {bad} (NaN or Inf); fix or retrain the float model")
 
 
-def _grid(max_abs: float, bits: int, name: str) -> tuple[int, int]:
-    n1 = n1_from_max(max_abs)
-    if n1 > 127:
-        raise ValueError(f"{name}: max |w| = {max_abs:g} is too large for a float32 power-of-two grid")
-    return n1, n2_from_n1(n1, bits)
+def choose_n1(w: np.ndarray, bits: int, n1_rule: str = "max") -> int | None:
+    """n1 of a blob by `n1_rule` (None when every weight is 0)."""
+    check_choice("n1 rule", n1_rule, N1_RULES)
+    if n1_rule == "mse":
+        return n1_mse(w, bits)
+    m = float(np.max(np.abs(w))) if w.size else 0.0
+    return n1_from_max(m) if m else None
+
+
+def _mask(m: np.ndarray | None, shape: tuple, what: str, name: str) -> np.ndarray:
+    if m is None:
+        return np.zeros(shape, bool)
+    m = np.asarray(m, bool)
+    if m.shape != shape:
+        raise ValueError(f"{name}: {what} mask shape {m.shape} differs from weights {shape}")
+    return m
 
 
 def quantize_blob(weights: np.ndarray, portion: float | str | Decimal, bits: int = 5,
                   frozen: np.ndarray | None = None, rule: str = "reference",
                   strategy: str = "magnitude", seed: int | None = None,
-                  name: str = "blob") -> QuantizedBlob:
+                  name: str = "blob", n1: int | None = None, n1_rule: str = "max",
+                  pruned: np.ndarray | None = None) -> QuantizedBlob:
     """Quantize the accumulated `portion` of `weights` to {0, +-2^k : n2 <= k <= n1}."""
-    _check_args(rule, strategy)
+    check_choice("rule", rule, RULES)
+    check_choice("strategy", strategy, STRATEGIES)
+    check_choice("n1 rule", n1_rule, N1_RULES)
     bits = check_bits(bits)
     p = parse_portion(portion)
     w = np.ascontiguousarray(weights, dtype=np.float32)
+    prev = _mask(frozen, w.shape, "frozen", name) if rule == "paper" else np.zeros(w.shape, bool)
+    held = _mask(pruned, w.shape, "pruned", name)
     mag = magnitude_bits(w)
     max_bits = int(mag.max()) if mag.size else 0
     if max_bits >= _INF_BITS:  # NaN and Inf have the largest magnitude bits
         _check_finite(w, name)
     if max_bits == 0:  # every weight is +-0: already on the grid
         return QuantizedBlob(np.zeros_like(w), np.ones(w.shape, bool), None, None, all_zero=True)
-    n1, n2 = _grid(float(np.int32(max_bits).view(np.float32)), bits, name)
+    if rule == "paper" and n1 is None and (prev & ~held).any():
+        raise ValueError(f"{name}: the paper rule keeps a blob's grid: pass the n1 of its first phase")
+    original = rule == "reference" and n1 is None and n1_rule == "max"
+    if n1 is None:
+        n1 = choose_n1(w, bits, n1_rule)
+    if n1 > 127:
+        raise ValueError(f"{name}: max |w| = {np.int32(max_bits).view(np.float32):g} is too large "
+                         f"for a float32 power-of-two grid")
+    n2 = n2_from_n1(n1, bits)
 
+    live = ~held
+    n_live = int(np.count_nonzero(live))
     idx = None
     if rule == "reference":
-        idx = reference_partition_index(w.size, p)
-        chosen = mag >= kth_smallest(mag, idx)
-        if strategy == "random":
-            chosen = random_pick(np.ones(w.shape, bool), int(chosen.sum()), np.random.default_rng(seed))
+        if n_live:
+            idx = reference_partition_index(n_live, p)
+            chosen = live & (mag >= kth_smallest(mag if not held.any() else mag[live], idx))
+            if strategy == "random":
+                chosen = random_pick(live, int(chosen.sum()), np.random.default_rng(seed))
+        else:
+            chosen = np.zeros(w.shape, bool)
     else:
-        prev = np.zeros(w.shape, bool) if frozen is None else np.asarray(frozen, bool)
-        if prev.shape != w.shape:
-            raise ValueError(f"{name}: frozen mask shape {prev.shape} differs from weights {w.shape}")
-        m = target_count(w.size, p) - int(prev.sum())
+        prev = prev | held
+        m = int(held.sum()) + target_count(n_live, p) - int(prev.sum())
         if strategy == "random":
             chosen = random_pick(~prev, m, np.random.default_rng(seed))
         else:
             chosen = top_by_magnitude(mag, ~prev, m)
-        chosen |= prev
     del mag
-    out = nearest_level(w, n1, n2, chosen=chosen)
-    return QuantizedBlob(out, chosen, n1, n2, idx)
+    # Only the newly chosen weights are snapped: frozen ones keep their exact value.
+    out = nearest_level(w, n1, n2, chosen=chosen, original=original)
+    if held.any():
+        out[held] = 0.0
+    return QuantizedBlob(out, chosen | prev | held, n1, n2, idx)
 
 
 def quantize_blob_plain(weights: np.ndarray, portion: float | str | Decimal,

@@ -8,12 +8,11 @@ from .atomic import write_text_atomic
 
 
 def build_report(record: dict, check_passed: bool) -> dict:
-    st = record["settings"]
-    rep = {"campaign": [float(p) for p in st["campaign"]], "bits": st["bits"], "rule": st["rule"],
-           "strategy": st["strategy"], "seed": st["seed"], "quantize": st["quantize"],
-           "init_from_fillers": record.get("init_from_fillers", False),
+    rep = dict(record["settings"])  # every setting of the campaign, from its one record
+    rep["campaign"] = [float(p) for p in rep["campaign"]]
+    rep.update({"init_from_fillers": record.get("init_from_fillers", False),
            "test_float": record["test_float"] or {}, "phases": [],
-           "final_model": record.get("final_model"), "check_passed": check_passed}
+           "final_model": record.get("final_model"), "check_passed": check_passed})
     for ph in record["phases"]:
         rep["phases"].append({k: v for k, v in ph.items() if k != "final_state"})
     return rep
@@ -28,7 +27,9 @@ def _metric_names(rep: dict) -> list[str]:
 
 def markdown(rep: dict) -> str:
     names = _metric_names(rep)
-    lines = [f"# INQ report: {rep['bits']} bits, {rep['rule']} rule, {rep['strategy']} partition", ""]
+    lines = [f"# INQ report: {rep['bits']} bits, {rep['rule']} rule, {rep['strategy']} partition", "",
+             "Settings: " + ", ".join(f"{k} {rep[k]}" for k in ("campaign", "seed", "quantize", "n1_rule",
+                                                                  "keep_zeros", "keep_momentum") if k in rep), ""]
     if rep["init_from_fillers"]:
         lines += ["Started from the net's fillers (--init-from-fillers): a smoke run, not a result.", ""]
     head = ["phase", "portion", "frozen", "iterations", "seconds"]
@@ -51,9 +52,11 @@ def markdown(rep: dict) -> str:
         lines.append("| " + " | ".join(row) + " |")
     lines += ["", f"Final model: {rep['final_model']}", f"Check: {'passed' if rep['check_passed'] else 'FAILED'}", ""]
     if rep["phases"]:
-        lines += ["Per layer after the last phase:", "", "| layer | frozen | n1 | n2 |", "|---|---|---|---|"]
+        lines += ["Per layer after the last phase:", "", "| layer | weights | frozen | zero | pruned | n1 | n2 |",
+                  "|---|---|---|---|---|---|---|"]
         for name, ly in rep["phases"][-1]["layers"].items():
-            lines.append(f"| {name} | {ly['frozen_fraction']:.4f} | {ly['n1']} | {ly['n2']} |")
+            lines.append(f"| {name} | {ly['count']:,} | {ly['frozen_fraction']:.4f} | {ly.get('zero_fraction', 0):.4f} | "
+                         f"{ly.get('pruned_fraction', 0):.4f} | {ly['n1']} | {ly['n2']} |")
     return "\n".join(lines) + "\n"
 
 

@@ -17,30 +17,22 @@ import numpy as np
 
 from .atomic import sha256_file, write_bytes_atomic, write_text_atomic
 from .errors import InqError
+from .freezer import FrozenBlob
 
 STATE_VERSION = 1
 _STATE_RE = re.compile(r"_iter_(\d+)\.inqstate\.npz$")
 
 
 @dataclass
-class BlobState:
-    layer: str
-    index: int
-    n1: int | None
-    n2: int | None
-    codes: np.ndarray  # freezer codes, uint16, the blob's shape
-
-
-@dataclass
 class SnapshotState:
     phase: int  # 0-based index into the campaign
     iteration: int
-    blobs: list[BlobState]
+    blobs: list[FrozenBlob]
     files: dict = field(default_factory=dict)  # kind -> {"name", "sha256"}
     settings: dict = field(default_factory=dict)  # campaign, bits, rule, ... (Settings.record())
 
-    def codes(self) -> dict[tuple[str, int], np.ndarray]:
-        return {(b.layer, b.index): b.codes for b in self.blobs}
+    def by_key(self) -> dict[tuple[str, int], FrozenBlob]:
+        return {(b.layer, b.index): b for b in self.blobs}
 
 
 def save_snapshot_state(path: str, state: SnapshotState, caffemodel: str, solverstate: str) -> None:
@@ -53,6 +45,7 @@ def save_snapshot_state(path: str, state: SnapshotState, caffemodel: str, solver
     }
     buf = io.BytesIO()
     arrays = {f"codes_{i}": b.codes for i, b in enumerate(state.blobs)}
+    arrays.update({f"pruned_{i}": b.pruned for i, b in enumerate(state.blobs) if b.pruned is not None})
     np.savez_compressed(buf, meta=np.array(json.dumps(meta)), **arrays)
     write_bytes_atomic(path, buf.getvalue())
 
@@ -63,7 +56,8 @@ def load_snapshot_state(path: str, verify: bool = True) -> SnapshotState:
             meta = json.loads(str(z["meta"]))
             if meta.get("version") != STATE_VERSION:
                 raise InqError(f"{path}: INQ state version {meta.get('version')} is not {STATE_VERSION}")
-            blobs = [BlobState(b["layer"], b["index"], b["n1"], b["n2"], z[f"codes_{i}"])
+            blobs = [FrozenBlob(b["layer"], b["index"], b["n1"], b["n2"], z[f"codes_{i}"],
+                                z[f"pruned_{i}"] if f"pruned_{i}" in z.files else None)
                      for i, b in enumerate(meta["blobs"])]
     except InqError:
         raise

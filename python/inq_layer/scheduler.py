@@ -1,0 +1,95 @@
+"""The scheduler half of INQ: which weights of a net to quantize and freeze at a portion.
+
+`quantize_net` works on any pycaffe Net, so a training loop of one's own can drive INQ:
+
+    codes = quantize_net(solver.net, 0.5, bits=5)           # phase 1
+    Freezer(codes).attach(solver); solver.step(n)            # frozen weights stay exact
+    codes = quantize_net(solver2.net, 0.75, prev=codes)      # phase 2, on a fresh solver
+
+The other half, keeping frozen weights exact during training, is freezer.Freezer.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import numpy as np
+
+from .errors import InqError
+from .freezer import FrozenBlob, encode
+from .partition import parse_portion
+from .quantize import N1_RULES, RULES, STRATEGIES, check_choice, quantize_blob
+from .selection import MODES, quantizable_blobs
+
+Key = tuple[str, int]
+
+
+def net_layers(net) -> list[tuple[str, str, int]]:
+    """(name, type, number of blobs) of every layer of a pycaffe Net."""
+    return [(name, layer.type, len(layer.blobs)) for name, layer in zip(net._layer_names, net.layers)]
+
+
+def blob_seed(seed: int | None, position: int, portion: Decimal) -> int | None:
+    """The random partition's seed of one blob at one portion: the same for every process
+    that starts from the same seed (a multi-GPU loop), different per blob and phase."""
+    if seed is None:
+        return None
+    milli = int(portion * 1_000_000)
+    return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, position, milli]).generate_state(1)[0])
+
+
+def quantize_net(net, portion: float | str | Decimal, bits: int = 5, prev: dict[Key, FrozenBlob] | None = None,
+                 rule: str = "paper", strategy: str = "magnitude", seed: int | None = None,
+                 quantize: str = "default", n1_rule: str = "max",
+                 keep_zeros: bool = False) -> dict[Key, FrozenBlob]:
+    """Quantize the accumulated `portion` of every quantizable blob of `net` in place and
+    return the frozen state of each, keyed (layer, blob index).
+
+    `prev` is the previous phase's return value: its frozen masks (paper rule), grids
+    (paper rule, and the mse rule in both rules: chosen once in the first phase) and pruned
+    masks carry over. `keep_zeros`: weights that are exactly 0 in the first phase stay 0
+    and frozen for good, and the portions count only the others (INQ after pruning).
+    """
+    check_choice("rule", rule, RULES)
+    check_choice("strategy", strategy, STRATEGIES)
+    check_choice("n1 rule", n1_rule, N1_RULES)
+    check_choice("quantize mode", quantize, MODES)
+    p = parse_portion(portion)
+    keys = quantizable_blobs(net_layers(net), quantize)
+    if not keys:
+        raise InqError("the net has no quantizable layer (Convolution, Deconvolution, InnerProduct)")
+    out = {}
+    for position, (layer, idx) in enumerate(keys):
+        data = net.params[layer][idx].data
+        before = (prev or {}).get((layer, idx))
+        if before is not None and before.codes.shape != data.shape:
+            raise InqError(f"layer {layer!r} blob {idx}: the previous phase's state has shape "
+                           f"{before.codes.shape}, the net {data.shape}")
+        if before is None:
+            pruned = (data == 0) if keep_zeros else None
+            n1 = None
+        else:
+            pruned = before.pruned
+            n1 = before.n1 if (rule == "paper" or n1_rule == "mse") else None
+        r = quantize_blob(data, p, bits, frozen=None if before is None else before.frozen, rule=rule,
+                          strategy=strategy, seed=blob_seed(seed, position, p), name=layer,
+                          n1=n1, n1_rule=n1_rule, pruned=pruned)
+        data[...] = r.quantized
+        out[(layer, idx)] = FrozenBlob(layer, idx, r.n1, r.n2, encode(r.quantized, r.frozen, layer), pruned)
+    return out
+
+
+def unfrozen_by_reselection(prev: dict[Key, FrozenBlob] | None, now: dict[Key, FrozenBlob]) -> int:
+    """Weights frozen in `prev` but float in `now`: what the reference rule's re-selection
+    unfreezes (always 0 in the paper rule)."""
+    if not prev:
+        return 0
+    return sum(int(np.count_nonzero(prev[k].frozen & ~b.frozen)) for k, b in now.items() if k in prev)
+
+
+def summary(blobs: dict[Key, FrozenBlob]) -> dict:
+    """The phase's frozen fraction over all quantizable weights (weighted by blob size) and
+    the per-layer numbers of FrozenBlob.counts."""
+    layers = {b.layer: b.counts() for b in blobs.values()}
+    total = sum(b.codes.size for b in blobs.values())
+    frozen = sum(int(b.frozen.sum()) for b in blobs.values())
+    return {"frozen_fraction": frozen / max(total, 1), "layers": layers}
