@@ -35,7 +35,7 @@ run: data $(FLOAT_MODEL)
 	$(VPY) solver_driver.py --solver prototxt/lenet_inq_solver.prototxt --weights $(FLOAT_MODEL) \
 	  --bits 5 --campaign 0.5,0.75,0.875,1.0 --out $(INQ_OUT) 2>build/lenet/caffe_stderr.log
 
-# The paper's tables in shape on digits/LeNet, 3 seeds a row: long (about an hour).
+# The paper's questions on Fashion-MNIST, 3 seeds a row: hours; resumable (finished runs are skipped).
 replicate: data
 	$(VPY) scripts/replicate.py
 

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""`make replicate`: the paper's tables in shape, measured on the digits/LeNet task.
+"""`make replicate`: the paper's questions measured on Fashion-MNIST (60,000 / 10,000).
 
-Trains float LeNets (3 seeds, `caffe train`), runs INQ campaigns through solver_driver.py
-for every row below and seed, and writes docs/REPLICATION.md with the exact commands,
-mean +- sample standard deviation over seeds and the per-seed values. Runs go to
-build/replicate/; a finished run (report.json present) is not run again.
+Trains float LeNets (3 seeds, `caffe train`), runs the INQ campaigns of every row below
+through solver_driver.py for each seed, and writes docs/REPLICATION.md (tables with
+mean +- sample sd and the per-seed values, the exact commands, computed answers) and its
+plots. Runs live in build/replicate_fashion/<row>_s<seed>: a finished run (report.json) is
+skipped, an interrupted one continues with --resume, so this can run in the background
+across sessions (two runs at a time, one BLAS thread each). The doc is rewritten after every
+finished run; rows still running show as pending.
 """
 from __future__ import annotations
 
@@ -13,230 +16,419 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
-OUT = os.path.join(ROOT, "build", "replicate")
+OUT = os.path.join(ROOT, "build", "replicate_fashion")
+DOC = os.path.join(ROOT, "docs", "REPLICATION.md")
 PY = sys.executable
 SEEDS = (1, 2, 3)
+ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1", GLOG_minloglevel="1")
+EPOCH = 938  # batches of 64 in 60,000 images (937.5)
+IMAGENET = 1281167  # ILSVRC-2012 training images
+# The original AlexNet solver (63000 iterations, a step every 15000, batch 256) in epochs,
+# scaled to this dataset's 937.5 batches of 64.
+ALEX_ITERS = round(63000 * 256 / IMAGENET * 60000 / 64)
+ALEX_STEP = round(15000 * 256 / IMAGENET * 60000 / 64)
+
+# The paper's schedules (ResNet-18, Table 3) and the original's AlexNet campaign.
 C5 = "0.5,0.75,0.875,1"
 C4 = "0.3,0.5,0.8,0.9,0.95,1"
 C3 = "0.2,0.4,0.6,0.7,0.8,0.9,0.95,1"
 C2 = "0.2,0.4,0.6,0.7,0.8,0.85,0.9,0.95,0.975,1"
+ORIGINAL = "0.3,0.6,0.8,1"
 
-# row id: (net variant, solver variant, driver options, description)
-ROWS = {
-    "b5": ("lenet", "step", ["--bits", "5", "--campaign", C5], "5 bits"),
-    "b4": ("lenet", "step", ["--bits", "4", "--campaign", C4], "4 bits"),
-    "b3": ("lenet", "step", ["--bits", "3", "--campaign", C3], "3 bits"),
-    "b2": ("lenet", "step", ["--bits", "2", "--campaign", C2], "2 bits (ternary)"),
-    "random": ("lenet", "step", ["--bits", "5", "--campaign", C5, "--strategy", "random"], "5 bits, random partition"),
-    "reference": ("lenet", "step", ["--bits", "5", "--campaign", C5, "--rule", "reference"], "5 bits, reference rule"),
-    "orig_campaign": ("lenet", "step", ["--bits", "5", "--campaign", "0.3,0.6,0.8,1", "--rule", "reference"],
-                      "5 bits, the original's campaign and rule"),
-    "it50": ("lenet", "step50", ["--bits", "5", "--campaign", C5, "--max-iter", "50"], "50 iterations per phase"),
-    "it1000": ("lenet", "step1000", ["--bits", "5", "--campaign", C5, "--max-iter", "1000"], "1000 iterations per phase"),
-    "lr_fixed": ("lenet", "fixed", ["--bits", "5", "--campaign", C5], "lr fixed (no decay in a phase)"),
-    "lr_100x": ("lenet", "multistep", ["--bits", "5", "--campaign", C5], "lr falls 100x in a phase"),
-    "momentum": ("lenet", "step", ["--bits", "5", "--campaign", C5, "--keep-momentum"], "momentum kept across phases"),
-    "bn_default": ("lenet_bn", "step", ["--bits", "5", "--campaign", C5], "LeNet-BN, BatchNorm and biases float"),
-    "bn_every": ("lenet_bn", "step", ["--bits", "5", "--campaign", C5, "--quantize", "every-blob0"],
-                 "LeNet-BN, every blob 0 quantized (the original)"),
+NETS = {"lenet": "prototxt/fashion_lenet_train_test.prototxt",
+        "lenet_bn": "prototxt/fashion_lenet_bn_train_test.prototxt"}
+FLOAT_SOLVER = "prototxt/fashion_lenet_solver.prototxt"
+INQ_SOLVER = "prototxt/fashion_lenet_inq_solver.prototxt"
+
+# Phase lengths ("regimes"), all with the original's lr 0.003, gamma 0.2, momentum 0.9.
+REGIMES = {
+    "advice": "each phase until lr reaches 1e-5, a step every 1/3 epoch (the author's advice): "
+              "1252 iterations = 1.33 epochs",
+    "epoch": "one epoch per phase (938 iterations), lr 0.003 fixed: the original solver cut to one "
+             "epoch, whose first step would come after 3 epochs",
+    "alexnet": f"the original AlexNet solver scaled by epochs: 63000 x 256 images = "
+               f"{63000 * 256 / IMAGENET:.2f} ImageNet epochs -> {ALEX_ITERS} iterations of 64 here, a step "
+               f"(x0.2) every 15000 x 256 = {15000 * 256 / IMAGENET:.2f} epochs -> {ALEX_STEP}",
 }
-NETS = {"lenet": "prototxt/lenet_train_test.prototxt", "lenet_bn": "prototxt/lenet_bn_train_test.prototxt"}
+
+# row: (net, regime, driver options, description). Order = run order (the longest last).
+ROWS = {
+    "b5": ("lenet", "advice", ["--bits", "5", "--campaign", C5], "5 bits"),
+    "b4": ("lenet", "advice", ["--bits", "4", "--campaign", C4], "4 bits"),
+    "b3": ("lenet", "advice", ["--bits", "3", "--campaign", C3], "3 bits, max n1 (paper)"),
+    "b3_mse": ("lenet", "advice", ["--bits", "3", "--campaign", C3, "--n1-rule", "mse"], "3 bits, mse n1"),
+    "b2": ("lenet", "advice", ["--bits", "2", "--campaign", C2], "2 bits, max n1 (paper)"),
+    "b2_mse": ("lenet", "advice", ["--bits", "2", "--campaign", C2, "--n1-rule", "mse"], "2 bits, mse n1"),
+    "random": ("lenet", "advice", ["--bits", "5", "--campaign", C5, "--strategy", "random"],
+               "5 bits, random partition"),
+    "reference": ("lenet", "advice", ["--bits", "5", "--campaign", C5, "--rule", "reference"],
+                  "5 bits, reference rule"),
+    "original": ("lenet", "advice", ["--bits", "5", "--campaign", ORIGINAL, "--rule", "reference"],
+                 "5 bits, the original's campaign 0.3/0.6/0.8/1 and rule"),
+    "momentum": ("lenet", "advice", ["--bits", "5", "--campaign", C5, "--keep-momentum"],
+                 "5 bits, momentum kept across phases"),
+    "bn_default": ("lenet_bn", "advice", ["--bits", "5", "--campaign", C5], "LeNet-BN 5 bits, BatchNorm float"),
+    "bn_every": ("lenet_bn", "advice", ["--bits", "5", "--campaign", C5, "--quantize", "every-blob0"],
+                 "LeNet-BN 5 bits, every blob 0 quantized (the original)"),
+    "b5_epoch": ("lenet", "epoch", ["--bits", "5", "--campaign", C5], "5 bits, one epoch per phase"),
+    "b2_mse_epoch": ("lenet", "epoch", ["--bits", "2", "--campaign", C2, "--n1-rule", "mse"],
+                     "2 bits mse, one epoch per phase"),
+    "b5_alexnet": ("lenet", "alexnet", ["--bits", "5", "--campaign", C5], "5 bits, AlexNet solver scaled"),
+    "b2_mse_alexnet": ("lenet", "alexnet", ["--bits", "2", "--campaign", C2, "--n1-rule", "mse"],
+                       "2 bits mse, AlexNet solver scaled"),
+}
+
+PAPER_T3 = {"float": 31.73, "5": 31.02, "4": 31.11, "3": 31.92, "2": 33.98}  # ResNet-18 top-1 error %
+PAPER_T2 = {"random": 32.11, "pruning": 31.02}
+
+
+def rel(path: str) -> str:
+    return os.path.relpath(path, ROOT) if path.startswith(ROOT) else path
 
 
 def solver_file(kind: str, net: str, seed: int | None = None) -> str:
-    """Variants of the shipped solvers, written under build/replicate/solvers."""
+    """The shipped solvers with the variant's changes, under OUT/solvers."""
     from inq_layer.caffe_io import read_solver, write_text_proto
-    base = "lenet_solver.prototxt" if kind == "float" else "lenet_inq_solver.prototxt"
-    p = read_solver(os.path.join(ROOT, "prototxt", base))
+    p = read_solver(os.path.join(ROOT, FLOAT_SOLVER if kind == "float" else INQ_SOLVER))
     p.net = os.path.join(ROOT, NETS[net])
     if kind == "float":
         p.random_seed = seed
         p.snapshot_prefix = os.path.join(OUT, f"float_{net}_s{seed}")
-        p.snapshot = p.max_iter
-    elif kind == "fixed":
-        p.lr_policy = "fixed"
-    elif kind == "multistep":
-        p.lr_policy = "multistep"
+    elif kind == "epoch":
+        p.lr_policy, p.max_iter = "fixed", EPOCH
         p.ClearField("stepsize")
-        p.stepvalue.extend([200, 300])
-    elif kind in ("step50", "step1000"):
-        n = 50 if kind == "step50" else 1000
-        p.max_iter, p.stepsize = n, n // 2
+        p.ClearField("gamma")
+    elif kind == "alexnet":
+        p.stepsize, p.max_iter = ALEX_STEP, ALEX_ITERS
     path = os.path.join(OUT, "solvers", f"{kind}_{net}" + (f"_s{seed}" if seed else "") + ".prototxt")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     write_text_proto(path, p)
     return path
 
 
-ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1", GLOG_minloglevel="1")
+_float_locks = {(n, s): threading.Lock() for n in NETS for s in SEEDS}
 
 
 def float_model(net: str, seed: int) -> str:
-    from inq_layer.caffe_io import caffe_tool
+    """The float model of one net and seed, trained once with `caffe train`."""
+    from inq_layer.caffe_io import caffe_tool, read_solver
     final = os.path.join(OUT, f"float_{net}_s{seed}.caffemodel")
-    if not os.path.exists(final):
+    with _float_locks[(net, seed)]:
+        if os.path.exists(final):
+            return final
         solver = solver_file("float", net, seed)
-        r = subprocess.run([caffe_tool(), "train", f"--solver={solver}"], cwd=ROOT, env=ENV,
-                           capture_output=True, text=True)
+        iters = read_solver(solver).max_iter
+        t = time.time()
+        log = os.path.join(OUT, f"float_{net}_s{seed}.log")
+        with open(log, "w") as f:
+            r = subprocess.run([caffe_tool(), "train", f"--solver={solver}"], cwd=ROOT, env=ENV,
+                               stdout=f, stderr=subprocess.STDOUT)
         if r.returncode != 0:
-            raise SystemExit(f"caffe train failed for {net} seed {seed}:\n{r.stderr[-2000:]}")
-        os.replace(os.path.join(OUT, f"float_{net}_s{seed}_iter_2000.caffemodel"), final)
+            raise SystemExit(f"caffe train failed for {net} seed {seed}: see {log}")
+        with open(os.path.join(OUT, f"float_{net}_s{seed}.json"), "w") as f:
+            json.dump({"seconds": round(time.time() - t, 1), "iterations": iters}, f)
+        os.replace(os.path.join(OUT, f"float_{net}_s{seed}_iter_{iters}.caffemodel"), final)
+        print(f"  float {net} seed {seed}: {time.time() - t:.0f} s", flush=True)
     return final
 
 
 def command(row: str, seed: int) -> list[str]:
-    net, kind, opts, _ = ROWS[row]
-    return [PY, "solver_driver.py", "--solver", solver_file(kind, net), "--weights", float_model(net, seed),
+    net, regime, opts, _ = ROWS[row]
+    return [PY, "solver_driver.py", "--solver", solver_file(regime, net), "--weights", float_model(net, seed),
             "--seed", str(seed), "--out", os.path.join(OUT, f"{row}_s{seed}"), *opts]
 
 
-def run(row: str, seed: int) -> dict:
-    out = os.path.join(OUT, f"{row}_s{seed}")
-    rep = os.path.join(out, "report.json")
-    if not os.path.exists(rep):
-        import shutil
-        shutil.rmtree(out, ignore_errors=True)
-        t = time.time()
-        r = subprocess.run(command(row, seed), cwd=ROOT, env=ENV, capture_output=True, text=True)
-        if r.returncode != 0:
-            raise SystemExit(f"run {row} seed {seed} failed:\n{r.stdout[-1500:]}\n{r.stderr[-1500:]}")
-        print(f"  {row} seed {seed}: {time.time() - t:.0f} s", flush=True)
-    with open(rep) as f:
+def report(row: str, seed: int) -> dict | None:
+    path = os.path.join(OUT, f"{row}_s{seed}", "report.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
         return json.load(f)
 
 
-def ms(xs: list[float]) -> str:
-    xs = [100 * x for x in xs]
-    sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
-    return f"{statistics.mean(xs):.2f} ± {sd:.2f}"
+def run(row: str, seed: int) -> None:
+    if report(row, seed) is not None:
+        return
+    out = os.path.join(OUT, f"{row}_s{seed}")
+    cmd = command(row, seed)
+    if os.path.exists(os.path.join(out, "campaign.json")):
+        cmd.append("--resume")  # an interrupted run continues where it stopped
+    os.makedirs(out, exist_ok=True)
+    t = time.time()
+    with open(os.path.join(out, "driver.log"), "a") as f:
+        r = subprocess.run(cmd, cwd=ROOT, env=ENV, stdout=f, stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+        print(f"  {row} seed {seed} FAILED ({r.returncode}): see {rel(out)}/driver.log", flush=True)
+        return
+    print(f"  {row} seed {seed}: {time.time() - t:.0f} s", flush=True)
 
 
 def main() -> None:
     os.makedirs(OUT, exist_ok=True)
-    print("float models", flush=True)
+    rows = sys.argv[1:] or list(ROWS)
+    unknown = [r for r in rows if r not in ROWS]
+    if unknown:
+        raise SystemExit(f"unknown rows {unknown}; rows: {', '.join(ROWS)}")
+    jobs = [(row, s) for row in rows for s in SEEDS]
+    lock = threading.Lock()
+
+    def job(a):
+        run(*a)
+        with lock:
+            write_doc()
+
     with ThreadPoolExecutor(2) as ex:
         list(ex.map(lambda a: float_model(*a), [(n, s) for n in NETS for s in SEEDS]))
-    print("INQ campaigns", flush=True)
-    jobs = [(row, s) for row in ROWS for s in SEEDS]
-    with ThreadPoolExecutor(2) as ex:
-        reps = dict(zip(jobs, ex.map(lambda a: run(*a), jobs)))
-    write_doc(reps)
+        list(ex.map(job, jobs))
+    write_doc()
 
 
+# -- the document ---------------------------------------------------------------------
 def acc(rep: dict, key: str = "test_after_training") -> float:
-    return rep["phases"][-1][key]["accuracy"]
+    return 100 * rep["phases"][-1][key]["accuracy"]
 
 
-def table(reps, rows, extra=None) -> list[str]:
-    head = "| row | float accuracy % | INQ accuracy % | change (points) | per seed (INQ) |"
-    out = [head, "|---|---|---|---|---|"]
+def float_acc(rep: dict) -> float:
+    return 100 * rep["test_float"]["accuracy"]
+
+
+def reports(row: str) -> list[dict] | None:
+    rs = [report(row, s) for s in SEEDS]
+    return rs if all(rs) else None
+
+
+def ms(xs: list[float]) -> str:
+    sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
+    return f"{statistics.mean(xs):.2f} ± {sd:.2f}"
+
+
+def change(row: str) -> list[float] | None:
+    rs = reports(row)
+    return None if rs is None else [acc(r) - float_acc(r) for r in rs]
+
+
+def table(rows: list[str]) -> list[str]:
+    out = ["| row | float % | INQ % | change (points) | INQ per seed | weights at 0 |", "|---|---|---|---|---|---|"]
     for row in rows:
-        rs = [reps[(row, s)] for s in SEEDS]
-        fl = [r["test_float"]["accuracy"] for r in rs]
-        q = [acc(r) for r in rs]
-        out.append(f"| {ROWS[row][3]} | {ms(fl)} | {ms(q)} | {ms([b - a for a, b in zip(fl, q)])} | "
-                   + ", ".join(f"{100 * x:.1f}" for x in q) + " |")
+        rs = reports(row)
+        if rs is None:
+            done = sum(report(row, s) is not None for s in SEEDS)
+            out.append(f"| {ROWS[row][3]} | pending ({done}/3 seeds) | | | | |")
+            continue
+        zero = [statistics.mean(ly["zero_fraction"] for ly in r["phases"][-1]["layers"].values()) for r in rs]
+        out.append(f"| {ROWS[row][3]} | {ms([float_acc(r) for r in rs])} | {ms([acc(r) for r in rs])} | "
+                   f"{ms(change(row))} | " + ", ".join(f"{acc(r):.2f}" for r in rs)
+                   + f" | {100 * statistics.mean(zero):.1f} % |")
     return out
 
 
-def change(reps, row) -> tuple[float, float]:
-    d = [100 * (acc(reps[(row, s)]) - reps[(row, s)]["test_float"]["accuracy"]) for s in SEEDS]
-    return statistics.mean(d), statistics.stdev(d)
+def verdict(a: str, b: str, what: str) -> str | None:
+    """`b` against `a`, in points of accuracy change, and whether it exceeds the spread."""
+    ca, cb = change(a), change(b)
+    if ca is None or cb is None:
+        return None
+    d = statistics.mean(cb) - statistics.mean(ca)
+    spread = max(statistics.stdev(ca), statistics.stdev(cb))
+    return (f"{what}: {d:+.2f} points ({'beyond' if abs(d) > spread else 'within'} the seed spread "
+            f"of {spread:.2f})")
 
 
-def answers(reps) -> list[str]:
-    """Plain statements computed from the runs (so a rerun keeps them true)."""
-    out = []
-    held = [ROWS[r][3] for r in ("b5", "b4", "b3", "b2") if abs(change(reps, r)[0]) <= 0.5]
-    lost = [f"{ROWS[r][3]} ({change(reps, r)[0]:+.2f})" for r in ("b5", "b4", "b3", "b2") if abs(change(reps, r)[0]) > 0.5]
-    out.append(f"- Bit width: within 0.5 points of the float models: {', '.join(held) or 'none'}; "
-               f"larger change: {', '.join(lost) or 'none'}.")
-    for a, b, what in (("b5", "random", "random vs pruning-inspired partition"),
-                       ("b5", "reference", "reference vs paper rule"),
-                       ("it50", "it1000", "1000 vs 50 iterations per phase"),
-                       ("lr_fixed", "lr_100x", "lr falling 100x vs fixed"),
-                       ("b5", "momentum", "momentum kept vs reset"),
-                       ("bn_default", "bn_every", "quantizing BatchNorm/Scale blob 0 vs leaving them float")):
-        (ma, sa), (mb, sb) = change(reps, a), change(reps, b)
-        verdict = "within the seed spread" if abs(mb - ma) <= max(sa, sb) else "beyond the seed spread"
-        out.append(f"- {what}: {mb - ma:+.2f} points ({verdict}).")
-    return out
+def goal(row: str, limit: float, text: str) -> str:
+    c = change(row)
+    if c is None:
+        return f"- {text}: pending."
+    m = statistics.mean(c)
+    return f"- {text}: {m:+.2f} ± {statistics.stdev(c):.2f} points: {'met' if m >= limit else 'MISSED'}."
 
 
-def write_doc(reps: dict) -> None:
-    from inq_layer.atomic import write_text_atomic
-    L = ["# Replication on the digits/LeNet task", "",
-         "Measured by `make replicate` (scripts/replicate.py) on this project's 2-core CPU machine "
-         f"(two runs at a time, one BLAS thread each; the campaigns' phases add up to "
-         f"{sum(p['seconds'] for r in reps.values() for p in r['phases']) / 60:.0f} minutes). Task: LeNet on the 5000 OpenCV/MNIST digits (4000 train, "
-         "1000 test, `make data`). Each row: 3 seeds (1, 2, 3); the seed sets the float model's "
-         "initialisation (`random_seed` of its `caffe train` solver) and `--seed` of the campaign. "
-         "Values: test accuracy in %, mean ± sample standard deviation over the seeds, then the "
-         "per-seed values. INQ retraining: prototxt/lenet_inq_solver.prototxt (400 iterations per "
-         "phase, lr 0.002 falling 10x after 200, momentum 0.9, weight decay 0.0005), paper rule, "
-         "pruning-inspired partition, unless the row says otherwise. The last phase runs 1 "
-         "iteration, as the original.", "",
-         "The paper's ImageNet numbers are beside ours for shape only: another task, another net.", ""]
-    L += ["## Bit width (the paper's Table 3 shape)", "",
-          "Schedules: 5 bits 0.5,0.75,0.875,1; 4 bits 0.3,0.5,0.8,0.9,0.95,1; 3 bits "
-          "0.2,0.4,0.6,0.7,0.8,0.9,0.95,1; 2 bits 0.2,0.4,0.6,0.7,0.8,0.85,0.9,0.95,0.975,1 (the "
-          "paper's ResNet-18 schedules).", ""]
-    L += table(reps, ["b5", "b4", "b3", "b2"])
-    L += ["", "Paper, ResNet-18 on ImageNet (Table 3, top-1 error %, as we read it): float 31.73; "
-          "5 bits 31.02; 4 bits 31.11; 3 bits 31.92; 2 bits 33.98. Shape: no loss down to 4 bits, "
-          "a small loss at 3, a clear one at 2.", ""]
-    L += ["## Partition strategy (the paper's Table 2 shape)", ""]
-    L += table(reps, ["b5", "random"])
-    L += ["", "Paper: the pruning-inspired partition beats the random one (ResNet-18, 5 bits).", ""]
-    L += ["## Reference rule (the original's re-selection) vs paper rule", ""]
-    L += table(reps, ["b5", "reference", "orig_campaign"])
-    L += ["", "Weights the original's re-selection unfreezes at each phase (frozen before, float "
-          "again; mean over seeds, of 430,500 quantizable weights):", ""]
-    for row in ("reference", "orig_campaign"):
-        phases = [[p.get("unfrozen_by_reselection", 0) for p in reps[(row, s)]["phases"][1:]] for s in SEEDS]
-        means = [statistics.mean(col) for col in zip(*phases)]
-        L.append(f"- {ROWS[row][3]}: phases 2..: " + ", ".join(f"{m:,.0f}" for m in means))
-    L += ["", "## The questions users keep asking", ""]
-    L += ["### Iterations per phase", ""]
-    L += table(reps, ["it50", "b5", "it1000"])
-    L += ["", "### Learning-rate decay within a phase", ""]
-    L += table(reps, ["lr_fixed", "b5", "lr_100x"])
-    L += ["", "### Momentum between phases", "",
-          "The original starts every phase with a fresh solver (momentum history zero); "
-          "`--keep-momentum` carries it over.", ""]
-    L += table(reps, ["b5", "momentum"])
-    L += ["", "### BatchNorm and biases left float", "",
-          "LeNet with BatchNorm + Scale after each convolution. Default: only convolution and "
-          "fully-connected weights are quantized. `every-blob0`: blob 0 of every layer, BatchNorm "
-          "running means and Scale gammas included, as the original code does.", ""]
-    L += table(reps, ["bn_default", "bn_every"])
-    L += ["", "## What the runs say", ""]
-    L += answers(reps)
-    L += ["", "Per phase, mean over seeds (accuracy % after quantizing -> after retraining):", ""]
-    for row in ("b3", "b2", "bn_every"):
-        rs = [reps[(row, s)] for s in SEEDS]
-        steps = []
-        for i, ph in enumerate(rs[0]["phases"]):
-            aq = statistics.mean(r["phases"][i]["test_after_quantize"]["accuracy"] for r in rs)
-            at = statistics.mean(r["phases"][i]["test_after_training"]["accuracy"] for r in rs)
-            steps.append(f"{ph['portion']:g}: {100 * aq:.1f} -> {100 * at:.1f}")
-        L.append(f"- {ROWS[row][3]}: " + "; ".join(steps))
-    L += ["", "Solver variants (build/replicate/solvers/): `step` is prototxt/lenet_inq_solver.prototxt; "
-          "`step50`/`step1000` the same with max_iter 50/1000 and the step at half; `fixed` has "
-          "lr_policy fixed; `multistep` falls 10x at 200 and again at 300 (100x in all).", ""]
-    L += ["## Commands", "", "Float models: `caffe train --solver=build/replicate/solvers/float_<net>_s<seed>.prototxt` "
-          "(prototxt/lenet_solver.prototxt with random_seed = seed). Campaigns (seed 1 shown):", "", "```"]
+def answers() -> list[str]:
+    L = ["### One epoch per phase lost 2-3 points on AlexNet: is phase length the cause?", ""]
+    for bits, rows in (("5 bits", ("b5_epoch", "b5", "b5_alexnet")), ("2 bits mse", ("b2_mse_epoch", "b2_mse", "b2_mse_alexnet"))):
+        parts = []
+        for r in rows:
+            c = change(r)
+            parts.append(f"{ROWS[r][1]}: " + ("pending" if c is None else f"{statistics.mean(c):+.2f} ± {statistics.stdev(c):.2f}"))
+        L.append(f"- {bits}, change from float by phase length: " + "; ".join(parts) + ".")
+        for a, b in ((rows[0], rows[1]), (rows[1], rows[2])):
+            v = verdict(a, b, f"{ROWS[b][1]} against {ROWS[a][1]}")
+            if v:
+                L.append(f"  - {v}.")
+    L += ["", "### 2-bit (ternary) INQ could not be reproduced: does it work here?", ""]
+    for r in ("b2", "b2_mse"):
+        c = change(r)
+        L.append(f"- {ROWS[r][3]}: " + ("pending" if c is None else f"{statistics.mean(c):+.2f} ± {statistics.stdev(c):.2f} points"))
+    v = verdict("b2", "b2_mse", "mse n1 against the paper's max n1 at 2 bits")
+    if v:
+        L.append(f"- {v}.")
+    L += ["", "### Other choices", ""]
+    for a, b, what in (("b5", "random", "random against pruning-inspired partition (5 bits)"),
+                       ("b5", "reference", "reference rule (re-selection) against paper rule"),
+                       ("b5", "original", "the original's campaign and rule against the paper's 5-bit schedule"),
+                       ("b5", "momentum", "momentum kept against reset"),
+                       ("b3", "b3_mse", "mse n1 against max n1 at 3 bits"),
+                       ("bn_default", "bn_every", "quantizing BatchNorm/Scale blob 0 against leaving them float")):
+        v = verdict(a, b, what)
+        L.append(f"- {v}." if v else f"- {what}: pending.")
+    L += ["", "### The goals", ""]
+    rs = reports("b5")
+    if rs:
+        fl = [float_acc(r) for r in rs]
+        L.append(f"- Float LeNet at 90 % or more: {ms(fl)} %: {'met' if min(fl) >= 90 else 'MISSED'} (lowest seed {min(fl):.2f}).")
+    L.append(goal("b5", -0.2, "5 bits, no loss (>= float - 0.2)"))
+    L.append(goal("b3", -1.0, "3 bits, max n1 (>= float - 1.0)"))
+    L.append(goal("b3_mse", -1.0, "3 bits, mse n1 (>= float - 1.0)"))
+    L.append(goal("b2_mse", -2.0, "2 bits with the mse n1 (>= float - 2.0)"))
+    return L
+
+
+def plots() -> list[str]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from inq_layer.atomic import write_bytes_atomic
+    import io
+    made = []
+    fig, ax = plt.subplots(figsize=(6, 4))
+    drawn = False
+    for rule, rows in (("max n1 (paper)", {5: "b5", 4: "b4", 3: "b3", 2: "b2"}), ("mse n1", {5: "b5", 4: "b4", 3: "b3_mse", 2: "b2_mse"})):
+        pts = [(b, [acc(r) for r in reports(row)]) for b, row in rows.items() if reports(row)]
+        if pts:
+            drawn = True
+            ax.errorbar([b for b, _ in pts], [statistics.mean(v) for _, v in pts],
+                        yerr=[statistics.stdev(v) for _, v in pts], marker="o", capsize=4, label=rule)
+    if drawn:
+        fl = [float_acc(r) for r in reports("b5") or []]
+        if fl:
+            ax.axhline(statistics.mean(fl), color="gray", lw=1, label="float (mean of 3 seeds)")
+        ax.set_xticks([2, 3, 4, 5])
+        ax.set_xlabel("bits")
+        ax.set_ylabel("test accuracy % (Fashion-MNIST, 10,000 images)")
+        ax.set_title("INQ LeNet: accuracy by bit width (3 seeds, ± sd)")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100)
+        write_bytes_atomic(os.path.join(ROOT, "docs", "replication_bits.png"), buf.getvalue())
+        made.append("replication_bits.png")
+    plt.close(fig)
+    rows = [r for r in ("b5", "b2_mse", "b2") if reports(r)]
+    if rows:
+        fig, axes = plt.subplots(1, len(rows), figsize=(5 * len(rows), 4), squeeze=False)
+        for ax, row in zip(axes[0], rows):
+            rs = reports(row)
+            xs = [p["portion"] for p in rs[0]["phases"]]
+            for key, style, label in (("test_after_quantize", "o--", "after quantizing"),
+                                      ("test_after_training", "s-", "after retraining")):
+                vals = [[100 * r["phases"][i][key]["accuracy"] for r in rs] for i in range(len(xs))]
+                ax.errorbar(xs, [statistics.mean(v) for v in vals], yerr=[statistics.stdev(v) for v in vals],
+                            fmt=style, capsize=3, label=label)
+            ax.axhline(statistics.mean(float_acc(r) for r in rs), color="gray", lw=1, label="float")
+            ax.set_title(ROWS[row][3])
+            ax.set_xlabel("accumulated portion quantized")
+            ax.set_ylabel("test accuracy %")
+            ax.legend(fontsize=8)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100)
+        write_bytes_atomic(os.path.join(ROOT, "docs", "replication_phases.png"), buf.getvalue())
+        plt.close(fig)
+        made.append("replication_phases.png")
+    return made
+
+
+def compute_minutes() -> tuple[float, int]:
+    """Minutes of the finished runs (campaign phases + float training), and their count."""
+    total, n = 0.0, 0
     for row in ROWS:
-        cmd = command(row, 1)[1:]
-        L.append("python " + " ".join(os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in cmd))
+        for s in SEEDS:
+            r = report(row, s)
+            if r:
+                total += sum(p["seconds"] for p in r["phases"])
+                n += 1
+    for net in NETS:
+        for s in SEEDS:
+            p = os.path.join(OUT, f"float_{net}_s{s}.json")
+            if os.path.exists(p):
+                with open(p) as f:
+                    total += json.load(f)["seconds"]
+    return total / 60, n
+
+
+def write_doc() -> None:
+    from inq_layer.atomic import write_text_atomic
+    minutes, finished = compute_minutes()
+    made = plots()
+    L = ["# Replication on Fashion-MNIST", "",
+         "Measured by `make replicate` (scripts/replicate.py) on this project's 2-core CPU machine, two "
+         f"runs at a time, one BLAS thread each. {finished} of {len(ROWS) * len(SEEDS)} runs finished; "
+         f"their compute time (float training + campaign phases) adds up to {minutes:.0f} minutes.", "",
+         "Task: Caffe's LeNet on Fashion-MNIST (Debian's dataset-fashion-mnist: 60,000 training "
+         "images, accuracy on all 10,000 test images; `make data`). Each row: 3 seeds (1, 2, 3); the "
+         "seed sets the float model (`random_seed` of its `caffe train` solver, "
+         f"{FLOAT_SOLVER}: 12,000 iterations of 64) and `--seed` of the campaign. Values: test "
+         "accuracy in %, mean ± sample standard deviation over the seeds, then each seed. "
+         "\"Weights at 0\": mean over layers of the final zero fraction.", "",
+         f"Retraining: {INQ_SOLVER}, paper rule, pruning-inspired partition, max n1, unless the row "
+         "says otherwise. The last phase (portion 1) runs 1 iteration, as the original.", "",
+         "Phase lengths:", ""]
+    L += [f"- `{k}`: {v}." for k, v in REGIMES.items()]
+    L += ["", "The paper's ImageNet numbers stand beside ours for shape only: another task, another net.", ""]
+    if made:
+        L += ["![accuracy by bit width](replication_bits.png)", "", "![per phase](replication_phases.png)", ""]
+    L += ["## What the runs answer", ""] + answers() + [""]
+    L += ["## Phase length (the question of the original's users)", ""]
+    L += table(["b5_epoch", "b5", "b5_alexnet", "b2_mse_epoch", "b2_mse", "b2_mse_alexnet"])
+    L += ["", "## Bit width (the paper's Table 3 shape)", "",
+          f"Schedules: 5 bits {C5}; 4 bits {C4}; 3 bits {C3}; 2 bits {C2} (the paper's).", ""]
+    L += table(["b5", "b4", "b3", "b3_mse", "b2", "b2_mse"])
+    L += ["", f"Paper, ResNet-18 on ImageNet, top-1 error % (Table 3): float {PAPER_T3['float']}; 5 bits "
+          f"{PAPER_T3['5']}; 4 bits {PAPER_T3['4']}; 3 bits {PAPER_T3['3']}; 2 bits {PAPER_T3['2']} "
+          "(2.25 points above float).", ""]
+    L += ["## Partition (the paper's Table 2 shape)", ""]
+    L += table(["b5", "random"])
+    L += ["", f"Paper, ResNet-18 5 bits, top-1 error %: random {PAPER_T2['random']}, pruning-inspired "
+          f"{PAPER_T2['pruning']}.", ""]
+    L += ["## Rules: reference (the original's re-selection) and paper", ""]
+    L += table(["b5", "reference", "original"])
+    for row in ("reference", "original"):
+        rs = reports(row)
+        if rs:
+            cols = list(zip(*[[p.get("unfrozen_by_reselection", 0) for p in r["phases"][1:]] for r in rs]))
+            L.append(f"\n{ROWS[row][3]}: weights unfrozen by re-selection in phases 2..: "
+                     + ", ".join(f"{statistics.mean(c):,.0f}" for c in cols) + " (mean over seeds).")
+    L += ["", "## Momentum between phases", "",
+          "The original starts each phase with a fresh solver (momentum history zero); "
+          "`--keep-momentum` carries it over.", ""]
+    L += table(["b5", "momentum"])
+    L += ["", "## BatchNorm", "",
+          "LeNet-BN (BatchNorm + Scale after each convolution). Default: only convolution and "
+          "fully-connected weights are quantized; `every-blob0`: blob 0 of every layer, BatchNorm "
+          "running means and Scale gammas included, as the original code does.", ""]
+    L += table(["bn_default", "bn_every"])
+    L += ["", "## Per phase", "", "Mean over seeds, accuracy % after quantizing -> after retraining:", ""]
+    for row in ("b5", "b3", "b3_mse", "b2", "b2_mse"):
+        rs = reports(row)
+        if rs:
+            steps = [f"{ph['portion']:g}: {statistics.mean(100 * r['phases'][i]['test_after_quantize']['accuracy'] for r in rs):.1f}"
+                     f" -> {statistics.mean(100 * r['phases'][i]['test_after_training']['accuracy'] for r in rs):.1f}"
+                     for i, ph in enumerate(rs[0]["phases"])]
+            L.append(f"- {ROWS[row][3]}: " + "; ".join(steps))
+    L += ["", "## Commands", "", "Float models: `caffe train --solver=build/replicate_fashion/solvers/float_<net>_s<seed>.prototxt` "
+          f"({FLOAT_SOLVER} with random_seed = seed). Campaigns, seed 1 shown "
+          "(`python scripts/replicate.py ROW...` runs chosen rows):", "", "```"]
+    for row in ROWS:
+        net, regime, opts, _ = ROWS[row]
+        w = rel(os.path.join(OUT, f"float_{net}_s1.caffemodel"))
+        L.append(f"# {row}\npython solver_driver.py --solver {rel(os.path.join(OUT, 'solvers', f'{regime}_{net}.prototxt'))} "
+                 f"--weights {w} --seed 1 --out {rel(os.path.join(OUT, f'{row}_s1'))} " + " ".join(opts))
     L += ["```", ""]
-    write_text_atomic(os.path.join(ROOT, "docs", "REPLICATION.md"), "\n".join(L))
-    print("wrote docs/REPLICATION.md")
+    write_text_atomic(DOC, "\n".join(L))
 
 
 if __name__ == "__main__":
