@@ -242,7 +242,7 @@ def snapshot_files_of(out, phase):
 def test_campaign_on_an_lmdb_net_releases_each_phase_solver(tmp_path):
     """Real data layers: a phase's solver must be freed before the next opens the same
     LMDB (two open in one process hang), so nothing may keep it alive."""
-    from inq_layer.digits_data import write_lmdb
+    from inq_layer.lmdb_data import write_lmdb
     rng = np.random.default_rng(0)
     data = 'name: "tiny_lmdb"\n'
     for phase in ("TRAIN", "TEST"):

@@ -87,3 +87,28 @@ def test_pack_unpack_across_chunks(bits, monkeypatch):
     assert data == pack(codes, bits)  # the same stream whatever the step
     monkeypatch.setattr(inq_format, "_CHUNK", 16)
     assert np.array_equal(unpack(data, codes.size, bits), codes)
+
+
+def test_codes_in_the_file_match_the_format_doc_example():
+    """docs/FORMAT.md's example, byte for byte: a round trip alone would not notice a code
+    mapping that encode and decode both got wrong the same way."""
+    import os
+    import re
+    doc = open(os.path.join(os.path.dirname(__file__), "..", "docs", "FORMAT.md")).read()
+    m = re.search(r"Example, (\d) bits, n1 = (-?\d+): (.*)", doc)
+    bits, n1 = int(m.group(1)), int(m.group(2))
+    pairs = re.findall(r"`(0b[01]+|0)` = ([+-]?2\^-?\d+|[+-]?[\d.]+)", m.group(3))
+    assert len(pairs) == 4
+
+    def value(text):
+        sign = -1.0 if text.startswith("-") else 1.0
+        t = text.lstrip("+-")
+        return sign * (2.0 ** int(t[2:]) if t.startswith("2^") else float(t))
+    codes = [int(c, 2) if c != "0" else 0 for c, _ in pairs]
+    w = np.array([value(v) for _, v in pairs], np.float32)
+    data = serialize([Entry("x", 0, w, True, n1)], bits)
+    stream = sum(c << (i * bits) for i, c in enumerate(codes))
+    expect = stream.to_bytes((len(codes) * bits + 7) // 8, "little")
+    assert data[-len(expect):] == expect
+    assert struct.unpack_from("<h", data, len(data) - len(expect) - 2)[0] == n1
+    assert np.array_equal(deserialize(data)[1][0].array, w)
