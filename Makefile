@@ -6,7 +6,7 @@ FLOAT_MODEL := build/lenet/lenet_float.caffemodel
 INQ_OUT := build/lenet/lenet_inq
 export PYTHON
 
-.PHONY: setup test bench run data replicate clean-caffe
+.PHONY: setup test bench run data replicate mutate clean-caffe
 
 setup:
 	@bash scripts/setup.sh
@@ -38,6 +38,12 @@ run: data $(FLOAT_MODEL)
 # The paper's questions on Fashion-MNIST, 3 seeds a row: hours; resumable (finished runs are skipped).
 replicate: data
 	$(VPY) scripts/replicate.py
+
+# Mutation testing of the pure-numpy core (setup.cfg [mutmut]); not part of make test.
+# The C write-back kernel (writeback.c) is not mutated; its tests compare it with numpy.
+mutate: setup
+	-$(VPY) -m mutmut run
+	$(VPY) -m mutmut results
 
 clean-caffe:
 	rm -rf build/caffe build/caffe.partial

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from hyp import examples
 from hypothesis import given, settings, strategies as st
 
 from inq_layer import quantize_blob
@@ -12,7 +13,7 @@ class Blob:
         self.data = data
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.integers(1, 3000), st.sampled_from(["0.3", "0.5", "0.9", "1.0"]), st.integers(2, 8), st.integers(0, 99))
 def test_restore_writes_exactly_the_frozen_values(n, portion, bits, seed):
     rng = np.random.default_rng(seed)

@@ -3,6 +3,7 @@ import zlib
 
 import numpy as np
 import pytest
+from hyp import examples
 from hypothesis import given, settings, strategies as st
 
 from inq_layer import quantize_blob
@@ -10,7 +11,7 @@ from inq_layer.errors import InqError
 from inq_layer.inq_format import HEADER, Entry, deserialize, pack, serialize, unpack
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.integers(2, 8), st.integers(0, 300), st.integers(0, 99))
 def test_pack_unpack(bits, n, seed):
     codes = np.random.default_rng(seed).integers(0, 2 ** bits, n).astype(np.uint8)

@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 import pytest
+from hyp import examples
 from hypothesis import given, settings, strategies as st
 
 from inq_layer.levels import (check_bits, n1_from_max, n1_mse, n2_from_n1, nearest_level,
@@ -34,7 +35,7 @@ def grids(draw):
     return n1, n2_from_n1(n1, bits)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(grids(), st.lists(st.floats(width=32, allow_nan=False, allow_infinity=False), max_size=60))
 def test_fast_equals_scan_random(grid, xs):
     n1, n2 = grid
@@ -42,7 +43,7 @@ def test_fast_equals_scan_random(grid, xs):
     assert np.array_equal(nearest_level(w, n1, n2).view(np.uint32), nearest_level_scan(w, n1, n2).view(np.uint32))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(grids(), st.data())
 def test_fast_equals_scan_adversarial(grid, data):
     n1, n2 = grid
@@ -77,7 +78,7 @@ def test_chunked_large_blob_matches_scan():
     assert np.array_equal(nearest_level(w, 10, 3).view(np.uint32), nearest_level_scan(w, 10, 3).view(np.uint32))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(grids(), st.lists(st.floats(width=32, allow_nan=False, allow_infinity=False), max_size=60), st.data())
 def test_clean_nearest_level_equals_scan_without_start_value(grid, xs, data):
     n1, n2 = grid
@@ -102,7 +103,7 @@ def _brute_mse(w, bits):
     return max(low, key=lambda c: (-low[c], c)), {**errs, **low}
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.lists(st.floats(-8, 8, width=32), min_size=1, max_size=80).map(lambda xs: np.array(xs, F32)),
        st.integers(2, 8))
 def test_mse_n1_is_the_least_squared_error_and_never_worse_than_max(w, bits):
@@ -116,7 +117,7 @@ def test_mse_n1_is_the_least_squared_error_and_never_worse_than_max(w, bits):
     assert errs[got] <= errs[top]
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(st.lists(st.floats(-8, 8, width=32), min_size=1, max_size=80).map(lambda xs: np.array(xs, F32)),
        st.integers(2, 8))
 def test_mse_n1_is_stable_on_its_own_grid(w, bits):

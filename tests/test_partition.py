@@ -2,6 +2,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
+from hyp import examples
 from hypothesis import given, settings, strategies as st
 
 from inq_layer.partition import (kth_smallest, magnitude_bits, parse_portion,
@@ -30,7 +31,7 @@ def test_reference_index_uses_the_decimal_literal():
     assert target_count(10, Decimal("0.3")) == 3 and target_count(7, Decimal("0.5")) == 4
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.lists(st.floats(width=32, allow_nan=False, allow_infinity=False), min_size=1, max_size=300),
        st.data())
 def test_kth_smallest_equals_sort(xs, data):

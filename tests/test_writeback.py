@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+from hyp import examples
 from hypothesis import given, settings, strategies as st
 
 from inq_layer import writeback
@@ -25,7 +26,7 @@ def cases(n, seed, frozen_share):
     return data, codes
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(st.integers(0, 5000), st.integers(0, 10 ** 6), st.sampled_from([0.0, 0.3, 0.5, 1.0]))
 def test_both_kernels_write_exactly_the_frozen_bits(n, seed, share):
     data, codes = cases(n, seed, share)
