@@ -134,14 +134,14 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as e:
             from inq_layer.atomic import describe_os_error
             raise InqError(describe_os_error(e, e.filename or out) + "; then rerun with --resume") from None
-        rows = check_model(cfg.net_path, record["final_model"], a.bits, a.quantize)
+        rows = check_model(cfg.net_path, record.final_model, a.bits, a.quantize)
         print(format_table(rows))
         print(verdict(rows))
         ok = passed(rows)
         rep = build_report(record, ok)
         write_reports(out, rep)
         print(markdown(rep))
-        print(f"final model: {record['final_model']}\nreports: {out}/report.md, report.json, accuracy.png")
+        print(f"final model: {record.final_model}\nreports: {out}/report.md, report.json, accuracy.png")
     return 0 if ok else 1
 
 

@@ -2,6 +2,7 @@ import json
 import os
 
 from inq_layer.report import build_report, markdown, write_reports
+from inq_layer.state import Record
 
 
 def record(rule="reference"):
@@ -9,15 +10,18 @@ def record(rule="reference"):
                        "test_after_quantize": {"accuracy": a - 0.01, "loss": 0.2},
                        "test_after_training": {"accuracy": a, "loss": 0.1}, "iterations": 5, "seconds": 1.0,
                        "final_state": "phase1/x.inqstate.npz", "unfrozen_by_reselection": 3}
-    return {"settings": {"campaign": ["0.5", "1"], "bits": 4, "rule": rule, "strategy": "magnitude",
-                         "seed": None, "quantize": "default"},
-            "test_float": {"accuracy": 0.9, "loss": 0.3}, "phases": [ph(0.5, 0.91), ph(1.0, 0.92)],
-            "final_model": "/x/final_inq.caffemodel", "init_from_fillers": False}
+    return Record.from_json({"settings": {"campaign": ["0.5", "1"], "bits": 4, "rule": rule, "strategy": "magnitude",
+                                          "seed": None, "quantize": "default", "keep_momentum": True,
+                                          "n1_rule": "mse", "keep_zeros": False},
+                             "test_float": {"accuracy": 0.9, "loss": 0.3}, "phases": [ph(0.5, 0.91), ph(1.0, 0.92)],
+                             "final_model": "/x/final_inq.caffemodel", "init_from_fillers": False}, "campaign.json")
 
 
 def test_report_files(tmp_path):
     rep = build_report(record(), True)
     assert rep["campaign"] == [0.5, 1.0] and rep["check_passed"] and "final_state" not in rep["phases"][0]
+    assert rep["keep_momentum"] is True and rep["n1_rule"] == "mse" and rep["keep_zeros"] is False
+    assert "keep_momentum True" in markdown(rep) and "n1_rule mse" in markdown(rep)
     md = markdown(rep)
     assert "| float model | 0 | 0 |  |  | 0.9000 | 0.3000 |  |  |" in md
     assert "| 2 | 1 | 1.0000 | 5 | 1.0 | 0.9100 | 0.2000 | 0.9200 | 0.1000 | 3 |" in md

@@ -1,4 +1,4 @@
-"""An INQ campaign: the scheduler half of INQ (which weights to freeze when).
+"""An INQ campaign: scheduler.quantize_net and freezer.Freezer driven through the phases.
 
 For each accumulated portion p_k: a fresh solver (iteration 0, lr schedule restarted,
 momentum zero, as the original's separate runs), the previous phase's final weights,
@@ -23,9 +23,9 @@ from .errors import InqError
 from .freezer import Freezer
 from .scheduler import quantize_net, summary, unfrozen_by_reselection
 from .solver_config import SolverConfig, caffe_solver_text
-from .state import (CampaignRecord, SnapshotState, load_snapshot_state,
+from .state import (CampaignRecord, Pending, PhaseRecord, Record, SnapshotState, load_snapshot_state,
                     newest_complete_snapshot, save_snapshot_state, snapshot_files)
-from .trainer import loss_weights, test_and_log, train_phase
+from .trainer import test_and_log, train_phase
 
 DEFAULT_CAMPAIGN = "0.3,0.6,0.8,1.0"  # the original AlexNet one
 
@@ -88,24 +88,25 @@ def gpu_usable(device: int) -> bool:
 
 
 class Campaign:
+    """The phases of one campaign in an --out folder. Each phase is three steps: begin
+    (resume from a snapshot, or load the weights and quantize), train, finish (test, check,
+    snapshot, record)."""
+
     def __init__(self, cfg: SolverConfig, s: Settings, log: CaffeLog):
         import caffe  # the only Caffe import of the campaign
         self.caffe, self.cfg, self.s, self.log = caffe, cfg, s, log
         self.out = os.path.abspath(s.out)
         self.record = CampaignRecord(os.path.join(self.out, "campaign.json"),
-                                     {"settings": s.record(), "test_float": None, "phases": [],
-                                      "init_from_fillers": s.weights is None})
-        self.weights_of_loss = {}
+                                     Record(s.record(), init_from_fillers=s.weights is None))
         for path in filter(None, [cfg.net_path, *cfg.param.test_net]):
             net = caffe_io.read_net(path)
             caffe_io.check_net_for_caffe(path, net, list(caffe.layer_type_list()))
-            if path == cfg.net_path:
-                self.weights_of_loss = loss_weights(net)
 
     # -- solver handling ------------------------------------------------------------
-    def _set_mode(self) -> None:
+    def _choose_device(self) -> None:
         """--gpu, else the solver's solver_mode (pycaffe ignores it). A CPU-only Caffe
-        aborts on any GPU call, so GPU use is probed in a child process first."""
+        aborts on any GPU call, so GPU use is probed in a child process first. Once per
+        campaign: the mode holds for every solver built afterwards."""
         device = self.s.gpu if self.s.gpu is not None else (self.cfg.param.device_id if self.cfg.gpu else None)
         if device is not None and not gpu_usable(device):
             if self.s.gpu is not None:
@@ -120,28 +121,18 @@ class Campaign:
         else:
             self.caffe.set_mode_cpu()
 
-    def _new_solver(self, k: int):
-        phase_dir = os.path.join(self.out, f"phase{k + 1}")
-        os.makedirs(phase_dir, exist_ok=True)
-        text = caffe_solver_text(self.cfg, os.path.join(phase_dir, "inq"), phase_iters(self.s, self.cfg, k))
-        with scratch_file(phase_dir, ".prototxt", text.encode()) as path:
-            self._set_mode()
-            return self.caffe.get_solver(path)
+    def _phase_dir(self, k: int) -> str:
+        return os.path.join(self.out, f"phase{k + 1}")
 
-    # -- quantization ---------------------------------------------------------------
-    def _quantize(self, solver, k: int, prev: dict | None) -> dict:
-        s = self.s
-        blobs = quantize_net(solver.net, s.campaign[k], s.bits, prev=prev, rule=s.rule,
-                             strategy=s.strategy, seed=s.seed, quantize=s.quantize,
-                             n1_rule=s.n1_rule, keep_zeros=s.keep_zeros)
-        for b in blobs.values():
-            if b.n1 is None:
-                self.log(f"warning: layer {b.layer!r}: all weights are zero, counted as quantized")
-        return blobs
+    def _new_solver(self, k: int):
+        os.makedirs(self._phase_dir(k), exist_ok=True)
+        text = caffe_solver_text(self.cfg, os.path.join(self._phase_dir(k), "inq"), phase_iters(self.s, self.cfg, k))
+        with scratch_file(self._phase_dir(k), ".prototxt", text.encode()) as path:
+            return self.caffe.get_solver(path)
 
     def _snapshot(self, solver, k: int, blobs: dict) -> str:
         solver.snapshot()
-        base = os.path.join(self.out, f"phase{k + 1}", f"inq_iter_{solver.iter}")
+        base = os.path.join(self._phase_dir(k), f"inq_iter_{solver.iter}")
         model, sstate = base + ".caffemodel", base + ".solverstate"
         state_path = base + ".inqstate.npz"
         save_snapshot_state(state_path, SnapshotState(k, solver.iter, list(blobs.values()), settings=self.s.record()),
@@ -166,7 +157,7 @@ class Campaign:
             solver.restore(tmp)
 
     # -- the campaign ---------------------------------------------------------------
-    def run(self, resume: bool) -> dict:
+    def run(self, resume: bool) -> Record:
         s, log = self.s, self.log
         old = CampaignRecord.load(self.record.path)
         if old is not None:
@@ -176,81 +167,89 @@ class Campaign:
             old.check_same(s.record())
             self.record = old
         log("Solving INQ campaign " + ",".join(s.campaign) + f" ({s.bits} bits, {s.rule} rule, "
-            f"{s.strategy} partition) into {self.out}")
+            f"{s.strategy} partition, n1 rule {s.n1_rule}) into {self.out}")
         if writeback.KERNEL != "compiled":
             log(f"warning: {writeback.LIBRARY} is not built (make setup): frozen weights are "
                 f"written back with numpy, same results but a few percent slower on small nets")
-        for k in range(len(self.record.data["phases"]), len(s.campaign)):
-            self._run_phase(k)
-            gc.collect()
+        self._choose_device()
+        for k in range(len(self.record.data.phases), len(s.campaign)):
+            solver = self._new_solver(k)
+            try:
+                blobs, pending, t0 = self._begin(solver, k)
+                self._train(solver, k, blobs)
+                self._finish(solver, k, blobs, pending, t0)
+            finally:
+                del solver  # before the next phase's solver opens the same LMDB
+                gc.collect()
         return self.record.data
 
-    def _run_phase(self, k: int) -> None:
-        s, log, rec = self.s, self.log, self.record.data
-        iters = phase_iters(s, self.cfg, k)
+    def _begin(self, solver, k: int) -> tuple[dict, Pending, float]:
+        """Resume phase k from its newest complete snapshot, or start it: the previous
+        phase's weights (or the float model), quantization, a test."""
         t0 = time.time()
-        solver = self._new_solver(k)
-        try:
-            snap = newest_complete_snapshot(os.path.join(self.out, f"phase{k + 1}"))
-            if snap is not None:
-                state_path, st = snap
-                if st.settings and st.settings != s.record():
-                    raise InqError(f"{state_path}: written by a campaign with other settings "
-                                   f"({st.settings}); use another --out")
-                self._restore(solver, state_path)
-                blobs = st.by_key()
-                log(f"Resuming phase {k + 1} from {state_path} (iteration {solver.iter})")
-                after_q = rec.get("pending", {}).get("test_after_quantize", {})
-                extra = rec.get("pending", {}).get("extra", {})
-            else:
-                prev = None
-                if k == 0:
-                    if s.weights:
-                        load_weights(solver, s.weights)
-                    if rec["test_float"] is None:
-                        rec["test_float"] = test_and_log(solver, self.cfg, log, 0)
-                else:
-                    prev_state = rec["phases"][k - 1]["final_state"]
-                    pst = load_snapshot_state(os.path.join(self.out, prev_state))
-                    load_weights(solver, snapshot_files(os.path.join(self.out, prev_state))[0])
-                    prev = pst.by_key()
-                blobs = self._quantize(solver, k, prev)
-                if k > 0 and s.keep_momentum:
-                    self._restore(solver, os.path.join(self.out, prev_state), history_only=True)
-                extra = self._rule_difference(prev, blobs)
-                log(f"Phase {k + 1}/{len(s.campaign)}: quantized portion {s.campaign[k]} "
-                    f"(frozen {summary(blobs)['frozen_fraction']:.4f})")
-                after_q = test_and_log(solver, self.cfg, log, 0)
-                rec["pending"] = {"test_after_quantize": after_q, "extra": extra}
-                self.record.save()
-            freezer = Freezer(blobs)
-            train_phase(solver, self.cfg, freezer, iters, log,
-                        lambda it: self._snapshot(solver, k, blobs), self.weights_of_loss,
-                        label=f"phase {k + 1}/{len(s.campaign)}")
-            after_t = test_and_log(solver, self.cfg, log, solver.iter)
-            if freezer.violations(solver.net.params):
-                raise InqError("internal error: frozen weights moved")  # never expected
-            state_path = self._snapshot(solver, k, blobs)
-            phase = {"portion": float(s.campaign[k]), **summary(blobs),
-                     "test_after_quantize": after_q, "test_after_training": after_t,
-                     "iterations": iters, "seconds": round(time.time() - t0, 3),
-                     "final_state": os.path.relpath(state_path, self.out), **extra}
-            if k == len(s.campaign) - 1:
-                final = os.path.join(self.out, "final_inq.caffemodel")
-                tmp = final + ".tmp"
-                solver.net.save(tmp)
-                os.replace(tmp, final)
-                rec["final_model"] = final
-            rec["phases"].append(phase)
-            rec.pop("pending", None)
-            self.record.save()
-        finally:
-            del solver
-            gc.collect()
+        snap = newest_complete_snapshot(self._phase_dir(k))
+        if snap is not None:
+            state_path, st = snap
+            if st.settings and st.settings != self.s.record():
+                raise InqError(f"{state_path}: written by a campaign with other settings "
+                               f"({st.settings}); use another --out")
+            self._restore(solver, state_path)
+            self.log(f"Resuming phase {k + 1} from {state_path} (iteration {solver.iter})")
+            return st.by_key(), self.record.data.pending or Pending({}), t0
+        return (*self._start(solver, k), t0)
 
-    def _rule_difference(self, prev: dict | None, blobs: dict) -> dict:
-        """Reference rule: how many weights the paper rule would treat differently (frozen
-        before but re-selected as float now: the original's masks are not monotonic)."""
-        if self.s.rule != "reference" or prev is None:
-            return {}
-        return {"unfrozen_by_reselection": unfrozen_by_reselection(prev, blobs)}
+    def _start(self, solver, k: int) -> tuple[dict, Pending]:
+        s, rec = self.s, self.record.data
+        prev, prev_path = None, None
+        if k == 0:
+            if s.weights:
+                load_weights(solver, s.weights)
+            if rec.test_float is None:
+                rec.test_float = test_and_log(solver, self.cfg, self.log, 0)
+        else:
+            prev_path = os.path.join(self.out, rec.phases[k - 1].final_state)
+            prev = load_snapshot_state(prev_path).by_key()
+            load_weights(solver, snapshot_files(prev_path)[0])
+        blobs = quantize_net(solver.net, s.campaign[k], s.bits, prev=prev, rule=s.rule, strategy=s.strategy,
+                             seed=s.seed, quantize=s.quantize, n1_rule=s.n1_rule, keep_zeros=s.keep_zeros)
+        for b in blobs.values():
+            if b.n1 is None:
+                self.log(f"warning: layer {b.layer!r}: all weights are zero, counted as quantized")
+        if prev_path is not None and s.keep_momentum:
+            self._restore(solver, prev_path, history_only=True)
+        self.log(f"Phase {k + 1}/{len(s.campaign)}: quantized portion {s.campaign[k]} "
+                 f"(frozen {summary(blobs)['frozen_fraction']:.4f})")
+        pending = Pending(test_and_log(solver, self.cfg, self.log, 0),
+                          unfrozen_by_reselection(prev, blobs) if s.rule == "reference" and prev else None)
+        rec.pending = pending
+        self.record.save()
+        return blobs, pending
+
+    def _train(self, solver, k: int, blobs: dict) -> None:
+        train_phase(solver, self.cfg, Freezer(blobs), phase_iters(self.s, self.cfg, k), self.log,
+                    lambda it: self._snapshot(solver, k, blobs),
+                    label=f"phase {k + 1}/{len(self.s.campaign)}")
+
+    def _finish(self, solver, k: int, blobs: dict, pending: Pending, t0: float) -> None:
+        """Test, check that no frozen weight moved, snapshot, record; after the last
+        phase, the final model."""
+        rec = self.record.data
+        after = test_and_log(solver, self.cfg, self.log, solver.iter)
+        if Freezer(blobs).violations(solver.net.params):
+            raise InqError("internal error: frozen weights moved")  # never expected
+        state_path = self._snapshot(solver, k, blobs)
+        summ = summary(blobs)
+        rec.phases.append(PhaseRecord(
+            portion=float(self.s.campaign[k]), frozen_fraction=summ["frozen_fraction"], layers=summ["layers"],
+            test_after_quantize=pending.test_after_quantize, test_after_training=after,
+            iterations=phase_iters(self.s, self.cfg, k), seconds=round(time.time() - t0, 3),
+            final_state=os.path.relpath(state_path, self.out),
+            unfrozen_by_reselection=pending.unfrozen_by_reselection))
+        if k == len(self.s.campaign) - 1:
+            final = os.path.join(self.out, "final_inq.caffemodel")
+            tmp = final + ".tmp"
+            solver.net.save(tmp)
+            os.replace(tmp, final)
+            rec.final_model = final
+        rec.pending = None
+        self.record.save()

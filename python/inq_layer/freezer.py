@@ -89,6 +89,15 @@ class Freezer:
         # the solver (and its open LMDB) alive after the campaign releases it.
         self._solver = weakref.ref(solver)
 
+    def step(self, iters: int) -> None:
+        """Run the attached solver `iters` iterations and write the frozen values back
+        after the last update, so that what follows (a test, a save) sees them exact."""
+        solver = self._solver() if self._solver is not None else None
+        if solver is None:
+            raise RuntimeError("Freezer.step: attach(solver) first")
+        solver.step(iters)
+        self.restore(solver.net.params)
+
     def attached_to(self, solver) -> bool:
         return self._solver is not None and self._solver() is solver
 

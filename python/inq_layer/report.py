@@ -4,17 +4,20 @@ from __future__ import annotations
 import json
 import os
 
+from dataclasses import asdict
+
 from .atomic import write_text_atomic
+from .state import Record
 
 
-def build_report(record: dict, check_passed: bool) -> dict:
-    rep = dict(record["settings"])  # every setting of the campaign, from its one record
+def build_report(record: Record, check_passed: bool) -> dict:
+    """report.json's content: every setting (from the one campaign record), the float
+    test, each phase's record without its state path, the final model and the check."""
+    rep = dict(record.settings)
     rep["campaign"] = [float(p) for p in rep["campaign"]]
-    rep.update({"init_from_fillers": record.get("init_from_fillers", False),
-           "test_float": record["test_float"] or {}, "phases": [],
-           "final_model": record.get("final_model"), "check_passed": check_passed})
-    for ph in record["phases"]:
-        rep["phases"].append({k: v for k, v in ph.items() if k != "final_state"})
+    rep.update({"init_from_fillers": record.init_from_fillers, "test_float": record.test_float or {},
+                "phases": [{k: v for k, v in asdict(ph).items() if k != "final_state"} for ph in record.phases],
+                "final_model": record.final_model, "check_passed": check_passed})
     return rep
 
 
@@ -48,7 +51,7 @@ def markdown(rep: dict) -> str:
         row += [f"{ph['test_after_quantize'].get(n, float('nan')):.4f}" for n in names]
         row += [f"{ph['test_after_training'].get(n, float('nan')):.4f}" for n in names]
         if rep["rule"] == "reference":
-            row.append(str(ph.get("unfrozen_by_reselection", 0)))
+            row.append(str(ph.get("unfrozen_by_reselection") or 0))
         lines.append("| " + " | ".join(row) + " |")
     lines += ["", f"Final model: {rep['final_model']}", f"Check: {'passed' if rep['check_passed'] else 'FAILED'}", ""]
     if rep["phases"]:

@@ -11,7 +11,7 @@ import io
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -93,10 +93,54 @@ def newest_complete_snapshot(folder: str) -> tuple[str, SnapshotState] | None:
     return None
 
 
-class CampaignRecord:
-    """<out>/campaign.json: the campaign's settings and the results of finished phases."""
+@dataclass
+class PhaseRecord:
+    """The results of one finished phase, as report.json lists them."""
+    portion: float
+    frozen_fraction: float  # over all quantizable weights (weighted by blob size)
+    layers: dict  # layer -> FrozenBlob.counts()
+    test_after_quantize: dict
+    test_after_training: dict
+    iterations: int
+    seconds: float
+    final_state: str  # the phase's last .inqstate.npz, relative to --out
+    unfrozen_by_reselection: int | None = None  # reference rule, from phase 2 on
 
-    def __init__(self, path: str, data: dict):
+
+@dataclass
+class Pending:
+    """What a phase in progress measured before training (kept for a resume)."""
+    test_after_quantize: dict
+    unfrozen_by_reselection: int | None = None
+
+
+@dataclass
+class Record:
+    """<out>/campaign.json: the campaign's settings and what its phases measured."""
+    settings: dict  # Settings.record()
+    init_from_fillers: bool = False
+    test_float: dict | None = None
+    phases: list[PhaseRecord] = field(default_factory=list)
+    pending: Pending | None = None
+    final_model: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict, path: str) -> "Record":
+        try:
+            rec = cls(**{k: v for k, v in data.items() if k not in ("phases", "pending")})
+            rec.phases = [PhaseRecord(**p) for p in data.get("phases", [])]
+            rec.pending = Pending(**data["pending"]) if data.get("pending") else None
+            if not isinstance(rec.settings, dict) or "campaign" not in rec.settings:
+                raise TypeError("no campaign settings")
+        except TypeError as e:
+            raise InqError(f"{path}: damaged campaign record ({e}); move it away or use another --out") from None
+        return rec
+
+
+class CampaignRecord:
+    """The Record of an --out folder, loaded and saved atomically."""
+
+    def __init__(self, path: str, data: Record):
         self.path, self.data = path, data
 
     @classmethod
@@ -105,17 +149,21 @@ class CampaignRecord:
             return None
         try:
             with open(path) as f:
-                return cls(path, json.load(f))
+                data = json.load(f)
         except (OSError, ValueError) as e:
             raise InqError(f"{path}: unreadable campaign record ({e})") from None
+        if not isinstance(data, dict):
+            raise InqError(f"{path}: damaged campaign record (not a JSON object)")
+        return cls(path, Record.from_json(data, path))
 
     def check_same(self, settings: dict) -> None:
         """Refuse to resume with any setting that shapes the campaign changed."""
-        for k in sorted(set(self.data["settings"]) | set(settings)):
-            if self.data["settings"].get(k) != settings.get(k):
+        old = self.data.settings
+        for k in sorted(set(old) | set(settings)):
+            if old.get(k) != settings.get(k):
                 raise InqError(f"{self.path}: this --out was written with {k} = "
-                               f"{self.data['settings'].get(k)!r}, not {settings.get(k)!r}; "
+                               f"{old.get(k)!r}, not {settings.get(k)!r}; "
                                f"use another --out or the same settings")
 
     def save(self) -> None:
-        write_text_atomic(self.path, json.dumps(self.data, indent=1))
+        write_text_atomic(self.path, json.dumps(asdict(self.data), indent=1))

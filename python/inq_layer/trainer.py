@@ -19,21 +19,6 @@ from .freezer import Freezer
 from .solver_config import SolverConfig, lr_at
 
 
-def loss_weights(net_param) -> dict[str, float]:
-    """{top name: loss weight} for the train net's loss outputs (Caffe's defaults: 1 for
-    *Loss layers' first top, else the explicit loss_weight)."""
-    out = {}
-    for layer in list(net_param.layer):
-        tops = list(layer.top)
-        weights = list(layer.loss_weight)
-        if not weights and str(layer.type).endswith("Loss") and tops:
-            weights = [1.0]
-        for t, w in zip(tops, weights):
-            if w:
-                out[t] = float(w)
-    return out
-
-
 def test_and_log(solver, cfg: SolverConfig, log: CaffeLog, it: int) -> dict[str, float]:
     """Run every test net, log it as Caffe does at iteration `it`, return the results
     as one dict (evaluate.flatten)."""
@@ -61,8 +46,7 @@ def _next_stop(p, it: int, iters: int) -> int:
 
 
 def train_phase(solver, cfg: SolverConfig, freezer: Freezer, iters: int, log: CaffeLog,
-                snapshot: Callable[[int], None], weights_of_loss: dict[str, float],
-                label: str = "") -> None:
+                snapshot: Callable[[int], None], label: str = "") -> None:
     """Run `solver` from its current iteration up to `iters`, in blocks between the
     display, test and snapshot iterations; the frozen weights are written back before
     every iteration's forward pass by the freezer's callback."""
@@ -70,6 +54,7 @@ def train_phase(solver, cfg: SolverConfig, freezer: Freezer, iters: int, log: Ca
     if not freezer.attached_to(solver):
         freezer.attach(solver)
     params = solver.net.params
+    weights_of_loss = dict(solver.net.blob_loss_weights)  # Caffe's own: 1 for a *Loss top, else loss_weight
     bar = None
     if sys.stderr.isatty():
         try:
