@@ -3,6 +3,8 @@ PYTHON ?= python3
 VPY := build/venv/bin/python
 CAFFE_TOOL = $(shell $(VPY) -c 'from inq_layer.caffe_io import caffe_tool; print(caffe_tool())')
 FLOAT_MODEL := build/lenet/lenet_float.caffemodel
+# The float LeNet's last iteration, read from its solver (the snapshot's name carries it).
+FLOAT_ITERS = $(shell sed -n 's/^max_iter: *\([0-9]*\).*/\1/p' prototxt/lenet_solver.prototxt)
 INQ_OUT := build/lenet/lenet_inq
 export PYTHON
 
@@ -28,12 +30,13 @@ $(FLOAT_MODEL):
 	@echo "training the float LeNet with caffe train (about a minute)"
 	@$(CAFFE_TOOL) train --solver=prototxt/lenet_solver.prototxt > build/lenet/float_train.log 2>&1 \
 	  || { tail -n 20 build/lenet/float_train.log; echo "error: caffe train failed (build/lenet/float_train.log)"; exit 1; }
-	@mv build/lenet/lenet_float_iter_2000.caffemodel $@
+	@mv build/lenet/lenet_float_iter_$(FLOAT_ITERS).caffemodel $@
 
 run: data $(FLOAT_MODEL)
 	@rm -rf $(INQ_OUT)
-	$(VPY) solver_driver.py --solver prototxt/lenet_inq_solver.prototxt --weights $(FLOAT_MODEL) \
-	  --bits 5 --campaign 0.5,0.75,0.875,1.0 --out $(INQ_OUT) 2>build/lenet/caffe_stderr.log
+	@start=$$(date +%s); $(VPY) solver_driver.py --solver prototxt/lenet_inq_solver.prototxt --weights $(FLOAT_MODEL) \
+	  --bits 5 --campaign 0.5,0.75,0.875,1.0 --out $(INQ_OUT) 2>build/lenet/caffe_stderr.log \
+	  && echo "make run: the campaign took $$(( $$(date +%s) - start )) s"
 
 # The paper's questions on Fashion-MNIST, 3 seeds a row: hours; resumable (finished runs are skipped).
 replicate: data

@@ -123,7 +123,8 @@ if [[ $BUILD_CAFFE == 1 && ! -f "$CAFFE_DIR/.complete" ]]; then
   # Build in build/caffe.partial (never trusted: it has no .complete stamp) and move it
   # to build/caffe only once it built and imports; a failed build resumes incrementally.
   TMP="$BUILD/caffe.partial"
-  say "building Caffe in build/caffe.partial (CPU only, make -j$JOBS; about 3 minutes on 2 cores)"
+  say "building Caffe in build/caffe.partial (CPU only, make -j$JOBS; minutes)"
+  BUILD_START=$SECONDS
   if [[ ! -f "$TMP/brocolli-caffe-9.0.2/Makefile" ]]; then
     rm -rf "$TMP"; mkdir -p "$TMP"
     tar xzf "$DL/$SDIST" -C "$TMP" --exclude='*/.git/*' --exclude='*/.git' || { rm -rf "$TMP"; die "cannot unpack $DL/$SDIST"; }
@@ -147,7 +148,7 @@ if [[ $BUILD_CAFFE == 1 && ! -f "$CAFFE_DIR/.complete" ]]; then
   rm -rf "$CAFFE_DIR"
   mv "$SRC" "$CAFFE_DIR"
   rm -rf "$TMP"
-  say "Caffe is in build/caffe (tool: build/caffe/build/tools/caffe)"
+  say "Caffe is in build/caffe (tool: build/caffe/build/tools/caffe), built in $((SECONDS - BUILD_START)) s"
 fi
 
 # --- 5. The compiled write-back kernel ---------------------------------------------------
