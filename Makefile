@@ -14,6 +14,7 @@ setup:
 	@bash scripts/setup.sh
 
 test: setup
+	$(VPY) -m ruff check --quiet .
 	$(VPY) -m pytest -q -p no:cacheprovider tests
 
 bench: setup

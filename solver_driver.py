@@ -71,10 +71,12 @@ def build_parser() -> ArgParser:
     ap.add_argument("--out", help="output folder (default: from the solver's snapshot_prefix)")
     ap.add_argument("--resume", action="store_true", help="continue an interrupted campaign in --out")
     ap.add_argument("--gpu", type=int, help="GPU id (overrides solver_mode)")
-    ap.add_argument("--max-iter", type=int, help="iterations of each phase but the last (default: the solver's max_iter)")
+    ap.add_argument("--max-iter", type=int,
+                    help="iterations of each phase but the last (default: the solver's max_iter)")
     ap.add_argument("--keep-momentum", action="store_true",
                     help="carry SGD momentum history across phases (the original resets it)")
-    ap.add_argument("--final-iters", type=int, default=1, help="iterations of the last phase (default 1, as the original)")
+    ap.add_argument("--final-iters", type=int, default=1,
+                    help="iterations of the last phase (default 1, as the original)")
     return ap
 
 

@@ -203,6 +203,10 @@ def reports(row: str) -> list[dict] | None:
     return rs if all(rs) else None
 
 
+def spread(c: list[float] | None, unit: str = "") -> str:
+    return "pending" if c is None else f"{statistics.mean(c):+.2f} ± {statistics.stdev(c):.2f}{unit}"
+
+
 def ms(xs: list[float]) -> str:
     sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
     return f"{statistics.mean(xs):.2f} ± {sd:.2f}"
@@ -249,11 +253,12 @@ def goal(row: str, limit: float, text: str) -> str:
 
 def answers() -> list[str]:
     L = ["### One epoch per phase lost 2-3 points on AlexNet: is phase length the cause?", ""]
-    for bits, rows in (("5 bits", ("b5_epoch", "b5", "b5_alexnet")), ("2 bits mse", ("b2_mse_epoch", "b2_mse", "b2_mse_alexnet"))):
+    for bits, rows in (("5 bits", ("b5_epoch", "b5", "b5_alexnet")),
+                       ("2 bits mse", ("b2_mse_epoch", "b2_mse", "b2_mse_alexnet"))):
         parts = []
         for r in rows:
             c = change(r)
-            parts.append(f"{ROWS[r][1]}: " + ("pending" if c is None else f"{statistics.mean(c):+.2f} ± {statistics.stdev(c):.2f}"))
+            parts.append(f"{ROWS[r][1]}: " + spread(c))
         L.append(f"- {bits}, change from float by phase length: " + "; ".join(parts) + ".")
         for a, b in ((rows[0], rows[1]), (rows[1], rows[2])):
             v = verdict(a, b, f"{ROWS[b][1]} against {ROWS[a][1]}")
@@ -262,7 +267,7 @@ def answers() -> list[str]:
     L += ["", "### 2-bit (ternary) INQ could not be reproduced: does it work here?", ""]
     for r in ("b2", "b2_mse"):
         c = change(r)
-        L.append(f"- {ROWS[r][3]}: " + ("pending" if c is None else f"{statistics.mean(c):+.2f} ± {statistics.stdev(c):.2f} points"))
+        L.append(f"- {ROWS[r][3]}: " + spread(c, " points"))
     v = verdict("b2", "b2_mse", "mse n1 against the paper's max n1 at 2 bits")
     if v:
         L.append(f"- {v}.")
@@ -279,7 +284,8 @@ def answers() -> list[str]:
     rs = reports("b5")
     if rs:
         fl = [float_acc(r) for r in rs]
-        L.append(f"- Float LeNet at 90 % or more: {ms(fl)} %: {'met' if min(fl) >= 90 else 'MISSED'} (lowest seed {min(fl):.2f}).")
+        L.append(f"- Float LeNet at 90 % or more: {ms(fl)} %: {'met' if min(fl) >= 90 else 'MISSED'} "
+                 f"(lowest seed {min(fl):.2f}).")
     L.append(goal("b5", -0.2, "5 bits, no loss (>= float - 0.2)"))
     L.append(goal("b3", -1.0, "3 bits, max n1 (>= float - 1.0)"))
     L.append(goal("b3_mse", -1.0, "3 bits, mse n1 (>= float - 1.0)"))
@@ -296,7 +302,8 @@ def plots() -> list[str]:
     made = []
     fig, ax = plt.subplots(figsize=(6, 4))
     drawn = False
-    for rule, rows in (("max n1 (paper)", {5: "b5", 4: "b4", 3: "b3", 2: "b2"}), ("mse n1", {5: "b5", 4: "b4", 3: "b3_mse", 2: "b2_mse"})):
+    for rule, rows in (("max n1 (paper)", {5: "b5", 4: "b4", 3: "b3", 2: "b2"}),
+                       ("mse n1", {5: "b5", 4: "b4", 3: "b3_mse", 2: "b2_mse"})):
         pts = [(b, [acc(r) for r in reports(row)]) for b, row in rows.items() if reports(row)]
         if pts:
             drawn = True
@@ -415,17 +422,19 @@ def write_doc() -> None:
     for row in ("b5", "b3", "b3_mse", "b2", "b2_mse"):
         rs = reports(row)
         if rs:
-            steps = [f"{ph['portion']:g}: {statistics.mean(100 * r['phases'][i]['test_after_quantize']['accuracy'] for r in rs):.1f}"
-                     f" -> {statistics.mean(100 * r['phases'][i]['test_after_training']['accuracy'] for r in rs):.1f}"
+            mean = lambda i, key, rs=rs: statistics.mean(100 * r["phases"][i][key]["accuracy"] for r in rs)
+            steps = [f"{ph['portion']:g}: {mean(i, 'test_after_quantize'):.1f} -> {mean(i, 'test_after_training'):.1f}"
                      for i, ph in enumerate(rs[0]["phases"])]
             L.append(f"- {ROWS[row][3]}: " + "; ".join(steps))
-    L += ["", "## Commands", "", "Float models: `caffe train --solver=build/replicate_fashion/solvers/float_<net>_s<seed>.prototxt` "
+    L += ["", "## Commands", "",
+          "Float models: `caffe train --solver=build/replicate_fashion/solvers/float_<net>_s<seed>.prototxt` "
           f"({FLOAT_SOLVER} with random_seed = seed). Campaigns, seed 1 shown "
           "(`python scripts/replicate.py ROW...` runs chosen rows):", "", "```"]
     for row in ROWS:
         net, regime, opts, _ = ROWS[row]
         w = rel(os.path.join(OUT, f"float_{net}_s1.caffemodel"))
-        L.append(f"# {row}\npython solver_driver.py --solver {rel(os.path.join(OUT, 'solvers', f'{regime}_{net}.prototxt'))} "
+        solver = rel(os.path.join(OUT, "solvers", f"{regime}_{net}.prototxt"))
+        L.append(f"# {row}\npython solver_driver.py --solver {solver} "
                  f"--weights {w} --seed 1 --out {rel(os.path.join(OUT, f'{row}_s1'))} " + " ".join(opts))
     L += ["```", ""]
     write_text_atomic(DOC, "\n".join(L))

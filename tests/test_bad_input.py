@@ -11,7 +11,7 @@ from driver_util import run_driver
 
 def assert_clean_error(r, *words):
     assert r.returncode == 2, (r.returncode, r.stdout[-1500:], r.stderr[-1500:])
-    err = [l for l in r.stderr.splitlines() if l.startswith("error:")]
+    err = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert len(err) == 1, r.stderr[-2000:]
     assert "Traceback" not in r.stderr and "Check failed" not in r.stderr
     for w in words:

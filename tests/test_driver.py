@@ -9,7 +9,6 @@ import sys
 import time
 
 import numpy as np
-import pytest
 
 from caffe_nets import write_tiny
 from driver_util import DRIVER, bits, caffemodel_params, final_masks, run_driver, same_models, states
@@ -205,7 +204,7 @@ def test_sigkill_at_ten_random_moments_then_resume_completes(tmp_path):
     def snapshots():
         return sum(len(states(out, k)) for k in (1, 2, 3))
     kills = 0
-    for i in range(10):
+    for _ in range(10):
         extra = ["--resume"] if os.path.exists(os.path.join(out, "campaign.json")) else []
         target = snapshots() + int(rng.integers(0, 4))  # let it get 0-3 snapshots further
         p = subprocess.Popen([sys.executable, DRIVER, *args, "--out", out, *extra],

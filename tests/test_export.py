@@ -10,7 +10,8 @@ from driver_util import bits, same_models
 DEPLOY = """name: "tiny"
 layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 4 dim: 1 dim: 8 dim: 8 } } }
 layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
-  convolution_param { num_output: 6 kernel_size: 3 weight_filler { type: "xavier" } bias_filler { type: "constant" value: 0.1 } } }
+  convolution_param { num_output: 6 kernel_size: 3 weight_filler { type: "xavier" }
+    bias_filler { type: "constant" value: 0.1 } } }
 layer { name: "bn1" type: "BatchNorm" bottom: "conv1" top: "conv1" }
 layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }
 layer { name: "ip1" type: "InnerProduct" bottom: "conv1" top: "ip1"
@@ -31,7 +32,7 @@ def make_model(tmp_path, quantized=True):
     proto.write_text(DEPLOY)
     net = caffe.Net(str(proto), caffe.TEST)
     rng = np.random.default_rng(0)
-    for name, blobs in net.params.items():
+    for blobs in net.params.values():
         for b in blobs:
             b.data[...] = rng.normal(0, 0.3, b.data.shape)
     net.params["bn1"][2].data[...] = 1.0  # BatchNorm's scale factor

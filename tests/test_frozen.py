@@ -194,7 +194,8 @@ def test_report_counts_equal_the_snapshots(tmp_path):
             assert ly["frozen_fraction"] == b.frozen.sum() / b.codes.size
             assert ly["zero_fraction"] == np.count_nonzero(b.frozen & ((b.codes & 0x7FFF) == 0)) / b.codes.size
         if k:
-            unfrozen.append(sum(int(np.count_nonzero(a.frozen & ~b.frozen)) for a, b in zip(sts[k - 1].blobs, st.blobs)))
+            pairs = zip(sts[k - 1].blobs, st.blobs)
+            unfrozen.append(sum(int(np.count_nonzero(a.frozen & ~b.frozen)) for a, b in pairs))
             assert ph["unfrozen_by_reselection"] == unfrozen[-1]
     assert sum(unfrozen) > 0  # the random re-selection does unfreeze weights
     sizes = [b.codes.size for b in sts[0].blobs]

@@ -1,12 +1,12 @@
 import json
-import os
 
 from inq_layer.report import build_report, markdown, write_reports
 from inq_layer.state import Record
 
 
 def record(rule="reference"):
-    ph = lambda p, a: {"portion": p, "frozen_fraction": p, "layers": {"conv1": {"frozen_fraction": p, "n1": -1, "n2": -8, "count": 10}},  # noqa: E731
+    layer = {"frozen_fraction": 0.5, "n1": -1, "n2": -8, "count": 10}
+    ph = lambda p, a: {"portion": p, "frozen_fraction": p, "layers": {"conv1": dict(layer, frozen_fraction=p)},
                        "test_after_quantize": {"accuracy": a - 0.01, "loss": 0.2},
                        "test_after_training": {"accuracy": a, "loss": 0.1}, "iterations": 5, "seconds": 1.0,
                        "final_state": "phase1/x.inqstate.npz", "unfrozen_by_reselection": 3}

@@ -1,5 +1,4 @@
 """Solver handling: the lr schedule the driver logs equals the one Caffe logs."""
-import os
 import re
 import subprocess
 

@@ -5,7 +5,6 @@
 """
 from __future__ import annotations
 
-import os
 import sys
 
 from . import caffe_io
@@ -82,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     r = export_model(a.model, a.weights, a.bits, a.out, a.quantize)
     print(f"wrote {a.out}: {r['file_bytes']:,} bytes")
     print(f"quantized weights: {r['quantized_weights']:,} -> {r['coded_bytes']:,} bytes coded at {a.bits} bits "
-          f"(float32: {r['quantized_float_bytes']:,} bytes, {r['quantized_float_bytes'] / max(r['coded_bytes'], 1):.1f}x smaller)")
+          f"(float32: {r['quantized_float_bytes']:,} bytes, "
+          f"{r['quantized_float_bytes'] / max(r['coded_bytes'], 1):.1f}x smaller)")
     print(f"whole model: float32 {r['float_bytes']:,} bytes, .inq {r['file_bytes']:,} bytes, "
           f"ratio {r['float_bytes'] / r['file_bytes']:.2f}x")
     return 0

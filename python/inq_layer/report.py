@@ -58,7 +58,8 @@ def markdown(rep: dict) -> str:
         lines += ["Per layer after the last phase:", "", "| layer | weights | frozen | zero | pruned | n1 | n2 |",
                   "|---|---|---|---|---|---|---|"]
         for name, ly in rep["phases"][-1]["layers"].items():
-            lines.append(f"| {name} | {ly['count']:,} | {ly['frozen_fraction']:.4f} | {ly.get('zero_fraction', 0):.4f} | "
+            lines.append(f"| {name} | {ly['count']:,} | {ly['frozen_fraction']:.4f} | "
+                         f"{ly.get('zero_fraction', 0):.4f} | "
                          f"{ly.get('pruned_fraction', 0):.4f} | {ly['n1']} | {ly['n2']} |")
     return "\n".join(lines) + "\n"
 

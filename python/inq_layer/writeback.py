@@ -2,7 +2,8 @@
 
 Two kernels, bit-identical: the one-pass C loop in writeback.c, which scripts/setup.sh
 compiles next to this file (_writeback.so), and a numpy fallback used when that library
-is absent or from another version, or when INQ_WRITEBACK=numpy is set. The driver runs this before every iteration, so its
+is absent or from another version, or when INQ_WRITEBACK=numpy is set. The driver runs
+this before every iteration, so its
 speed is the driver's overhead over `caffe train` (bench/bench_driver.py).
 """
 from __future__ import annotations
