@@ -29,23 +29,6 @@ DEFAULT_WEIGHTS = {
 }
 
 
-def parse_campaign(text: str) -> list[str]:
-    from inq_layer.partition import parse_portion
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    if not parts:
-        raise InqError("--campaign is empty; give accumulated portions like 0.3,0.6,0.8,1.0")
-    try:
-        vals = [parse_portion(p) for p in parts]
-    except ValueError as e:
-        raise InqError(f"--campaign: {e}") from None
-    for a, b in zip(vals, vals[1:]):
-        if not b > a:
-            raise InqError(f"--campaign must be strictly increasing ({a} then {b})")
-    if vals[-1] != 1:
-        raise InqError(f"--campaign must end at 1 (all weights quantized); it ends at {vals[-1]}")
-    return parts
-
-
 def build_parser() -> ArgParser:
     ap = ArgParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--solver", required=True, help="solver prototxt (all training settings come from it)")
@@ -89,53 +72,26 @@ def default_out(cfg) -> str:
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     from inq_layer.levels import check_bits
-    campaign = parse_campaign(a.campaign)
+    from inq_layer.partition import parse_schedule
+    campaign = parse_schedule(a.campaign, "--campaign", end_at_one=True)
     check_bits(a.bits)
     for what, val, low in (("--max-iter", a.max_iter, 1), ("--final-iters", a.final_iters, 1)):
         if val is not None and val < low:
             raise InqError(f"{what} must be at least {low}, got {val}")
 
-    from inq_layer.solver_config import load_solver
-    cfg = load_solver(a.solver)
-    if cfg.net_path is None:  # the final check reads the net file
-        raise InqError(f"{a.solver}: inline nets (net_param) are not supported; put the net in a "
-                       f"file and name it with `net:`")
-    weights = a.weights
-    if weights is None and not a.init_from_fillers:
-        weights = DEFAULT_WEIGHTS.get(os.path.basename(a.solver))
-        if weights is None or not os.path.exists(weights):
-            where = f"put it at {weights}" if weights else "give it with --weights"
-            raise InqError(f"no float model: {where} (or use --init-from-fillers for a smoke run)")
-    if weights is not None:
-        from inq_layer import caffe_io
-        caffe_io.read_caffemodel(weights)  # readable and a NetParameter, before anything runs
-
-    out = a.out or default_out(cfg)
-    try:
-        os.makedirs(out, exist_ok=True)
-        probe = os.path.join(out, ".write_probe")
-        with open(probe, "w"):
-            pass
-        os.unlink(probe)
-    except OSError as e:
-        raise InqError(f"--out {out}: not writable ({e.strerror})") from None
-
-    from inq_layer.caffe_log import CaffeLog
     from inq_layer.campaign import Campaign, Settings
     from inq_layer.check import check_model, format_table, passed, verdict
-    from inq_layer.lock import OutLock
     from inq_layer.report import build_report, markdown, write_reports
+    from inq_layer.runner import campaign_log, solver_with_net_file, starting_weights, writable_out
+    cfg = solver_with_net_file(a.solver)
+    weights = starting_weights(a.weights, a.init_from_fillers, DEFAULT_WEIGHTS.get(os.path.basename(a.solver)))
+    out = writable_out(a.out or default_out(cfg))
     s = Settings(campaign=campaign, bits=a.bits, rule=a.rule, strategy=a.strategy, seed=a.seed,
                  quantize=a.quantize, out=out, max_iter=a.max_iter, final_iters=a.final_iters,
                  gpu=a.gpu, weights=weights, keep_momentum=a.keep_momentum, n1_rule=a.n1_rule,
                  keep_zeros=a.keep_zeros)
-    with OutLock(out), open(os.path.join(out, "train.log"), "a") as logf:
-        log = CaffeLog(sys.stdout, logf)
-        try:
-            record = Campaign(cfg, s, log).run(a.resume)
-        except OSError as e:
-            from inq_layer.atomic import describe_os_error
-            raise InqError(describe_os_error(e, e.filename or out) + "; then rerun with --resume") from None
+    with campaign_log(out) as log:
+        record = Campaign(cfg, s, log).run(a.resume)
         rows = check_model(cfg.net_path, record.final_model, a.bits, a.quantize)
         print(format_table(rows))
         print(verdict(rows))

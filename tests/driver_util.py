@@ -47,3 +47,12 @@ def same_models(path_a, path_b):
     a, b = caffemodel_params(path_a), caffemodel_params(path_b)
     return sorted(a) == sorted(b) and all(
         len(a[n]) == len(b[n]) and all(np.array_equal(bits(x), bits(y)) for x, y in zip(a[n], b[n])) for n in a)
+
+
+def run_tool(module, *args, check=True, **kw):
+    """`python -m inq_layer.<module> ...` from the repository root."""
+    out = subprocess.run([sys.executable, "-m", f"inq_layer.{module}", *args], capture_output=True, text=True,
+                         cwd=ROOT, **kw)
+    if check and out.returncode != 0:
+        raise AssertionError(f"{module} failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    return out

@@ -47,6 +47,8 @@ class Settings:
     keep_zeros: bool = False  # weights 0 in the starting model stay 0 (INQ after pruning)
     weights: str | None = None  # None: start from the net's fillers
 
+    final_name = "final_inq.caffemodel"
+
     def record(self) -> dict:
         """The settings that shape the campaign's results (resume refuses a change)."""
         return {"campaign": self.campaign, "bits": self.bits, "rule": self.rule,
@@ -54,11 +56,28 @@ class Settings:
                 "keep_momentum": self.keep_momentum, "n1_rule": self.n1_rule,
                 "keep_zeros": self.keep_zeros}
 
+    def describe(self) -> str:
+        return (f"INQ campaign {','.join(self.campaign)} ({self.bits} bits, {self.rule} rule, "
+                f"{self.strategy} partition, n1 rule {self.n1_rule})")
 
-def phase_iters(s: Settings, cfg: SolverConfig, k: int) -> int:
-    if k == len(s.campaign) - 1:
-        return s.final_iters
-    return s.max_iter if s.max_iter is not None else cfg.max_iter
+    def iters(self, cfg: SolverConfig, k: int) -> int:
+        """Iterations of phase k: the last one only finishes the quantization (as the
+        original: 1 by default)."""
+        if k == len(self.campaign) - 1:
+            return self.final_iters
+        return self.max_iter if self.max_iter is not None else cfg.max_iter
+
+    def freeze(self, net, k: int, prev: dict | None, log: CaffeLog) -> dict:
+        """Phase k's frozen weights: quantize_net at the k-th accumulated portion."""
+        blobs = quantize_net(net, self.campaign[k], self.bits, prev=prev, rule=self.rule, strategy=self.strategy,
+                             seed=self.seed, quantize=self.quantize, n1_rule=self.n1_rule,
+                             keep_zeros=self.keep_zeros)
+        for b in blobs.values():
+            if b.n1 is None:
+                log(f"warning: layer {b.layer!r}: all weights are zero, counted as quantized")
+        log(f"Phase {k + 1}/{len(self.campaign)}: quantized portion {self.campaign[k]} "
+            f"(frozen {summary(blobs)['frozen_fraction']:.4f})")
+        return blobs
 
 
 def _net_shapes(solver) -> dict[str, list[tuple]]:
@@ -126,7 +145,7 @@ class Campaign:
 
     def _new_solver(self, k: int):
         os.makedirs(self._phase_dir(k), exist_ok=True)
-        text = caffe_solver_text(self.cfg, os.path.join(self._phase_dir(k), "inq"), phase_iters(self.s, self.cfg, k))
+        text = caffe_solver_text(self.cfg, os.path.join(self._phase_dir(k), "inq"), self.s.iters(self.cfg, k))
         with scratch_file(self._phase_dir(k), ".prototxt", text.encode()) as path:
             return self.caffe.get_solver(path)
 
@@ -166,8 +185,7 @@ class Campaign:
                                f"it or choose another --out")
             old.check_same(s.record())
             self.record = old
-        log("Solving INQ campaign " + ",".join(s.campaign) + f" ({s.bits} bits, {s.rule} rule, "
-            f"{s.strategy} partition, n1 rule {s.n1_rule}) into {self.out}")
+        log(f"Solving {s.describe()} into {self.out}")
         if writeback.KERNEL != "compiled":
             log(f"warning: {writeback.LIBRARY} is not built (make setup): frozen weights are "
                 f"written back with numpy, same results but a few percent slower on small nets")
@@ -210,15 +228,9 @@ class Campaign:
             prev_path = os.path.join(self.out, rec.phases[k - 1].final_state)
             prev = load_snapshot_state(prev_path).by_key()
             load_weights(solver, snapshot_files(prev_path)[0])
-        blobs = quantize_net(solver.net, s.campaign[k], s.bits, prev=prev, rule=s.rule, strategy=s.strategy,
-                             seed=s.seed, quantize=s.quantize, n1_rule=s.n1_rule, keep_zeros=s.keep_zeros)
-        for b in blobs.values():
-            if b.n1 is None:
-                self.log(f"warning: layer {b.layer!r}: all weights are zero, counted as quantized")
+        blobs = s.freeze(solver.net, k, prev, self.log)
         if prev_path is not None and s.keep_momentum:
             self._restore(solver, prev_path, history_only=True)
-        self.log(f"Phase {k + 1}/{len(s.campaign)}: quantized portion {s.campaign[k]} "
-                 f"(frozen {summary(blobs)['frozen_fraction']:.4f})")
         pending = Pending(test_and_log(solver, self.cfg, self.log, 0),
                           unfrozen_by_reselection(prev, blobs) if s.rule == "reference" and prev else None)
         rec.pending = pending
@@ -226,7 +238,7 @@ class Campaign:
         return blobs, pending
 
     def _train(self, solver, k: int, blobs: dict) -> None:
-        train_phase(solver, self.cfg, Freezer(blobs), phase_iters(self.s, self.cfg, k), self.log,
+        train_phase(solver, self.cfg, Freezer(blobs), self.s.iters(self.cfg, k), self.log,
                     lambda it: self._snapshot(solver, k, blobs),
                     label=f"phase {k + 1}/{len(self.s.campaign)}")
 
@@ -242,11 +254,11 @@ class Campaign:
         rec.phases.append(PhaseRecord(
             portion=float(self.s.campaign[k]), frozen_fraction=summ["frozen_fraction"], layers=summ["layers"],
             test_after_quantize=pending.test_after_quantize, test_after_training=after,
-            iterations=phase_iters(self.s, self.cfg, k), seconds=round(time.time() - t0, 3),
+            iterations=self.s.iters(self.cfg, k), seconds=round(time.time() - t0, 3),
             final_state=os.path.relpath(state_path, self.out),
             unfrozen_by_reselection=pending.unfrozen_by_reselection))
         if k == len(self.s.campaign) - 1:
-            final = os.path.join(self.out, "final_inq.caffemodel")
+            final = os.path.join(self.out, self.s.final_name)
             tmp = final + ".tmp"
             solver.net.save(tmp)
             os.replace(tmp, final)

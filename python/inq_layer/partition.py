@@ -35,6 +35,27 @@ def parse_portion(portion: float | str | Decimal) -> Decimal:
     return dec
 
 
+def parse_schedule(text: str, what: str, end_at_one: bool = False) -> list[str]:
+    """A comma-separated, strictly increasing list of portions in (0, 1], as typed (the
+    decimal strings are kept: they are the original's literals). A malformed list is
+    refused, never repaired: an empty item (`0.5,,1`, a trailing comma) is an error."""
+    parts = [p.strip() for p in text.split(",")]
+    if not text.strip():
+        raise ValueError(f"{what} is empty; give portions like 0.3,0.6,0.8,1.0")
+    if any(not p for p in parts):
+        raise ValueError(f"{what} {text!r} has an empty item (a stray comma?)")
+    try:
+        vals = [parse_portion(p) for p in parts]
+    except ValueError as e:
+        raise ValueError(f"{what}: {e}") from None
+    for a, b in zip(vals, vals[1:]):
+        if not b > a:
+            raise ValueError(f"{what} must be strictly increasing ({a} then {b})")
+    if end_at_one and vals[-1] != 1:
+        raise ValueError(f"{what} must end at 1 (all weights quantized); it ends at {vals[-1]}")
+    return parts
+
+
 def reference_partition_index(count: int, portion: Decimal) -> int:
     """blob.cpp's index into the sorted |w|: int(count * L) - 1 with L the double nearest
     to the decimal 1 - portion (its hard-coded literal); 0 for portion 1 and whenever the

@@ -30,31 +30,44 @@ def _metric_names(rep: dict) -> list[str]:
 
 def markdown(rep: dict) -> str:
     names = _metric_names(rep)
-    lines = [f"# INQ report: {rep['bits']} bits, {rep['rule']} rule, {rep['strategy']} partition", "",
-             "Settings: " + ", ".join(f"{k} {rep[k]}" for k in ("campaign", "seed", "quantize", "n1_rule",
-                                                                  "keep_zeros", "keep_momentum") if k in rep), ""]
+    pruning = rep.get("tool") == "prune"
+    step, after = ("step", "after pruning") if pruning else ("phase", "after quantize")
+    reference = rep.get("rule") == "reference"
+    if pruning:
+        lines = [f"# Pruning report: sparsity {rep['sparsity']}", "",
+                 "Settings: " + ", ".join(f"{k} {rep[k]}" for k in ("campaign", "seed", "quantize") if k in rep), ""]
+    else:
+        lines = [f"# INQ report: {rep['bits']} bits, {rep['rule']} rule, {rep['strategy']} partition", "",
+                 "Settings: " + ", ".join(f"{k} {rep[k]}" for k in ("campaign", "seed", "quantize", "n1_rule",
+                                                                      "keep_zeros", "keep_momentum") if k in rep), ""]
     if rep["init_from_fillers"]:
         lines += ["Started from the net's fillers (--init-from-fillers): a smoke run, not a result.", ""]
-    head = ["phase", "portion", "frozen", "iterations", "seconds"]
-    head += [f"{n} after quantize" for n in names] + [f"{n} after training" for n in names]
-    if rep["rule"] == "reference":
+    head = [step, "step sparsity" if pruning else "portion", "frozen", "iterations", "seconds"]
+    head += [f"{n} {after}" for n in names] + [f"{n} after training" for n in names]
+    if reference:
         head.append("unfrozen by re-selection")
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     flt = ["float model", "0", "0", "", ""] + [f"{rep['test_float'].get(n, float('nan')):.4f}" for n in names]
-    flt += [""] * len(names)
-    if rep["rule"] == "reference":
-        flt.append("")
+    flt += [""] * (len(names) + reference)
     lines.append("| " + " | ".join(flt) + " |")
     for i, ph in enumerate(rep["phases"], 1):
         row = [str(i), f"{ph['portion']:g}", f"{ph['frozen_fraction']:.4f}", str(ph["iterations"]),
                f"{ph['seconds']:.1f}"]
         row += [f"{ph['test_after_quantize'].get(n, float('nan')):.4f}" for n in names]
         row += [f"{ph['test_after_training'].get(n, float('nan')):.4f}" for n in names]
-        if rep["rule"] == "reference":
+        if reference:
             row.append(str(ph.get("unfrozen_by_reselection") or 0))
         lines.append("| " + " | ".join(row) + " |")
-    lines += ["", f"Final model: {rep['final_model']}", f"Check: {'passed' if rep['check_passed'] else 'FAILED'}", ""]
-    if rep["phases"]:
+    verdict = ("reached" if rep["check_passed"] else "NOT reached") if pruning else \
+        ("passed" if rep["check_passed"] else "FAILED")
+    lines += ["", f"Final model: {rep['final_model']}", f"{'Target sparsity' if pruning else 'Check'}: {verdict}", ""]
+    if pruning and rep["phases"]:
+        layers = list(rep["phases"][0]["layers"])
+        lines += ["Sparsity per layer after each step:", "", "| step | " + " | ".join(layers) + " |",
+                  "|" + "---|" * (len(layers) + 1)]
+        for i, ph in enumerate(rep["phases"], 1):
+            lines.append(f"| {i} | " + " | ".join(f"{ph['layers'][n]['pruned_fraction']:.4f}" for n in layers) + " |")
+    elif rep["phases"]:
         lines += ["Per layer after the last phase:", "", "| layer | weights | frozen | zero | pruned | n1 | n2 |",
                   "|---|---|---|---|---|---|---|"]
         for name, ly in rep["phases"][-1]["layers"].items():
@@ -68,17 +81,19 @@ def plot(rep: dict, path: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    pruning = rep.get("tool") == "prune"
     names = [n for n in _metric_names(rep) if "acc" in n.lower()] or _metric_names(rep)[:1]
     fig, ax = plt.subplots(figsize=(6, 4))
     xs = [ph["portion"] for ph in rep["phases"]]
     for n in names:
-        ax.plot(xs, [ph["test_after_quantize"].get(n) for ph in rep["phases"]], "o--", label=f"{n} after quantizing")
+        ax.plot(xs, [ph["test_after_quantize"].get(n) for ph in rep["phases"]], "o--",
+                label=f"{n} after {'pruning' if pruning else 'quantizing'}")
         ax.plot(xs, [ph["test_after_training"].get(n) for ph in rep["phases"]], "s-", label=f"{n} after retraining")
         if n in rep["test_float"]:
             ax.axhline(rep["test_float"][n], color="gray", lw=0.8, label=f"{n} float model")
-    ax.set_xlabel("accumulated portion quantized")
+    ax.set_xlabel("step (fraction of the target sparsity)" if pruning else "accumulated portion quantized")
     ax.set_ylabel("test value")
-    ax.set_title(f"INQ {rep['bits']} bits, {rep['rule']} rule")
+    ax.set_title(f"pruning to {rep['sparsity']}" if pruning else f"INQ {rep['bits']} bits, {rep['rule']} rule")
     ax.legend(fontsize=7)
     fig.tight_layout()
     tmp = path + ".tmp.png"

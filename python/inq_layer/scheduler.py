@@ -15,8 +15,8 @@ from decimal import Decimal
 import numpy as np
 
 from .errors import InqError
-from .freezer import FrozenBlob, encode
-from .partition import parse_portion
+from .freezer import FLOAT, FrozenBlob, encode
+from .partition import magnitude_bits, parse_portion, target_count, top_by_magnitude
 from .quantize import N1_RULES, RULES, STRATEGIES, check_choice, quantize_blob
 from .selection import MODES, quantizable_blobs
 
@@ -75,6 +75,36 @@ def quantize_net(net, portion: float | str | Decimal, bits: int = 5, prev: dict[
                           n1=n1, n1_rule=n1_rule, pruned=pruned)
         data[...] = r.quantized
         out[(layer, idx)] = FrozenBlob(layer, idx, r.n1, r.n2, encode(r.quantized, r.frozen, layer), pruned)
+    return out
+
+
+def prune_net(net, sparsity: dict[str, Decimal] | Decimal, prev: dict[Key, FrozenBlob] | None = None,
+              quantize: str = "default") -> dict[Key, FrozenBlob]:
+    """Magnitude pruning (Han et al. 2015), one step: in every quantizable blob, zero the
+    smallest-magnitude weights until ceil(sparsity * count) are 0 and pruned, in place.
+    Weights pruned in `prev` stay pruned whatever retraining did to the rest; `sparsity`
+    is one target or {layer: target} (a layer missing from the dict is not pruned).
+    Returns the pruned weights as frozen zeros (FrozenBlob.pruned is the mask)."""
+    check_choice("quantize mode", quantize, MODES)
+    keys = quantizable_blobs(net_layers(net), quantize)
+    if not keys:
+        raise InqError("the net has no prunable layer (Convolution, Deconvolution, InnerProduct)")
+    out = {}
+    for layer, idx in keys:
+        data = net.params[layer][idx].data
+        target = sparsity.get(layer, Decimal(0)) if isinstance(sparsity, dict) else sparsity
+        before = (prev or {}).get((layer, idx))
+        held = np.zeros(data.shape, bool) if before is None else before.pruned
+        if held is None or held.shape != data.shape:
+            raise InqError(f"layer {layer!r} blob {idx}: the previous step's pruned mask does not fit the net")
+        m = target_count(data.size, target) if target > 0 else 0
+        mag = magnitude_bits(data)
+        # smallest first: reverse the magnitude order (still non-negative int32)
+        pruned = held | top_by_magnitude(np.int32(0x7FFFFFFF) - mag, ~held, m - int(held.sum()))
+        data[pruned] = 0.0
+        codes = np.full(data.shape, FLOAT, np.uint16)
+        codes[pruned] = 0
+        out[(layer, idx)] = FrozenBlob(layer, idx, None, None, codes, pruned)
     return out
 
 

@@ -1,0 +1,98 @@
+"""The prune tool and INQ after pruning (--keep-zeros) on real, small campaigns."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from caffe_nets import write_tiny
+from driver_util import caffemodel_params, run_driver, run_tool, states
+
+
+def load_states(out, n):
+    from inq_layer.state import load_snapshot_state
+    return [load_snapshot_state(states(out, k)[-1][1]) for k in range(1, n + 1)]
+
+
+def prune(tmp_path, *extra, max_iter=6):
+    solver = write_tiny(str(tmp_path), max_iter=max_iter, snapshot=3)
+    out = str(tmp_path / "pruned")
+    r = run_tool("prune", "--solver", solver, "--init-from-fillers", "--out", out, *extra)
+    return solver, out, r
+
+
+def test_prune_steps_reach_the_target_and_hold_pruned_weights_at_zero(tmp_path):
+    solver, out, r = prune(tmp_path, "--sparsity", "0.9", "--steps", "0.5,0.8,0.9")
+    rep = json.load(open(os.path.join(out, "report.json")))
+    assert rep["tool"] == "prune" and rep["check_passed"]
+    assert "Sparsity per layer" in open(os.path.join(out, "report.md")).read()
+    sts = load_states(out, 3)
+    for k, (st, target) in enumerate(zip(sts, (0.5, 0.8, 0.9))):
+        for b in st.blobs:
+            assert b.pruned.sum() == int(np.ceil(target * b.codes.size - 1e-9))  # exactly the step's count
+            assert rep["phases"][k]["layers"][b.layer]["pruned_fraction"] == b.pruned.mean()
+            if k:
+                assert np.all(b.pruned[sts[k - 1].by_key()[(b.layer, b.index)].pruned])  # pruned stay pruned
+        for it, sp in states(out, k + 1):  # every snapshot of the step, mid-step ones too
+            params = caffemodel_params(sp[: -len(".inqstate.npz")] + ".caffemodel")
+            assert all(np.all(params[b.layer][b.index][b.pruned] == 0) for b in st.blobs), (k, it)
+    final = caffemodel_params(os.path.join(out, "pruned.caffemodel"))
+    for b in sts[-1].blobs:
+        w = final[b.layer][b.index]
+        kept = np.abs(w[~b.pruned])
+        assert np.all(w[b.pruned] == 0) and kept.size and np.all(kept > 0)
+    assert "sparsity 90" in r.stdout or "sparsity 91" in r.stdout
+
+
+def test_prune_per_layer_targets(tmp_path):
+    _, out, _ = prune(tmp_path, "--sparsity", "conv1=0.5,ip1=0.95", "--steps", "0.5,1")
+    st1, st2 = load_states(out, 2)
+    b = st2.by_key()
+    assert b[("conv1", 0)].pruned.sum() == int(np.ceil(0.5 * 36))
+    assert b[("ip1", 0)].pruned.sum() == int(np.ceil(0.95 * 432))
+    assert st1.by_key()[("ip1", 0)].pruned.sum() == int(np.ceil(0.475 * 432))  # half way to its target
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--sparsity", "1.2"], "outside"),
+    (["--sparsity", "1"], "below 1"),
+    (["--sparsity", "conv1=0.5,conv1=0.6"], "twice"),
+    (["--sparsity", "conv9=0.5"], "conv9"),
+    (["--sparsity", "conv1"], "not a decimal"),
+    (["--sparsity", "0.9", "--steps", "0.5,0.8"], "end at the target"),
+    (["--sparsity", "0.9", "--steps", "0.5,0.9,"], "empty item"),
+    (["--sparsity", "0.9", "--max-iter", "x"], "invalid int"),
+])
+def test_prune_bad_input_one_line(tmp_path, args, words):
+    solver = write_tiny(str(tmp_path), max_iter=2, snapshot=0)
+    r = run_tool("prune", "--solver", solver, "--init-from-fillers", "--out", str(tmp_path / "o"), *args, check=False)
+    err = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert r.returncode == 2 and len(err) == 1 and words in err[0], r.stderr[-1500:]
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("rule", ["paper", "reference"])
+def test_inq_after_pruning_never_revives_a_pruned_weight(tmp_path, rule):
+    solver, pruned_dir, _ = prune(tmp_path, "--sparsity", "0.8", "--steps", "0.5,0.8")
+    pruned_model = os.path.join(pruned_dir, "pruned.caffemodel")
+    start = caffemodel_params(pruned_model)
+    out = str(tmp_path / "inq")
+    r = run_driver("--solver", solver, "--weights", pruned_model, "--out", out, "--keep-zeros", "--rule", rule,
+                   "--bits", "4", "--campaign", "0.5,0.8,1", "--final-iters", "3")
+    assert "check passed" in r.stdout
+    sts = load_states(out, 3)
+    zero0 = {k: start[k[0]][k[1]] == 0 for k in sts[0].by_key()}
+    for k, (st, p) in enumerate(zip(sts, (0.5, 0.8, 1.0))):
+        for key, b in st.by_key().items():
+            assert np.array_equal(b.pruned, zero0[key])
+            assert np.all(b.frozen[b.pruned]) and np.all((b.codes[b.pruned] & 0x7FFF) == 0)
+            if rule == "paper":  # the portion counts the weights that were not pruned
+                live = int((~b.pruned).sum())
+                assert int((b.frozen & ~b.pruned).sum()) == int(np.ceil(p * live - 1e-9))
+        for _, sp in states(out, k + 1):
+            params = caffemodel_params(sp[: -len(".inqstate.npz")] + ".caffemodel")
+            assert all(np.all(params[key[0]][key[1]][zero0[key]] == 0) for key in zero0)
+    final = caffemodel_params(os.path.join(out, "final_inq.caffemodel"))
+    assert all(np.all(final[key[0]][key[1]][m] == 0) for key, m in zero0.items())
+    rep = json.load(open(os.path.join(out, "report.json")))
+    assert rep["keep_zeros"] and all(ly["pruned_fraction"] >= 0.8 for ly in rep["phases"][-1]["layers"].values())
