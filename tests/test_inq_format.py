@@ -113,3 +113,65 @@ def test_codes_in_the_file_match_the_format_doc_example():
     assert data[-len(expect):] == expect
     assert struct.unpack_from("<h", data, len(data) - len(expect) - 2)[0] == n1
     assert np.array_equal(deserialize(data)[1][0].array, w)
+
+
+def sparse_entries(bits, n=20000, zero=0.9, seed=3):
+    rng = np.random.default_rng(seed)
+    w = quantize_blob(rng.normal(0, 0.05, n).astype(np.float32), 1.0, bits).quantized
+    w[rng.random(n) < zero] = 0
+    n1 = int(np.log2(np.abs(w).max()))
+    return [Entry("ip1", 0, w, True, n1), Entry("ip1", 1, rng.normal(size=7).astype(np.float32), False)]
+
+
+@pytest.mark.parametrize("bits", [2, 3, 5, 8])
+def test_sparse_blobs_are_entropy_coded_and_come_back_bit_identical(bits):
+    es = sparse_entries(bits)
+    data = serialize(es, bits)
+    assert es[0].stored == "entropy" and es[0].nbytes < (es[0].array.size * bits + 7) // 8 / 2
+    _, back = deserialize(data)
+    assert all(np.array_equal(a.array.view(np.uint32), b.array.view(np.uint32)) for a, b in zip(es, back))
+
+
+def test_small_blobs_stay_packed_when_that_is_smaller():
+    es = sparse_entries(5, n=40, zero=0.0)  # the coder's table alone outweighs 25 bytes of codes
+    serialize(es, 5)
+    assert es[0].stored == "packed" and es[0].nbytes == 2 + (40 * 5 + 7) // 8
+
+
+def test_version_1_files_still_load(monkeypatch):
+    from inq_layer import inq_format
+    monkeypatch.setattr(inq_format, "_entropy_coded", lambda codes, n1, bits: range(1 << 40))  # packed only
+    es = entries(5)
+    v2 = serialize(es, 5)
+    monkeypatch.undo()
+    assert all(e.stored in ("packed", "float32") for e in es)  # kinds 1 and 2 only
+    payload = v2[HEADER.size:]
+    v1 = HEADER.pack(b"INQMODEL", 1, 5, 0, len(es), len(payload), zlib.crc32(payload)) + payload
+    _, back = deserialize(v1, "old.inq")
+    assert all(np.array_equal(a.array.view(np.uint32), b.array.view(np.uint32)) for a, b in zip(es, back))
+    # an entropy-coded entry in a file that says version 1 is refused
+    sp = serialize(sparse_entries(5), 5)
+    p = sp[HEADER.size:]
+    with pytest.raises(InqError, match="unknown entry kind 3"):
+        deserialize(HEADER.pack(b"INQMODEL", 1, 5, 0, 2, len(p), zlib.crc32(p)) + p, "old.inq")
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(st.integers(0, 2 ** 32 - 1), st.booleans())
+def test_fuzz_random_corruptions_are_refused_never_misread(seed, fix_crc):
+    """Random byte damage to a file with an entropy-coded blob: refused with an InqError
+    (the CRC, or the decoder's own checks when the CRC is made to match), or, only when
+    the damage left the data unchanged in meaning, read back to identical weights."""
+    data = bytearray(serialize(sparse_entries(4, n=3000, seed=seed % 7), 4))
+    rng = np.random.default_rng(seed)
+    for _ in range(int(rng.integers(1, 4))):
+        i = int(rng.integers(HEADER.size, len(data)))
+        data[i] ^= int(rng.integers(1, 256))
+    if fix_crc:
+        payload = bytes(data[HEADER.size:])
+        data[:HEADER.size] = HEADER.pack(b"INQMODEL", 2, 4, 0, 2, len(payload), zlib.crc32(payload))
+    try:
+        deserialize(bytes(data), "fuzz.inq")
+    except InqError:
+        return
+    assert fix_crc  # with the stored CRC, any damage must be caught

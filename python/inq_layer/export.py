@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
+
 from . import caffe_io
 from .atomic import write_bytes_atomic
 from .check import check_model
@@ -30,8 +32,11 @@ def export_model(model_path: str, weights_path: str, bits: int, out: str,
     write_bytes_atomic(out, data)
     float_bytes = sum(e.array.size * 4 for e in entries)
     qw = sum(e.array.size for e in entries if e.coded)
+    layers = [{"layer": e.layer, "index": e.index, "count": int(e.array.size), "stored": e.stored,
+               "bytes": e.nbytes, "sparsity": float(np.mean(e.array == 0)) if e.array.size else 0.0,
+               "bits_per_weight": 8 * e.nbytes / max(e.array.size, 1)} for e in entries if e.coded]
     return {"float_bytes": float_bytes, "file_bytes": len(data), "quantized_weights": qw,
-            "coded_bytes": (qw * bits + 7) // 8, "quantized_float_bytes": qw * 4}
+            "coded_bytes": sum(ly["bytes"] for ly in layers), "quantized_float_bytes": qw * 4, "layers": layers}
 
 
 def load_model(inq_path: str, model_path: str, out: str) -> int:
@@ -79,8 +84,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {a.out} ({n} blobs)")
         return 0
     r = export_model(a.model, a.weights, a.bits, a.out, a.quantize)
+    print(f"{'layer':<20} {'weights':>11} {'sparsity':>8} {'stored':>8} {'bits/weight':>11} {'bytes':>11}")
+    for ly in r["layers"]:
+        print(f"{ly['layer']:<20} {ly['count']:>11,} {ly['sparsity']:>8.2%} {ly['stored']:>8} "
+              f"{ly['bits_per_weight']:>11.3f} {ly['bytes']:>11,}")
     print(f"wrote {a.out}: {r['file_bytes']:,} bytes")
-    print(f"quantized weights: {r['quantized_weights']:,} -> {r['coded_bytes']:,} bytes coded at {a.bits} bits "
+    print(f"quantized weights: {r['quantized_weights']:,} -> {r['coded_bytes']:,} bytes at {a.bits} bits, packed "
+          f"or entropy-coded "
           f"(float32: {r['quantized_float_bytes']:,} bytes, "
           f"{r['quantized_float_bytes'] / max(r['coded_bytes'], 1):.1f}x smaller)")
     print(f"whole model: float32 {r['float_bytes']:,} bytes, .inq {r['file_bytes']:,} bytes, "

@@ -3,10 +3,14 @@
 Byte layout (all little-endian; docs/FORMAT.md is the reference for other loaders):
 header (28 bytes): magic "INQMODEL", u16 version, u8 bits, u8 reserved 0, u32 entry count,
 u64 payload length, u32 CRC-32 (zlib/IEEE) of the payload. Payload: the entries, each
-  u8 kind (1 coded, 2 float32), u16 name length, name (UTF-8), u16 blob index,
-  u8 ndim, ndim x u32 dims, then
+  u8 kind (1 packed codes, 2 float32, 3 entropy-coded codes), u16 name length, name (UTF-8),
+  u16 blob index, u8 ndim, ndim x u32 dims, then
   kind 1: i16 n1, ceil(count * bits / 8) bytes of codes packed LSB first;
-  kind 2: count x f32.
+  kind 2: count x f32;
+  kind 3 (version 2): i16 n1, u8 probability bits (15), u32 lanes K, 2^bits x u16
+  frequencies, K x u32 final rANS states, u32 word count W, W x u16 words (rans.py).
+Each quantized blob is stored packed or entropy-coded, whichever is smaller. Version 1
+files (kinds 1 and 2 only) are still read.
 Code of a weight: 0 for zero, else (sign << (bits-1)) | (n1 - k + 1) for +-2^k, so the
 magnitude field runs 1..2^(bits-2) for k = n1 .. n2.
 """
@@ -18,13 +22,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import rans
 from .errors import InqError
 from .levels import check_bits
 
 MAGIC = b"INQMODEL"
-VERSION = 1
+VERSION = 2
+READABLE = (1, 2)
 HEADER = struct.Struct("<8sHBBIQI")
-KIND_CODED, KIND_FLOAT = 1, 2
+KIND_CODED, KIND_FLOAT, KIND_RANS = 1, 2, 3
 _CHUNK = 1 << 22  # codes per step: a multiple of 8, so a whole number of bytes
 
 
@@ -35,6 +41,8 @@ class Entry:
     array: np.ndarray  # float32
     coded: bool
     n1: int | None = None
+    stored: str = ""  # how serialize stored it: "packed", "entropy" or "float32"
+    nbytes: int = 0  # bytes of its data in the file (after the name and shape)
 
 
 def encode_codes(w: np.ndarray, n1: int, bits: int) -> np.ndarray:
@@ -87,22 +95,66 @@ def unpack(data: bytes, count: int, bits: int) -> np.ndarray:
     return out
 
 
+def _entropy_coded(codes: np.ndarray, n1: int, bits: int) -> bytes:
+    freqs = rans.normalize(np.bincount(codes, minlength=1 << bits))
+    lanes = rans.lanes_for(codes.size)
+    states, words = rans.encode(codes, freqs, lanes)
+    return b"".join([struct.pack("<hBI", n1, rans.PROB_BITS, lanes), freqs.astype("<u2").tobytes(),
+                     states.astype("<u4").tobytes(), struct.pack("<I", words.size), words.astype("<u2").tobytes()])
+
+
+def _coded_data(e: Entry, bits: int) -> tuple[int, bytes]:
+    """Kind and data of a quantized blob: packed codes or entropy-coded, the smaller."""
+    codes = encode_codes(e.array, e.n1, bits)
+    packed = struct.pack("<h", e.n1) + pack(codes, bits)
+    if codes.size == 0:
+        return KIND_CODED, packed
+    coded = _entropy_coded(codes, e.n1, bits)
+    return (KIND_RANS, coded) if len(coded) < len(packed) else (KIND_CODED, packed)
+
+
 def serialize(entries: list[Entry], bits: int) -> bytes:
+    """The file's bytes; each entry's `stored` and `nbytes` say how it went in."""
     bits = check_bits(bits)
     parts = []
     for e in entries:
         name = e.layer.encode()
         shape = e.array.shape
-        parts.append(struct.pack("<BH", KIND_CODED if e.coded else KIND_FLOAT, len(name)) + name)
-        parts.append(struct.pack(f"<HB{len(shape)}I", e.index, len(shape), *shape))
         if e.coded:
-            parts.append(struct.pack("<h", e.n1))
-            parts.append(pack(encode_codes(e.array, e.n1, bits), bits))
+            kind, data = _coded_data(e, bits)
         else:
-            parts.append(np.ascontiguousarray(e.array, "<f4").tobytes())
+            kind, data = KIND_FLOAT, np.ascontiguousarray(e.array, "<f4").tobytes()
+        e.stored = {KIND_CODED: "packed", KIND_RANS: "entropy", KIND_FLOAT: "float32"}[kind]
+        e.nbytes = len(data)
+        parts += [struct.pack("<BH", kind, len(name)) + name,
+                  struct.pack(f"<HB{len(shape)}I", e.index, len(shape), *shape), data]
     payload = b"".join(parts)
     head = HEADER.pack(MAGIC, VERSION, bits, 0, len(entries), len(payload), zlib.crc32(payload))
     return head + payload
+
+
+def _read_rans(payload: bytes, off: int, count: int, bits: int, where: str) -> tuple[np.ndarray, int, int]:
+    """(codes, n1, new offset) of a kind-3 entry."""
+    n1, prob_bits, lanes = struct.unpack_from("<hBI", payload, off)
+    off += 7
+    if prob_bits != rans.PROB_BITS or not 1 <= lanes <= rans.MAX_LANES:
+        raise InqError(f"{where}: bad entropy-coding parameters ({prob_bits} probability bits, {lanes} lanes)")
+    nsym = 1 << bits
+    freqs = np.frombuffer(payload, "<u2", nsym, off).astype(np.uint32)
+    off += 2 * nsym
+    states = np.frombuffer(payload, "<u4", lanes, off).astype(np.uint32)
+    off += 4 * lanes
+    (nwords,) = struct.unpack_from("<I", payload, off)
+    off += 4
+    if off + 2 * nwords > len(payload):
+        raise InqError(f"{where}: runs past the end")
+    words = np.frombuffer(payload, "<u2", nwords, off).astype(np.uint16)
+    off += 2 * nwords
+    try:
+        codes = rans.decode(states, words, freqs, count)
+    except rans.RansError as e:
+        raise InqError(f"{where}: entropy-coded data do not decode ({e})") from None
+    return codes, n1, off
 
 
 def deserialize(data: bytes, path: str = ".inq file") -> tuple[int, list[Entry]]:
@@ -111,8 +163,9 @@ def deserialize(data: bytes, path: str = ".inq file") -> tuple[int, list[Entry]]
     magic, version, bits, _, n, plen, crc = HEADER.unpack_from(data)
     if magic != MAGIC:
         raise InqError(f"{path}: not an .inq file (bad magic)")
-    if version != VERSION:
-        raise InqError(f"{path}: format version {version}, this tool reads version {VERSION}")
+    if version not in READABLE:
+        raise InqError(f"{path}: format version {version}, this tool reads versions "
+                       f"{', '.join(map(str, READABLE))}")
     if not 2 <= bits <= 8:
         raise InqError(f"{path}: bits = {bits} in the header is outside 2..8")
     payload = data[HEADER.size:]
@@ -142,6 +195,10 @@ def deserialize(data: bytes, path: str = ".inq file") -> tuple[int, list[Entry]]
                 off += nbytes
                 arr = decode_codes(codes, n1, bits, f"{path}: {name}").reshape(shape)
                 entries.append(Entry(name, index, arr, True, n1))
+            elif kind == KIND_RANS and version >= 2:
+                codes, n1, off = _read_rans(payload, off, count, bits, f"{path}: entry {name!r}")
+                arr = decode_codes(codes, n1, bits, f"{path}: {name}").reshape(shape)
+                entries.append(Entry(name, index, arr, True, n1))
             elif kind == KIND_FLOAT:
                 if off + 4 * count > len(payload):
                     raise InqError(f"{path}: entry {name!r} runs past the end")
@@ -150,7 +207,7 @@ def deserialize(data: bytes, path: str = ".inq file") -> tuple[int, list[Entry]]
                 entries.append(Entry(name, index, arr, False))
             else:
                 raise InqError(f"{path}: unknown entry kind {kind}")
-    except (struct.error, UnicodeDecodeError) as e:
+    except (struct.error, UnicodeDecodeError, ValueError) as e:
         raise InqError(f"{path}: malformed entry ({e})") from None
     if off != len(payload):
         raise InqError(f"{path}: {len(payload) - off} unexplained bytes after the last entry")
