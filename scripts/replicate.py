@@ -84,6 +84,27 @@ ROWS = {
                        "2 bits mse, AlexNet solver scaled"),
 }
 
+# Pruning (Han et al.) before INQ: prune id -> (--sparsity, --steps); retrained per step with the
+# `advice` solver. INQ rows that start from a pruned model run with --keep-zeros.
+PRUNES = {
+    "p90": ("0.9", "0.5,0.7,0.8,0.9"),
+    "player": ("conv1=0.6,conv2=0.85,ip1=0.95,ip2=0.8", "0.5,0.75,0.9,1"),
+}
+FINE = "0.05,0.1,0.15,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,0.95,1"  # the INQ author's schedule for sparse models
+PRUNED_ROWS = {
+    "k5_p90": ("p90", ["--bits", "5", "--campaign", C5], "pruned 90 %, 5 bits"),
+    "k5_p90_fine": ("p90", ["--bits", "5", "--campaign", FINE], "pruned 90 %, 5 bits, finer schedule"),
+    "k4_p90": ("p90", ["--bits", "4", "--campaign", C4], "pruned 90 %, 4 bits"),
+    "k3_p90": ("p90", ["--bits", "3", "--campaign", C3], "pruned 90 %, 3 bits"),
+    "k5_player": ("player", ["--bits", "5", "--campaign", C5], "pruned per layer, 5 bits"),
+    "k5_player_fine": ("player", ["--bits", "5", "--campaign", FINE], "pruned per layer, 5 bits, finer schedule"),
+}
+for _row, (_p, _opts, _d) in PRUNED_ROWS.items():  # run before the long AlexNet-solver rows
+    ROWS[_row] = ("lenet", "advice", [*_opts, "--keep-zeros"], _d)
+ROWS = {k: ROWS[k] for k in sorted(ROWS, key=lambda r: r.endswith("_alexnet"))}  # stable sort
+PAPER_T5 = {"5": 53, "4": 71, "3": 89}  # INQ + pruning on AlexNet, compression x (Table 5)
+DEEP_COMPRESSION = {"AlexNet": 35, "LeNet-5": 39}
+
 PAPER_T3 = {"float": 31.73, "5": 31.02, "4": 31.11, "3": 31.92, "2": 33.98}  # ResNet-18 top-1 error %
 PAPER_T2 = {"random": 32.11, "pruning": 31.02}
 
@@ -113,6 +134,7 @@ def solver_file(kind: str, net: str, seed: int | None = None) -> str:
 
 
 _float_locks = {(n, s): threading.Lock() for n in NETS for s in SEEDS}
+_prune_locks = {(p, s): threading.Lock() for p in PRUNES for s in SEEDS}
 
 
 def float_model(net: str, seed: int) -> str:
@@ -138,9 +160,37 @@ def float_model(net: str, seed: int) -> str:
     return final
 
 
+def pruned_model(prune: str, seed: int) -> str:
+    """The float LeNet of `seed` pruned as PRUNES[prune] says (python -m inq_layer.prune)."""
+    with _prune_locks[(prune, seed)]:  # two rows of one seed may need it at once
+        return _prune(prune, seed)
+
+
+def _prune(prune: str, seed: int) -> str:
+    out = os.path.join(OUT, f"{prune}_s{seed}")
+    model = os.path.join(out, "pruned.caffemodel")
+    if os.path.exists(os.path.join(out, "report.json")):
+        return model
+    sparsity, steps = PRUNES[prune]
+    cmd = [PY, "-m", "inq_layer.prune", "--solver", solver_file("advice", "lenet"), "--weights",
+           float_model("lenet", seed), "--sparsity", sparsity, "--steps", steps, "--seed", str(seed), "--out", out]
+    if os.path.exists(os.path.join(out, "campaign.json")):
+        cmd.append("--resume")
+    os.makedirs(out, exist_ok=True)
+    t = time.time()
+    with open(os.path.join(out, "prune.log"), "a") as f:
+        r = subprocess.run(cmd, cwd=ROOT, env=dict(ENV, PYTHONPATH=os.path.join(ROOT, "python")), stdout=f,
+                           stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+        raise RuntimeError(f"pruning {prune} seed {seed} failed: see {rel(out)}/prune.log")
+    print(f"  {prune} seed {seed}: {time.time() - t:.0f} s", flush=True)
+    return model
+
+
 def command(row: str, seed: int) -> list[str]:
     net, regime, opts, _ = ROWS[row]
-    return [PY, "solver_driver.py", "--solver", solver_file(regime, net), "--weights", float_model(net, seed),
+    start = pruned_model(PRUNED_ROWS[row][0], seed) if row in PRUNED_ROWS else float_model(net, seed)
+    return [PY, "solver_driver.py", "--solver", solver_file(regime, net), "--weights", start,
             "--seed", str(seed), "--out", os.path.join(OUT, f"{row}_s{seed}"), *opts]
 
 
@@ -156,7 +206,11 @@ def run(row: str, seed: int) -> None:
     if report(row, seed) is not None:
         return
     out = os.path.join(OUT, f"{row}_s{seed}")
-    cmd = command(row, seed)
+    try:
+        cmd = command(row, seed)
+    except RuntimeError as e:
+        print(f"  {row} seed {seed} FAILED: {e}", flush=True)
+        return
     if os.path.exists(os.path.join(out, "campaign.json")):
         cmd.append("--resume")  # an interrupted run continues where it stopped
     os.makedirs(out, exist_ok=True)
@@ -232,6 +286,65 @@ def table(rows: list[str]) -> list[str]:
     return out
 
 
+def prune_report(prune: str, seed: int) -> dict | None:
+    path = os.path.join(OUT, f"{prune}_s{seed}", "report.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def model_size(row: str, seed: int) -> dict:
+    """The run's final model exported to .inq (once; cached beside it): file bytes, the
+    float32 bytes of all its blobs, and the sparsity of its quantized weights."""
+    from inq_layer.export import export_model
+    run_dir = os.path.join(OUT, f"{row}_s{seed}")
+    cache = os.path.join(run_dir, "size.json")
+    if not os.path.exists(cache):
+        rep = report(row, seed)
+        r = export_model(os.path.join(ROOT, NETS[ROWS[row][0]]), rep["final_model"], rep["bits"],
+                         os.path.join(run_dir, "model.inq"))
+        zeros = sum(ly["sparsity"] * ly["count"] for ly in r["layers"]) / sum(ly["count"] for ly in r["layers"])
+        with open(cache, "w") as f:
+            json.dump({"file_bytes": r["file_bytes"], "float_bytes": r["float_bytes"], "sparsity": zeros}, f)
+    with open(cache) as f:
+        return json.load(f)
+
+
+def pruning_tables() -> list[str]:
+    L = ["| pruning | float % | pruned % | change (points) | pruned per seed | sparsity |", "|---|---|---|---|---|---|"]
+    for prune, (sparsity, steps) in PRUNES.items():
+        rs = [prune_report(prune, s) for s in SEEDS]
+        if not all(rs):
+            L.append(f"| {sparsity} (steps {steps}) | pending | | | | |")
+            continue
+        fl = [float_acc(r) for r in rs]
+        pr = [acc(r) for r in rs]
+        sp = [statistics.mean([ly["pruned_fraction"] * ly["count"] for ly in r["phases"][-1]["layers"].values()])
+              / statistics.mean([ly["count"] for ly in r["phases"][-1]["layers"].values()]) for r in rs]
+        L.append(f"| {sparsity} (steps {steps}) | {ms(fl)} | {ms(pr)} | {ms([b - a for a, b in zip(fl, pr)])} | "
+                 + ", ".join(f"{x:.2f}" for x in pr) + f" | {100 * statistics.mean(sp):.1f} % |")
+    L += ["", "INQ on the pruned models (`--keep-zeros`); size: the final model exported to .inq "
+          "(entropy-coded where smaller), ratio against the float32 caffemodel's blobs (weights and biases):", "",
+          "| row | float % | INQ % | change (points) | INQ per seed | sparsity | .inq bytes | ratio |",
+          "|---|---|---|---|---|---|---|---|"]
+    for row in PRUNED_ROWS:
+        rs = reports(row)
+        if rs is None:
+            L.append(f"| {ROWS[row][3]} | pending | | | | | | |")
+            continue
+        sizes = [model_size(row, s) for s in SEEDS]
+        ratio = [z["float_bytes"] / z["file_bytes"] for z in sizes]
+        L.append(f"| {ROWS[row][3]} | {ms([float_acc(r) for r in rs])} | {ms([acc(r) for r in rs])} | "
+                 f"{ms(change(row))} | " + ", ".join(f"{acc(r):.2f}" for r in rs)
+                 + f" | {100 * statistics.mean(z['sparsity'] for z in sizes):.1f} % | "
+                 f"{statistics.mean(z['file_bytes'] for z in sizes):,.0f} | {ms(ratio)}x |")
+    L += ["", f"Paper, AlexNet INQ + pruning (Table 5): {PAPER_T5['5']}x at 5 bits, {PAPER_T5['4']}x at 4, "
+          f"{PAPER_T5['3']}x at 3. Deep Compression (prune + quantize + Huffman): {DEEP_COMPRESSION['AlexNet']}x "
+          f"on AlexNet, {DEEP_COMPRESSION['LeNet-5']}x on LeNet-5."]
+    return L
+
+
 def verdict(a: str, b: str, what: str) -> str | None:
     """`b` against `a`, in points of accuracy change, and whether it exceeds the spread."""
     ca, cb = change(a), change(b)
@@ -290,6 +403,15 @@ def answers() -> list[str]:
     L.append(goal("b3", -1.0, "3 bits, max n1 (>= float - 1.0)"))
     L.append(goal("b3_mse", -1.0, "3 bits, mse n1 (>= float - 1.0)"))
     L.append(goal("b2_mse", -2.0, "2 bits with the mse n1 (>= float - 2.0)"))
+    for row in ("k5_p90", "k5_p90_fine", "k5_player", "k5_player_fine"):
+        c = change(row)
+        if c is None:
+            L.append(f"- {ROWS[row][3]}: at least 50x smaller than float32 within 0.5 points: pending.")
+            continue
+        ratio = statistics.mean(model_size(row, s)["float_bytes"] / model_size(row, s)["file_bytes"] for s in SEEDS)
+        ok = ratio >= 50 and statistics.mean(c) >= -0.5
+        L.append(f"- {ROWS[row][3]}: {ratio:.1f}x smaller than float32, {statistics.mean(c):+.2f} points: "
+                 f"{'met' if ok else 'MISSED'} (goal: 50x within 0.5 points).")
     return L
 
 
@@ -418,6 +540,10 @@ def write_doc() -> None:
           "fully-connected weights are quantized; `every-blob0`: blob 0 of every layer, BatchNorm "
           "running means and Scale gammas included, as the original code does.", ""]
     L += table(["bn_default", "bn_every"])
+    L += ["", "## Pruning + INQ (the paper's Table 5 shape)", "",
+          "Float LeNet pruned by magnitude with retraining (`python -m inq_layer.prune`, each step "
+          "retrained with the `advice` solver), then INQ with `--keep-zeros`.", ""]
+    L += pruning_tables()
     L += ["", "## Per phase", "", "Mean over seeds, accuracy % after quantizing -> after retraining:", ""]
     for row in ("b5", "b3", "b3_mse", "b2", "b2_mse"):
         rs = reports(row)

@@ -129,7 +129,11 @@ class Record:
         try:
             rec = cls(**{k: v for k, v in data.items() if k not in ("phases", "pending")})
             rec.phases = [PhaseRecord(**p) for p in data.get("phases", [])]
-            rec.pending = Pending(**data["pending"]) if data.get("pending") else None
+            pend = data.get("pending")
+            if pend and "extra" in pend:  # campaign.json of an earlier version: {test_after_quantize, extra}
+                pend = {"test_after_quantize": pend["test_after_quantize"],
+                        "unfrozen_by_reselection": pend["extra"].get("unfrozen_by_reselection")}
+            rec.pending = Pending(**pend) if pend else None
             if not isinstance(rec.settings, dict) or "campaign" not in rec.settings:
                 raise TypeError("no campaign settings")
         except TypeError as e:
