@@ -1,8 +1,8 @@
 """The power-of-two grid of one blob and the nearest level on it.
 
 Levels are {0} U {+-2^k : n2 <= k <= n1}. The original (blob.cpp) picks the level by a
-scan in double precision that starts from "distance 100, result +1.0" (the spec of the
-original, section 2.6): `nearest_level_scan` is a plain transcription of that scan,
+scan in double precision that starts from "distance 100, result +1.0" (docs/INQ_REFERENCE.md,
+section 2.6): `nearest_level_scan` is a plain transcription of that scan,
 `nearest_level` computes the same bits without looping over levels: the candidate exponent
 comes from the float's own exponent and mantissa, and only the elements where the scan's
 quirks can bite (|w| >= 100, weights above the grid, grids in the subnormal range) go
