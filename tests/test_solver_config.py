@@ -11,7 +11,7 @@ from inq_layer.solver_config import caffe_solver_text, load_solver, lr_at
 
 POLICIES = {
     "fixed": "", "step": "gamma: 0.5 stepsize: 3", "exp": "gamma: 0.9", "inv": "gamma: 0.1 power: 0.75",
-    "multistep": "gamma: 0.3 stepvalue: 2 stepvalue: 5", "poly": "power: 2", "sigmoid": "gamma: -0.5 stepsize: 4",
+    "multistep": "gamma: 0.3 stepvalue: 2 stepvalue: 5", "poly": "power: 2", "sigmoid": "gamma: 0.5 stepsize: 4",
 }
 
 

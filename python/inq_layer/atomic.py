@@ -49,6 +49,24 @@ def scratch_file(folder: str, suffix: str, data: bytes) -> Iterator[str]:
         os.unlink(path)
 
 
+def check_output(out: str, inputs: list[str | None], option: str = "--out") -> str:
+    """An output file path that can be written without losing anything: not one of the
+    inputs, not a directory, in a folder that exists. Returns it; InqError otherwise."""
+    from .errors import InqError
+    real = os.path.realpath(out)
+    for i in filter(None, inputs):
+        if os.path.exists(i) and os.path.realpath(i) == real:
+            raise InqError(f"{option} {out} is also an input file; write to another path (the input is untouched)")
+    if os.path.isdir(out):
+        raise InqError(f"{option} {out} is a directory; give a file name")
+    folder = os.path.dirname(real)
+    if not os.path.isdir(folder):
+        raise InqError(f"{option} {out}: folder {os.path.dirname(out) or '.'} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise InqError(f"{option} {out}: folder {os.path.dirname(out) or '.'} is not writable")
+    return out
+
+
 def describe_os_error(e: OSError, path: str) -> str:
     if e.errno == errno.ENOSPC:
         return f"{path}: no space left on device; free space and rerun (earlier files are intact)"

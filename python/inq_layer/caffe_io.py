@@ -161,6 +161,52 @@ def _same_shape(want, have) -> bool:
     return pad(want) == pad(have)
 
 
+def _stated(ly) -> tuple[int, list[int], bool, int, bool] | None:
+    """(num_output, kernel dims or [], bias_term, group, transposed) that a conv, deconv or
+    inner-product layer's prototxt states, None for other layers."""
+    t = layer_type(ly)
+    if t in ("Convolution", "Deconvolution", "CONVOLUTION", "DECONVOLUTION"):
+        c = ly.convolution_param
+        if c.HasField("kernel_h") or c.HasField("kernel_w"):
+            kernel = [int(c.kernel_h), int(c.kernel_w)]
+        else:
+            kernel = [int(k) for k in c.kernel_size]
+        return int(c.num_output), kernel, bool(c.bias_term), int(c.group or 1), False
+    if t in ("InnerProduct", "INNER_PRODUCT"):
+        ip = ly.inner_product_param
+        return int(ip.num_output), [], bool(ip.bias_term), 1, bool(getattr(ip, "transpose", False))
+    return None
+
+
+def check_stated_shapes(model_path: str, net, shapes: dict[str, list[tuple]], source: str) -> None:
+    """Refuse weights whose shapes contradict what the net prototxt states (num_output,
+    kernel size, bias): weights of another net, e.g. ip1 with 400 outputs under a 500-output
+    LeNet, would otherwise load and even pass the check. Only what the prototxt says
+    outright is compared (input dims need Caffe's shape inference)."""
+    for ly in model_layers(net):
+        st = _stated(ly)
+        if st is None or ly.name not in shapes:
+            continue
+        n_out, kernel, bias, group, transposed = st
+        blobs = shapes[ly.name]
+        w = tuple(blobs[0]) if blobs else ()
+        deconv = layer_type(ly) in ("Deconvolution", "DECONVOLUTION")
+        if kernel:
+            out_dim = w[1] * group if deconv and len(w) > 1 else (w[0] if w else None)
+            kernel = kernel * (len(w) - 2) if len(kernel) == 1 else kernel
+            ok = len(w) == 2 + len(kernel) and out_dim == n_out and list(w[2:]) == kernel
+            want = f"{n_out} outputs, kernel {'x'.join(map(str, kernel))}"
+        else:
+            ok = len(w) == 2 and (w[1] if transposed else w[0]) == n_out
+            want = f"{n_out} outputs"
+        if not ok:
+            raise InqError(f"{source}: layer {ly.name!r} weights have shape {w}, but {model_path} says "
+                           f"{want}: these weights belong to another net")
+        if bias and len(blobs) > 1 and tuple(blobs[1]) not in ((n_out,), (1, 1, 1, n_out)):
+            raise InqError(f"{source}: layer {ly.name!r} bias has shape {tuple(blobs[1])}, but {model_path} "
+                           f"says {n_out} outputs")
+
+
 def check_net_for_caffe(path: str, net, known_types: list[str]) -> None:
     """What Caffe would abort on when building the net: unknown layer types, missing
     data sources."""

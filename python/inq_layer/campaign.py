@@ -8,15 +8,16 @@ a test and a snapshot. State lives in --out so an interrupted campaign resumes.
 from __future__ import annotations
 
 import gc
+import glob
 import os
-import subprocess
-import sys
+import shutil
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import caffe_io, writeback
+from .caffe_probe import gpu_usable, try_solver
 from .atomic import scratch_file
 from .caffe_log import CaffeLog
 from .errors import InqError
@@ -84,26 +85,19 @@ def _net_shapes(solver) -> dict[str, list[tuple]]:
     return {name: [tuple(b.data.shape) for b in blobs] for name, blobs in solver.net.params.items()}
 
 
-def load_weights(solver, path: str) -> None:
-    """Validate with caffe_pb2, then let Caffe copy (it would abort on a mismatch)."""
+def load_weights(solver, path: str) -> list[str]:
+    """Validate with caffe_pb2, then let Caffe copy (it would abort on a mismatch).
+    Returns the net's parameter layers that the file lacks (they keep their fillers)."""
     model = caffe_io.read_caffemodel(path)
-    caffe_io.check_weights_fit(path, model, _net_shapes(solver))
-    for name, arrays in caffe_io.model_arrays(model).items():
-        for i, a in enumerate(arrays):
+    shapes = _net_shapes(solver)
+    caffe_io.check_weights_fit(path, model, shapes)
+    arrays = caffe_io.model_arrays(model)
+    for name, arrs in arrays.items():
+        for i, a in enumerate(arrs):
             if not np.isfinite(a).all():
                 raise InqError(f"{path}: layer {name!r} blob {i} contains NaN or Inf")
     solver.net.copy_from(path)
-
-
-_GPU_PROBE: dict[int, bool] = {}
-
-
-def gpu_usable(device: int) -> bool:
-    if device not in _GPU_PROBE:
-        code = f"import caffe; caffe.set_device({int(device)}); caffe.set_mode_gpu(); caffe.Net"
-        r = subprocess.run([sys.executable, "-c", code], capture_output=True)
-        _GPU_PROBE[device] = r.returncode == 0
-    return _GPU_PROBE[device]
+    return [name for name in shapes if name not in arrays]
 
 
 class Campaign:
@@ -139,6 +133,20 @@ class Campaign:
             self.caffe.set_mode_gpu()
         else:
             self.caffe.set_mode_cpu()
+        self.device = device
+
+    def _try_in_child(self) -> None:
+        """Build the first phase's solver in a child process: what Caffe would abort on
+        becomes one error line before any phase runs. Scratch files that a killed run
+        left in the phase folders go first (the --out lock is ours)."""
+        for k in range(len(self.s.campaign)):
+            for stale in glob.glob(os.path.join(self._phase_dir(k), "tmp*.prototxt")) + \
+                    glob.glob(os.path.join(self._phase_dir(k), "tmp*.solverstate")):
+                os.unlink(stale)
+        os.makedirs(self._phase_dir(0), exist_ok=True)
+        text = caffe_solver_text(self.cfg, os.path.join(self._phase_dir(0), "inq"), self.s.iters(self.cfg, 0))
+        with scratch_file(self._phase_dir(0), ".prototxt", text.encode()) as path:
+            try_solver(path, self.cfg.path, self.device)
 
     def _phase_dir(self, k: int) -> str:
         return os.path.join(self.out, f"phase{k + 1}")
@@ -149,7 +157,19 @@ class Campaign:
         with scratch_file(self._phase_dir(k), ".prototxt", text.encode()) as path:
             return self.caffe.get_solver(path)
 
+    def _check_space(self, solver, folder: str) -> None:
+        """Caffe's own snapshot writer aborts on a full disk (and may leave a cut file):
+        refuse before it starts when the folder cannot hold a caffemodel, a solverstate
+        (up to two history copies, Adam's) and the INQ state."""
+        weights = sum(b.data.size for blobs in solver.net.params.values() for b in blobs)
+        need = 4 * weights * 3 + 2 * weights + (1 << 20)
+        free = shutil.disk_usage(folder).free
+        if free < need:
+            raise InqError(f"{folder}: no space left on device for a snapshot ({free:,} bytes free, about "
+                           f"{need:,} needed); free space, then rerun with --resume (earlier snapshots are intact)")
+
     def _snapshot(self, solver, k: int, blobs: dict) -> str:
+        self._check_space(solver, self._phase_dir(k))
         solver.snapshot()
         base = os.path.join(self._phase_dir(k), f"inq_iter_{solver.iter}")
         model, sstate = base + ".caffemodel", base + ".solverstate"
@@ -190,6 +210,10 @@ class Campaign:
             log(f"warning: {writeback.LIBRARY} is not built (make setup): frozen weights are "
                 f"written back with numpy, same results but a few percent slower on small nets")
         self._choose_device()
+        self._try_in_child()
+        if not any(self.cfg.test_iters()):
+            log(f"warning: {self.cfg.path} has no test_iter above 0: no tests will run, the report has "
+                f"no accuracy")
         for k in range(len(self.record.data.phases), len(s.campaign)):
             solver = self._new_solver(k)
             try:
@@ -221,7 +245,10 @@ class Campaign:
         prev, prev_path = None, None
         if k == 0:
             if s.weights:
-                load_weights(solver, s.weights)
+                missing = load_weights(solver, s.weights)
+                if missing:
+                    self.log(f"warning: {s.weights} has no weights for layer(s) {', '.join(missing)}: they keep "
+                             f"the values of their fillers")
             if rec.test_float is None:
                 rec.test_float = test_and_log(solver, self.cfg, self.log, 0)
         else:

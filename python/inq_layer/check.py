@@ -56,6 +56,12 @@ def check_model(model_path: str, weights_path: str, bits: int, mode: str = "defa
     if arrays is None:
         arrays = caffe_io.model_arrays(caffe_io.read_caffemodel(weights_path))
     types = {ly.name: caffe_io.layer_type(ly) for ly in caffe_io.model_layers(net)}
+    caffe_io.check_stated_shapes(model_path, net, {n: [a.shape for a in arrs] for n, arrs in arrays.items()},
+                                 weights_path)
+    missing = [n for n in quantizable_blobs([(n, t, 1) for n, t in types.items()]) if n[0] not in arrays]
+    if missing:
+        raise InqError(f"{weights_path}: has no weights for layer {missing[0][0]!r} of {model_path}"
+                       + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
     layers = [(name, types[name], len(arrays.get(name, []))) for name in types]
     keys = quantizable_blobs(layers, mode)
     if not keys:

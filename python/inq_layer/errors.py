@@ -20,6 +20,10 @@ def cli_main(fn: Callable[..., int | None]) -> Callable[..., int]:
         except (InqError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+        except OSError as e:  # a path the checks could not foresee (a read-only disk, ...)
+            where = e.filename or "a file"
+            print(f"error: {where}: {e.strerror or e}", file=sys.stderr)
+            return 2
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return 130

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 
 from . import caffe_io
-from .atomic import write_bytes_atomic
+from .atomic import check_output, write_bytes_atomic
 from .check import check_model
 from .errors import InqError, ArgParser, cli_main
 from .inq_format import Entry, deserialize, serialize
@@ -53,6 +53,8 @@ def load_model(inq_path: str, model_path: str, out: str) -> int:
         if e.layer not in types:
             raise InqError(f"{inq_path}: layer {e.layer!r} is not in {model_path}")
         by_layer.setdefault(e.layer, []).append(e)
+    caffe_io.check_stated_shapes(model_path, net, {n: [e.array.shape for e in sorted(es, key=lambda e: e.index)]
+                                                  for n, es in by_layer.items()}, inq_path)
     pb = caffe_io.pb2()
     model = pb.NetParameter(name=net.name)
     for name in types:
@@ -79,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if bool(a.weights) == bool(a.load):
         raise InqError("give either --weights (export) or --load (back to a caffemodel)")
+    check_output(a.out, [a.model, a.weights, a.load])
     if a.load:
         n = load_model(a.load, a.model, a.out)
         print(f"wrote {a.out} ({n} blobs)")

@@ -42,6 +42,8 @@ def markdown(rep: dict) -> str:
                                                                       "keep_zeros", "keep_momentum") if k in rep), ""]
     if rep["init_from_fillers"]:
         lines += ["Started from the net's fillers (--init-from-fillers): a smoke run, not a result.", ""]
+    if not names:
+        lines += ["No tests ran: the solver has no test net or its test_iter is 0.", ""]
     head = [step, "step sparsity" if pruning else "portion", "frozen", "iterations", "seconds"]
     head += [f"{n} {after}" for n in names] + [f"{n} after training" for n in names]
     if reference:

@@ -61,7 +61,27 @@ def load_solver(path: str) -> SolverConfig:
         raise InqError(f"{path}: the solver names no net (set `net: \"...prototxt\"`)")
     if param.max_iter <= 0:
         raise InqError(f"{path}: max_iter must be positive, got {param.max_iter}")
+    check_lr_policy(path, param)
+    if param.snapshot_format == 0:  # HDF5
+        raise InqError(f"{path}: snapshot_format HDF5 is not supported (the INQ state is kept beside "
+                       f"binary snapshots); remove the line or use BINARYPROTO")
     return SolverConfig(path, param, net_path)
+
+
+# What BVLC Caffe master's SGDSolver::GetLearningRate checks (Caffe 1.0 checks less, and
+# dies of a division by zero on a step policy without stepsize).
+_POLICY_NEEDS = {"fixed": (), "step": ("stepsize", "gamma"), "exp": ("gamma",), "inv": ("gamma",),
+                 "multistep": ("gamma",), "poly": (), "sigmoid": ("gamma", "stepsize")}
+
+
+def check_lr_policy(path: str, p) -> None:
+    if p.lr_policy not in _POLICY_NEEDS:
+        raise InqError(f"{path}: unknown lr_policy {p.lr_policy!r}; use one of {', '.join(_POLICY_NEEDS)}")
+    needs = _POLICY_NEEDS[p.lr_policy]
+    if "stepsize" in needs and p.stepsize <= 0:
+        raise InqError(f"{path}: lr_policy {p.lr_policy!r} needs stepsize > 0, got {p.stepsize}")
+    if "gamma" in needs and p.gamma < 0:
+        raise InqError(f"{path}: lr_policy {p.lr_policy!r} needs gamma >= 0, got {p.gamma:g}")
 
 
 def caffe_solver_text(cfg: SolverConfig, prefix: str, max_iter: int) -> str:

@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 from .caffe_log import CaffeLog
+from .errors import InqError
 from .evaluate import flatten, test_all
 from .freezer import Freezer
 from .solver_config import SolverConfig, lr_at
@@ -72,9 +73,12 @@ def train_phase(solver, cfg: SolverConfig, freezer: Freezer, iters: int, log: Ca
         freezer.restore(params)  # undo the block's last update on frozen weights
         done += stop - it
         last = stop - 1
+        outs = train_outputs(solver.net)
+        loss = sum(v * weights_of_loss.get(k, 0.0) for k, v in outs.items())
+        if not np.isfinite(loss):  # NaN or Inf stays: stop before a snapshot keeps it
+            raise InqError(f"training diverged at iteration {last} (loss {loss}); lower base_lr in "
+                           f"{cfg.path} (the snapshots before it are kept)")
         if p.display and last % p.display == 0:
-            outs = train_outputs(solver.net)
-            loss = sum(v * weights_of_loss.get(k, 0.0) for k, v in outs.items())
             rate = done / max(time.perf_counter() - t0, 1e-9)
             log.iteration(last, loss, outs, lr_at(p, last), rate)
         if bar is not None:

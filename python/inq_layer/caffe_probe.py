@@ -1,0 +1,57 @@
+"""What Caffe would abort on, tried first in a child process.
+
+Caffe ends the whole process on LOG(FATAL) and failed CHECKs (an unknown bottom blob,
+momentum with RMSProp, a data source that is no database, a GPU call in a CPU-only build,
+...). Checking each cause field by field can never be complete, so the driver lets a child
+build the solver and its nets, and turns the child's death into one error line carrying
+Caffe's own reason.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from .errors import InqError
+
+_FATAL = re.compile(r"^F\d{4} [\d:.]+\s+\d+ [^\]]*\] (.*)$")
+_GPU: dict[int, bool] = {}
+
+
+def caffe_reason(stderr: str, returncode: int) -> str:
+    """Caffe's reason from a dead child's stderr: its glog FATAL line (without glog's
+    "Check failed:" prefix), else the last line of a Python error, else the exit status."""
+    lines = [ln.rstrip() for ln in stderr.splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        m = _FATAL.match(ln)
+        if m:
+            return re.sub(r"^Check failed: ", "", m.group(1)).strip()
+    for ln in reversed(lines):
+        if not ln.startswith(("I", "W", "*** ", "    @ ", "  ")):
+            return ln.strip()
+    return f"the process ended with status {returncode}"
+
+
+def run_child(code: str, *args: str) -> tuple[bool, str]:
+    """Run `code` with pycaffe in a child; (True, "") or (False, Caffe's reason)."""
+    r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    return r.returncode == 0, ("" if r.returncode == 0 else caffe_reason(r.stderr, r.returncode))
+
+
+def _mode(device: int | None) -> str:
+    if device is None:
+        return "caffe.set_mode_cpu()"
+    return f"caffe.set_device({int(device)}); caffe.set_mode_gpu()"
+
+
+def gpu_usable(device: int) -> bool:
+    if device not in _GPU:
+        _GPU[device] = run_child(f"import caffe; {_mode(device)}; caffe.Net")[0]
+    return _GPU[device]
+
+
+def try_solver(solver_path: str, shown_as: str, device: int | None) -> None:
+    """Build the solver (train and test nets) in a child; InqError with Caffe's reason."""
+    ok, reason = run_child(f"import sys, caffe; {_mode(device)}; caffe.get_solver(sys.argv[1])", solver_path)
+    if not ok:
+        raise InqError(f"{shown_as}: Caffe cannot build this solver or its nets: {reason}")
