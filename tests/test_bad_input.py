@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from caffe_nets import write_tiny
-from driver_util import run_driver
+from driver_util import caffemodel_params, run_driver
 
 
 def assert_clean_error(r, *words):
@@ -222,3 +222,179 @@ def test_inline_net_is_refused_before_training(tmp_path, tiny):
     r = run_driver("--solver", str(inline), "--init-from-fillers", "--out", str(out), check=False)
     assert_clean_error(r, "inline.prototxt", "net_param")
     assert not out.exists()  # refused before any phase ran
+
+
+# -- round 2: what Caffe would abort on, divergence, disk, shapes, outputs ---------------
+def edit_net(tmp_path, old, new):
+    net = tmp_path / "net.prototxt"
+    text = net.read_text()
+    assert old in text
+    net.write_text(text.replace(old, new, 1))
+
+
+def edit_solver(path, *lines):
+    text = open(path).read().splitlines()
+    for extra in lines:
+        key = extra.split(":")[0]
+        text = [ln for ln in text if not ln.startswith(key + ":")] + [extra]
+    open(path, "w").write("\n".join(text) + "\n")
+
+
+@pytest.mark.parametrize("case", ["bottom", "rmsprop_momentum", "not_an_lmdb"])
+def test_what_caffe_would_abort_on_is_one_line(tmp_path, tiny, case):
+    if case == "bottom":
+        edit_net(tmp_path, 'bottom: "conv1" top: "ip1"', 'bottom: "nope" top: "ip1"')
+        words = ("solver.prototxt", "nope")
+    elif case == "rmsprop_momentum":
+        edit_solver(tiny, 'type: "RMSProp"', "momentum: 0.9")
+        words = ("solver.prototxt", "RMSProp")
+    else:
+        (tmp_path / "empty_db").mkdir()
+        text = (tmp_path / "net.prototxt").read_text()
+        start = text.index('layer { name: "conv1"')
+        (tmp_path / "net.prototxt").write_text(
+            'name: "t"\nlayer { name: "data" type: "Data" top: "data" top: "label"\n'
+            f'  data_param {{ source: "{tmp_path / "empty_db"}" batch_size: 2 backend: LMDB }} }}\n' + text[start:])
+        words = ("solver.prototxt", "Caffe cannot build")
+    out = tmp_path / "o"
+    r = run_driver("--solver", tiny, "--init-from-fillers", "--out", str(out), check=False)
+    assert_clean_error(r, *words)
+    assert not list(out.glob("phase*/tmp*"))  # no scratch file left behind
+
+
+@pytest.mark.parametrize("lines,words", [
+    (['lr_policy: "step"', "stepsize: 0"], "stepsize > 0"),
+    (['lr_policy: "exp"', "gamma: -0.1"], "gamma >= 0"),
+    (['lr_policy: "sigmoid"', "gamma: 0.1", "stepsize: 0"], "stepsize > 0"),
+    (['lr_policy: "wavy"'], "unknown lr_policy"),
+    (["snapshot_format: HDF5"], "HDF5"),
+])
+def test_solver_settings_caffe_would_die_on_later(tmp_path, tiny, lines, words):
+    edit_solver(tiny, *lines)
+    assert_clean_error(run_driver("--solver", tiny, "--init-from-fillers", "--out", str(tmp_path / "o"), check=False),
+                       "solver.prototxt", words)
+
+
+def test_divergence_stops_with_one_line_and_keeps_earlier_snapshots(tmp_path):
+    solver = write_tiny(str(tmp_path), max_iter=30, snapshot=2)
+    edit_solver(solver, 'lr_policy: "fixed"', "base_lr: 0.01", "display: 1")
+    out = tmp_path / "o"
+    run_driver("--solver", solver, "--init-from-fillers", "--out", str(out), "--campaign", "0.5,1")  # sane first
+    edit_solver(solver, "base_lr: 1e30")
+    out2 = tmp_path / "o2"
+    r = run_driver("--solver", solver, "--init-from-fillers", "--out", str(out2), "--campaign", "0.5,1", check=False)
+    assert_clean_error(r, "training diverged at iteration", "loss nan")
+    from inq_layer.state import load_snapshot_state
+    for p in out2.glob("phase1/*.inqstate.npz"):  # whatever was snapshotted is complete and finite
+        st = load_snapshot_state(str(p))
+        w = caffemodel_params(str(p)[: -len(".inqstate.npz")] + ".caffemodel")
+        assert all(np.isfinite(a).all() for arrs in w.values() for a in arrs), st.iteration
+
+
+def test_no_space_for_caffes_snapshot_is_one_line_and_resumable(tmp_path, monkeypatch, capsys):
+    import collections
+    import importlib.util
+    import shutil
+
+    from driver_util import DRIVER
+    spec = importlib.util.spec_from_file_location("solver_driver", DRIVER)
+    drv = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(drv)
+    solver = write_tiny(str(tmp_path), max_iter=6, snapshot=2)
+    out = str(tmp_path / "o")
+    args = ["--solver", solver, "--init-from-fillers", "--out", out, "--campaign", "0.5,1"]
+    real = shutil.disk_usage
+    usage = collections.namedtuple("usage", "total used free")
+    calls = []
+
+    def tight(path):
+        calls.append(path)
+        return usage(10 ** 9, 10 ** 9 - 1000, 1000) if len(calls) == 2 else real(path)
+    monkeypatch.setattr(shutil, "disk_usage", tight)
+    assert drv.main(args) == 2
+    err = capsys.readouterr().err
+    assert "no space left on device for a snapshot" in err and "--resume" in err
+    monkeypatch.setattr(shutil, "disk_usage", real)
+    assert drv.main(args + ["--resume"]) == 0
+
+
+def test_test_iter_zero_is_announced_and_reported(tmp_path, tiny):
+    edit_solver(tiny, "test_iter: 0")
+    out = tmp_path / "o"
+    r = run_driver("--solver", tiny, "--init-from-fillers", "--out", str(out), "--campaign", "0.5,1")
+    assert "no tests will run" in r.stdout and "check passed" in r.stdout
+    assert "No tests ran" in (out / "report.md").read_text()
+
+
+def test_damaged_campaign_record_is_one_line(tmp_path, tiny):
+    out = tmp_path / "o"
+    run_driver("--solver", tiny, "--init-from-fillers", "--out", str(out), "--campaign", "0.5,1")
+    for damage in ("{}", "[]", '{"settings": {"campaign": ["0.5", "1"]}, "phases": [{"x": 1}]}'):
+        (out / "campaign.json").write_text(damage)
+        r = run_driver("--solver", tiny, "--init-from-fillers", "--out", str(out), "--campaign", "0.5,1",
+                       "--resume", check=False)
+        assert_clean_error(r, "campaign.json", "damaged campaign record")
+
+
+def test_weights_without_a_layer_are_named(tmp_path, tiny):
+    from inq_layer import caffe_io
+    w = save_weights(tmp_path, tiny)
+    model = caffe_io.read_caffemodel(w)
+    keep = [ly for ly in model.layer if ly.name != "ip1"]
+    del model.layer[:]
+    model.layer.extend(keep)
+    part = tmp_path / "part.caffemodel"
+    part.write_bytes(model.SerializeToString())
+    r = run_driver("--solver", tiny, "--weights", str(part), "--out", str(tmp_path / "o"), "--campaign", "0.5,1")
+    assert "has no weights for layer(s) ip1: they keep the values of their fillers" in r.stdout
+
+
+def other_net_inq(tmp_path, tiny):
+    """An .inq and a caffemodel of the tiny net with ip1 at 4 outputs instead of 3."""
+    from driver_util import run_tool
+    net = (tmp_path / "net.prototxt").read_text()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "net.prototxt").write_text(net.replace("num_output: 3", "num_output: 4"))
+    solver = other / "solver.prototxt"
+    solver.write_text(open(tiny).read().replace(str(tmp_path / "net.prototxt"), str(other / "net.prototxt")))
+    out = other / "o"
+    run_driver("--solver", str(solver), "--init-from-fillers", "--out", str(out), "--campaign", "1")
+    inq = other / "m.inq"
+    run_tool("export", "--model", str(other / "net.prototxt"), "--weights", str(out / "final_inq.caffemodel"),
+             "--out", str(inq))
+    return inq, out / "final_inq.caffemodel"
+
+
+def test_tools_refuse_weights_of_another_net(tmp_path, tiny):
+    from driver_util import run_tool
+    inq, model = other_net_inq(tmp_path, tiny)
+    net = str(tmp_path / "net.prototxt")
+    assert_clean_error(run_tool("export", "--load", str(inq), "--model", net, "--out", str(tmp_path / "b.caffemodel"),
+                                check=False), "ip1", "3 outputs", "another net")
+    assert not (tmp_path / "b.caffemodel").exists()
+    assert_clean_error(run_tool("check", "--model", net, "--weights", str(model), check=False), "ip1", "another net")
+
+
+def test_export_outputs_that_would_lose_something(tmp_path, tiny):
+    from driver_util import run_tool
+    out = tmp_path / "o"
+    run_driver("--solver", tiny, "--init-from-fillers", "--out", str(out), "--campaign", "1")
+    model, net = out / "final_inq.caffemodel", str(tmp_path / "net.prototxt")
+    before = model.read_bytes()
+    for target, words in ((model, "also an input"), (tmp_path, "is a directory"),
+                          (tmp_path / "no" / "m.inq", "does not exist")):
+        r = run_tool("export", "--model", net, "--weights", str(model), "--out", str(target), check=False)
+        assert_clean_error(r, words)
+    assert model.read_bytes() == before
+    inq = tmp_path / "m.inq"
+    run_tool("export", "--model", net, "--weights", str(model), "--out", str(inq))
+    assert_clean_error(run_tool("export", "--load", str(inq), "--model", net, "--out", str(inq), check=False),
+                       "also an input")
+
+
+def test_malformed_lists_are_refused_not_repaired(tmp_path, tiny):
+    for bad in ("0.5,0.75,", ",0.5,1", "0.5,,1"):
+        r = run_driver("--solver", tiny, "--init-from-fillers", "--out", str(tmp_path / "o"), "--campaign", bad,
+                       check=False)
+        assert_clean_error(r, "empty item")

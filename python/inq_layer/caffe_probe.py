@@ -14,7 +14,7 @@ import sys
 
 from .errors import InqError
 
-_FATAL = re.compile(r"^F\d{4} [\d:.]+\s+\d+ [^\]]*\] (.*)$")
+_FATAL = re.compile(r"^F\d{4,8} [\d:.]+\s+\d+ [^\]]*\] (.*)$")
 _GPU: dict[int, bool] = {}
 
 

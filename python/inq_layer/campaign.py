@@ -26,7 +26,7 @@ from .scheduler import quantize_net, summary, unfrozen_by_reselection
 from .solver_config import SolverConfig, caffe_solver_text
 from .state import (CampaignRecord, Pending, PhaseRecord, Record, SnapshotState, load_snapshot_state,
                     newest_complete_snapshot, save_snapshot_state, snapshot_files)
-from .trainer import test_and_log, train_phase
+from .trainer import check_finite, test_and_log, train_phase
 
 DEFAULT_CAMPAIGN = "0.3,0.6,0.8,1.0"  # the original AlexNet one
 
@@ -273,6 +273,7 @@ class Campaign:
         """Test, check that no frozen weight moved, snapshot, record; after the last
         phase, the final model."""
         rec = self.record.data
+        check_finite(solver, self.cfg)
         after = test_and_log(solver, self.cfg, self.log, solver.iter)
         if Freezer(blobs).violations(solver.net.params):
             raise InqError("internal error: frozen weights moved")  # never expected

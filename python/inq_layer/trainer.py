@@ -33,6 +33,16 @@ def train_outputs(net) -> dict[str, float]:
     return {name: float(np.mean(net.blobs[name].data)) for name in net.outputs}
 
 
+def check_finite(solver, cfg: SolverConfig) -> None:
+    """Diverged weights (NaN or Inf) must never reach a snapshot: the last update can blow
+    them up after the last forward pass looked fine."""
+    for name, blobs in solver.net.params.items():
+        for b in blobs:
+            if not np.isfinite(b.data).all():
+                raise InqError(f"training diverged at iteration {solver.iter - 1} (loss nan; layer {name!r} holds "
+                               f"NaN or Inf); lower base_lr in {cfg.path} (the snapshots before it are kept)")
+
+
 def _next_stop(p, it: int, iters: int) -> int:
     """Where the current block of iterations must end: before a test (tests run at the
     start of an iteration), after a display iteration, at a snapshot, at the end."""
@@ -84,6 +94,7 @@ def train_phase(solver, cfg: SolverConfig, freezer: Freezer, iters: int, log: Ca
         if bar is not None:
             bar.update(stop - it)
         if p.snapshot and solver.iter % p.snapshot == 0 and solver.iter < iters:
+            check_finite(solver, cfg)
             snapshot(solver.iter)
     if bar is not None:
         bar.close()
