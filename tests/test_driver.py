@@ -241,6 +241,16 @@ def snapshot_files_of(out, phase):
 def test_campaign_on_an_lmdb_net_releases_each_phase_solver(tmp_path):
     """Real data layers: a phase's solver must be freed before the next opens the same
     LMDB (two open in one process hang), so nothing may keep it alive."""
+    solver = lmdb_tiny(tmp_path, max_iter=6, snapshot=3)
+    out = str(tmp_path / "out")
+    r = run_driver("--solver", solver, "--init-from-fillers", "--out", out, "--campaign", "0.5,0.8,1",
+                   timeout=120)
+    assert "check passed" in r.stdout
+
+
+def lmdb_tiny(tmp_path, **kw):
+    """The tiny net reading 64 random images from LMDBs (8 batches of 8: where a data
+    layer stands matters)."""
     from inq_layer.lmdb_data import write_lmdb
     rng = np.random.default_rng(0)
     data = 'name: "tiny_lmdb"\n'
@@ -250,11 +260,33 @@ def test_campaign_on_an_lmdb_net_releases_each_phase_solver(tmp_path):
         data += ('layer { name: "data" type: "Data" top: "data" top: "label"\n'
                  f'  include {{ phase: {phase} }} transform_param {{ scale: 0.00390625 }}\n'
                  f'  data_param {{ source: "{db}" batch_size: 8 backend: LMDB }} }}\n')
-    solver = write_tiny(str(tmp_path), max_iter=6, snapshot=3)
+    solver = write_tiny(str(tmp_path), **kw)
     net = tmp_path / "net.prototxt"
     text = net.read_text()
     net.write_text(data + text[text.index('layer { name: "conv1"'):])
-    out = str(tmp_path / "out")
-    r = run_driver("--solver", solver, "--init-from-fillers", "--out", out, "--campaign", "0.5,0.8,1",
-                   timeout=120)
-    assert "check passed" in r.stdout
+    return solver
+
+
+def test_resume_mid_phase_on_lmdb_data_is_bit_identical(tmp_path):
+    """Ctrl-C after phase 2's iteration-20 snapshot, then --resume: the data layers are
+    fast-forwarded to where the run stopped, so the final model equals an uninterrupted
+    run's bit for bit (without the fast-forward they restart at the first record)."""
+    solver = lmdb_tiny(tmp_path, max_iter=60, snapshot=10, test_interval=15)
+    args = ["--solver", solver, "--init-from-fillers", "--campaign", "0.5,0.8,1", "--final-iters", "2"]
+    ref = str(tmp_path / "ref")
+    run_driver(*args, "--out", ref)
+    out = str(tmp_path / "cut")
+    p = subprocess.Popen([sys.executable, DRIVER, *args, "--out", out], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and p.poll() is None and not any(it >= 20 for it, _ in states(out, 2)):
+        time.sleep(0.002)
+    p.send_signal(signal.SIGINT)
+    p.wait()
+    done = [it for it, _ in states(out, 2)]
+    assert done and max(done) < 60 and not os.path.exists(os.path.join(out, "final_inq.caffemodel"))
+    r = run_driver(*args, "--out", out, "--resume")
+    assert "Fast-forwarded the data layers by" in r.stdout
+    assert same_models(os.path.join(ref, "final_inq.caffemodel"), os.path.join(out, "final_inq.caffemodel"))
+    a, b = (json.load(open(os.path.join(d, "report.json"))) for d in (ref, out))
+    assert [p["test_after_training"] for p in a["phases"]] == [p["test_after_training"] for p in b["phases"]]

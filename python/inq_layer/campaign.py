@@ -26,7 +26,7 @@ from .scheduler import quantize_net, summary, unfrozen_by_reselection
 from .solver_config import SolverConfig, caffe_solver_text
 from .state import (CampaignRecord, Pending, PhaseRecord, Record, SnapshotState, load_snapshot_state,
                     newest_complete_snapshot, save_snapshot_state, snapshot_files)
-from .trainer import check_finite, test_and_log, train_phase
+from .trainer import check_finite, fast_forward_data, test_and_log, tests_before, train_phase
 
 DEFAULT_CAMPAIGN = "0.3,0.6,0.8,1.0"  # the original AlexNet one
 
@@ -236,9 +236,24 @@ class Campaign:
                 raise InqError(f"{state_path}: written by a campaign with other settings "
                                f"({st.settings}); use another --out")
             self._restore(solver, state_path)
+            self._fast_forward(solver, k)
             self.log(f"Resuming phase {k + 1} from {state_path} (iteration {solver.iter})")
             return st.by_key(), self.record.data.pending or Pending({}), t0
         return (*self._start(solver, k), t0)
+
+    def _fast_forward(self, solver, k: int) -> None:
+        """Put the data layers where the interrupted run had them: the train net past
+        iter * iter_size batches, each test net past the test passes of this phase so far
+        (the float test of phase 1, the test after quantizing, the interval tests)."""
+        t = time.time()
+        train = solver.iter * max(1, self.cfg.param.iter_size)
+        passes = (2 if k == 0 else 1) + tests_before(self.cfg, solver.iter)
+        fast_forward_data(solver.net, train)
+        for i, net in enumerate(solver.test_nets):
+            iters = self.cfg.test_iters()
+            fast_forward_data(net, passes * (iters[i] if i < len(iters) else 1))
+        self.log(f"Fast-forwarded the data layers by {train} training batches and {passes} test passes "
+                 f"({time.time() - t:.1f} s)")
 
     def _start(self, solver, k: int) -> tuple[dict, Pending]:
         s, rec = self.s, self.record.data
@@ -251,6 +266,9 @@ class Campaign:
                              f"the values of their fillers")
             if rec.test_float is None:
                 rec.test_float = test_and_log(solver, self.cfg, self.log, 0)
+            else:  # measured by an interrupted run: skip its batches, as that run did
+                for i, net in enumerate(solver.test_nets):
+                    fast_forward_data(net, self.cfg.test_iters()[i] if i < len(self.cfg.test_iters()) else 1)
         else:
             prev_path = os.path.join(self.out, rec.phases[k - 1].final_state)
             prev = load_snapshot_state(prev_path).by_key()

@@ -33,6 +33,27 @@ def train_outputs(net) -> dict[str, float]:
     return {name: float(np.mean(net.blobs[name].data)) for name in net.outputs}
 
 
+def fast_forward_data(net, batches: int) -> int:
+    """Advance a net's data layers by `batches` forward passes of those layers alone (the
+    leading layers without bottoms): a restored solver's data layers start again at the
+    first record, where the interrupted run had read further. Returns the layers run."""
+    names = list(net._layer_names)
+    lead = 0
+    while lead < len(names) and not net.bottom_names[names[lead]]:
+        lead += 1
+    if lead and batches > 0:
+        for _ in range(batches):
+            net.forward(start=names[0], end=names[lead - 1])
+    return lead
+
+
+def tests_before(cfg: SolverConfig, it: int) -> int:
+    """Test passes the training loop ran before iteration `it` of a phase (at every
+    test_interval above 0, at the start of that iteration)."""
+    ti = cfg.param.test_interval
+    return (it - 1) // ti if ti and it > 0 else 0
+
+
 def check_finite(solver, cfg: SolverConfig) -> None:
     """Diverged weights (NaN or Inf) must never reach a snapshot: the last update can blow
     them up after the last forward pass looked fine."""
