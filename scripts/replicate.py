@@ -500,7 +500,8 @@ def write_doc() -> None:
          "Task: Caffe's LeNet on Fashion-MNIST (Debian's dataset-fashion-mnist: 60,000 training "
          "images, accuracy on all 10,000 test images; `make data`). Each row: 3 seeds (1, 2, 3); the "
          "seed sets the float model (`random_seed` of its `caffe train` solver, "
-         f"{FLOAT_SOLVER}: 20 epochs, lr 0.01 falling tenfold after epochs 10 and 15) and `--seed` of the campaign. Values: test "
+         f"{FLOAT_SOLVER}: 20 epochs, lr 0.01 falling tenfold after epochs 10 and 15) and `--seed` of "
+         "the campaign. Values: test "
          "accuracy in %, mean ± sample standard deviation over the seeds, then each seed. "
          "\"Weights at 0\": mean over layers of the final zero fraction.", "",
          f"Retraining: {INQ_SOLVER}, paper rule, pruning-inspired partition, max n1, unless the row "

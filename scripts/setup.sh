@@ -19,7 +19,7 @@ JOBS="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
 APT_PACKAGES=(build-essential pkg-config
   libboost-system-dev libboost-thread-dev libboost-filesystem-dev libboost-regex-dev
   libboost-python-dev libgoogle-glog-dev libgflags-dev libprotobuf-dev protobuf-compiler
-  libhdf5-dev liblmdb-dev libopenblas-dev)
+  libhdf5-dev liblmdb-dev libleveldb-dev libsnappy-dev libopenblas-dev)
 
 say() { echo "setup: $*"; }
 die() { echo "setup: error: $*" >&2; exit 1; }
@@ -42,8 +42,16 @@ fi
 BUILD_CAFFE=0
 [[ -z "$CAFFE_PY" ]] && { BUILD_CAFFE=1; CAFFE_PY="$CAFFE_DIR/python"; }
 
+# A build made with another Makefile.config (an older setup, e.g. without LevelDB) is
+# rebuilt in place: its .complete stamp holds the config it was built with.
+CONFIG_VERSION="leveldb-1"
+STALE=0
+if [[ $BUILD_CAFFE == 1 && -f "$CAFFE_DIR/.complete" && "$(cat "$CAFFE_DIR/.complete")" != "$CONFIG_VERSION" ]]; then
+  STALE=1
+fi
+
 # --- 2. Debian packages --------------------------------------------------------------
-if [[ $BUILD_CAFFE == 1 && ! -f "$CAFFE_DIR/.complete" ]]; then
+if [[ $BUILD_CAFFE == 1 && ( ! -f "$CAFFE_DIR/.complete" || $STALE == 1 ) ]]; then
   missing=()
   if command -v dpkg-query >/dev/null; then
     for p in "${APT_PACKAGES[@]}"; do
@@ -92,7 +100,7 @@ write_makefile_config() {  # $1 = path
 # Written by scripts/setup.sh for this machine; do not edit by hand.
 CPU_ONLY := 1
 USE_OPENCV := 0
-USE_LEVELDB := 0
+USE_LEVELDB := 1
 USE_LMDB := 1
 BLAS := open
 PYTHON_INCLUDE := $inc $numinc
@@ -107,6 +115,20 @@ DISTRIBUTE_DIR := distribute
 Q ?= @
 EOF
 }
+
+if [[ $STALE == 1 ]]; then
+  say "rebuilding build/caffe with this setup's Makefile.config (LevelDB added; a minute or two)"
+  BUILD_START=$SECONDS
+  write_makefile_config "$CAFFE_DIR/Makefile.config"
+  # Objects do not depend on Makefile.config: touch the sources its switches reach.
+  (cd "$CAFFE_DIR" && grep -rl "USE_LEVELDB" src include tools | xargs touch)
+  if ! make -C "$CAFFE_DIR" -j"$JOBS" all pycaffe > "$BUILD/caffe-build.log" 2>&1; then
+    grep -E 'error|Error' "$BUILD/caffe-build.log" | head -n 15 >&2 || true
+    die "rebuilding Caffe failed (full log: build/caffe-build.log); rm -rf build/caffe and rerun make setup"
+  fi
+  echo "$CONFIG_VERSION" > "$CAFFE_DIR/.complete"
+  say "Caffe rebuilt in $((SECONDS - BUILD_START)) s"
+fi
 
 if [[ $BUILD_CAFFE == 1 && ! -f "$CAFFE_DIR/.complete" ]]; then
   DL="$BUILD/downloads"; mkdir -p "$DL"
@@ -144,7 +166,7 @@ if [[ $BUILD_CAFFE == 1 && ! -f "$CAFFE_DIR/.complete" ]]; then
   # Smoke-check the result before trusting it.
   PYTHONPATH="$SRC/python" "$VPY" -c 'import caffe' > "$BUILD/caffe-import.log" 2>&1 \
     || { tail -n 5 "$BUILD/caffe-import.log" >&2; die "Caffe built but 'import caffe' fails (build/caffe-import.log)"; }
-  touch "$SRC/.complete"
+  echo "$CONFIG_VERSION" > "$SRC/.complete"
   rm -rf "$CAFFE_DIR"
   mv "$SRC" "$CAFFE_DIR"
   rm -rf "$TMP"
