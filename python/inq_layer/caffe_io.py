@@ -220,3 +220,7 @@ def check_net_for_caffe(path: str, net, known_types: list[str]) -> None:
             if not os.path.exists(src):
                 raise InqError(f"{path}: layer {ly.name!r} reads {src!r}, which does not exist "
                                f"(create the database, e.g. `make data`, or fix data_param.source)")
+        mean = ly.transform_param.mean_file
+        if mean and not os.path.exists(mean):
+            raise InqError(f"{path}: layer {ly.name!r} reads the mean file {mean!r}, which does not exist "
+                           f"(make it with `python -m inq_layer.image_mean TRAIN_DB {mean}`)")
