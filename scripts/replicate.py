@@ -195,6 +195,7 @@ def command(row: str, seed: int) -> list[str]:
 
 
 def report(row: str, seed: int) -> dict | None:
+    """report.json of a finished run (a campaign row or a pruning), else None."""
     path = os.path.join(OUT, f"{row}_s{seed}", "report.json")
     if not os.path.exists(path):
         return None
@@ -286,14 +287,6 @@ def table(rows: list[str]) -> list[str]:
     return out
 
 
-def prune_report(prune: str, seed: int) -> dict | None:
-    path = os.path.join(OUT, f"{prune}_s{seed}", "report.json")
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
-
-
 def model_size(row: str, seed: int) -> dict:
     """The run's final model exported to .inq (once; cached beside it): file bytes, the
     float32 bytes of all its blobs, and the sparsity of its quantized weights."""
@@ -314,7 +307,7 @@ def model_size(row: str, seed: int) -> dict:
 def pruning_tables() -> list[str]:
     L = ["| pruning | float % | pruned % | change (points) | pruned per seed | sparsity |", "|---|---|---|---|---|---|"]
     for prune, (sparsity, steps) in PRUNES.items():
-        rs = [prune_report(prune, s) for s in SEEDS]
+        rs = [report(prune, s) for s in SEEDS]
         if not all(rs):
             L.append(f"| {sparsity} (steps {steps}) | pending | | | | |")
             continue
@@ -419,8 +412,6 @@ def plots() -> list[str]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from inq_layer.atomic import write_bytes_atomic
-    import io
     made = []
     fig, ax = plt.subplots(figsize=(6, 4))
     drawn = False
@@ -440,11 +431,7 @@ def plots() -> list[str]:
         ax.set_ylabel("test accuracy % (Fashion-MNIST, 10,000 images)")
         ax.set_title("INQ LeNet: accuracy by bit width (3 seeds, ± sd)")
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100)
-        write_bytes_atomic(os.path.join(ROOT, "docs", "replication_bits.png"), buf.getvalue())
-        made.append("replication_bits.png")
+        made.append(save_png(fig, "replication_bits.png"))
     plt.close(fig)
     rows = [r for r in ("b5", "b2_mse", "b2") if reports(r)]
     if rows:
@@ -462,13 +449,21 @@ def plots() -> list[str]:
             ax.set_xlabel("accumulated portion quantized")
             ax.set_ylabel("test accuracy %")
             ax.legend(fontsize=8)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100)
-        write_bytes_atomic(os.path.join(ROOT, "docs", "replication_phases.png"), buf.getvalue())
+        made.append(save_png(fig, "replication_phases.png"))
         plt.close(fig)
-        made.append("replication_phases.png")
     return made
+
+
+def save_png(fig, name: str) -> str:
+    """The figure as docs/NAME, written atomically; returns NAME."""
+    import io
+
+    from inq_layer.atomic import write_bytes_atomic
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    write_bytes_atomic(os.path.join(ROOT, "docs", name), buf.getvalue())
+    return name
 
 
 def compute_minutes() -> tuple[float, int]:

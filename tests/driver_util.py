@@ -56,3 +56,12 @@ def run_tool(module, *args, check=True, **kw):
     if check and out.returncode != 0:
         raise AssertionError(f"{module} failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
     return out
+
+
+def driver_module():
+    """solver_driver.py loaded in this process (to patch what it calls)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("solver_driver", DRIVER)
+    drv = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(drv)
+    return drv

@@ -131,14 +131,11 @@ def test_all_zero_layer_warns_and_goes_on(tmp_path, tiny):
 
 def test_disk_full_during_state_write_keeps_previous_and_resume_works(tmp_path, monkeypatch, capsys):
     import errno
-    import importlib.util
 
-    from driver_util import DRIVER, states
+    from driver_util import driver_module, states
     from inq_layer import state as state_mod
     from inq_layer.state import newest_complete_snapshot
-    spec = importlib.util.spec_from_file_location("solver_driver", DRIVER)
-    drv = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(drv)
+    drv = driver_module()
     solver = write_tiny(str(tmp_path), max_iter=8, snapshot=2)
     out = str(tmp_path / "o")
     args = ["--solver", solver, "--init-from-fillers", "--out", out, "--campaign", "0.5,1"]
@@ -293,13 +290,10 @@ def test_divergence_stops_with_one_line_and_keeps_earlier_snapshots(tmp_path):
 
 def test_no_space_for_caffes_snapshot_is_one_line_and_resumable(tmp_path, monkeypatch, capsys):
     import collections
-    import importlib.util
     import shutil
 
-    from driver_util import DRIVER
-    spec = importlib.util.spec_from_file_location("solver_driver", DRIVER)
-    drv = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(drv)
+    from driver_util import driver_module
+    drv = driver_module()
     solver = write_tiny(str(tmp_path), max_iter=6, snapshot=2)
     out = str(tmp_path / "o")
     args = ["--solver", solver, "--init-from-fillers", "--out", out, "--campaign", "0.5,1"]

@@ -16,8 +16,8 @@ import sys
 import numpy as np
 
 from .atomic import sha256_file
-from .debian_data import extract, fetch_deb
-from .errors import InqError, ArgParser, cli_main
+from .debian_data import data_cli, extract, fetch_deb
+from .errors import InqError
 from .lmdb_data import write_lmdb
 
 PNG_MEMBER = "./usr/share/doc/opencv-doc/examples/data/digits.png"
@@ -78,14 +78,7 @@ def make_data(out: str, downloads: str) -> None:
     print(f"digits: 4000 train / 1000 test 28x28 images in {out}")
 
 
-@cli_main
-def main(argv: list[str] | None = None) -> int:
-    ap = ArgParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="build/digits")
-    ap.add_argument("--downloads", default="build/downloads")
-    a = ap.parse_args(argv)
-    make_data(a.out, a.downloads)
-    return 0
+main = data_cli("python -m inq_layer.digits_data", __doc__, "build/digits", make_data)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ import sys
 
 import numpy as np
 
-from .debian_data import extract, fetch_deb
-from .errors import InqError, ArgParser, cli_main
+from .debian_data import data_cli, extract, fetch_deb
+from .errors import InqError
 from .lmdb_data import write_lmdb
 
 PACKAGE = "dataset-fashion-mnist"
@@ -80,14 +80,7 @@ def make_data(out: str, downloads: str) -> None:
     print(f"fashion-mnist: 60000 train (shuffled, seed {SEED}) / 10000 test 28x28 images in {out}")
 
 
-@cli_main
-def main(argv: list[str] | None = None) -> int:
-    ap = ArgParser(prog="python -m inq_layer.fashion_data", description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="build/fashion")
-    ap.add_argument("--downloads", default="build/downloads")
-    a = ap.parse_args(argv)
-    make_data(a.out, a.downloads)
-    return 0
+main = data_cli("python -m inq_layer.fashion_data", __doc__, "build/fashion", make_data)
 
 
 if __name__ == "__main__":
