@@ -17,7 +17,7 @@ test: setup
 	$(VPY) -m ruff check --quiet .
 	$(VPY) -m pytest -q -p no:cacheprovider tests
 
-bench: setup
+bench: setup data $(FLOAT_MODEL)
 	@for b in bench/bench_*.py; do echo "== $$b"; GLOG_minloglevel=1 $(VPY) $$b || exit 1; done
 
 data: setup

@@ -4,10 +4,12 @@
 Trains float LeNets (3 seeds, `caffe train`), runs the INQ campaigns of every row below
 through solver_driver.py for each seed, and writes docs/REPLICATION.md (tables with
 mean +- sample sd and the per-seed values, the exact commands, computed answers) and its
-plots. Runs live in build/replicate_fashion/<row>_s<seed>: a finished run (report.json) is
-skipped, an interrupted one continues with --resume, so this can run in the background
-across sessions (two runs at a time, one BLAS thread each). The doc is rewritten after every
-finished run; rows still running show as pending.
+plots. Runs live in build/replicate_fashion/<row>_s<seed>; what a finished run measured
+(its report.json, with the .inq size of pruned rows) is kept in docs/replication/ , which is
+committed: a run found there is not run again, even on a fresh checkout, and an interrupted
+one continues with --resume. So this can run in the background across sessions (two runs
+at a time, one BLAS thread each). The doc is rewritten after every finished run; rows still
+running show as pending.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 OUT = os.path.join(ROOT, "build", "replicate_fashion")
 DOC = os.path.join(ROOT, "docs", "REPLICATION.md")
+RESULTS = os.path.join(ROOT, "docs", "replication")  # committed: one JSON per finished run
 PY = sys.executable
 SEEDS = (1, 2, 3)
 ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1", GLOG_minloglevel="1")
@@ -153,8 +156,7 @@ def float_model(net: str, seed: int) -> str:
                                stdout=f, stderr=subprocess.STDOUT)
         if r.returncode != 0:
             raise SystemExit(f"caffe train failed for {net} seed {seed}: see {log}")
-        with open(os.path.join(OUT, f"float_{net}_s{seed}.json"), "w") as f:
-            json.dump({"seconds": round(time.time() - t, 1), "iterations": iters}, f)
+        keep(f"float_{net}_s{seed}", {"seconds": round(time.time() - t, 1), "iterations": iters})
         os.replace(os.path.join(OUT, f"float_{net}_s{seed}_iter_{iters}.caffemodel"), final)
         print(f"  float {net} seed {seed}: {time.time() - t:.0f} s", flush=True)
     return final
@@ -169,7 +171,8 @@ def pruned_model(prune: str, seed: int) -> str:
 def _prune(prune: str, seed: int) -> str:
     out = os.path.join(OUT, f"{prune}_s{seed}")
     model = os.path.join(out, "pruned.caffemodel")
-    if os.path.exists(os.path.join(out, "report.json")):
+    if os.path.exists(model) and os.path.exists(os.path.join(out, "report.json")):
+        report(prune, seed)  # keep what it measured
         return model
     sparsity, steps = PRUNES[prune]
     cmd = [PY, "-m", "inq_layer.prune", "--solver", solver_file("advice", "lenet"), "--weights",
@@ -194,13 +197,37 @@ def command(row: str, seed: int) -> list[str]:
             "--seed", str(seed), "--out", os.path.join(OUT, f"{row}_s{seed}"), *opts]
 
 
-def report(row: str, seed: int) -> dict | None:
-    """report.json of a finished run (a campaign row or a pruning), else None."""
-    path = os.path.join(OUT, f"{row}_s{seed}", "report.json")
+def keep(name: str, data: dict) -> None:
+    """docs/replication/NAME.json, written atomically."""
+    from inq_layer.atomic import write_text_atomic
+    os.makedirs(RESULTS, exist_ok=True)
+    write_text_atomic(os.path.join(RESULTS, f"{name}.json"), json.dumps(data, indent=1, sort_keys=True))
+
+
+def kept(name: str) -> dict | None:
+    path = os.path.join(RESULTS, f"{name}.json")
     if not os.path.exists(path):
         return None
     with open(path) as f:
         return json.load(f)
+
+
+def report(row: str, seed: int) -> dict | None:
+    """What a finished run (a campaign row or a pruning) measured, else None: its kept
+    result, or its report.json in build/ (then kept, with the .inq size of a pruned row)."""
+    name = f"{row}_s{seed}"
+    rep = kept(name)
+    if rep is not None:
+        return rep
+    path = os.path.join(OUT, name, "report.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        rep = json.load(f)
+    if row in PRUNED_ROWS:
+        rep["size"] = export_size(row, rep, os.path.join(OUT, name))
+    keep(name, rep)
+    return rep
 
 
 def run(row: str, seed: int) -> None:
@@ -287,21 +314,18 @@ def table(rows: list[str]) -> list[str]:
     return out
 
 
-def model_size(row: str, seed: int) -> dict:
-    """The run's final model exported to .inq (once; cached beside it): file bytes, the
-    float32 bytes of all its blobs, and the sparsity of its quantized weights."""
+def export_size(row: str, rep: dict, run_dir: str) -> dict:
+    """The run's final model exported to .inq: file bytes, the float32 bytes of all its
+    blobs, and the sparsity of its quantized weights."""
     from inq_layer.export import export_model
-    run_dir = os.path.join(OUT, f"{row}_s{seed}")
-    cache = os.path.join(run_dir, "size.json")
-    if not os.path.exists(cache):
-        rep = report(row, seed)
-        r = export_model(os.path.join(ROOT, NETS[ROWS[row][0]]), rep["final_model"], rep["bits"],
-                         os.path.join(run_dir, "model.inq"))
-        zeros = sum(ly["sparsity"] * ly["count"] for ly in r["layers"]) / sum(ly["count"] for ly in r["layers"])
-        with open(cache, "w") as f:
-            json.dump({"file_bytes": r["file_bytes"], "float_bytes": r["float_bytes"], "sparsity": zeros}, f)
-    with open(cache) as f:
-        return json.load(f)
+    r = export_model(os.path.join(ROOT, NETS[ROWS[row][0]]), rep["final_model"], rep["bits"],
+                     os.path.join(run_dir, "model.inq"))
+    zeros = sum(ly["sparsity"] * ly["count"] for ly in r["layers"]) / sum(ly["count"] for ly in r["layers"])
+    return {"file_bytes": r["file_bytes"], "float_bytes": r["float_bytes"], "sparsity": zeros}
+
+
+def model_size(row: str, seed: int) -> dict:
+    return report(row, seed)["size"]
 
 
 def pruning_tables() -> list[str]:
@@ -477,10 +501,11 @@ def compute_minutes() -> tuple[float, int]:
                 n += 1
     for net in NETS:
         for s in SEEDS:
-            p = os.path.join(OUT, f"float_{net}_s{s}.json")
-            if os.path.exists(p):
-                with open(p) as f:
-                    total += json.load(f)["seconds"]
+            total += (kept(f"float_{net}_s{s}") or {}).get("seconds", 0.0)
+    for prune in PRUNES:
+        for s in SEEDS:
+            r = report(prune, s)
+            total += sum(p["seconds"] for p in r["phases"]) if r else 0.0
     return total / 60, n
 
 
