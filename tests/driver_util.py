@@ -65,3 +65,37 @@ def driver_module():
     drv = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(drv)
     return drv
+
+
+def caffe_has(layer_type: str) -> bool:
+    """Whether the pycaffe in use knows a layer type (a user's own Caffe may lack the
+    Python layer: it is built only WITH_PYTHON_LAYER)."""
+    import caffe
+    return layer_type in caffe.layer_type_list()
+
+
+_LEVELDB = []
+
+
+def caffe_reads_leveldb() -> bool:
+    """Whether the Caffe in use was built with LevelDB (tried in a child: Caffe aborts on
+    an unknown backend)."""
+    if not _LEVELDB:
+        import tempfile
+
+        from inq_layer.caffe_probe import run_child
+        from inq_layer.imageset import _Writer
+        with tempfile.TemporaryDirectory() as tmp:
+            db = os.path.join(tmp, "db")
+            w = _Writer(db, "leveldb")
+            from inq_layer.caffe_io import pb2
+            w.put(b"0", pb2().Datum(channels=1, height=1, width=1, data=b"\0", label=0).SerializeToString())
+            w.commit()
+            w.close()
+            net = os.path.join(tmp, "net.prototxt")
+            with open(net, "w") as f:
+                f.write(f'layer {{ name: "d" type: "Data" top: "d" top: "l" data_param {{ source: "{db}" '
+                        f'batch_size: 1 backend: LEVELDB }} }}\n')
+            ok, _ = run_child("import sys, caffe; caffe.set_mode_cpu(); caffe.Net(sys.argv[1], caffe.TEST)", net)
+        _LEVELDB.append(ok)
+    return _LEVELDB[0]

@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 
 from caffe_nets import write_tiny
-from driver_util import bits, caffemodel_params, run_driver, states
+from driver_util import bits, caffe_has, caffemodel_params, run_driver, states
+
+needs_python_layer = pytest.mark.skipif(not caffe_has("Python"),
+                                        reason="this Caffe was built without WITH_PYTHON_LAYER")
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 BLOBS = (("conv1", 0), ("ip1", 0))
@@ -93,11 +96,13 @@ def assert_frozen_invariants(out, watch_path=None, rule="paper", iter_size=1):
     return rep, sts
 
 
+@needs_python_layer
 def test_watch_layer_sees_the_driver_keep_frozen_weights_at_every_forward(tmp_path):
     out, watch, _ = run_watched(tmp_path, "--campaign", "0.5,0.8,1", "--final-iters", "3", max_iter=12, snapshot=5)
     assert_frozen_invariants(out, watch)
 
 
+@needs_python_layer
 def test_watch_layer_catches_drift(tmp_path):
     """The watcher itself: plain Caffe steps after a quantization, without the freezer,
     show frozen weights drifting off the grid from the second forward pass on."""
@@ -128,6 +133,7 @@ SOLVERS = {
 }
 
 
+@needs_python_layer
 @pytest.mark.parametrize("name", sorted(SOLVERS))
 def test_solver_types_and_iter_size_keep_frozen_weights(tmp_path, name):
     out, watch, _ = run_watched(tmp_path, "--campaign", "0.5,1", "--final-iters", "2",
@@ -135,6 +141,7 @@ def test_solver_types_and_iter_size_keep_frozen_weights(tmp_path, name):
     assert_frozen_invariants(out, watch, iter_size=2 if name == "iter_size_2" else 1)
 
 
+@needs_python_layer
 def test_random_strategy_seeded_monotonic_and_exact(tmp_path):
     out, watch, _ = run_watched(tmp_path, "--campaign", "0.3,0.6,0.8,1", "--strategy", "random",
                                 "--seed", "7", "--bits", "4", max_iter=6, snapshot=0)
@@ -159,6 +166,7 @@ def test_every_blob0_quantizes_batchnorm_and_keeps_it_frozen(tmp_path):
     assert ("bn1", 0) in sts[0].by_key() and set(rep["phases"][0]["layers"]) == {"conv1", "bn1", "ip1"}
 
 
+@needs_python_layer
 def test_n1_grows_under_training_but_the_grid_and_frozen_weights_stay(tmp_path):
     """A large lr and the random partition let float weights outgrow 1.5 * 2^n1 between
     phases (the max rule would then move n1 up and push weights at 2^n2 off the grid):

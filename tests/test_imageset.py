@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from driver_util import run_tool
+from driver_util import caffe_reads_leveldb, run_tool
 from inq_layer.errors import InqError
 from inq_layer.imageset import read_list
 
@@ -107,6 +107,8 @@ def test_unreadable_images_are_named_and_left_out(tmp_path, images):
 
 @pytest.mark.parametrize("backend", ["lmdb", "leveldb"])
 def test_caffe_reads_the_database_and_the_mean_file(tmp_path, images, backend):
+    if backend == "leveldb" and not caffe_reads_leveldb():
+        pytest.skip("this Caffe was built without LevelDB (USE_LEVELDB)")
     """Caffe's Data layer (TEST phase: centre crop, no mirror) on what imageset and
     image_mean wrote gives (image - mean)[crop] * scale."""
     import caffe
