@@ -204,7 +204,10 @@ def test_degenerate_input():
     with pytest.raises(ValueError, match="fc6.*inf"):
         quantize_blob(np.array([1.0, -np.inf], np.float32), 0.5, name="fc6")
     z = quantize_blob(np.zeros((3, 4), np.float32), 0.5)
-    assert z.all_zero and z.n1 is None and z.n2 is None and z.frozen.all() and not z.quantized.any()
+    assert z.all_zero is True and z.n1 is None and z.n2 is None and z.partition_index is None
+    assert z.frozen.all() and not z.quantized.any()
+    for rule in ("reference", "paper"):  # an ordinary blob is not flagged
+        assert quantize_blob(np.array([0.0, 0.5, -0.25], np.float32), 0.5, rule=rule).all_zero is False
     w = np.ones(4, np.float32)
     for kw in ({"portion": 0}, {"portion": 1.5}, {"portion": 0.5, "bits": 9}, {"portion": 0.5, "bits": 1},
                {"portion": 0.5, "rule": "x"}, {"portion": 0.5, "strategy": "x"},
