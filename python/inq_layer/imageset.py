@@ -102,7 +102,7 @@ def _work(args: tuple[Options, str, int]) -> tuple[bytes | None, str]:
         return None, f"{type(e).__name__}: {e}"
 
 
-class _Writer:
+class DbWriter:
     """Puts in batches into an LMDB or a LevelDB folder."""
 
     def __init__(self, path: str, backend: str):
@@ -143,7 +143,7 @@ def convert(opt: Options, items: list[tuple[str, int]], out: str, jobs: int = 0,
     jobs = jobs or os.cpu_count() or 1
     tmp = out.rstrip("/") + ".partial"
     shutil.rmtree(tmp, ignore_errors=True)
-    env = _Writer(tmp, backend)
+    env = DbWriter(tmp, backend)
     written, bad, t0 = 0, [], time.perf_counter()
     bar = None
     if progress:
