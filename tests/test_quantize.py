@@ -199,7 +199,8 @@ def test_reference_rule_reselects_and_ignores_frozen():
 
 
 def test_degenerate_input():
-    with pytest.raises(ValueError, match="conv1"):
+    nan_msg = r"^conv1: weights contain nan \(NaN or Inf\); fix or retrain the float model$"
+    with pytest.raises(ValueError, match=nan_msg):
         quantize_blob(np.array([1.0, np.nan], np.float32), 0.5, name="conv1")
     with pytest.raises(ValueError, match="fc6.*inf"):
         quantize_blob(np.array([1.0, -np.inf], np.float32), 0.5, name="fc6")
@@ -214,5 +215,13 @@ def test_degenerate_input():
                {"portion": 0.5, "n1_rule": "x"}, {"portion": 0.5, "pruned": np.ones(3, bool)}):
         with pytest.raises(ValueError):
             quantize_blob(w, **kw)
+    for kw, msg in (({"rule": "x"}, "unknown rule 'x': use one of reference, paper"),
+                    ({"strategy": "x"}, "unknown strategy 'x': use one of magnitude, random"),
+                    ({"n1_rule": "x"}, "unknown n1 rule 'x': use one of max, mse")):
+        with pytest.raises(ValueError, match=f"^{msg}$"):
+            quantize_blob(w, 0.5, **kw)
+    from inq_layer.quantize import choose_n1
+    assert choose_n1(np.array([0.5, -3.0], np.float32), 5) == 2  # max rule by default: floor(log2(4))
+    assert choose_n1(np.zeros(3, np.float32), 5) is None
     with pytest.raises(ValueError, match="too large"):
         quantize_blob(np.array([3e38], np.float32), 1.0)
