@@ -31,7 +31,7 @@ def test_no_frozen_weight_gives_exactly_plain_step(tmp_path):
         f.write(caffe_solver_text(cfg, str(tmp_path / "x"), 12))
     a = caffe.get_solver(path)
     codes = {(n, 0): np.full(a.net.params[n][0].data.shape, FLOAT, np.uint16) for n in ("conv1", "ip1")}
-    test_all(a, cfg.test_iters())  # the driver tests right after quantizing
+    test_all(a, cfg)  # the driver tests right after quantizing
     train_phase(a, cfg, Freezer(codes), 12, CaffeLog(open(os.devnull, "w")), lambda it: None)
     got = {n: [b.data.copy() for b in blobs] for n, blobs in a.net.params.items()}
     del a

@@ -250,8 +250,7 @@ class Campaign:
         passes = (2 if k == 0 else 1) + tests_before(self.cfg, solver.iter)
         fast_forward_data(solver.net, train)
         for i, net in enumerate(solver.test_nets):
-            iters = self.cfg.test_iters()
-            fast_forward_data(net, passes * (iters[i] if i < len(iters) else 1))
+            fast_forward_data(net, passes * self.cfg.test_iter_of(i))
         self.log(f"Fast-forwarded the data layers by {train} training batches and {passes} test passes "
                  f"({time.time() - t:.1f} s)")
 
@@ -268,7 +267,7 @@ class Campaign:
                 rec.test_float = test_and_log(solver, self.cfg, self.log, 0)
             else:  # measured by an interrupted run: skip its batches, as that run did
                 for i, net in enumerate(solver.test_nets):
-                    fast_forward_data(net, self.cfg.test_iters()[i] if i < len(self.cfg.test_iters()) else 1)
+                    fast_forward_data(net, self.cfg.test_iter_of(i))
         else:
             prev_path = os.path.join(self.out, rec.phases[k - 1].final_state)
             prev = load_snapshot_state(prev_path).by_key()

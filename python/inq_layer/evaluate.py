@@ -17,13 +17,13 @@ def test_net_outputs(net, iters: int) -> dict[str, float]:
     return {k: v / iters for k, v in sums.items()}
 
 
-def test_all(solver, test_iters: list[int]) -> list[dict[str, float]]:
+def test_all(solver, cfg) -> list[dict[str, float]]:
     """Results of every test net; `share_with` first, since pycaffe's test nets do not
     see the trained weights until Caffe's own test step runs."""
     results = []
     for i, net in enumerate(solver.test_nets):
         net.share_with(solver.net)
-        results.append(test_net_outputs(net, test_iters[i] if i < len(test_iters) else 1))
+        results.append(test_net_outputs(net, cfg.test_iter_of(i)))
     return results
 
 

@@ -35,6 +35,11 @@ class SolverConfig:
     def test_iters(self) -> list[int]:
         return [int(t) for t in self.param.test_iter]
 
+    def test_iter_of(self, net_index: int) -> int:
+        """Forward passes of test net `net_index` per test (1 when test_iter is short)."""
+        iters = self.test_iters()
+        return iters[net_index] if net_index < len(iters) else 1
+
 
 def _resolve(path: str, solver_path: str) -> str:
     """Caffe opens net paths relative to the working directory; also accept paths relative

@@ -23,7 +23,7 @@ from .solver_config import SolverConfig, lr_at
 def test_and_log(solver, cfg: SolverConfig, log: CaffeLog, it: int) -> dict[str, float]:
     """Run every test net, log it as Caffe does at iteration `it`, return the results
     as one dict (evaluate.flatten)."""
-    results = test_all(solver, cfg.test_iters())
+    results = test_all(solver, cfg)
     for i, r in enumerate(results):
         log.test(it, i, r)
     return flatten(results)
