@@ -32,26 +32,55 @@ DEFAULT_CAMPAIGN = "0.3,0.6,0.8,1.0"  # the original AlexNet one
 
 
 @dataclass
-class Settings:
+class PhaseSettings:
+    """What any run of phases needs (an INQ campaign, the prune tool's steps): the phase
+    list, where to write, how long to train, the starting weights. Subclasses say what a
+    phase freezes."""
     campaign: list[str]
-    bits: int = 5
-    rule: str = "paper"
-    strategy: str = "magnitude"
     seed: int | None = None
     quantize: str = "default"
     out: str = "inq_out"
-    max_iter: int | None = None  # override of the solver's max_iter (phases before the last)
-    final_iters: int = 1
+    max_iter: int | None = None  # override of the solver's max_iter
     gpu: int | None = None
     keep_momentum: bool = False  # carry SGD history across phases (the original resets it)
+    weights: str | None = None  # None: start from the net's fillers
+
+    final_name = "final.caffemodel"
+
+    def record(self) -> dict:
+        """The settings that shape the results (resume refuses a change)."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def iters(self, cfg: SolverConfig, k: int) -> int:
+        """Iterations of phase k."""
+        return self.max_iter if self.max_iter is not None else cfg.max_iter
+
+    def freeze(self, net, k: int, prev: dict | None, log: CaffeLog) -> dict:
+        """Phase k's frozen blobs (FrozenBlob by key), given the previous phase's."""
+        raise NotImplementedError
+
+    def unfrozen(self, prev: dict | None, blobs: dict) -> dict | None:
+        """Weights frozen in the previous phase and free in this one, per layer (None: the
+        settings never unfreeze)."""
+        return None
+
+
+@dataclass
+class Settings(PhaseSettings):
+    """An INQ campaign: phase k quantizes and freezes the k-th accumulated portion."""
+    bits: int = 5
+    rule: str = "paper"
+    strategy: str = "magnitude"
+    final_iters: int = 1
     n1_rule: str = "max"  # max (the paper's) or mse (least squared error, chosen once)
     keep_zeros: bool = False  # weights 0 in the starting model stay 0 (INQ after pruning)
-    weights: str | None = None  # None: start from the net's fillers
 
     final_name = "final_inq.caffemodel"
 
     def record(self) -> dict:
-        """The settings that shape the campaign's results (resume refuses a change)."""
         return {"campaign": self.campaign, "bits": self.bits, "rule": self.rule,
                 "strategy": self.strategy, "seed": self.seed, "quantize": self.quantize,
                 "keep_momentum": self.keep_momentum, "n1_rule": self.n1_rule,
@@ -62,14 +91,12 @@ class Settings:
                 f"{self.strategy} partition, n1 rule {self.n1_rule})")
 
     def iters(self, cfg: SolverConfig, k: int) -> int:
-        """Iterations of phase k: the last one only finishes the quantization (as the
-        original: 1 by default)."""
-        if k == len(self.campaign) - 1:
-            return self.final_iters
-        return self.max_iter if self.max_iter is not None else cfg.max_iter
+        """The last phase only finishes the quantization (as the original: 1 iteration by
+        default)."""
+        return self.final_iters if k == len(self.campaign) - 1 else super().iters(cfg, k)
 
     def freeze(self, net, k: int, prev: dict | None, log: CaffeLog) -> dict:
-        """Phase k's frozen weights: quantize_net at the k-th accumulated portion."""
+        """quantize_net at the k-th accumulated portion."""
         blobs = quantize_net(net, self.campaign[k], self.bits, prev=prev, rule=self.rule, strategy=self.strategy,
                              seed=self.seed, quantize=self.quantize, n1_rule=self.n1_rule,
                              keep_zeros=self.keep_zeros)
@@ -79,6 +106,10 @@ class Settings:
         log(f"Phase {k + 1}/{len(self.campaign)}: quantized portion {self.campaign[k]} "
             f"(frozen {summary(blobs)['frozen_fraction']:.4f})")
         return blobs
+
+    def unfrozen(self, prev: dict | None, blobs: dict) -> dict | None:
+        """The reference rule re-selects each phase and can free earlier frozen weights."""
+        return unfrozen_by_reselection(prev, blobs) if self.rule == "reference" and prev else None
 
 
 def _net_shapes(solver) -> dict[str, list[tuple]]:
@@ -105,7 +136,7 @@ class Campaign:
     (resume from a snapshot, or load the weights and quantize), train, finish (test, check,
     snapshot, record)."""
 
-    def __init__(self, cfg: SolverConfig, s: Settings, log: CaffeLog):
+    def __init__(self, cfg: SolverConfig, s: PhaseSettings, log: CaffeLog):
         import caffe  # the only Caffe import of the campaign
         self.caffe, self.cfg, self.s, self.log = caffe, cfg, s, log
         self.out = os.path.abspath(s.out)
@@ -275,8 +306,7 @@ class Campaign:
         blobs = s.freeze(solver.net, k, prev, self.log)
         if prev_path is not None and s.keep_momentum:
             self._restore(solver, prev_path, history_only=True)
-        pending = Pending(test_and_log(solver, self.cfg, self.log, 0),
-                          unfrozen_by_reselection(prev, blobs) if s.rule == "reference" and prev else None)
+        pending = Pending(test_and_log(solver, self.cfg, self.log, 0), s.unfrozen(prev, blobs))
         rec.pending = pending
         self.record.save()
         return blobs, pending

@@ -20,12 +20,11 @@ import sys
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from .campaign import Campaign, Settings
+from .campaign import Campaign, PhaseSettings
 from .caffe_log import CaffeLog
 from .errors import ArgParser, InqError, cli_main
 from .partition import parse_portion, parse_schedule, target_count
 from .scheduler import prune_net, summary
-from .solver_config import SolverConfig
 
 
 def parse_sparsity(text: str) -> Decimal | dict[str, Decimal]:
@@ -58,8 +57,8 @@ def default_steps(target: Decimal | dict) -> list[str]:
 
 
 @dataclass
-class PruneSettings(Settings):
-    """A campaign whose phases are pruning steps (every step trains the full max_iter)."""
+class PruneSettings(PhaseSettings):
+    """Phases that are pruning steps (every step trains the full max_iter)."""
     sparsity: Decimal | dict = Decimal("0.9")
     targets: dict = field(default_factory=dict)  # filled by layer_targets()
 
@@ -73,9 +72,6 @@ class PruneSettings(Settings):
 
     def describe(self) -> str:
         return f"magnitude pruning, steps {','.join(self.campaign)} (sparsity {self.record()['sparsity']})"
-
-    def iters(self, cfg: SolverConfig, k: int) -> int:
-        return self.max_iter if self.max_iter is not None else cfg.max_iter
 
     def step_sparsity(self, k: int) -> Decimal | dict:
         frac = Decimal(self.campaign[k]) / Decimal(self.campaign[-1])
