@@ -46,8 +46,7 @@ replicate: data
 # Mutation testing of the pure-numpy core (setup.cfg [mutmut]); not part of make test.
 # The C write-back kernel (writeback.c) is not mutated; its tests compare it with numpy.
 mutate: setup
-	-$(VPY) -m mutmut run
-	$(VPY) -m mutmut results
+	scripts/mutate.sh
 
 clean-caffe:
 	rm -rf build/caffe build/caffe.partial

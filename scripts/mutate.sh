@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# `make mutate`: mutation testing of the pure-numpy core with mutmut (setup.cfg [mutmut]).
+#
+# One mutmut run per module, its own test file first, then the other fast unit tests
+# (pytest -x stops at the first failure, so a killed mutant costs about one test file).
+# mutmut keeps what it measured in .mutmut-cache: a rerun tests only the mutants not yet
+# killed, so this can be stopped and continued. mutmut edits each module in place while it
+# runs: do not work in this checkout meanwhile (use a git worktree).
+#   scripts/mutate.sh [module ...]     default: all six
+set -u
+cd "$(dirname "$0")/.."
+PY=build/venv/bin/python
+ALL=(levels partition quantize freezer writeback inq_format)
+mods=("$@")
+[ ${#mods[@]} -eq 0 ] && mods=("${ALL[@]}")
+for m in "${mods[@]}"; do
+    [ -f "python/inq_layer/$m.py" ] || { echo "mutate: no module python/inq_layer/$m.py" >&2; exit 2; }
+    tests="tests/test_$m.py"
+    for o in "${ALL[@]}"; do [ "$o" != "$m" ] && tests="$tests tests/test_$o.py"; done
+    echo "mutate: $m ($(date +%H:%M))"
+    # exit status: bit flags for survivors/timeouts; the table below says what they are
+    "$PY" -m mutmut run --paths-to-mutate "python/inq_layer/$m.py" --simple-output --no-progress \
+        --test-time-base 60 \
+        --runner "env INQ_MUTATE=1 $PY -m pytest -x -q -p no:cacheprovider $tests"
+done
+"$PY" -m mutmut results
