@@ -300,9 +300,18 @@ def ms(xs: list[float]) -> str:
     return f"{statistics.mean(xs):.2f} ± {sd:.2f}"
 
 
+def baseline(row: str, seed: int) -> float | None:
+    """The float model's accuracy for a row's seed. A pruned row's campaign starts from the
+    pruned model: its float model is the one the pruning started from."""
+    start = report(PRUNED_ROWS[row][0], seed) if row in PRUNED_ROWS else report(row, seed)
+    return None if start is None else float_acc(start)
+
+
 def change(row: str) -> list[float] | None:
+    """Accuracy change from the float model, per seed (None while a seed is pending)."""
     rs = reports(row)
-    return None if rs is None else [acc(r) - float_acc(r) for r in rs]
+    base = [baseline(row, s) for s in SEEDS]
+    return None if rs is None or None in base else [acc(r) - b for r, b in zip(rs, base)]
 
 
 def table(rows: list[str]) -> list[str]:
@@ -349,17 +358,17 @@ def pruning_tables() -> list[str]:
                  + ", ".join(f"{x:.2f}" for x in pr) + f" | {100 * statistics.mean(sp):.1f} % |")
     L += ["", "INQ on the pruned models (`--keep-zeros`); size: the final model exported to .inq "
           "(entropy-coded where smaller), ratio against the float32 caffemodel's blobs (weights and biases):", "",
-          "| row | float % | INQ % | change (points) | INQ per seed | sparsity | .inq bytes | ratio |",
-          "|---|---|---|---|---|---|---|---|"]
+          "| row | float % | pruned % | INQ % | change from float (points) | INQ per seed | sparsity | .inq bytes "
+          "| ratio |", "|---|---|---|---|---|---|---|---|---|"]
     for row in PRUNED_ROWS:
-        rs = reports(row)
-        if rs is None:
-            L.append(f"| {ROWS[row][3]} | pending | | | | | | |")
+        rs, c = reports(row), change(row)
+        if rs is None or c is None:
+            L.append(f"| {ROWS[row][3]} | pending | | | | | | | |")
             continue
         sizes = [model_size(row, s) for s in SEEDS]
         ratio = [z["float_bytes"] / z["file_bytes"] for z in sizes]
-        L.append(f"| {ROWS[row][3]} | {ms([float_acc(r) for r in rs])} | {ms([acc(r) for r in rs])} | "
-                 f"{ms(change(row))} | " + ", ".join(f"{acc(r):.2f}" for r in rs)
+        L.append(f"| {ROWS[row][3]} | {ms([baseline(row, s) for s in SEEDS])} | {ms([float_acc(r) for r in rs])} "
+                 f"| {ms([acc(r) for r in rs])} | {ms(c)} | " + ", ".join(f"{acc(r):.2f}" for r in rs)
                  + f" | {100 * statistics.mean(z['sparsity'] for z in sizes):.1f} % | "
                  f"{statistics.mean(z['file_bytes'] for z in sizes):,.0f} | {ms(ratio)}x |")
     L += ["", f"Paper, AlexNet INQ + pruning (Table 5): {PAPER_T5['5']}x at 5 bits, {PAPER_T5['4']}x at 4, "
