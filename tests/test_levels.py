@@ -69,7 +69,7 @@ def test_n1_n2():
     assert n1_from_max(0.75) == 0 and n1_from_max(0.7499) == -1
     assert n2_from_n1(0, 5) == -7 and n2_from_n1(0, 2) == 0 and n2_from_n1(3, 8) == -60
     for b in (1, 9, 5.0, True):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=rf"^bits must be an integer in 2\.\.8, got {b!r}$"):
             check_bits(b)
 
 
