@@ -87,6 +87,20 @@ def test_clean_nearest_level_equals_scan_without_start_value(grid, xs, data):
     assert np.array_equal(q.view(np.uint32), nearest_level_scan(w, n1, n2, original=False).view(np.uint32))
 
 
+@pytest.mark.parametrize("n1,bits", [(-123, 5), (-140, 3), (-126, 8), (128, 5), (128, 2)])
+def test_exact_path_grids_equal_scan_both_start_values(n1, bits):
+    """Grids reaching into the subnormal range or above float32 go through the exact
+    path for every element: with and without the scan's start value."""
+    n2 = n2_from_n1(n1, bits)
+    w = special_values(n1, n2)
+    for original in (True, False):
+        q = nearest_level(w, n1, n2, original=original)
+        assert np.array_equal(q.view(np.uint32), nearest_level_scan(w, n1, n2, original=original).view(np.uint32))
+    if n1 < 128:  # without the start value the largest float32 clips to 2^n1, never rounds to 0
+        top = nearest_level(np.array([np.finfo(F32).max, -np.finfo(F32).max], F32), n1, n2, original=False)
+        assert top.tolist() == [math.ldexp(1.0, n1), -math.ldexp(1.0, n1)]
+
+
 def test_clean_nearest_level_clips_above_the_grid():
     q = nearest_level(np.array([1500.0, -1500.0, 3e38, 5.0, 3.0, 700.0], F32), 10, 3, original=False)
     assert q.tolist() == [1024.0, -1024.0, 1024.0, 8.0, 0.0, 512.0]
