@@ -6,8 +6,8 @@ import pytest
 from hyp import examples
 from hypothesis import given, settings, strategies as st
 
-from inq_layer.levels import (check_bits, n1_from_max, n1_mse, n2_from_n1, nearest_level,
-                              nearest_level_scan, squared_error)
+from inq_layer.levels import (check_bits, estimated_squared_errors, n1_from_max, n1_mse, n2_from_n1,
+                              nearest_level, nearest_level_scan, squared_error)
 
 F32 = np.float32
 
@@ -63,6 +63,11 @@ def test_scan_quirks():
     # The initial distance 100: nothing within 100 of 1500 -> +1.0, whatever the sign.
     q = nearest_level(np.array([1500.0, -1500.0], F32), 10, 3)
     assert q.tolist() == [1.0, 1.0]
+    # Far above a tiny grid the double distance 1 - 2^-54 rounds to 1, the distance to 0:
+    # the tie keeps 0 (the earlier candidate); 2^-53 below 1 does not round.
+    w = np.array([1.0, -1.0, 0.5], F32)
+    assert nearest_level_scan(w, -54, -54).tolist() == [0.0, 0.0, 2 ** -54]
+    assert nearest_level(w, -54, -54).tolist() == [0.0, 0.0, 2 ** -54]
 
 
 def test_n1_n2():
@@ -155,3 +160,56 @@ def test_mse_n1_large_blob_and_heavy_tail():
         errs = {c: squared_error(w, c, n2_from_n1(c, bits)) for c in range(got - 2, got + 3)
                 if c <= n1_from_max(float(np.max(np.abs(w))))}
         assert min(errs, key=errs.get) == got
+
+
+def _blobs():
+    rng = np.random.default_rng(7)
+    return {"normal": rng.normal(0, 0.05, 1000).astype(F32),
+            "heavy tail": (rng.standard_t(1.5, 2000) * 0.01).astype(F32),
+            "several chunks": rng.normal(0, 1.0, 300_001).astype(F32)}
+
+
+def test_squared_error_is_the_sum_over_the_clean_scan():
+    """Over several chunks, and with weights above the grid clipped to 2^n1 (the scan's
+    start value would give +1.0 for |w| >= 100)."""
+    for w in [*_blobs().values(), np.array([1500.0, -700.0, 3.0, 0.1], F32)]:
+        for n1, bits in ((10, 5), (0, 2), (-3, 8)):
+            n2 = n2_from_n1(n1, bits)
+            d = w.astype(np.float64) - nearest_level_scan(w, n1, n2, original=False)
+            assert squared_error(w, n1, n2) == pytest.approx(float(d @ d), rel=1e-12)
+    assert squared_error(np.array([1500.0], F32), 10, 3) == 476.0 ** 2
+
+
+def test_estimated_squared_errors_equal_the_exact_ones():
+    """The one-pass estimate that ranks mse candidates equals squared_error on every grid
+    (none of these weights sits exactly on a zero cut)."""
+    for name, w in _blobs().items():
+        total = float(np.dot(w.astype(np.float64), w.astype(np.float64)))
+        top = n1_from_max(float(np.max(np.abs(w))))
+        for bits in (2, 3, 4, 5, 8):
+            n1s = [n1 for n1 in range(top + 2, top - 14, -1) if n2_from_n1(n1, bits) >= -126]
+            est = estimated_squared_errors(w, n1s, bits)
+            for n1, e in zip(n1s, est):
+                exact = squared_error(w, n1, n2_from_n1(n1, bits))
+                assert abs(e - exact) <= 1e-9 * total, (name, bits, n1, e, exact)
+
+
+def test_mse_n1_edge_cases():
+    assert n1_mse(np.zeros(0, F32), 5) is None
+    assert n1_mse(np.zeros(7, F32), 5) is None
+    # Fifty weights at 2^-127 (subnormal) would fit the 2-bit grid n1 = -127 exactly, but
+    # grids stay in float32's normal range: n2 >= -126.
+    w = np.array([1.2 * 2.0 ** -126] + [2.0 ** -127] * 50, F32)
+    assert n1_mse(w, 2) == -126
+    # Where the best grid clips: one large weight among many small ones.
+    w = np.array([1.0] + [0.1] * 200, F32)
+    best, errs = _brute_mse(w, 2)
+    assert n1_mse(w, 2) == best < n1_from_max(1.0)
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4, 5, 8])
+def test_mse_n1_equals_brute_force_on_fixed_blobs(bits):
+    for name, w in _blobs().items():
+        if w.size > 10_000:
+            continue
+        assert n1_mse(w, bits) == _brute_mse(w, bits)[0], name

@@ -123,10 +123,12 @@ def nearest_level(w: np.ndarray, n1: int, n2: int, out: np.ndarray | None = None
             np.copyto(oflat, flat, where=cflat == 0)
         return out
     zero_lim = (n2 - 1 + 127) << 23  # bits of 2^(n2-1): at or below it, 0 wins
-    above_lim = (n1 + 1 + 127) << 23  # bits of 2^(n1+1): above the grid, exact path
-    # Without the scan's start value, clamping the rounded power already clips the
-    # weights above the grid: no element needs the exact path.
-    special_lim = min(_F32_100_BITS, above_lim) if original else 0x7FFFFFFF
+    # The scan's quirks take the exact path: its start value (|w| >= 100), and weights far
+    # above the grid, whose double distance to 2^n1 can round to their distance to 0 (a
+    # tie that 0 wins). Any bound between 2^(n1+1) and 2^(n1+53) would do. Without the
+    # start value the scan clips first, like the clamp here: nothing needs the exact path.
+    above_lim = (n1 + 1 + 127) << 23  # bits of 2^(n1+1)
+    special_lim = min(_F32_100_BITS, above_lim) if original else None
     lo_bits, hi_bits = (n2 + 127) << 23, (n1 + 127) << 23
     bits = flat.view(np.int32)
     obits = oflat.view(np.int32)
@@ -141,9 +143,10 @@ def nearest_level(w: np.ndarray, n1: int, n2: int, out: np.ndarray | None = None
         nonzero = zero_lim - mag
         nonzero >>= 31  # all ones where |w| > 2^(n2-1), else 0 (no masked store: slow)
         q &= nonzero
-        special = mag >= special_lim
-        if special.any():
-            q[special] = _nearest_level_exact(flat[s:s + _CHUNK][special], n1, n2, start).view(np.int32)
+        if special_lim is not None:
+            special = mag >= special_lim
+            if special.any():
+                q[special] = _nearest_level_exact(flat[s:s + _CHUNK][special], n1, n2, start).view(np.int32)
         if cflat is not None:
             keep = cflat[s:s + _CHUNK].astype(np.int32)
             keep -= 1  # -1 (all ones) where not chosen: take w's bits there
@@ -196,31 +199,42 @@ def _bucket_levels(n1: int, n2: int) -> np.ndarray:
     return lev
 
 
+def estimated_squared_errors(w: np.ndarray, n1s: list[int], bits: int) -> list[float]:
+    """`squared_error` of w on the grid of each n1 (n2 from `n2_from_n1`), from one pass of
+    per-half-octave sums: every weight of a half-octave rounds to the same level. Equal to
+    the exact sums up to rounding, except that a weight exactly at 2^(n2-1) (where the
+    tie gives 0) is counted at 2^n2."""
+    n, s1, s2 = _bucket_stats(np.ascontiguousarray(w, np.float32).reshape(-1))
+    out = []
+    for n1 in n1s:
+        lev = _bucket_levels(n1, n2_from_n1(n1, bits))
+        out.append(float(np.sum(s2 - 2.0 * lev * s1 + lev * lev * n)))
+    return out
+
+
 def n1_mse(w: np.ndarray, bits: int) -> int | None:
     """The integer n1 whose grid (n2 = n1 + 1 - 2^(bits-2), weights above clipped to
     +-2^n1) gives the least sum of squared errors over the whole blob; None for an
-    all-zero blob. Ties go to the larger n1 (the nearer to the paper's rule).
+    all-zero or empty blob. Ties go to the larger n1 (the nearer to the paper's rule).
 
-    No n1 above the max rule's can do better (its extra top level is never the nearest).
-    The candidates below it are ranked from per-half-octave sums in one pass; those within
-    rounding of the best, and the max rule's own n1, are then measured exactly, so the
-    result is never worse than the max rule.
+    No n1 above the max rule's can do better (its extra top level is never the nearest),
+    and none more than _MSE_SPAN below it: clipping the largest weight by 2^40 costs more
+    than 2^78 weights could gain. The candidates are ranked by `estimated_squared_errors`;
+    those within rounding of the best, and the max rule's own n1, are then measured
+    exactly, so the result is never worse than the max rule.
     """
     bits = check_bits(bits)
     flat = np.ascontiguousarray(w, np.float32).reshape(-1)
-    m = float(np.max(np.abs(flat))) if flat.size else 0.0
+    if flat.size == 0:
+        return None
+    m = float(np.max(np.abs(flat)))
     if m == 0.0:
         return None
     top = n1_from_max(m)
-    width = 2 ** (bits - 2)
-    cands = [n1 for n1 in range(top, top - _MSE_SPAN - 1, -1) if n1 + 1 - width >= _MIN_N2] or [top]
-    n, s1, s2 = _bucket_stats(flat)
-    est = []
-    for n1 in cands:
-        lev = _bucket_levels(n1, n1 + 1 - width)
-        est.append(float(np.sum(s2 - 2.0 * lev * s1 + lev * lev * n)))
-    tol = 1e-9 * float(s2.sum())
+    cands = [n1 for n1 in range(top, top - _MSE_SPAN - 1, -1) if n2_from_n1(n1, bits) >= _MIN_N2] or [top]
+    est = estimated_squared_errors(flat, cands, bits)
+    tol = 1e-9 * float(np.dot(flat.astype(np.float64), flat.astype(np.float64)))
     best_est = min(est)
     short = {c for c, e in zip(cands, est) if e <= best_est + tol} | {top}
-    exact = {c: squared_error(flat, c, c + 1 - width) for c in short}
+    exact = {c: squared_error(flat, c, n2_from_n1(c, bits)) for c in short}
     return max(exact, key=lambda c: (-exact[c], c))
