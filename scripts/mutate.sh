@@ -5,7 +5,8 @@
 # (pytest -x stops at the first failure, so a killed mutant costs about one test file).
 # mutmut keeps what it measured in .mutmut-cache: a rerun tests only the mutants not yet
 # killed, so this can be stopped and continued. mutmut edits each module in place while it
-# runs: do not work in this checkout meanwhile (use a git worktree).
+# runs: do not work in this checkout meanwhile (use a git worktree). At the end,
+# scripts/mutation_report.py writes docs/MUTATION.md (exit 1 if a survivor is unexplained).
 #   scripts/mutate.sh [module ...]     default: all six
 set -u
 cd "$(dirname "$0")/.."
@@ -24,3 +25,5 @@ for m in "${mods[@]}"; do
         --runner "env INQ_MUTATE=1 $PY -m pytest -x -q -p no:cacheprovider $tests"
 done
 "$PY" -m mutmut results
+# docs/MUTATION.md: the score, and each survivor with why it is equivalent (or UNEXPLAINED)
+"$PY" scripts/mutation_report.py

@@ -13,8 +13,9 @@ def test_parse_portion_float_and_string_agree():
     for p in (0.3, 0.6, 0.8, 1.0, 0.875, 0.95, 1):
         assert parse_portion(p) == parse_portion(str(p)) == Decimal(repr(float(p)))
     assert parse_portion(0.3) == Decimal("0.3")  # not the binary double 0.2999...
-    for bad in (0, 0.0, -0.1, 1.01, "abc", float("nan"), None, True, "inf"):
-        with pytest.raises(ValueError):
+    assert parse_portion(Decimal("0.875")) == Decimal("0.875") and parse_portion(" 0.5 ") == Decimal("0.5")
+    for bad in (0, 0.0, -0.1, 1.01, "abc", float("nan"), None, True, "inf", Decimal("1.5"), Decimal("NaN")):
+        with pytest.raises(ValueError, match="portion"):
             parse_portion(bad)
 
 

@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""docs/MUTATION.md from mutmut's cache (.mutmut-cache of a `make mutate` run).
+
+Counts per module come from the cache; each surviving mutant is shown as its diff with
+the reason it is equivalent (EQUIVALENT below: why no test can tell it from the
+original), or marked UNEXPLAINED, which means a test is missing.
+
+    scripts/mutation_report.py [--cache PATH] [--out docs/MUTATION.md]
+"""
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import sqlite3
+import subprocess
+import sys
+from collections import Counter
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODULES = ["levels", "partition", "quantize", "freezer", "writeback", "inq_format"]
+DETECTED = {"ok_killed", "bad_timeout", "ok_suspicious"}  # a timeout is a mutant the tests stop
+
+# (module, text of the original line, text of the mutated line) -> why it is equivalent.
+# Matched on stripped lines, so a reformatting elsewhere does not lose the reasons.
+_WHY_CHUNK = ("equivalent: the chunk size only bounds memory and speed; the results do not depend on it "
+              "(tests run blobs of several chunks against plain numpy)")
+_WHY_CLIP = ("equivalent: every level is at most 2^n1, so clipping at 2^(n1+1) instead of 2^n1 gives the same "
+             "nearest level; what the clip prevents (a huge |w| whose distance to 2^n1 rounds to its distance "
+             "to 0) needs a clip far above 2^(n1+1)")
+_WHY_RESHAPE = "equivalent: numpy's reshape takes any negative size as 'infer this dimension', like -1"
+EQUIVALENT: dict[tuple[str, str, str], str] = {
+    ("levels", "top = math.ldexp(1.0, n1)", "top = math.ldexp(2.0, n1)"): _WHY_CLIP,
+    ("levels", "a = np.minimum(a, math.ldexp(1.0, n1))", "a = np.minimum(a, math.ldexp(2.0, n1))"): _WHY_CLIP,
+    ("partition", "_RADIX_SHIFT = 15  # 16 top bits of |w| (8 exponent + 8 mantissa bits) per bucket",
+     "_RADIX_SHIFT = 16  # 16 top bits of |w| (8 exponent + 8 mantissa bits) per bucket"):
+        "equivalent: the radix select finds the same k-th value with any bucket width (15 top bits "
+        "here); only the size of the bucket partitioned at the end changes",
+    ("levels", "if n2 - 1 < -126 or n1 > 127:", "if n2 - 2 < -126 or n1 > 127:"):
+        "equivalent: one more grid (n2 = -125) takes the exact path, which gives the same bits as the fast "
+        "one (both are tested against the scan); only slower",
+}
+
+
+def reason(mod: str, line: str, new: str) -> str | None:
+    """Why a surviving mutant is equivalent, or None."""
+    line, new = line.strip(), new.strip()
+    if "reshape(-1)" in line and new == line.replace("reshape(-1)", "reshape(-2)"):
+        return _WHY_RESHAPE
+    if line.startswith("_CHUNK = ") and new.startswith("_CHUNK = ") and "-" not in new and ">>" not in new:
+        return _WHY_CHUNK  # a larger chunk (a chunk of 0 or below would not be equivalent)
+    return EQUIVALENT.get((mod, line, new))
+
+
+def mutated_line(source: str, line: str, index: int, line_number: int, filename: str) -> str | None:
+    """The text of `line` after mutmut's mutation `index` (None if mutmut finds none)."""
+    from mutmut import Context, RelativeMutationID, mutate
+    ctx = Context(source=source, filename=filename,
+                  mutation_id=RelativeMutationID(line=line, index=index, line_number=line_number))
+    out, n = mutate(ctx)
+    if not n:
+        return None
+    new = out.split("\n")
+    old = source.split("\n")
+    changed = [b for tag, _, _, j1, j2 in difflib.SequenceMatcher(a=old, b=new).get_opcodes()
+               if tag != "equal" for b in new[j1:j2]]
+    return "\n".join(changed) if changed else ""
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cache", default=os.path.join(ROOT, ".mutmut-cache"))
+    ap.add_argument("--out", default=os.path.join(ROOT, "docs", "MUTATION.md"))
+    ap.add_argument("--rev", default="HEAD", help="the commit whose sources were mutated")
+    a = ap.parse_args()
+    if not os.path.exists(a.cache):
+        sys.exit(f"error: {a.cache}: no mutmut cache (run make mutate first)")
+    db = sqlite3.connect(a.cache)
+    rows = db.execute("select s.filename, l.line, l.line_number, m.'index', m.status from mutant m "
+                      "join line l on m.line = l.id join sourcefile s on l.sourcefile = s.id").fetchall()
+    counts: dict[str, Counter] = {m: Counter() for m in MODULES}
+    survivors = []
+    sources = {}
+    for filename, line, number, index, status in rows:
+        mod = os.path.splitext(os.path.basename(filename))[0]
+        if mod not in counts:
+            continue
+        counts[mod][status] += 1
+        if status in DETECTED or status == "untested":
+            continue
+        if filename not in sources:
+            sources[filename] = subprocess.run(["git", "show", f"{a.rev}:{filename}"], cwd=ROOT, check=True,
+                                               capture_output=True, text=True).stdout
+        new = mutated_line(sources[filename], line, index, number, filename)
+        survivors.append((mod, number + 1, line, new, status, reason(mod, line, new or "")))
+
+    total = sum(sum(c.values()) for c in counts.values())
+    untested = sum(c["untested"] for c in counts.values())
+    detected = sum(c[s] for c in counts.values() for s in DETECTED)
+    equivalent = sum(1 for s in survivors if s[5])
+    unexplained = len(survivors) - equivalent
+    tested = total - untested
+    lines = ["# Mutation testing", "",
+             "Written by scripts/mutation_report.py from the cache of `make mutate` (scripts/mutate.sh: mutmut "
+             "2.5.1 over the pure-numpy core, each module with its own unit tests first, then the other fast "
+             "unit tests; the C write-back kernel is not mutated, its tests compare it with numpy).", "",
+             f"**Score: {detected} of {tested} mutants detected ({100 * detected / max(tested, 1):.1f} %); "
+             f"{equivalent} survivors are equivalent (reasons below), {unexplained} unexplained; "
+             f"{detected} of {tested - equivalent} non-equivalent mutants detected "
+             f"({100 * detected / max(tested - equivalent, 1):.1f} %).**"
+             + (f" {untested} mutants not tested yet." if untested else ""), "",
+             "| module | mutants | killed | timeout | survived | untested |", "|---|---|---|---|---|---|"]
+    for m in MODULES:
+        c = counts[m]
+        lines.append(f"| {m}.py | {sum(c.values())} | {c['ok_killed'] + c['ok_suspicious']} | {c['bad_timeout']} "
+                     f"| {c['bad_survived']} | {c['untested']} |")
+    lines += ["", "A timeout is a mutant whose tests ran 60 s beyond mutmut's limit (e.g. a loop that no longer "
+              "ends): the tests stop it, so it counts as detected.", "", "## Survivors", ""]
+    for mod, number, line, new, status, why in sorted(survivors, key=lambda s: (MODULES.index(s[0]), s[1])):
+        lines += [f"**{mod}.py line {number}** ({status}): "
+                  + (why if why else "UNEXPLAINED: a test is missing"), "", "```diff",
+                  f"- {line.strip()}", *(f"+ {x.strip()}" for x in (new or "").split("\n")), "```", ""]
+    if not survivors:
+        lines.append("None.")
+    tmp = a.out + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("\n".join(lines).rstrip() + "\n")
+    os.replace(tmp, a.out)
+    print(f"{a.out}: {detected}/{tested} detected, {equivalent} equivalent, {unexplained} unexplained, "
+          f"{untested} untested")
+    return 1 if unexplained else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
