@@ -5,7 +5,7 @@ import pytest
 from hyp import examples
 from hypothesis import given, settings, strategies as st
 
-from inq_layer.partition import (kth_smallest, magnitude_bits, parse_portion,
+from inq_layer.partition import (kth_smallest, magnitude_bits, parse_portion, parse_schedule,
                                  reference_partition_index, target_count, top_by_magnitude)
 
 
@@ -17,6 +17,32 @@ def test_parse_portion_float_and_string_agree():
     for bad in (0, 0.0, -0.1, 1.01, "abc", float("nan"), None, True, "inf", Decimal("1.5"), Decimal("NaN")):
         with pytest.raises(ValueError, match="portion"):
             parse_portion(bad)
+
+
+def test_parse_portion_messages():
+    with pytest.raises(ValueError, match=r"^portion 'abc' is not a decimal number$"):
+        parse_portion("abc")
+    with pytest.raises(ValueError, match=r"^portion must be a number or a decimal string, got None$"):
+        parse_portion(None)
+    with pytest.raises(ValueError, match=r"^portion 1\.5 is outside \(0, 1\]$"):
+        parse_portion(1.5)
+
+
+def test_parse_schedule_keeps_the_typed_strings_and_refuses_bad_lists():
+    assert parse_schedule(" 0.3, 0.6 ,0.8,1.0", "--campaign") == ["0.3", "0.6", "0.8", "1.0"]
+    assert parse_schedule("0.5,0.9", "--steps") == ["0.5", "0.9"]  # need not end at 1 by default
+    assert parse_schedule("0.5,1", "--campaign", end_at_one=True) == ["0.5", "1"]
+    bad = {" ": r"^--campaign is empty; give portions like 0\.3,0\.6,0\.8,1\.0$",
+           "0.5,,1": r"^--campaign '0\.5,,1' has an empty item \(a stray comma\?\)$",
+           "0.5,0.75,": r"has an empty item",
+           "0.5,x": r"^--campaign: portion 'x' is not a decimal number$",
+           "0.5,0.5,1": r"^--campaign must be strictly increasing \(0\.5 then 0\.5\)$",
+           "0.3,0.6,0.5,1": r"^--campaign must be strictly increasing \(0\.6 then 0\.5\)$",
+           "0.8,0.9": r"^--campaign must end at 1 \(all weights quantized\); it ends at 0\.9$",
+           "1,2": r"^--campaign: portion '2' is outside \(0, 1\]$"}
+    for text, msg in bad.items():
+        with pytest.raises(ValueError, match=msg):
+            parse_schedule(text, "--campaign", end_at_one=True)
 
 
 def test_reference_index_uses_the_decimal_literal():
