@@ -28,6 +28,8 @@ _WHY_CHUNK = ("equivalent: the chunk size only bounds memory and speed; the resu
 _WHY_CLIP = ("equivalent: every level is at most 2^n1, so clipping at 2^(n1+1) instead of 2^n1 gives the same "
              "nearest level; what the clip prevents (a huge |w| whose distance to 2^n1 rounds to its distance "
              "to 0) needs a clip far above 2^(n1+1)")
+_WHY_BUCKETS = ("equivalent: a bucket table twice as long only adds empty buckets after the last one a "
+                "non-negative int32 can reach")
 _WHY_RESHAPE = "equivalent: numpy's reshape takes any negative size as 'infer this dimension', like -1"
 EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("levels", "top = math.ldexp(1.0, n1)", "top = math.ldexp(2.0, n1)"): _WHY_CLIP,
@@ -36,6 +38,10 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      "_RADIX_SHIFT = 16  # 16 top bits of |w| (8 exponent + 8 mantissa bits) per bucket"):
         "equivalent: the radix select finds the same k-th value with any bucket width (15 top bits "
         "here); only the size of the bucket partitioned at the end changes",
+    ("partition", "counts = np.zeros(1 << (31 - _RADIX_SHIFT), np.int64)",
+     "counts = np.zeros(2 << (31 - _RADIX_SHIFT), np.int64)"): _WHY_BUCKETS,
+    ("partition", "counts = np.zeros(1 << (31 - _RADIX_SHIFT), np.int64)",
+     "counts = np.zeros(1 << (32 - _RADIX_SHIFT), np.int64)"): _WHY_BUCKETS,
     ("levels", "if n2 - 1 < -126 or n1 > 127:", "if n2 - 2 < -126 or n1 > 127:"):
         "equivalent: one more grid (n2 = -125) takes the exact path, which gives the same bits as the fast "
         "one (both are tested against the scan); only slower",

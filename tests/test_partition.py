@@ -86,3 +86,12 @@ def test_top_by_magnitude_exact_count_and_tie_rule():
     cand = np.array([True, False, True, True, True, False])
     assert top_by_magnitude(mag, cand, 2).tolist() == [True, False, True, False, False, False]
     assert top_by_magnitude(mag, cand, 10).tolist() == cand.tolist()
+    assert not top_by_magnitude(mag, cand, 0).any() and not top_by_magnitude(mag, cand, -1).any()
+
+
+def test_kth_smallest_refuses_ranks_outside_the_array():
+    mag = np.array([4, 2, 7], np.int32)
+    assert kth_smallest(mag, 0) == 2 and kth_smallest(mag, 2) == 7
+    for k in (-1, 3):
+        with pytest.raises(IndexError, match=rf"^rank {k} outside 0\.\.2$"):
+            kth_smallest(mag, k)

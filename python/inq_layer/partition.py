@@ -60,8 +60,6 @@ def reference_partition_index(count: int, portion: Decimal) -> int:
     """blob.cpp's index into the sorted |w|: int(count * L) - 1 with L the double nearest
     to the decimal 1 - portion (its hard-coded literal); 0 for portion 1 and whenever the
     original's index is negative (it read before the buffer there)."""
-    if portion == 1:
-        return 0
     lit = float(Decimal(1) - portion)
     return max(int(count * lit) - 1, 0)
 
