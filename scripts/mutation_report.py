@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -30,6 +31,8 @@ _WHY_CLIP = ("equivalent: every level is at most 2^n1, so clipping at 2^(n1+1) i
              "to 0) needs a clip far above 2^(n1+1)")
 _WHY_BUCKETS = ("equivalent: a bucket table twice as long only adds empty buckets after the last one a "
                 "non-negative int32 can reach")
+_WHY_ANNOTATION = ("equivalent: a field's annotation, never evaluated (the module has `from __future__ "
+                   "import annotations`)")
 _WHY_RESHAPE = "equivalent: numpy's reshape takes any negative size as 'infer this dimension', like -1"
 EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("levels", "top = math.ldexp(1.0, n1)", "top = math.ldexp(2.0, n1)"): _WHY_CLIP,
@@ -51,8 +54,12 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
 def reason(mod: str, line: str, new: str) -> str | None:
     """Why a surviving mutant is equivalent, or None."""
     line, new = line.strip(), new.strip()
-    if "reshape(-1)" in line and new == line.replace("reshape(-1)", "reshape(-2)"):
+    at = [i for i in range(len(line)) if line.startswith("reshape(-1)", i)]
+    if any(new == line[:i] + "reshape(-2)" + line[i + 11:] for i in at) or \
+            (at and new == line.replace("reshape(-1)", "reshape(-2)")):
         return _WHY_RESHAPE
+    if re.match(r"^\w+: [^=]*\|", line) and "&" not in line and new.replace("&", "|") == line:
+        return _WHY_ANNOTATION
     if line.startswith("_CHUNK = ") and new.startswith("_CHUNK = ") and "-" not in new and ">>" not in new:
         return _WHY_CHUNK  # a larger chunk (a chunk of 0 or below would not be equivalent)
     return EQUIVALENT.get((mod, line, new))

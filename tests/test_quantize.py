@@ -220,8 +220,8 @@ def test_degenerate_input():
                     ({"n1_rule": "x"}, "unknown n1 rule 'x': use one of max, mse")):
         with pytest.raises(ValueError, match=f"^{msg}$"):
             quantize_blob(w, 0.5, **kw)
-    from inq_layer.quantize import choose_n1
-    assert choose_n1(np.array([0.5, -3.0], np.float32), 5) == 2  # max rule by default: floor(log2(4))
-    assert choose_n1(np.zeros(3, np.float32), 5) is None
+    assert quantize_blob(np.array([0.5, -3.0], np.float32), 1.0).n1 == 2  # max rule by default: floor(log2(4))
+    e = quantize_blob(np.zeros((0, 3), np.float32), 0.5, rule="paper")  # an empty blob: nothing to do
+    assert e.all_zero and e.n1 is None and e.quantized.shape == (0, 3)
     with pytest.raises(ValueError, match="too large"):
         quantize_blob(np.array([3e38], np.float32), 1.0)

@@ -59,13 +59,11 @@ def _check_finite(w: np.ndarray, name: str) -> None:
         raise ValueError(f"{name}: weights contain {bad} (NaN or Inf); fix or retrain the float model")
 
 
-def choose_n1(w: np.ndarray, bits: int, n1_rule: str = "max") -> int | None:
-    """n1 of a blob by `n1_rule` (None when every weight is 0)."""
-    check_choice("n1 rule", n1_rule, N1_RULES)
+def _choose_n1(w: np.ndarray, bits: int, n1_rule: str) -> int:
+    """n1 of a blob that has a non-zero weight, by `n1_rule` (checked by the caller)."""
     if n1_rule == "mse":
         return n1_mse(w, bits)
-    m = float(np.max(np.abs(w))) if w.size else 0.0
-    return n1_from_max(m) if m else None
+    return n1_from_max(float(np.max(np.abs(w))))
 
 
 def _mask(m: np.ndarray | None, shape: tuple, what: str, name: str) -> np.ndarray:
@@ -101,7 +99,7 @@ def quantize_blob(weights: np.ndarray, portion: float | str | Decimal, bits: int
         raise ValueError(f"{name}: the paper rule keeps a blob's grid: pass the n1 of its first phase")
     original = rule == "reference" and n1 is None and n1_rule == "max"
     if n1 is None:
-        n1 = choose_n1(w, bits, n1_rule)
+        n1 = _choose_n1(w, bits, n1_rule)
     if n1 > 127:
         raise ValueError(f"{name}: max |w| = {np.int32(max_bits).view(np.float32):g} is too large "
                          f"for a float32 power-of-two grid")
