@@ -136,8 +136,12 @@ def test_paper_rule_n1_stays_when_a_float_weight_grows():
 def test_paper_rule_needs_the_first_phase_grid():
     w = np.random.default_rng(0).normal(size=50).astype(np.float32)
     r = quantize_blob(w, 0.5, rule="paper")
-    with pytest.raises(ValueError, match="n1 of its first phase"):
-        quantize_blob(r.quantized, 0.8, rule="paper", frozen=r.frozen)
+    with pytest.raises(ValueError, match=r"^blob: the paper rule keeps a blob's grid: pass the n1 of its first phase$"):
+        quantize_blob(r.quantized, 0.8, rule="paper", frozen=r.frozen)  # "blob": the default name
+    assert r.n2 == r.n1 - 7  # 5 bits by default: 8 exponents n2..n1
+    for kw in ("frozen", "pruned"):
+        with pytest.raises(ValueError, match=rf"^fc6: {kw} mask shape \(3,\) differs from weights \(50,\)$"):
+            quantize_blob(w, 0.5, rule="paper", name="fc6", **{kw: np.zeros(3, bool)})
 
 
 def test_paper_rule_clips_instead_of_the_original_start_value():
