@@ -227,5 +227,28 @@ def test_degenerate_input():
     assert quantize_blob(np.array([0.5, -3.0], np.float32), 1.0).n1 == 2  # max rule by default: floor(log2(4))
     e = quantize_blob(np.zeros((0, 3), np.float32), 0.5, rule="paper")  # an empty blob: nothing to do
     assert e.all_zero and e.n1 is None and e.quantized.shape == (0, 3)
-    with pytest.raises(ValueError, match="too large"):
-        quantize_blob(np.array([3e38], np.float32), 1.0)
+    with pytest.raises(ValueError, match=r"^fc8: max \|w\| = 3e\+38 is too large for a float32 power-of-two grid$"):
+        quantize_blob(np.array([3e38], np.float32), 1.0, name="fc8")
+    assert quantize_blob(np.array([2.0 ** 127], np.float32), 1.0).n1 == 127  # the largest grid that fits
+
+
+def test_start_value_quirk_only_in_the_reference_rule_with_its_own_grid():
+    """blob.cpp's start value 100 gives +1.0 to a weight with no level within 100 (700
+    between 512 and 1024). Only the reference rule on its own max-rule grid keeps that
+    quirk; the paper rule, an mse grid or a given n1 take the nearest level."""
+    w = np.array([1000.0, 700.0, -700.0], np.float32)
+    assert quantize_blob(w, 1.0).quantized.tolist() == [1024.0, 1.0, 1.0]
+    assert quantize_blob(w, 1.0, rule="paper").quantized.tolist() == [1024.0, 512.0, -512.0]
+    assert quantize_blob(w, 1.0, n1=10).quantized.tolist() == [1024.0, 512.0, -512.0]
+    mse = quantize_blob(w, 1.0, n1_rule="mse")
+    assert mse.quantized.tolist() == quantize_blob(w, 1.0, rule="paper", n1_rule="mse").quantized.tolist()
+    assert 1.0 not in mse.quantized.tolist()
+
+
+def test_partition_index_and_fully_pruned_blobs():
+    w = np.arange(1, 11, dtype=np.float32)
+    assert quantize_blob(w, 0.5, rule="paper").partition_index is None
+    assert quantize_blob(w, 0.5).partition_index == 4  # int(10 * 0.5) - 1
+    for rule in ("reference", "paper"):  # every weight pruned: all held at 0, nothing chosen
+        r = quantize_blob(w, 0.5, rule=rule, pruned=np.ones(10, bool), n1=3)
+        assert r.frozen.all() and not r.quantized.any()
