@@ -5,7 +5,7 @@ from hypothesis import given, settings, strategies as st
 
 from inq_layer import quantize_blob
 from inq_layer.errors import InqError
-from inq_layer.freezer import FLOAT, Freezer, decode, encode, frozen_mask
+from inq_layer.freezer import FLOAT, Freezer, FrozenBlob, decode, encode, frozen_mask
 
 
 class Blob:
@@ -48,5 +48,21 @@ def test_large_blob_across_chunks_and_nothing_frozen():
 
 def test_values_that_cannot_be_stored_are_refused():
     q = np.array([2.0 ** -140, 0.5], np.float32)
-    with pytest.raises(InqError, match="conv9"):
+    msg = (r"^{}: frozen weights below 2\^-133 cannot be stored; the layer's weights are too small for "
+           r"float32 training, rescale the model$")
+    with pytest.raises(InqError, match=msg.format("conv9")):
         encode(q, np.array([True, True]), "conv9")
+    with pytest.raises(InqError, match=msg.format("blob")):  # the default name
+        encode(q, np.array([True, False]))
+    assert encode(q, np.array([False, True])).tolist() == [FLOAT, 0x3F00]  # not frozen: not stored
+
+
+def test_frozen_blob_state_and_counts():
+    q = np.array([[0.5, -0.0], [0.0, 0.25], [0.3, -1.0]], np.float32)
+    frozen = np.array([[True, True], [True, False], [False, True]])
+    b = FrozenBlob("conv1", 0, -1, -8, encode(q, frozen))
+    assert b.pruned is None and b.frozen.tolist() == frozen.tolist()
+    assert b.counts() == {"count": 6, "frozen_fraction": 4 / 6, "zero_fraction": 2 / 6, "pruned_fraction": 0.0,
+                          "n1": -1, "n2": -8}
+    p = FrozenBlob("conv1", 0, -1, -8, b.codes, pruned=np.array([[False, False], [True, False], [False, False]]))
+    assert p.counts()["pruned_fraction"] == 1 / 6
