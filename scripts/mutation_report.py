@@ -45,6 +45,9 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      "counts = np.zeros(2 << (31 - _RADIX_SHIFT), np.int64)"): _WHY_BUCKETS,
     ("partition", "counts = np.zeros(1 << (31 - _RADIX_SHIFT), np.int64)",
      "counts = np.zeros(1 << (32 - _RADIX_SHIFT), np.int64)"): _WHY_BUCKETS,
+    ("freezer", "solver.add_callback(lambda: self.restore(params), lambda: None)",
+     "solver.add_callback(lambda: self.restore(params), lambda: 0)"):
+        "equivalent: pycaffe ignores what the on_gradients_ready callback returns",
     ("levels", "if n2 - 1 < -126 or n1 > 127:", "if n2 - 2 < -126 or n1 > 127:"):
         "equivalent: one more grid (n2 = -125) takes the exact path, which gives the same bits as the fast "
         "one (both are tested against the scan); only slower",

@@ -66,3 +66,48 @@ def test_frozen_blob_state_and_counts():
                           "n1": -1, "n2": -8}
     p = FrozenBlob("conv1", 0, -1, -8, b.codes, pruned=np.array([[False, False], [True, False], [False, False]]))
     assert p.counts()["pruned_fraction"] == 1 / 6
+
+
+class FakeSolver:
+    """pycaffe's calls that Freezer uses: net.params, add_callback, step. Each iteration
+    runs the on_start callbacks, a forward pass (recorded) and an update that moves every
+    weight, as Caffe's Solver::Step does."""
+
+    def __init__(self, params):
+        self.net = type("Net", (), {"params": params})()
+        self.starts, self.seen = [], []
+
+    def add_callback(self, on_start, on_gradients_ready):
+        self.starts.append(on_start)
+        on_gradients_ready()  # pycaffe ignores its return value
+
+    def step(self, n):
+        for _ in range(n):
+            for cb in self.starts:
+                cb()
+            self.seen.append(self.net.params["ip"][0].data.copy())
+            self.net.params["ip"][0].data += np.float32(0.01)
+
+
+def test_attach_and_step_keep_frozen_weights_exact_in_every_forward_pass():
+    w = np.random.default_rng(4).normal(0, 0.1, 200).astype(np.float32)
+    r = quantize_blob(w, 0.5, 5, rule="paper")
+    solver = FakeSolver({"ip": [Blob(w.copy())]})
+    f = Freezer({("ip", 0): FrozenBlob("ip", 0, r.n1, r.n2, encode(r.quantized, r.frozen))})
+    with pytest.raises(RuntimeError, match=r"^Freezer.step: attach\(solver\) first$"):
+        f.step(1)
+    assert not f.attached_to(solver)
+    f.attach(solver)
+    assert f.attached_to(solver) and not f.attached_to(FakeSolver({}))
+    f.step(3)
+    assert len(solver.seen) == 3
+    for seen in solver.seen:  # every forward pass saw the frozen values
+        assert np.array_equal(seen[r.frozen], r.quantized[r.frozen])
+    got = solver.net.params["ip"][0].data
+    assert f.violations(solver.net.params) == 0  # step() restored after the last update
+    assert np.allclose(got[~r.frozen], w[~r.frozen] + 3 * np.float32(0.01))
+    del solver  # held weakly: a released solver is not kept alive by its freezer
+    import gc
+    gc.collect()
+    with pytest.raises(RuntimeError, match="attach"):
+        f.step(1)
