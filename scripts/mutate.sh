@@ -19,10 +19,12 @@ for m in "${mods[@]}"; do
     tests="tests/test_$m.py"
     for o in "${ALL[@]}"; do [ "$o" != "$m" ] && tests="$tests tests/test_$o.py"; done
     echo "mutate: $m ($(date +%H:%M))"
-    # exit status: bit flags for survivors/timeouts; the table below says what they are
+    # mutmut 2 counts a mutant as killed only when the runner exits 1: a crash (a segfault
+    # in the C write-back, an import error) would count as a survivor, so any failure is 1.
+    # mutmut's exit status: bit flags for survivors/timeouts; the report says what they are.
     "$PY" -m mutmut run --paths-to-mutate "python/inq_layer/$m.py" --simple-output --no-progress \
         --test-time-base 60 \
-        --runner "env INQ_MUTATE=1 $PY -m pytest -x -q -p no:cacheprovider $tests"
+        --runner "sh -c \"env INQ_MUTATE=1 $PY -m pytest -x -q -p no:cacheprovider $tests || exit 1\""
 done
 "$PY" -m mutmut results
 # docs/MUTATION.md: the score, and each survivor with why it is equivalent (or UNEXPLAINED)
