@@ -44,6 +44,10 @@ def test_large_blob_across_chunks_and_nothing_frozen():
     f.restore(params)
     assert np.array_equal(params["fc"][0].data[r.frozen], r.quantized[r.frozen])
     assert np.all(params["fc"][0].data[~r.frozen] == 1) and np.all(params["other"][0].data == 1)
+    # violations add up over blobs
+    two = Freezer({("a", 0): encode(np.full(3, 0.5, np.float32), np.ones(3, bool)),
+                   ("b", 0): encode(np.full(2, 0.25, np.float32), np.array([True, False]))})
+    assert two.violations({"a": [Blob(np.zeros(3, np.float32))], "b": [Blob(np.zeros(2, np.float32))]}) == 4
 
 
 def test_values_that_cannot_be_stored_are_refused():
