@@ -48,10 +48,52 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("freezer", "solver.add_callback(lambda: self.restore(params), lambda: None)",
      "solver.add_callback(lambda: self.restore(params), lambda: 0)"):
         "equivalent: pycaffe ignores what the on_gradients_ready callback returns",
-    ("levels", "if n2 - 1 < -126 or n1 > 127:", "if n2 - 2 < -126 or n1 > 127:"):
-        "equivalent: one more grid (n2 = -125) takes the exact path, which gives the same bits as the fast "
-        "one (both are tested against the scan); only slower",
 }
+_EXACT = "if n2 - 1 < -126 or n1 > 127:"
+_WHY_EXACT = ("equivalent: the exact path gives the same bits as the fast one on any grid (both are tested "
+              "against the scan); the condition only sends it the grids the fast path cannot do, and these "
+              "mutants send it more grids or, for n1 = 128, let the fast path clamp to the same +inf pattern")
+_ABOVE = "above_lim = (n1 + 1 + 127) << 23  # bits of 2^(n1+1)"
+_WHY_ABOVE = ("equivalent: weights above this bound take the exact path; any bound up to 2^(n1+53) gives the "
+              "same bits (the double distances only round beyond it), so a lower or slightly higher bound, or "
+              "0, changes only speed (a far higher bound, `<< 24`, is killed by the 2^-54 quirk test)")
+_SPAN = "cands = [n1 for n1 in range(top, top - _MSE_SPAN - 1, -1) if n2_from_n1(n1, bits) >= _MIN_N2] or [top]"
+_WHY_SPAN = ("equivalent for any blob that fits in memory: a grid 38 or more octaves below the max rule's "
+             "clips the largest weight to almost nothing, which more than 2^74 weights would have to win back")
+_TOL = "tol = 1e-9 * float(np.dot(flat.astype(np.float64), flat.astype(np.float64)))"
+_WHY_TOL = ("equivalent in practice: the tolerance only widens the shortlist that is then measured exactly; "
+            "the estimates equal the exact sums up to rounding (tested), so a different tolerance can only "
+            "change the result when two grids' errors agree to rounding, where either is as good")
+EQUIVALENT.update({
+    ("levels", _EXACT, "if n2 - 2 < -126 or n1 > 127:"): _WHY_EXACT,
+    ("levels", _EXACT, "if n2 - 1 <= -126 or n1 > 127:"): _WHY_EXACT,
+    ("levels", _EXACT, "if n2 - 1 < +126 or n1 > 127:"): _WHY_EXACT,
+    ("levels", _EXACT, "if n2 - 1 < -126 or n1 >= 127:"): _WHY_EXACT,
+    ("levels", _EXACT, "if n2 - 1 < -126 or n1 > 128:"): _WHY_EXACT,
+    **{("levels", _ABOVE, _ABOVE.replace("(n1 + 1 + 127) << 23", m)): _WHY_ABOVE
+       for m in ("(n1 - 1 + 127) << 23", "(n1 + 2 + 127) << 23", "(n1 + 1 - 127) << 23", "(n1 + 1 + 128) << 23",
+                 "(n1 + 1 + 127) >> 23")},
+    ("levels", "q |= b & np.int32(-0x80000000)  # the sign of w", "q |= b & np.int32(+0x80000000)  # the sign of w"):
+        "equivalent under the pinned numpy 1.26, which wraps +0x80000000 to the same int32 bit pattern",
+    ("levels", "nonzero >>= 31  # all ones where |w| > 2^(n2-1), else 0 (no masked store: slow)",
+     "nonzero >>= 32  # all ones where |w| > 2^(n2-1), else 0 (no masked store: slow)"):
+        "equivalent: numpy defines a right shift of an int32 by 32 or more as the sign fill, like 31",
+    ("levels", "lev[e < n2 - 1] = 0.0", "lev[e <= n2 - 1] = 0.0"):
+        "equivalent: the next line sets the e == n2 - 1 bucket to 2^n2 anyway",
+    ("levels", "_MSE_SPAN = 40  # n1 candidates below the max rule's: far more than clipping ever pays for",
+     "_MSE_SPAN = 41  # n1 candidates below the max rule's: far more than clipping ever pays for"): _WHY_SPAN,
+    ("levels", _SPAN, _SPAN.replace("top - _MSE_SPAN - 1", "top - _MSE_SPAN + 1")): _WHY_SPAN,
+    ("levels", _SPAN, _SPAN.replace("top - _MSE_SPAN - 1", "top - _MSE_SPAN - 2")): _WHY_SPAN,
+    ("levels", _TOL, _TOL.replace("1e-9 *", "2e-09 *")): _WHY_TOL,
+    ("levels", _TOL, _TOL.replace("1e-9 *", "1e-9 /")): _WHY_TOL,
+    ("levels", "short = {c for c, e in zip(cands, est) if e <= best_est + tol} | {top}",
+     "short = {c for c, e in zip(cands, est) if e < best_est + tol} | {top}"): _WHY_TOL,
+    ("partition", "if m >= idx.size:", "if m > idx.size:"):
+        "equivalent: picking all candidates then goes through the select, whose threshold is the smallest "
+        "magnitude and whose tie rule takes them all; only slower",
+    ("partition", "if m > 0:", "if m >= 0:"):
+        "equivalent: drawing 0 of the candidates picks nothing (and the generator is local to the call)",
+})
 
 
 def reason(mod: str, line: str, new: str) -> str | None:
@@ -101,13 +143,19 @@ def main() -> int:
         mod = os.path.splitext(os.path.basename(filename))[0]
         if mod not in counts:
             continue
+        if filename not in sources:
+            text = subprocess.run(["git", "show", f"{a.rev}:{filename}"], cwd=ROOT, check=True,
+                                  capture_output=True, text=True).stdout
+            sources[filename] = (text, text.split("\n"))
+        src_lines = sources[filename][1]
+        if line not in src_lines:
+            continue  # the cache remembers a line that the source no longer has
+        if not (0 <= number < len(src_lines) and src_lines[number] == line):
+            status = "untested"  # the line moved since this mutant ran: mutmut renumbers and reruns it
         counts[mod][status] += 1
         if status in DETECTED or status == "untested":
             continue
-        if filename not in sources:
-            sources[filename] = subprocess.run(["git", "show", f"{a.rev}:{filename}"], cwd=ROOT, check=True,
-                                               capture_output=True, text=True).stdout
-        new = mutated_line(sources[filename], line, index, number, filename)
+        new = mutated_line(sources[filename][0], line, index, number, filename)
         survivors.append((mod, number + 1, line, new, status, reason(mod, line, new or "")))
 
     total = sum(sum(c.values()) for c in counts.values())

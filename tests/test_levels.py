@@ -201,6 +201,10 @@ def test_mse_n1_edge_cases():
     # grids stay in float32's normal range: n2 >= -126.
     w = np.array([1.2 * 2.0 ** -126] + [2.0 ** -127] * 50, F32)
     assert n1_mse(w, 2) == -126
+    # The lowest grid allowed (n2 = -126) is a candidate: one weight at 2^-125 clipped costs
+    # less than fifty at 2^-126 rounded to 0.
+    w = np.array([2.0 ** -125] + [2.0 ** -126] * 50, F32)
+    assert n1_from_max(2.0 ** -125) == -125 and n1_mse(w, 2) == -126
     # Where the best grid clips: one large weight among many small ones.
     w = np.array([1.0] + [0.1] * 200, F32)
     best, errs = _brute_mse(w, 2)
