@@ -88,6 +88,10 @@ EQUIVALENT.update({
     ("levels", _TOL, _TOL.replace("1e-9 *", "1e-9 /")): _WHY_TOL,
     ("levels", "short = {c for c, e in zip(cands, est) if e <= best_est + tol} | {top}",
      "short = {c for c, e in zip(cands, est) if e < best_est + tol} | {top}"): _WHY_TOL,
+    ("writeback", "keep = q + 1  # 0x10000 for FLOAT, <= 0xFF80 for a frozen code",
+     "keep = q + 2  # 0x10000 for FLOAT, <= 0xFF80 for a frozen code"):
+        "equivalent for every code encode() makes: FLOAT + 2 still carries into bit 16 and a frozen code "
+        "(at most 0xFF80) + 2 does not; only the NaN patterns 0xFFFE/0xFFFF differ, and 0xFFFE is never a code",
     ("partition", "if m >= idx.size:", "if m > idx.size:"):
         "equivalent: picking all candidates then goes through the select, whose threshold is the smallest "
         "magnitude and whose tie rule takes them all; only slower",

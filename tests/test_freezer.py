@@ -63,10 +63,11 @@ def test_values_that_cannot_be_stored_are_refused():
 
 def test_frozen_blob_state_and_counts():
     q = np.array([[0.5, -0.0], [0.0, 0.25], [0.3, -1.0]], np.float32)
-    frozen = np.array([[True, True], [True, False], [False, True]])
+    frozen = np.array([[True, True], [True, True], [False, True]])
     b = FrozenBlob("conv1", 0, -1, -8, encode(q, frozen))
     assert b.pruned is None and b.frozen.tolist() == frozen.tolist()
-    assert b.counts() == {"count": 6, "frozen_fraction": 4 / 6, "zero_fraction": 2 / 6, "pruned_fraction": 0.0,
+    # zeros: +0 and -0 among the frozen (two positive and one negative non-zero value besides)
+    assert b.counts() == {"count": 6, "frozen_fraction": 5 / 6, "zero_fraction": 2 / 6, "pruned_fraction": 0.0,
                           "n1": -1, "n2": -8}
     p = FrozenBlob("conv1", 0, -1, -8, b.codes, pruned=np.array([[False, False], [True, False], [False, False]]))
     assert p.counts()["pruned_fraction"] == 1 / 6

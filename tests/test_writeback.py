@@ -56,7 +56,8 @@ def test_non_contiguous_arrays_take_the_numpy_path():
 
 
 def test_mismatched_arrays_are_refused():
-    with pytest.raises(ValueError, match="uint16"):
+    with pytest.raises(ValueError, match=r"^blend: need writeable 1-D uint32 data and uint16 codes of one size, "
+                                         r"got uint32\(3,\) and uint16\(4,\)$"):
         blend(np.zeros(3, np.uint32), np.zeros(4, np.uint16))
     with pytest.raises(ValueError):
         blend(np.zeros(3, np.float32), np.zeros(3, np.uint16))

@@ -131,8 +131,7 @@ def quantize_blob(weights: np.ndarray, portion: float | str | Decimal, bits: int
     return QuantizedBlob(out, chosen | prev | held, n1, n2, idx)
 
 
-def quantize_blob_plain(weights: np.ndarray, portion: float | str | Decimal,
-                        bits: int = 5) -> QuantizedBlob:
+def quantize_blob_plain(weights: np.ndarray, portion: float | str | Decimal, bits: int) -> QuantizedBlob:
     """Plain transcription of blob.cpp (reference rule, magnitude): full sort, the scan.
     The oracle for tests and the baseline of bench/bench_quantize.py."""
     bits = check_bits(bits)
