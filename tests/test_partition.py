@@ -31,14 +31,14 @@ def test_parse_portion_messages():
 def test_parse_schedule_keeps_the_typed_strings_and_refuses_bad_lists():
     assert parse_schedule(" 0.3, 0.6 ,0.8,1.0", "--campaign") == ["0.3", "0.6", "0.8", "1.0"]
     assert parse_schedule("0.5,0.9", "--steps") == ["0.5", "0.9"]  # need not end at 1 by default
-    assert parse_schedule("0.5,1", "--campaign", end_at_one=True) == ["0.5", "1"]
+    assert parse_schedule("0.5,0.8,1", "--campaign", end_at_one=True) == ["0.5", "0.8", "1"]
     bad = {" ": r"^--campaign is empty; give portions like 0\.3,0\.6,0\.8,1\.0$",
            "0.5,,1": r"^--campaign '0\.5,,1' has an empty item \(a stray comma\?\)$",
            "0.5,0.75,": r"has an empty item",
            "0.5,x": r"^--campaign: portion 'x' is not a decimal number$",
            "0.5,0.5,1": r"^--campaign must be strictly increasing \(0\.5 then 0\.5\)$",
            "0.3,0.6,0.5,1": r"^--campaign must be strictly increasing \(0\.6 then 0\.5\)$",
-           "0.8,0.9": r"^--campaign must end at 1 \(all weights quantized\); it ends at 0\.9$",
+           "0.5,0.8,0.9": r"^--campaign must end at 1 \(all weights quantized\); it ends at 0\.9$",
            "1,2": r"^--campaign: portion '2' is outside \(0, 1\]$"}
     for text, msg in bad.items():
         with pytest.raises(ValueError, match=msg):
