@@ -92,6 +92,13 @@ EQUIVALENT.update({
      "keep = q + 2  # 0x10000 for FLOAT, <= 0xFF80 for a frozen code"):
         "equivalent for every code encode() makes: FLOAT + 2 still carries into bit 16 and a frozen code "
         "(at most 0xFF80) + 2 does not; only the NaN patterns 0xFFFE/0xFFFF differ, and 0xFFFE is never a code",
+    **{("inq_format", line, line.replace(f"= {d}", f"= {m}")): "equivalent: a placeholder that serialize() sets "
+       "before anything reads it" for line, d, ms in (
+           ('stored: str = ""  # how serialize stored it: "packed", "entropy" or "float32"', '""', ('"XXXX"', "None")),
+           ("nbytes: int = 0  # bytes of its data in the file (after the name and shape)", "0", ("1", "None")))
+       for m in ms},
+    ("inq_format", "n1: int | None = None", 'n1: int | None = ""'):
+        "equivalent: n1 is read only for coded entries, and every coded entry is made with its n1",
     ("partition", "if m >= idx.size:", "if m > idx.size:"):
         "equivalent: picking all candidates then goes through the select, whose threshold is the smallest "
         "magnitude and whose tie rule takes them all; only slower",

@@ -1,3 +1,4 @@
+import re
 import struct
 import zlib
 
@@ -8,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from inq_layer import quantize_blob
 from inq_layer.errors import InqError
-from inq_layer.inq_format import HEADER, Entry, deserialize, pack, serialize, unpack
+from inq_layer.inq_format import HEADER, Entry, deserialize, encode_codes, pack, serialize, unpack
 
 
 @settings(max_examples=examples(100), deadline=None)
@@ -175,3 +176,11 @@ def test_fuzz_random_corruptions_are_refused_never_misread(seed, fix_crc):
     except InqError:
         return
     assert fix_crc  # with the stored CRC, any damage must be caught
+
+
+def test_encode_codes_names_the_first_value_off_the_grid():
+    for w, n1, bits, msg in (([0.5, 0.3, 0.7], 0, 5, "value 0.3 is not 0 or +-2^k with -7 <= k <= 0"),
+                             ([2.0 ** -9, 0.25], -1, 4, "value 0.001953125 is not 0 or +-2^k with -4 <= k <= -1"),
+                             ([0.0, 2.0], 0, 3, "value 2.0 is not 0 or +-2^k with -1 <= k <= 0")):
+        with pytest.raises(ValueError, match=f"^{re.escape(msg)}$"):
+            encode_codes(np.array(w, np.float32), n1, bits)
