@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from inq_layer import quantize_blob
 from inq_layer.errors import InqError
-from inq_layer.inq_format import HEADER, Entry, deserialize, encode_codes, pack, serialize, unpack
+from inq_layer.inq_format import HEADER, Entry, decode_codes, deserialize, encode_codes, pack, serialize, unpack
 
 
 @settings(max_examples=examples(100), deadline=None)
@@ -184,3 +184,17 @@ def test_encode_codes_names_the_first_value_off_the_grid():
                              ([0.0, 2.0], 0, 3, "value 2.0 is not 0 or +-2^k with -1 <= k <= 0")):
         with pytest.raises(ValueError, match=f"^{re.escape(msg)}$"):
             encode_codes(np.array(w, np.float32), n1, bits)
+
+
+def test_decode_codes_refuses_codes_and_grids_that_no_encoder_makes():
+    ok = decode_codes(np.array([0, 1, 8, 16 + 1, 16 + 8], np.uint8), 0, 5, "fc6")
+    assert ok.tolist() == [0.0, 1.0, 2.0 ** -7, -1.0, -(2.0 ** -7)]
+    for code, bits in ((16, 5), (9, 5), (4, 3), (2, 2)):  # "-0", or m above 2^(bits-2)
+        with pytest.raises(InqError, match=rf"^fc6: invalid code {code} for {bits} bits$"):
+            decode_codes(np.array([1, code], np.uint8), 0, bits, "fc6")
+    assert decode_codes(np.array([1], np.uint8), 127, 5, "x").tolist() == [2.0 ** 127]
+    assert decode_codes(np.array([8], np.uint8), -119, 5, "x").tolist() == [2.0 ** -126]
+    for n1 in (128, -120):
+        with pytest.raises(InqError, match=rf"^conv1: n1 = {n1} is outside the float32 range$"):
+            decode_codes(np.array([1], np.uint8), n1, 5, "conv1")
+    assert decode_codes(np.zeros(0, np.uint8), 500, 5, "x").size == 0  # no weights: nothing to check
