@@ -99,6 +99,16 @@ EQUIVALENT.update({
        for m in ms},
     ("inq_format", "n1: int | None = None", 'n1: int | None = ""'):
         "equivalent: n1 is read only for coded entries, and every coded entry is made with its n1",
+    ("inq_format", 'bitv = np.unpackbits(raw[lo: lo + (n * bits + 7) // 8], bitorder="little")[: n * bits]',
+     'bitv = np.unpackbits(raw[lo: lo + (n * bits + 8) // 8], bitorder="little")[: n * bits]'):
+        "equivalent: one more byte read, when there is one, is cut off by the [: n * bits] that follows",
+    ("inq_format", "if codes.size == 0:", "if codes.size == 1:"):
+        "equivalent: an empty blob then goes through the entropy coder, whose output (a table of 2^bits "
+        "frequencies and a lane state) is longer than the packed form, which is chosen; a one-weight blob "
+        "is packed either way for the same reason",
+    ("inq_format", "return (KIND_RANS, coded) if len(coded) < len(packed) else (KIND_CODED, packed)",
+     "return (KIND_RANS, coded) if len(coded) <= len(packed) else (KIND_CODED, packed)"):
+        "equivalent: on a tie either form gives the same file size and the same weights",
     ("partition", "if m >= idx.size:", "if m > idx.size:"):
         "equivalent: picking all candidates then goes through the select, whose threshold is the smallest "
         "magnitude and whose tie rule takes them all; only slower",

@@ -198,3 +198,73 @@ def test_decode_codes_refuses_codes_and_grids_that_no_encoder_makes():
         with pytest.raises(InqError, match=rf"^conv1: n1 = {n1} is outside the float32 range$"):
             decode_codes(np.array([1], np.uint8), n1, 5, "conv1")
     assert decode_codes(np.zeros(0, np.uint8), 500, 5, "x").size == 0  # no weights: nothing to check
+
+
+def _with_payload(data: bytes, payload: bytes, **head) -> bytes:
+    """`data` with another payload (length and CRC made to match) and header fields."""
+    magic, version, bits, reserved, n, _, _ = HEADER.unpack_from(data)
+    f = {**dict(magic=magic, version=version, bits=bits, reserved=reserved, n=n), **head}
+    return HEADER.pack(f["magic"], f["version"], f["bits"], f["reserved"], f["n"], len(payload),
+                       zlib.crc32(payload)) + payload
+
+
+def _sparse(n: int = 8192) -> np.ndarray:
+    w = np.zeros(n, np.float32)
+    w[::7] = 0.25
+    w[::11] = -0.5
+    return w
+
+
+def test_deserialize_names_each_defect():
+    good = serialize([Entry("fc", 0, _sparse(), True, -1)], 5)
+    bits, (e,) = deserialize(good)
+    assert bits == 5 and e.array.tolist() == _sparse().tolist()
+    assert good[11] == 0  # the reserved header byte (docs/FORMAT.md)
+    assert deserialize(serialize([], 4)) == (4, [])  # a header alone is a whole (empty) file
+    payload = good[HEADER.size:]
+    cases = {
+        good[:HEADER.size - 1]: f"truncated ({HEADER.size - 1} bytes, the header alone is {HEADER.size})",
+        b"NOTANINQ" + good[8:]: "not an .inq file (bad magic)",
+        _with_payload(good, payload, version=9): "format version 9, this tool reads versions 1, 2",
+        _with_payload(good, payload, bits=9): "bits = 9 in the header is outside 2..8",
+        _with_payload(good, payload, bits=1): "bits = 1 in the header is outside 2..8",
+        good + b"\0": f"payload is {len(payload) + 1} bytes, the header says {len(payload)} (truncated or padded)",
+    }
+    for data, msg in cases.items():
+        with pytest.raises(InqError, match=f"^{re.escape('x.inq: ' + msg)}$"):
+            deserialize(data, "x.inq")
+    with pytest.raises(InqError, match=r"^\.inq file: not an \.inq file"):  # the default name
+        deserialize(b"NOTANINQ" + good[8:])
+
+
+def test_deserialize_names_each_entropy_coding_defect(monkeypatch):
+    good = serialize([Entry("fc", 0, _sparse(), True, -1)], 5)
+    e = deserialize(good)[1][0]
+    assert serialize([e], 5) == good  # an entropy-coded entry that ends the file reads back
+    payload = bytearray(good[HEADER.size:])
+    at = 3 + len("fc") + 3 + 4  # kind, name, index, ndim, one dimension: then n1, prob bits, lanes
+    n1, prob_bits, lanes = struct.unpack_from("<hBI", payload, at)
+    assert (n1, prob_bits) == (-1, 15) and lanes == 8192 // 2048
+    where = "x.inq: entry 'fc': "
+
+    def refused(p: bytes, msg: str) -> None:
+        with pytest.raises(InqError, match=f"^{re.escape(where + msg)}"):
+            deserialize(_with_payload(good, bytes(p)), "x.inq")
+
+    for pb, ln in ((14, lanes), (15, 0), (15, 1 << 16 | 1)):
+        p = bytearray(payload)
+        struct.pack_into("<BI", p, at + 2, pb, ln)
+        refused(p, f"bad entropy-coding parameters ({pb} probability bits, {ln} lanes)")
+    words_at = at + 7 + 2 * 32 + 4 * lanes
+    (nwords,) = struct.unpack_from("<I", payload, words_at)
+    assert words_at + 4 + 2 * nwords == len(payload)  # the words end the file
+    p = bytearray(payload)
+    struct.pack_into("<I", p, words_at, nwords + 1)
+    refused(p, "runs past the end")
+    p = bytearray(payload)
+    struct.pack_into("<I", p, at + 7 + 2 * 32, 1)  # a lane state below the range
+    refused(p, "entropy-coded data do not decode (a lane's state is out of range)")
+    # As many lanes as the format allows are read (a smaller limit stands in for 2^16).
+    from inq_layer import rans
+    monkeypatch.setattr(rans, "MAX_LANES", 4)
+    assert deserialize(good)[1][0].array.tolist() == _sparse().tolist()
