@@ -94,3 +94,16 @@ def test_env_forces_the_numpy_kernel():
     env = dict(os.environ, INQ_WRITEBACK="numpy")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "numpy"
+
+
+def test_blend_takes_the_compiled_kernel_only_for_contiguous_arrays(monkeypatch):
+    calls = []
+    monkeypatch.setattr(writeback, "_kernel", lambda d, c, n: calls.append(n))
+    data, codes = np.zeros(6, np.uint32), np.full(6, writeback.FLOAT, np.uint16)
+    writeback.blend(data, codes)
+    writeback.blend(data[::2], codes[::2])  # strided views: the numpy kernel
+    assert calls == [6]
+    monkeypatch.setattr(writeback, "_kernel", None)  # no library: numpy, same bits
+    codes[1] = 0x3F80
+    writeback.blend(data, codes)
+    assert data.view(np.float32).tolist() == [0.0, 1.0, 0.0, 0.0, 0.0, 0.0]
