@@ -268,3 +268,37 @@ def test_deserialize_names_each_entropy_coding_defect(monkeypatch):
     from inq_layer import rans
     monkeypatch.setattr(rans, "MAX_LANES", 4)
     assert deserialize(good)[1][0].array.tolist() == _sparse().tolist()
+
+
+def test_deserialize_names_each_entry_defect():
+    """Packed (kind 1) and float (kind 2) entries, crafted with a valid CRC."""
+    w = np.array([0.5, -0.25, 0.0, 0.125], np.float32)
+    f = np.array([1.5, -2.0], np.float32)
+    good = serialize([Entry("c", 0, w, True, -1), Entry("f", 1, f, False)], 5)
+    _, (ec, ef) = deserialize(good)
+    assert ec.array.tolist() == w.tolist() and ef.array.tolist() == f.tolist()
+    payload = good[HEADER.size:]
+    packed_at = 3 + 1 + 3 + 4  # kind, name "c", index, ndim, one dimension
+    float_at = packed_at + 2 + 3  # n1, 4 codes of 5 bits
+    assert payload[float_at] == 2 and payload[0] == 1
+    cases = {
+        payload[:float_at - 1]: "x.inq: entry 'c' runs past the end",
+        payload[:-1]: "x.inq: entry 'f' runs past the end",
+        payload + b"\0\0": "x.inq: 2 unexplained bytes after the last entry",
+        bytes([7]) + payload[1:]: "x.inq: unknown entry kind 7",
+        payload[:packed_at] + struct.pack("<h", 200) + payload[packed_at + 2:]:
+            "x.inq: c: n1 = 200 is outside the float32 range",
+        payload[:1] + struct.pack("<H", 9) + payload[3:]: "x.inq: malformed entry (",
+    }
+    for p, msg in cases.items():
+        with pytest.raises(InqError, match=f"^{re.escape(msg)}"):
+            deserialize(_with_payload(good, p), "x.inq")
+    bad_crc = bytearray(good)
+    bad_crc[-1] ^= 1
+    with pytest.raises(InqError, match=r"^x\.inq: checksum mismatch \(corrupt file\)$"):
+        deserialize(bytes(bad_crc), "x.inq")
+    entropy = serialize([Entry("fc", 0, _sparse(), True, -1)], 5)
+    p = bytearray(entropy[HEADER.size:])
+    struct.pack_into("<h", p, 3 + 2 + 3 + 4, 200)  # the n1 of an entropy-coded entry
+    with pytest.raises(InqError, match=r"^x\.inq: fc: n1 = 200 is outside the float32 range$"):
+        deserialize(_with_payload(entropy, bytes(p)), "x.inq")
