@@ -451,6 +451,9 @@ def answers() -> list[str]:
     if tried:
         L.append("  - tried for 5 bits (change from float, mean of 3 seeds, best first): "
                  + "; ".join(f"{ROWS[r][3]} {m:+.2f}" for m, r in sorted(tried, reverse=True)) + ".")
+        met = [f"{ROWS[r][3]} ({spread(change(r))})" for m, r in sorted(tried, reverse=True) if m >= -0.2]
+        if met:
+            L.append("  - the goal is met by: " + "; ".join(met) + ".")
     L.append(goal("b3", -1.0, "3 bits, max n1 (>= float - 1.0)"))
     L.append(goal("b3_mse", -1.0, "3 bits, mse n1 (>= float - 1.0)"))
     L.append(goal("b2_mse", -2.0, "2 bits with the mse n1 (>= float - 2.0)"))
