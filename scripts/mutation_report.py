@@ -60,7 +60,7 @@ _WHY_ABOVE = ("equivalent: weights above this bound take the exact path; any bou
 _SPAN = "cands = [n1 for n1 in range(top, top - _MSE_SPAN - 1, -1) if n2_from_n1(n1, bits) >= _MIN_N2] or [top]"
 _WHY_SPAN = ("equivalent for any blob that fits in memory: a grid 38 or more octaves below the max rule's "
              "clips the largest weight to almost nothing, which more than 2^74 weights would have to win back")
-_TOL = "tol = 1e-9 * float(np.dot(flat.astype(np.float64), flat.astype(np.float64)))"
+_TOL = "tol = 1e-9 * total"
 _WHY_TOL = ("equivalent in practice: the tolerance only widens the shortlist that is then measured exactly; "
             "the estimates equal the exact sums up to rounding (tested), so a different tolerance can only "
             "change the result when two grids' errors agree to rounding, where either is as good")

@@ -204,12 +204,17 @@ def estimated_squared_errors(w: np.ndarray, n1s: list[int], bits: int) -> list[f
     per-half-octave sums: every weight of a half-octave rounds to the same level. Equal to
     the exact sums up to rounding, except that a weight exactly at 2^(n2-1) (where the
     tie gives 0) is counted at 2^n2."""
-    n, s1, s2 = _bucket_stats(np.ascontiguousarray(w, np.float32).reshape(-1))
+    return _estimates(np.ascontiguousarray(w, np.float32).reshape(-1), n1s, bits)[0]
+
+
+def _estimates(flat: np.ndarray, n1s: list[int], bits: int) -> tuple[list[float], float]:
+    """The estimates, and the blob's sum of squares from the same pass."""
+    n, s1, s2 = _bucket_stats(flat)
     out = []
     for n1 in n1s:
         lev = _bucket_levels(n1, n2_from_n1(n1, bits))
         out.append(float(np.sum(s2 - 2.0 * lev * s1 + lev * lev * n)))
-    return out
+    return out, float(s2.sum())
 
 
 def n1_mse(w: np.ndarray, bits: int) -> int | None:
@@ -232,8 +237,8 @@ def n1_mse(w: np.ndarray, bits: int) -> int | None:
         return None
     top = n1_from_max(m)
     cands = [n1 for n1 in range(top, top - _MSE_SPAN - 1, -1) if n2_from_n1(n1, bits) >= _MIN_N2] or [top]
-    est = estimated_squared_errors(flat, cands, bits)
-    tol = 1e-9 * float(np.dot(flat.astype(np.float64), flat.astype(np.float64)))
+    est, total = _estimates(flat, cands, bits)  # one pass: no float64 copy of the blob
+    tol = 1e-9 * total
     best_est = min(est)
     short = {c for c, e in zip(cands, est) if e <= best_est + tol} | {top}
     exact = {c: squared_error(flat, c, n2_from_n1(c, bits)) for c in short}
