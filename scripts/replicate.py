@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
@@ -49,7 +50,7 @@ NETS = {"lenet": "prototxt/fashion_lenet_train_test.prototxt",
 FLOAT_SOLVER = "prototxt/fashion_lenet_solver.prototxt"
 INQ_SOLVER = "prototxt/fashion_lenet_inq_solver.prototxt"
 
-# Phase lengths ("regimes"), all with the original's lr 0.003, gamma 0.2, momentum 0.9.
+# Phase lengths ("regimes"), all but `float` with the original's lr 0.003, gamma 0.2, momentum 0.9.
 REGIMES = {
     "advice": "each phase until lr reaches 1e-5, a step every 1/3 epoch (the author's advice): "
               "1252 iterations = 1.33 epochs",
@@ -59,6 +60,8 @@ REGIMES = {
            "at lr 0.0001: 0.003 is 30 times that)",
     "long": "4 epochs per phase (3752 iterations), lr 0.003 falling x0.2 every epoch (938); used to retrain "
             "pruning steps",
+    "float": "the float model's own solver (20 epochs, lr 0.01 falling tenfold after epochs 10 and 15); "
+             "used to retrain a pruned model at its final sparsity",
     "alexnet": f"the original AlexNet solver scaled by epochs: 63000 x 256 images = "
                f"{63000 * 256 / IMAGENET:.2f} ImageNet epochs -> {ALEX_ITERS} iterations of 64 here, a step "
                f"(x0.2) every 15000 x 256 = {15000 * 256 / IMAGENET:.2f} epochs -> {ALEX_STEP}",
@@ -94,13 +97,24 @@ ROWS = {
                        "2 bits mse, AlexNet solver scaled"),
 }
 
-# Pruning (Han et al.) before INQ: prune id -> (--sparsity, --steps, regime of the retraining per
-# step). INQ rows that start from a pruned model run with --keep-zeros (and the `advice` solver).
+# Pruning (Han et al.) before INQ. INQ rows that start from a pruned model run with
+# --keep-zeros (and the `advice` solver).
+class Prune(NamedTuple):
+    sparsity: str  # --sparsity
+    steps: str  # --steps
+    regime: str  # the solver that retrains each step
+    start: str | None = None  # prune id whose model this one starts from (None: the float model)
+
+
 HAN_LENET5 = "conv1=0.34,conv2=0.88,ip1=0.92,ip2=0.81"  # Han et al. 2015's LeNet-5 rates (8 % of ip1 kept)
+HAN_IP1_95 = "conv1=0.34,conv2=0.88,ip1=0.95,ip2=0.81"
 PRUNES = {
-    "p90": ("0.9", "0.5,0.7,0.8,0.9", "advice"),
-    "player": ("conv1=0.6,conv2=0.85,ip1=0.95,ip2=0.8", "0.5,0.75,0.9,1", "advice"),
-    "han_long": (HAN_LENET5, "0.5,0.75,0.9,1", "long"),
+    "p90": Prune("0.9", "0.5,0.7,0.8,0.9", "advice"),
+    "player": Prune("conv1=0.6,conv2=0.85,ip1=0.95,ip2=0.8", "0.5,0.75,0.9,1", "advice"),
+    "han_long": Prune(HAN_LENET5, "0.5,0.75,0.9,1", "long"),
+    # han_long's model retrained 20 more epochs at its sparsity, then ip1 pruned further
+    "han_f20": Prune(HAN_LENET5, "1", "float", start="han_long"),
+    "han95_f20": Prune(HAN_IP1_95, "1", "float", start="han_f20"),
 }
 FINE = "0.05,0.1,0.15,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,0.95,1"  # the INQ author's schedule for sparse models
 PRUNED_ROWS = {
@@ -114,6 +128,14 @@ PRUNED_ROWS = {
                     "4 epochs a step, 5 bits"),
     "k5_han_long_fine": ("han_long", ["--bits", "5", "--campaign", FINE], "pruned at Han et al.'s LeNet-5 "
                          "rates, 4 epochs a step, 5 bits, finer schedule"),
+    "k5_han_f20": ("han_f20", ["--bits", "5", "--campaign", C5], "Han rates + 20 epochs, 5 bits"),
+    "k5_han_f20_fine": ("han_f20", ["--bits", "5", "--campaign", FINE], "Han rates + 20 epochs, 5 bits, "
+                        "finer schedule"),
+    "k4_han_f20": ("han_f20", ["--bits", "4", "--campaign", C4], "Han rates + 20 epochs, 4 bits"),
+    "k3_han_f20": ("han_f20", ["--bits", "3", "--campaign", C3], "Han rates + 20 epochs, 3 bits"),
+    "k5_han95_f20": ("han95_f20", ["--bits", "5", "--campaign", C5], "Han rates, ip1 95 %, + 20 epochs, 5 bits"),
+    "k5_han95_f20_fine": ("han95_f20", ["--bits", "5", "--campaign", FINE], "Han rates, ip1 95 %, + 20 "
+                          "epochs, 5 bits, finer schedule"),
 }
 for _row, (_p, _opts, _d) in PRUNED_ROWS.items():  # run before the long AlexNet-solver rows
     ROWS[_row] = ("lenet", "advice", [*_opts, "--keep-zeros"], _d)
@@ -147,10 +169,22 @@ def solver_file(kind: str, net: str, seed: int | None = None) -> str:
         p.stepsize, p.max_iter = ALEX_STEP, ALEX_ITERS
     elif kind == "low":
         p.base_lr = 0.001
-    path = os.path.join(OUT, "solvers", f"{kind}_{net}" + (f"_s{seed}" if seed else "") + ".prototxt")
+    path = solver_path(kind, net, seed)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     write_text_proto(path, p)
     return path
+
+
+def solver_path(kind: str, net: str, seed: int | None = None) -> str:
+    return os.path.join(OUT, "solvers", f"{kind}_{net}" + (f"_s{seed}" if seed else "") + ".prototxt")
+
+
+def float_path(net: str, seed: int) -> str:
+    return os.path.join(OUT, f"float_{net}_s{seed}.caffemodel")
+
+
+def pruned_path(prune: str, seed: int) -> str:
+    return os.path.join(OUT, f"{prune}_s{seed}", "pruned.caffemodel")
 
 
 _float_locks = {(n, s): threading.Lock() for n in NETS for s in SEEDS}
@@ -160,7 +194,7 @@ _prune_locks = {(p, s): threading.Lock() for p in PRUNES for s in SEEDS}
 def float_model(net: str, seed: int) -> str:
     """The float model of one net and seed, trained once with `caffe train`."""
     from inq_layer.caffe_io import caffe_tool, read_solver
-    final = os.path.join(OUT, f"float_{net}_s{seed}.caffemodel")
+    final = float_path(net, seed)
     with _float_locks[(net, seed)]:
         if os.path.exists(final):
             return final
@@ -187,13 +221,14 @@ def pruned_model(prune: str, seed: int) -> str:
 
 def _prune(prune: str, seed: int) -> str:
     out = os.path.join(OUT, f"{prune}_s{seed}")
-    model = os.path.join(out, "pruned.caffemodel")
+    model = pruned_path(prune, seed)
     if os.path.exists(model) and os.path.exists(os.path.join(out, "report.json")):
         report(prune, seed)  # keep what it measured
         return model
-    sparsity, steps, regime = PRUNES[prune]
-    cmd = [PY, "-m", "inq_layer.prune", "--solver", solver_file(regime, "lenet"), "--weights",
-           float_model("lenet", seed), "--sparsity", sparsity, "--steps", steps, "--seed", str(seed), "--out", out]
+    p = PRUNES[prune]
+    pruned_model(p.start, seed) if p.start else float_model("lenet", seed)
+    solver_file(p.regime, "lenet", prune_seed(p, seed))
+    cmd = prune_command(prune, seed)
     if os.path.exists(os.path.join(out, "campaign.json")):
         cmd.append("--resume")
     os.makedirs(out, exist_ok=True)
@@ -205,6 +240,20 @@ def _prune(prune: str, seed: int) -> str:
         raise RuntimeError(f"pruning {prune} seed {seed} failed: see {rel(out)}/prune.log")
     print(f"  {prune} seed {seed}: {time.time() - t:.0f} s", flush=True)
     return model
+
+
+def prune_command(prune: str, seed: int) -> list[str]:
+    """The prune tool's command line (its start model and solver made by _prune)."""
+    p = PRUNES[prune]
+    start = pruned_path(p.start, seed) if p.start else float_path("lenet", seed)
+    return [PY, "-m", "inq_layer.prune", "--solver", solver_path(p.regime, "lenet", prune_seed(p, seed)),
+            "--weights", start, "--sparsity", p.sparsity, "--steps", p.steps, "--seed", str(seed),
+            "--out", os.path.join(OUT, f"{prune}_s{seed}")]
+
+
+def prune_seed(p: Prune, seed: int) -> int | None:
+    """The float solver is written per seed (its random_seed); the others are shared."""
+    return seed if p.regime == "float" else None
 
 
 def command(row: str, seed: int) -> list[str]:
@@ -314,8 +363,19 @@ def ms(xs: list[float]) -> str:
 def baseline(row: str, seed: int) -> float | None:
     """The float model's accuracy for a row's seed. A pruned row's campaign starts from the
     pruned model: its float model is the one the pruning started from."""
-    start = report(PRUNED_ROWS[row][0], seed) if row in PRUNED_ROWS else report(row, seed)
-    return None if start is None else float_acc(start)
+    if row in PRUNED_ROWS:
+        return pruned_from(PRUNED_ROWS[row][0], seed)
+    r = report(row, seed)
+    return None if r is None else float_acc(r)
+
+
+def pruned_from(prune: str, seed: int) -> float | None:
+    """Accuracy of the float model at the root of a pruning chain."""
+    p = PRUNES[prune]
+    if p.start:
+        return pruned_from(p.start, seed)
+    r = report(prune, seed)
+    return None if r is None else float_acc(r)
 
 
 def change(row: str) -> list[float] | None:
@@ -356,16 +416,18 @@ def model_size(row: str, seed: int) -> dict:
 
 def pruning_tables() -> list[str]:
     L = ["| pruning | float % | pruned % | change (points) | pruned per seed | sparsity |", "|---|---|---|---|---|---|"]
-    for prune, (sparsity, steps, regime) in PRUNES.items():
+    for prune, p in PRUNES.items():
+        origin = f", from `{p.start}`" if p.start else ""
+        name = f"`{prune}`: {p.sparsity} (steps {p.steps}, `{p.regime}`{origin})"
         rs = [report(prune, s) for s in SEEDS]
-        if not all(rs):
-            L.append(f"| {sparsity} (steps {steps}, `{regime}`) | pending | | | | |")
+        fl = [pruned_from(prune, s) for s in SEEDS]
+        if not all(rs) or None in fl:
+            L.append(f"| {name} | pending | | | | |")
             continue
-        fl = [float_acc(r) for r in rs]
         pr = [acc(r) for r in rs]
         sp = [statistics.mean([ly["pruned_fraction"] * ly["count"] for ly in r["phases"][-1]["layers"].values()])
               / statistics.mean([ly["count"] for ly in r["phases"][-1]["layers"].values()]) for r in rs]
-        L.append(f"| {sparsity} (steps {steps}, `{regime}`) | {ms(fl)} | {ms(pr)} | "
+        L.append(f"| {name} | {ms(fl)} | {ms(pr)} | "
                  f"{ms([b - a for a, b in zip(fl, pr)])} | "
                  + ", ".join(f"{x:.2f}" for x in pr) + f" | {100 * statistics.mean(sp):.1f} % |")
     L += ["", "INQ on the pruned models (`--keep-zeros`); size: the final model exported to .inq "
@@ -457,7 +519,7 @@ def answers() -> list[str]:
     L.append(goal("b3", -1.0, "3 bits, max n1 (>= float - 1.0)"))
     L.append(goal("b3_mse", -1.0, "3 bits, mse n1 (>= float - 1.0)"))
     L.append(goal("b2_mse", -2.0, "2 bits with the mse n1 (>= float - 2.0)"))
-    for row in ("k5_p90", "k5_p90_fine", "k5_player", "k5_player_fine", "k5_han_long", "k5_han_long_fine"):
+    for row in (r for r in PRUNED_ROWS if PRUNED_ROWS[r][1][:2] == ["--bits", "5"]):
         c = change(row)
         if c is None:
             L.append(f"- {ROWS[row][3]}: at least 50x smaller than float32 within 0.5 points: pending.")
@@ -619,10 +681,12 @@ def write_doc() -> None:
           "Float models: `caffe train --solver=build/replicate_fashion/solvers/float_<net>_s<seed>.prototxt` "
           f"({FLOAT_SOLVER} with random_seed = seed). Campaigns, seed 1 shown "
           "(`python scripts/replicate.py ROW...` runs chosen rows):", "", "```"]
+    for prune in PRUNES:
+        L.append(f"# pruning {prune}\npython " + " ".join(rel(a) for a in prune_command(prune, 1)[1:]))
     for row in ROWS:
         net, regime, opts, _ = ROWS[row]
-        w = rel(os.path.join(OUT, f"float_{net}_s1.caffemodel"))
-        solver = rel(os.path.join(OUT, "solvers", f"{regime}_{net}.prototxt"))
+        w = rel(pruned_path(PRUNED_ROWS[row][0], 1) if row in PRUNED_ROWS else float_path(net, 1))
+        solver = rel(solver_path(regime, net))
         L.append(f"# {row}\npython solver_driver.py --solver {solver} "
                  f"--weights {w} --seed 1 --out {rel(os.path.join(OUT, f'{row}_s1'))} " + " ".join(opts))
     L += ["```", ""]
