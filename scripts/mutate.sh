@@ -5,7 +5,9 @@
 # (pytest -x stops at the first failure, so a killed mutant costs about one test file).
 # mutmut keeps what it measured in .mutmut-cache: a rerun tests only the mutants not yet
 # killed, so this can be stopped and continued. mutmut edits each module in place while it
-# runs: do not work in this checkout meanwhile (use a git worktree). At the end,
+# runs: do not work in this checkout meanwhile (use a git worktree). To stop it, stop its
+# whole process group (Ctrl-C does; `kill -- -PGID` in the background): mutmut's worker
+# processes outlive a killed mutmut and go on editing the module. At the end,
 # scripts/mutation_report.py writes docs/MUTATION.md (exit 1 if a survivor is unexplained).
 #   scripts/mutate.sh [module ...]     default: all six
 set -u
