@@ -410,6 +410,11 @@ def export_size(row: str, rep: dict, run_dir: str) -> dict:
     return {"file_bytes": r["file_bytes"], "float_bytes": r["float_bytes"], "sparsity": zeros}
 
 
+def bits_per_nonzero(rep: dict, size: dict) -> float:
+    weights = sum(ly["count"] for ly in rep["phases"][-1]["layers"].values())
+    return 8 * size["file_bytes"] / ((1 - size["sparsity"]) * weights)
+
+
 def model_size(row: str, seed: int) -> dict:
     return report(row, seed)["size"]
 
@@ -433,18 +438,22 @@ def pruning_tables() -> list[str]:
     L += ["", "INQ on the pruned models (`--keep-zeros`); size: the final model exported to .inq "
           "(entropy-coded where smaller), ratio against the float32 caffemodel's blobs (weights and biases):", "",
           "| row | float % | pruned % | INQ % | change from float (points) | INQ per seed | sparsity | .inq bytes "
-          "| ratio |", "|---|---|---|---|---|---|---|---|---|"]
+          "| bits per non-zero | ratio |", "|---|---|---|---|---|---|---|---|---|---|"]
     for row in PRUNED_ROWS:
         rs, c = reports(row), change(row)
         if rs is None or c is None:
-            L.append(f"| {ROWS[row][3]} | pending | | | | | | | |")
+            L.append(f"| {ROWS[row][3]} | pending | | | | | | | | |")
             continue
         sizes = [model_size(row, s) for s in SEEDS]
         ratio = [z["float_bytes"] / z["file_bytes"] for z in sizes]
         L.append(f"| {ROWS[row][3]} | {ms([baseline(row, s) for s in SEEDS])} | {ms([float_acc(r) for r in rs])} "
                  f"| {ms([acc(r) for r in rs])} | {ms(c)} | " + ", ".join(f"{acc(r):.2f}" for r in rs)
                  + f" | {100 * statistics.mean(z['sparsity'] for z in sizes):.1f} % | "
-                 f"{statistics.mean(z['file_bytes'] for z in sizes):,.0f} | {ms(ratio)}x |")
+                 f"{statistics.mean(z['file_bytes'] for z in sizes):,.0f} | "
+                 f"{statistics.mean(bits_per_nonzero(r, z) for r, z in zip(rs, sizes)):.2f} | {ms(ratio)}x |")
+    L += ["", "Bits per non-zero: the whole file's bits (biases and headers included) over the non-zero "
+          "quantized weights. It includes the cost of coding where the zeros are; between rows of equal "
+          "sparsity it grows when the surviving weights spread over more of the grid's levels."]
     L += ["", f"Paper, AlexNet INQ + pruning (Table 5): {PAPER_T5['5']}x at 5 bits, {PAPER_T5['4']}x at 4, "
           f"{PAPER_T5['3']}x at 3. Deep Compression (prune + quantize + Huffman): {DEEP_COMPRESSION['AlexNet']}x "
           f"on AlexNet, {DEEP_COMPRESSION['LeNet-5']}x on LeNet-5."]
