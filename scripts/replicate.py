@@ -62,6 +62,7 @@ REGIMES = {
             "pruning steps",
     "float": "the float model's own solver (20 epochs, lr 0.01 falling tenfold after epochs 10 and 15); "
              "used to retrain a pruned model at its final sparsity",
+    "float_low": "as `float`, from lr 0.001 (to 1e-5): the retrained weights stay closer to the pruned model's",
     "alexnet": f"the original AlexNet solver scaled by epochs: 63000 x 256 images = "
                f"{63000 * 256 / IMAGENET:.2f} ImageNet epochs -> {ALEX_ITERS} iterations of 64 here, a step "
                f"(x0.2) every 15000 x 256 = {15000 * 256 / IMAGENET:.2f} epochs -> {ALEX_STEP}",
@@ -115,6 +116,7 @@ PRUNES = {
     # han_long's model retrained 20 more epochs at its sparsity, then ip1 pruned further
     "han_f20": Prune(HAN_LENET5, "1", "float", start="han_long"),
     "han95_f20": Prune(HAN_IP1_95, "1", "float", start="han_f20"),
+    "han_low20": Prune(HAN_LENET5, "1", "float_low", start="han_long"),
 }
 FINE = "0.05,0.1,0.15,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,0.95,1"  # the INQ author's schedule for sparse models
 PRUNED_ROWS = {
@@ -133,6 +135,7 @@ PRUNED_ROWS = {
                         "finer schedule"),
     "k4_han_f20": ("han_f20", ["--bits", "4", "--campaign", C4], "Han rates + 20 epochs, 4 bits"),
     "k3_han_f20": ("han_f20", ["--bits", "3", "--campaign", C3], "Han rates + 20 epochs, 3 bits"),
+    "k5_han_low20": ("han_low20", ["--bits", "5", "--campaign", C5], "Han rates + 20 epochs from lr 0.001, 5 bits"),
     "k5_han95_f20": ("han95_f20", ["--bits", "5", "--campaign", C5], "Han rates, ip1 95 %, + 20 epochs, 5 bits"),
     "k5_han95_f20_fine": ("han95_f20", ["--bits", "5", "--campaign", FINE], "Han rates, ip1 95 %, + 20 "
                           "epochs, 5 bits, finer schedule"),
@@ -154,11 +157,13 @@ def rel(path: str) -> str:
 def solver_file(kind: str, net: str, seed: int | None = None) -> str:
     """The shipped solvers with the variant's changes, under OUT/solvers."""
     from inq_layer.caffe_io import read_solver, write_text_proto
-    p = read_solver(os.path.join(ROOT, FLOAT_SOLVER if kind == "float" else INQ_SOLVER))
+    p = read_solver(os.path.join(ROOT, FLOAT_SOLVER if kind.startswith("float") else INQ_SOLVER))
     p.net = os.path.join(ROOT, NETS[net])
-    if kind == "float":
+    if kind.startswith("float"):
         p.random_seed = seed
         p.snapshot_prefix = os.path.join(OUT, f"float_{net}_s{seed}")
+        if kind == "float_low":
+            p.base_lr = 0.001
     elif kind == "epoch":
         p.lr_policy, p.max_iter = "fixed", EPOCH
         p.ClearField("stepsize")
@@ -253,7 +258,7 @@ def prune_command(prune: str, seed: int) -> list[str]:
 
 def prune_seed(p: Prune, seed: int) -> int | None:
     """The float solver is written per seed (its random_seed); the others are shared."""
-    return seed if p.regime == "float" else None
+    return seed if p.regime.startswith("float") else None
 
 
 def command(row: str, seed: int) -> list[str]:
