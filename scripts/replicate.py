@@ -603,6 +603,21 @@ def save_png(fig, name: str) -> str:
     return name
 
 
+def residual_net() -> list[str]:
+    """Why no residual net has rows: bench/bench_resnet_mini.py's timing, if it ran."""
+    t = kept("resnet8_timing")
+    if t is None or "estimate_minutes" not in t:
+        return []
+    ms, est = t["ms_per_iteration"], t["estimate_minutes"]
+    return ["", "A residual net with BatchNorm (prototxt/fashion_resnet8_train_test.prototxt, ResNet-8: the "
+            "paper's ResNet-18 in miniature) would have rows here only if one campaign fitted in "
+            f"{t['few_minutes']} minutes. bench/bench_resnet_mini.py timed a training iteration at "
+            f"{ms['resnet8']:.0f} ms against LeNet's {ms['lenet']:.0f} ms ({t['ratio']:.1f}x): a 5-bit campaign "
+            f"would take about {est['campaign_5_bits']:.0f} minutes and each float model "
+            f"{est['float_model']:.0f}, so "
+            + ("it fits; its rows are still to be added." if t["fits"] else "it is left out.")]
+
+
 def compute_minutes() -> tuple[float, int]:
     """Minutes of the finished runs (campaign phases + float training), and their count."""
     total, n = 0.0, 0
@@ -678,6 +693,7 @@ def write_doc() -> None:
           "fully-connected weights are quantized; `every-blob0`: blob 0 of every layer, BatchNorm "
           "running means and Scale gammas included, as the original code does.", ""]
     L += table(["bn_default", "bn_every"])
+    L += residual_net()
     L += ["", "## Pruning + INQ (the paper's Table 5 shape)", "",
           "Float LeNet pruned by magnitude with retraining (`python -m inq_layer.prune`, each step "
           "retrained with the solver of the regime named in the row), then INQ with `--keep-zeros` "

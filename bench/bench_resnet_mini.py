@@ -1,0 +1,75 @@
+"""Would a residual net fit `make replicate`? ResNet-8 against LeNet on Fashion-MNIST.
+
+The replication issue allows a small residual net with BatchNorm (the paper's ResNet-18 in
+miniature) only if one campaign of it fits in a few minutes here. This times one training
+iteration (forward + backward, batch 64, one BLAS thread as the replicate runs) of
+prototxt/fashion_resnet8_train_test.prototxt and of the Fashion LeNet with `caffe time`,
+the two interleaved so that they share the machine's load, and scales the LeNet runs that
+make replicate measured (docs/replication/) by the ratio. Prints what it measured and keeps
+it in docs/replication/resnet8_timing.json, from which docs/REPLICATION.md states the
+decision.
+"""
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "python"))
+NETS = {"lenet": "prototxt/fashion_lenet_train_test.prototxt",
+        "resnet8": "prototxt/fashion_resnet8_train_test.prototxt"}
+ITERATIONS, ROUNDS = 30, 3
+FEW_MINUTES = 5  # the issue's "a few minutes" for one campaign
+
+
+def forward_backward_ms(model: str) -> float:
+    from inq_layer.caffe_io import caffe_tool
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", GLOG_minloglevel="0")  # the timings are INFO lines
+    r = subprocess.run([caffe_tool(), "time", f"-model={model}", f"-iterations={ITERATIONS}"], cwd=ROOT,
+                       capture_output=True, text=True, env=env)
+    m = re.search(r"Average Forward-Backward: ([0-9.]+) ms", r.stderr + r.stdout)
+    if r.returncode != 0 or not m:
+        sys.exit(f"caffe time failed for {model}:\n{(r.stderr or r.stdout)[-2000:]}")
+    return float(m.group(1))
+
+
+def lenet_minutes(name: str) -> float | None:
+    """Mean compute minutes over the seeds of a finished replicate run (campaign or float)."""
+    runs = []
+    for seed in (1, 2, 3):
+        path = os.path.join(ROOT, "docs", "replication", f"{name}_s{seed}.json")
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            rep = json.load(f)
+        runs.append(rep["seconds"] if "seconds" in rep else sum(p["seconds"] for p in rep["phases"]))
+    return statistics.mean(runs) / 60
+
+
+def main() -> None:
+    from inq_layer.atomic import write_text_atomic
+    times = {n: [] for n in NETS}
+    for _ in range(ROUNDS):
+        for name, model in NETS.items():
+            times[name].append(forward_backward_ms(model))
+    ms = {n: min(t) for n, t in times.items()}  # the least disturbed round
+    ratio = ms["resnet8"] / ms["lenet"]
+    print(f"forward + backward, batch 64, 1 BLAS thread, best of {ROUNDS} x {ITERATIONS} iterations: "
+          f"LeNet {ms['lenet']:.1f} ms, ResNet-8 {ms['resnet8']:.1f} ms: {ratio:.1f}x LeNet")
+    result = {"ms_per_iteration": ms, "ratio": round(ratio, 2), "few_minutes": FEW_MINUTES}
+    campaign, float_train = lenet_minutes("b5"), lenet_minutes("float_lenet")
+    if campaign is not None and float_train is not None:
+        result["estimate_minutes"] = {"campaign_5_bits": round(ratio * campaign, 1),
+                                      "float_model": round(ratio * float_train, 1)}
+        result["fits"] = ratio * campaign <= FEW_MINUTES
+        print(f"LeNet's 5-bit campaign took {campaign:.1f} min and its float model {float_train:.1f} min in make "
+              f"replicate: ResNet-8 would take about {ratio * campaign:.0f} and {ratio * float_train:.0f} min "
+              f"({'fits' if result['fits'] else 'does not fit'} in {FEW_MINUTES} min a campaign)")
+    write_text_atomic(os.path.join(ROOT, "docs", "replication", "resnet8_timing.json"),
+                      json.dumps(result, indent=1, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
