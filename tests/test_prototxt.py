@@ -22,3 +22,20 @@ def test_alexnet_solver_is_the_original():
     assert train.data_param.batch_size == 256
     weights = [ly.name for ly in net.layer if ly.type in ("Convolution", "InnerProduct")]
     assert weights == ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"]
+
+
+def test_resnet8_is_a_residual_net_with_batchnorm():
+    """bench_resnet_mini times this net: three basic blocks, BatchNorm + Scale after every
+    convolution, projections where the shape changes; INQ would quantize only the weights."""
+    from inq_layer.selection import quantizable_blobs
+    net = read_net(os.path.join(ROOT, "prototxt", "fashion_resnet8_train_test.prototxt"))
+    layers = {ly.name: ly for ly in net.layer}
+    convs = [ly.name for ly in net.layer if ly.type == "Convolution"]
+    assert convs == ["conv1", "res2a", "res2b", "res3a", "res3b", "res3_proj", "res4a", "res4b", "res4_proj"]
+    for c in convs:
+        assert layers[f"{c}_bn"].type == "BatchNorm" and layers[f"{c}_scale"].type == "Scale"
+    sums = [ly for ly in net.layer if ly.type == "Eltwise"]
+    assert [list(ly.bottom) for ly in sums] == [["res2b", "conv1"], ["res3b", "res3_proj"], ["res4b", "res4_proj"]]
+    assert [layers[c].convolution_param.stride[0] for c in ("res3a", "res3_proj", "res4a", "res4_proj")] == [2] * 4
+    blobs = quantizable_blobs([(ly.name, ly.type, 1) for ly in net.layer if ly.type not in ("Data", "ReLU")])
+    assert [n for n, _ in blobs] == convs + ["ip"]
