@@ -424,22 +424,29 @@ def model_size(row: str, seed: int) -> dict:
     return report(row, seed)["size"]
 
 
+def pruned(prune: str) -> tuple[list[float], list[float], float] | None:
+    """A finished pruning's float and pruned accuracy per seed and its mean sparsity."""
+    rs = [report(prune, s) for s in SEEDS]
+    fl = [pruned_from(prune, s) for s in SEEDS]
+    if not all(rs) or None in fl:
+        return None
+    sp = [sum(ly["pruned_fraction"] * ly["count"] for ly in r["phases"][-1]["layers"].values())
+          / sum(ly["count"] for ly in r["phases"][-1]["layers"].values()) for r in rs]
+    return fl, [acc(r) for r in rs], statistics.mean(sp)
+
+
 def pruning_tables() -> list[str]:
     L = ["| pruning | float % | pruned % | change (points) | pruned per seed | sparsity |", "|---|---|---|---|---|---|"]
     for prune, p in PRUNES.items():
         origin = f", from `{p.start}`" if p.start else ""
         name = f"`{prune}`: {p.sparsity} (steps {p.steps}, `{p.regime}`{origin})"
-        rs = [report(prune, s) for s in SEEDS]
-        fl = [pruned_from(prune, s) for s in SEEDS]
-        if not all(rs) or None in fl:
+        got = pruned(prune)
+        if got is None:
             L.append(f"| {name} | pending | | | | |")
             continue
-        pr = [acc(r) for r in rs]
-        sp = [statistics.mean([ly["pruned_fraction"] * ly["count"] for ly in r["phases"][-1]["layers"].values()])
-              / statistics.mean([ly["count"] for ly in r["phases"][-1]["layers"].values()]) for r in rs]
-        L.append(f"| {name} | {ms(fl)} | {ms(pr)} | "
-                 f"{ms([b - a for a, b in zip(fl, pr)])} | "
-                 + ", ".join(f"{x:.2f}" for x in pr) + f" | {100 * statistics.mean(sp):.1f} % |")
+        fl, pr, sp = got
+        L.append(f"| {name} | {ms(fl)} | {ms(pr)} | {ms([b - a for a, b in zip(fl, pr)])} | "
+                 + ", ".join(f"{x:.2f}" for x in pr) + f" | {100 * sp:.1f} % |")
     L += ["", "INQ on the pruned models (`--keep-zeros`); size: the final model exported to .inq "
           "(entropy-coded where smaller), ratio against the float32 caffemodel's blobs (weights and biases):", "",
           "| row | float % | pruned % | INQ % | change from float (points) | INQ per seed | sparsity | .inq bytes "
@@ -533,6 +540,12 @@ def answers() -> list[str]:
     L.append(goal("b3", -1.0, "3 bits, max n1 (>= float - 1.0)"))
     L.append(goal("b3_mse", -1.0, "3 bits, mse n1 (>= float - 1.0)"))
     L.append(goal("b2_mse", -2.0, "2 bits with the mse n1 (>= float - 2.0)"))
+    held = [(got[2], prune, statistics.mean(b - a for a, b in zip(got[0], got[1])))
+            for prune in PRUNES if (got := pruned(prune))]
+    best = max((h for h in held if h[2] >= -0.5), default=None)
+    if held:
+        text = f"`{best[1]}` ({100 * best[0]:.1f} %, {best[2]:+.2f} points)" if best else "none of the prunings tried"
+        L.append(f"- Pruning alone, the highest sparsity that holds within 0.5 points of float: {text}.")
     for row in (r for r in PRUNED_ROWS if PRUNED_ROWS[r][1][:2] == ["--bits", "5"]):
         c = change(row)
         if c is None:
