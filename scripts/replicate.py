@@ -50,7 +50,7 @@ NETS = {"lenet": "prototxt/fashion_lenet_train_test.prototxt",
 FLOAT_SOLVER = "prototxt/fashion_lenet_solver.prototxt"
 INQ_SOLVER = "prototxt/fashion_lenet_inq_solver.prototxt"
 
-# Phase lengths ("regimes"), all but `float` with the original's lr 0.003, gamma 0.2, momentum 0.9.
+# Phase lengths ("regimes"); all but float* with the original's lr 0.003, gamma 0.2, momentum 0.9.
 REGIMES = {
     "advice": "each phase until lr reaches 1e-5, a step every 1/3 epoch (the author's advice): "
               "1252 iterations = 1.33 epochs",
@@ -99,7 +99,7 @@ ROWS = {
 }
 
 # Pruning (Han et al.) before INQ. INQ rows that start from a pruned model run with
-# --keep-zeros (and the `advice` solver).
+# --keep-zeros (and the `advice` solver unless the row names a regime).
 class Prune(NamedTuple):
     sparsity: str  # --sparsity
     steps: str  # --steps
@@ -233,7 +233,10 @@ def _prune(prune: str, seed: int) -> str:
         report(prune, seed)  # keep what it measured
         return model
     p = PRUNES[prune]
-    pruned_model(p.start, seed) if p.start else float_model("lenet", seed)
+    if p.start:  # what the pruning starts from
+        pruned_model(p.start, seed)
+    else:
+        float_model("lenet", seed)
     solver_file(p.regime, "lenet", prune_seed(p, seed))
     cmd = prune_command(prune, seed)
     if os.path.exists(os.path.join(out, "campaign.json")):
