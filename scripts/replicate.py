@@ -109,6 +109,7 @@ class Prune(NamedTuple):
 
 HAN_LENET5 = "conv1=0.34,conv2=0.88,ip1=0.92,ip2=0.81"  # Han et al. 2015's LeNet-5 rates (8 % of ip1 kept)
 HAN_IP1_95 = "conv1=0.34,conv2=0.88,ip1=0.95,ip2=0.81"
+C75 = "conv2=0.75,ip1=0.95,ip2=0.75"  # conv1 not pruned
 PRUNES = {
     "p90": Prune("0.9", "0.5,0.7,0.8,0.9", "advice"),
     "player": Prune("conv1=0.6,conv2=0.85,ip1=0.95,ip2=0.8", "0.5,0.75,0.9,1", "advice"),
@@ -117,6 +118,9 @@ PRUNES = {
     "han_f20": Prune(HAN_LENET5, "1", "float", start="han_long"),
     "han95_f20": Prune(HAN_IP1_95, "1", "float", start="han_f20"),
     "han_low20": Prune(HAN_LENET5, "1", "float_low", start="han_long"),
+    # the size margin of han95_f20 (61x) spent on the small layers: conv1 dense, conv2 and ip2 at 75 %
+    "c75_long": Prune(C75, "0.5,0.75,0.9,1", "long"),
+    "c75_f20": Prune(C75, "1", "float", start="c75_long"),
 }
 FINE = "0.05,0.1,0.15,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,0.95,1"  # the INQ author's schedule for sparse models
 PRUNED_ROWS = {
@@ -141,6 +145,10 @@ PRUNED_ROWS = {
                              "5 bits, AlexNet solver scaled", "alexnet"),
     "k5_han95_f20_fine": ("han95_f20", ["--bits", "5", "--campaign", FINE], "Han rates, ip1 95 %, + 20 "
                           "epochs, 5 bits, finer schedule"),
+    "k5_c75_f20_alexnet": ("c75_f20", ["--bits", "5", "--campaign", C5], "conv1 dense, conv2/ip2 75 %, ip1 95 %, "
+                           "+ 20 epochs, 5 bits, AlexNet solver scaled", "alexnet"),
+    "k5_c75_f20_fine": ("c75_f20", ["--bits", "5", "--campaign", FINE], "conv1 dense, conv2/ip2 75 %, ip1 95 %, "
+                        "+ 20 epochs, 5 bits, finer schedule"),
 }
 for _row, (_p, _opts, _d, *_regime) in PRUNED_ROWS.items():  # (a 4th item: the regime, else advice)
     ROWS[_row] = ("lenet", (_regime or ["advice"])[0], [*_opts, "--keep-zeros"], _d)
@@ -341,9 +349,11 @@ def main() -> None:
         with lock:
             write_doc()
 
+    todo = [(row, s) for row, s in jobs if report(row, s) is None]
+    floats = sorted({(ROWS[row][0], s) for row, s in todo})  # only what unfinished rows start from
     with ThreadPoolExecutor(2) as ex:
-        list(ex.map(lambda a: float_model(*a), [(n, s) for n in NETS for s in SEEDS]))
-        list(ex.map(job, jobs))
+        list(ex.map(lambda a: float_model(*a), floats))
+        list(ex.map(job, todo))
     write_doc()
 
 
