@@ -222,7 +222,8 @@ def float_model(net: str, seed: int) -> str:
                                stdout=f, stderr=subprocess.STDOUT)
         if r.returncode != 0:
             raise SystemExit(f"caffe train failed for {net} seed {seed}: see {log}")
-        keep(f"float_{net}_s{seed}", {"seconds": round(time.time() - t, 1), "iterations": iters})
+        if kept(f"float_{net}_s{seed}") is None:  # a fresh checkout retrains it: the first time counts
+            keep(f"float_{net}_s{seed}", {"seconds": round(time.time() - t, 1), "iterations": iters})
         os.replace(os.path.join(OUT, f"float_{net}_s{seed}_iter_{iters}.caffemodel"), final)
         print(f"  float {net} seed {seed}: {time.time() - t:.0f} s", flush=True)
     return final
@@ -349,11 +350,10 @@ def main() -> None:
         with lock:
             write_doc()
 
-    todo = [(row, s) for row, s in jobs if report(row, s) is None]
-    floats = sorted({(ROWS[row][0], s) for row, s in todo})  # only what unfinished rows start from
+    # Each run trains the float model or the pruning it starts from when missing (once: the
+    # locks); no pass of float trainings first, where the third seed's left a core idle.
     with ThreadPoolExecutor(2) as ex:
-        list(ex.map(lambda a: float_model(*a), floats))
-        list(ex.map(job, todo))
+        list(ex.map(job, [(row, s) for row, s in jobs if report(row, s) is None]))
     write_doc()
 
 
