@@ -430,6 +430,11 @@ def export_size(row: str, rep: dict, run_dir: str) -> dict:
     return {"file_bytes": r["file_bytes"], "float_bytes": r["float_bytes"], "sparsity": zeros}
 
 
+def pruned_5bit_rows() -> list[str]:
+    """The pruned rows the goal is about (5 bits)."""
+    return [r for r in PRUNED_ROWS if PRUNED_ROWS[r][1][:2] == ["--bits", "5"]]
+
+
 def bits_per_nonzero(rep: dict, size: dict) -> float:
     weights = sum(ly["count"] for ly in rep["phases"][-1]["layers"].values())
     return 8 * size["file_bytes"] / ((1 - size["sparsity"]) * weights)
@@ -478,8 +483,8 @@ def pruning_tables() -> list[str]:
                  + f" | {100 * statistics.mean(z['sparsity'] for z in sizes):.1f} % | "
                  f"{statistics.mean(z['file_bytes'] for z in sizes):,.0f} | "
                  f"{statistics.mean(bits_per_nonzero(r, z) for r, z in zip(rs, sizes)):.2f} | {ms(ratio)}x |")
-    own = [(statistics.mean(acc(r) - float_acc(r) for r in rs), row) for row in PRUNED_ROWS
-           if PRUNED_ROWS[row][1][:2] == ["--bits", "5"] and (rs := reports(row))]
+    own = [(statistics.mean(acc(r) - float_acc(r) for r in rs), row) for row in pruned_5bit_rows()
+           if (rs := reports(row))]
     if own:
         L += ["", "INQ's own change at 5 bits (INQ % - pruned %, mean of the seeds), best first: "
               + "; ".join(f"{ROWS[row][3]} {d:+.2f}" for d, row in sorted(own, reverse=True)) + "."]
@@ -566,7 +571,7 @@ def answers() -> list[str]:
     if held:
         text = f"`{best[1]}` ({100 * best[0]:.1f} %, {best[2]:+.2f} points)" if best else "none of the prunings tried"
         L.append(f"- Pruning alone, the highest sparsity that holds within 0.5 points of float: {text}.")
-    for row in (r for r in PRUNED_ROWS if PRUNED_ROWS[r][1][:2] == ["--bits", "5"]):
+    for row in pruned_5bit_rows():
         c = change(row)
         if c is None:
             L.append(f"- {ROWS[row][3]}: at least 50x smaller than float32 within 0.5 points: pending.")
