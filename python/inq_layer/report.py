@@ -7,6 +7,7 @@ import os
 from dataclasses import asdict
 
 from .atomic import write_text_atomic
+from .report_file import Report, parse_report
 from .state import Record
 
 
@@ -21,26 +22,30 @@ def build_report(record: Record, check_passed: bool) -> dict:
     return rep
 
 
-def _metric_names(rep: dict) -> list[str]:
-    names = list(rep["test_float"])
-    for ph in rep["phases"]:
-        names += [n for n in ph["test_after_training"] if n not in names]
+def _metric_names(rep: Report) -> list[str]:
+    names = list(rep.test_float)
+    for ph in rep.phases:
+        names += [n for n in ph.test_after_training if n not in names]
     return names
 
 
-def markdown(rep: dict) -> str:
+def _typed(rep: dict | Report) -> Report:
+    return rep if isinstance(rep, Report) else parse_report(rep)
+
+
+def markdown(rep: dict | Report) -> str:
+    rep = _typed(rep)
     names = _metric_names(rep)
-    pruning = rep.get("tool") == "prune"
+    pruning = rep.tool == "prune"
     step, after = ("step", "after pruning") if pruning else ("phase", "after quantize")
     reference = rep.get("rule") == "reference"
+    shown = lambda keys: "Settings: " + ", ".join(f"{k} {rep.settings[k]}" for k in keys if k in rep.settings)
     if pruning:
-        lines = [f"# Pruning report: sparsity {rep['sparsity']}", "",
-                 "Settings: " + ", ".join(f"{k} {rep[k]}" for k in ("campaign", "seed", "quantize") if k in rep), ""]
+        lines = [f"# Pruning report: sparsity {rep.get('sparsity')}", "", shown(("campaign", "seed", "quantize")), ""]
     else:
-        lines = [f"# INQ report: {rep['bits']} bits, {rep['rule']} rule, {rep['strategy']} partition", "",
-                 "Settings: " + ", ".join(f"{k} {rep[k]}" for k in ("campaign", "seed", "quantize", "n1_rule",
-                                                                      "keep_zeros", "keep_momentum") if k in rep), ""]
-    if rep["init_from_fillers"]:
+        lines = [f"# INQ report: {rep.get('bits')} bits, {rep.get('rule')} rule, {rep.get('strategy')} partition", "",
+                 shown(("campaign", "seed", "quantize", "n1_rule", "keep_zeros", "keep_momentum")), ""]
+    if rep.init_from_fillers:
         lines += ["Started from the net's fillers (--init-from-fillers): a smoke run, not a result.", ""]
     if not names:
         lines += ["No tests ran: the solver has no test net or its test_iter is 0.", ""]
@@ -49,53 +54,54 @@ def markdown(rep: dict) -> str:
     if reference:
         head.append("unfrozen by re-selection")
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    flt = ["float model", "0", "0", "", ""] + [f"{rep['test_float'].get(n, float('nan')):.4f}" for n in names]
+    flt = ["float model", "0", "0", "", ""] + [f"{rep.test_float.get(n, float('nan')):.4f}" for n in names]
     flt += [""] * (len(names) + reference)
     lines.append("| " + " | ".join(flt) + " |")
-    for i, ph in enumerate(rep["phases"], 1):
-        row = [str(i), f"{ph['portion']:g}", f"{ph['frozen_fraction']:.4f}", str(ph["iterations"]),
-               f"{ph['seconds']:.1f}"]
-        row += [f"{ph['test_after_quantize'].get(n, float('nan')):.4f}" for n in names]
-        row += [f"{ph['test_after_training'].get(n, float('nan')):.4f}" for n in names]
+    for i, ph in enumerate(rep.phases, 1):
+        row = [str(i), f"{ph.portion:g}", f"{ph.frozen_fraction:.4f}", str(ph.iterations), f"{ph.seconds:.1f}"]
+        row += [f"{ph.test_after_quantize.get(n, float('nan')):.4f}" for n in names]
+        row += [f"{ph.test_after_training.get(n, float('nan')):.4f}" for n in names]
         if reference:
-            row.append(str(ph.get("unfrozen_by_reselection") or 0))
+            row.append(str(ph.unfrozen_by_reselection or 0))
         lines.append("| " + " | ".join(row) + " |")
-    verdict = ("reached" if rep["check_passed"] else "NOT reached") if pruning else \
-        ("passed" if rep["check_passed"] else "FAILED")
-    lines += ["", f"Final model: {rep['final_model']}", f"{'Target sparsity' if pruning else 'Check'}: {verdict}", ""]
-    if pruning and rep["phases"]:
-        layers = list(rep["phases"][0]["layers"])
+    verdict = ("reached" if rep.check_passed else "NOT reached") if pruning else \
+        ("passed" if rep.check_passed else "FAILED")
+    lines += ["", f"Final model: {rep.final_model}", f"{'Target sparsity' if pruning else 'Check'}: {verdict}", ""]
+    if pruning and rep.phases:
+        layers = list(rep.phases[0].layers)
         lines += ["Sparsity per layer after each step:", "", "| step | " + " | ".join(layers) + " |",
                   "|" + "---|" * (len(layers) + 1)]
-        for i, ph in enumerate(rep["phases"], 1):
-            lines.append(f"| {i} | " + " | ".join(f"{ph['layers'][n]['pruned_fraction']:.4f}" for n in layers) + " |")
-    elif rep["phases"]:
-        lines += ["Per layer after the last phase:", "", "| layer | weights | frozen | zero | pruned | n1 | n2 |",
-                  "|---|---|---|---|---|---|---|"]
-        for name, ly in rep["phases"][-1]["layers"].items():
-            lines.append(f"| {name} | {ly['count']:,} | {ly['frozen_fraction']:.4f} | "
-                         f"{ly.get('zero_fraction', 0):.4f} | "
-                         f"{ly.get('pruned_fraction', 0):.4f} | {ly['n1']} | {ly['n2']} |")
+        for i, ph in enumerate(rep.phases, 1):
+            lines.append(f"| {i} | " + " | ".join(f"{ph.layers[n].pruned_fraction:.4f}" for n in layers) + " |")
+    elif rep.phases:
+        lines += ["Per layer after the last phase:", "",
+                  "| layer | weights | bits | frozen | zero | pruned | n1 | n2 |", "|---|---|---|---|---|---|---|---|"]
+        for name, ly in rep.phases[-1].layers.items():
+            bits = ly.bits if ly.bits is not None else rep.get("bits")
+            lines.append(f"| {name} | {ly.count:,} | {bits} | {ly.frozen_fraction:.4f} | {ly.zero_fraction:.4f} | "
+                         f"{ly.pruned_fraction:.4f} | {ly.n1} | {ly.n2} |")
     return "\n".join(lines) + "\n"
 
 
-def plot(rep: dict, path: str) -> None:
+def plot(rep: dict | Report, path: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    pruning = rep.get("tool") == "prune"
+    rep = _typed(rep)
+    pruning = rep.tool == "prune"
     names = [n for n in _metric_names(rep) if "acc" in n.lower()] or _metric_names(rep)[:1]
     fig, ax = plt.subplots(figsize=(6, 4))
-    xs = [ph["portion"] for ph in rep["phases"]]
+    xs = [ph.portion for ph in rep.phases]
     for n in names:
-        ax.plot(xs, [ph["test_after_quantize"].get(n) for ph in rep["phases"]], "o--",
+        ax.plot(xs, [ph.test_after_quantize.get(n) for ph in rep.phases], "o--",
                 label=f"{n} after {'pruning' if pruning else 'quantizing'}")
-        ax.plot(xs, [ph["test_after_training"].get(n) for ph in rep["phases"]], "s-", label=f"{n} after retraining")
-        if n in rep["test_float"]:
-            ax.axhline(rep["test_float"][n], color="gray", lw=0.8, label=f"{n} float model")
+        ax.plot(xs, [ph.test_after_training.get(n) for ph in rep.phases], "s-", label=f"{n} after retraining")
+        if n in rep.test_float:
+            ax.axhline(rep.test_float[n], color="gray", lw=0.8, label=f"{n} float model")
     ax.set_xlabel("step (fraction of the target sparsity)" if pruning else "accumulated portion quantized")
     ax.set_ylabel("test value")
-    ax.set_title(f"pruning to {rep['sparsity']}" if pruning else f"INQ {rep['bits']} bits, {rep['rule']} rule")
+    ax.set_title(f"pruning to {rep.get('sparsity')}" if pruning
+                 else f"INQ {rep.get('bits')} bits, {rep.get('rule')} rule")
     ax.legend(fontsize=7)
     fig.tight_layout()
     tmp = path + ".tmp.png"
@@ -105,6 +111,7 @@ def plot(rep: dict, path: str) -> None:
 
 
 def write_reports(out: str, rep: dict) -> None:
+    typed = parse_report(rep, os.path.join(out, "report.json"))
     write_text_atomic(os.path.join(out, "report.json"), json.dumps(rep, indent=1))
-    write_text_atomic(os.path.join(out, "report.md"), markdown(rep))
-    plot(rep, os.path.join(out, "accuracy.png"))
+    write_text_atomic(os.path.join(out, "report.md"), markdown(typed))
+    plot(typed, os.path.join(out, "accuracy.png"))

@@ -1,0 +1,154 @@
+"""report.json as typed records: what a campaign or a pruning measured, read back.
+
+report.py writes the file and renders it through these records; the replication's
+renderer reads its kept results through the same ones, so a field is named in one place.
+Every field is type-checked: a damaged or hand-edited file is one error line.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from .errors import InqError
+
+Metrics = dict[str, float]  # test output name -> value (accuracy, loss, ...)
+
+
+def _get(d: dict, key: str, types, where: str, default=...):
+    if key not in d:
+        if default is not ...:
+            return default
+        raise InqError(f"{where}: no field {key!r}")
+    v = d[key]
+    if not isinstance(v, types) or (isinstance(v, bool) and bool not in _tuple(types)):
+        raise InqError(f"{where}: field {key!r} is {type(v).__name__} {v!r}, not {_names(types)}")
+    return v
+
+
+def _tuple(types) -> tuple:
+    return types if isinstance(types, tuple) else (types,)
+
+
+def _names(types) -> str:
+    return " or ".join("null" if t is type(None) else t.__name__ for t in _tuple(types))
+
+
+def _metrics(d: dict, key: str, where: str) -> Metrics:
+    m = _get(d, key, dict, where, {})
+    for name, v in m.items():
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            raise InqError(f"{where}: {key}.{name} is {v!r}, not a number")
+    return {k: float(v) for k, v in m.items()}
+
+
+NUM = (int, float)
+OPT_INT = (int, type(None))
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    count: int
+    frozen_fraction: float
+    n1: int | None
+    n2: int | None
+    zero_fraction: float = 0.0
+    pruned_fraction: float = 0.0
+    bits: int | None = None  # the layer's own bit width (None: a pruning, or an older report)
+
+    @classmethod
+    def parse(cls, d, where: str) -> LayerStats:
+        if not isinstance(d, dict):
+            raise InqError(f"{where}: not an object")
+        return cls(_get(d, "count", int, where), float(_get(d, "frozen_fraction", NUM, where)),
+                   _get(d, "n1", OPT_INT, where, None), _get(d, "n2", OPT_INT, where, None),
+                   float(_get(d, "zero_fraction", NUM, where, 0.0)),
+                   float(_get(d, "pruned_fraction", NUM, where, 0.0)), _get(d, "bits", OPT_INT, where, None))
+
+
+@dataclass(frozen=True)
+class Phase:
+    portion: float
+    frozen_fraction: float
+    iterations: int
+    seconds: float
+    test_after_quantize: Metrics
+    test_after_training: Metrics
+    layers: dict[str, LayerStats]
+    unfrozen_by_reselection: int | dict | None = None
+
+    @classmethod
+    def parse(cls, d, where: str) -> Phase:
+        if not isinstance(d, dict):
+            raise InqError(f"{where}: not an object")
+        layers = _get(d, "layers", dict, where)
+        return cls(float(_get(d, "portion", NUM, where)), float(_get(d, "frozen_fraction", NUM, where)),
+                   _get(d, "iterations", int, where), float(_get(d, "seconds", NUM, where)),
+                   _metrics(d, "test_after_quantize", where), _metrics(d, "test_after_training", where),
+                   {n: LayerStats.parse(v, f"{where} layer {n!r}") for n, v in layers.items()},
+                   _get(d, "unfrozen_by_reselection", (int, dict, type(None)), where, None))
+
+
+@dataclass(frozen=True)
+class Size:
+    """The final model exported to .inq (kept by the replication for pruned rows)."""
+    file_bytes: int
+    float_bytes: int
+    sparsity: float
+
+
+@dataclass(frozen=True)
+class Report:
+    tool: str  # "inq" (solver_driver.py) or "prune"
+    settings: dict  # every other top-level field, as written (campaign, bits, seed, ...)
+    test_float: Metrics
+    phases: list[Phase]
+    final_model: str | None
+    check_passed: bool
+    init_from_fillers: bool = False
+    size: Size | None = None
+    raw: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def get(self, key: str, default=None):
+        return self.settings.get(key, default)
+
+    def accuracy(self, key: str = "test_after_training") -> float:
+        """The last phase's test accuracy in %."""
+        return 100 * getattr(self.phases[-1], key)["accuracy"]
+
+    def float_accuracy(self) -> float:
+        return 100 * self.test_float["accuracy"]
+
+    def seconds(self) -> float:
+        return sum(p.seconds for p in self.phases)
+
+
+_OWN = ("tool", "test_float", "phases", "final_model", "check_passed", "init_from_fillers", "size")
+
+
+def parse_report(d, where: str = "report.json") -> Report:
+    """A Report from report.json's decoded content; InqError names the field that is wrong."""
+    if not isinstance(d, dict):
+        raise InqError(f"{where}: not a JSON object")
+    phases = _get(d, "phases", list, where)
+    size = _get(d, "size", (dict, type(None)), where, None)
+    if size is not None:
+        size = Size(_get(size, "file_bytes", int, where), _get(size, "float_bytes", int, where),
+                    float(_get(size, "sparsity", NUM, where)))
+    return Report(tool=_get(d, "tool", str, where, "inq"),
+                  settings={k: v for k, v in d.items() if k not in _OWN},
+                  test_float=_metrics(d, "test_float", where),
+                  phases=[Phase.parse(p, f"{where} phase {i + 1}") for i, p in enumerate(phases)],
+                  final_model=_get(d, "final_model", (str, type(None)), where, None),
+                  check_passed=_get(d, "check_passed", bool, where),
+                  init_from_fillers=_get(d, "init_from_fillers", bool, where, False), size=size, raw=d)
+
+
+def load_report(path: str) -> Report:
+    try:
+        with open(path) as f:
+            d = json.load(f)
+    except OSError as e:
+        raise InqError(f"{path}: cannot read ({e.strerror})") from None
+    except ValueError as e:
+        raise InqError(f"{path}: not JSON ({e})") from None
+    return parse_report(d, path)
