@@ -12,7 +12,7 @@ INQ_OUT := build/lenet/lenet_inq
 ONE_BLAS = OPENBLAS_NUM_THREADS=$${OPENBLAS_NUM_THREADS:-1}
 export PYTHON
 
-.PHONY: setup test bench run data replicate mutate clean-caffe
+.PHONY: setup test bench run data replicate replication-doc mutate clean-caffe
 
 setup:
 	@bash scripts/setup.sh
@@ -46,6 +46,10 @@ run: data $(FLOAT_MODEL)
 # The paper's questions on Fashion-MNIST, 3 seeds a row: hours; resumable (finished runs are skipped).
 replicate: data
 	$(VPY) scripts/replicate.py
+
+# docs/REPLICATION.md and its plots from the kept results (docs/replication/) alone: seconds.
+replication-doc: setup
+	$(VPY) scripts/replicate.py --doc
 
 # Mutation testing of the pure-numpy core (setup.cfg [mutmut]); not part of make test.
 # The C write-back kernel (writeback.c) is not mutated; its tests compare it with numpy.

@@ -1,0 +1,83 @@
+"""The replication's plots (docs/*.png) from the kept results."""
+from __future__ import annotations
+
+import io
+import os
+import statistics
+
+from inq_layer.atomic import write_bytes_atomic
+
+from . import plan as P
+from .layout import DOCS
+from .results import reports
+
+
+def save_png(fig, name: str) -> str:
+    """The figure as docs/NAME, written atomically; returns NAME."""
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    write_bytes_atomic(os.path.join(DOCS, name), buf.getvalue())
+    return name
+
+
+def _bits_plot(plt) -> str | None:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    drawn = False
+    for rule, rows in P.BITS_PLOT:
+        pts = [(b, [r.accuracy() for r in reports(row)]) for b, row in rows.items() if reports(row)]
+        if pts:
+            drawn = True
+            ax.errorbar([b for b, _ in pts], [statistics.mean(v) for _, v in pts],
+                        yerr=[statistics.stdev(v) for _, v in pts], marker="o", capsize=4, label=rule)
+    made = None
+    if drawn:
+        fl = [r.float_accuracy() for r in reports("b5") or []]
+        if fl:
+            ax.axhline(statistics.mean(fl), color="gray", lw=1, label="float (mean of 3 seeds)")
+        ax.set_xticks([2, 3, 4, 5])
+        ax.set_xlabel("bits")
+        ax.set_ylabel("test accuracy % (Fashion-MNIST, 10,000 images)")
+        ax.set_title("INQ LeNet: accuracy by bit width (3 seeds, ± sd)")
+        ax.legend(fontsize=8)
+        made = save_png(fig, "replication_bits.png")
+    plt.close(fig)
+    return made
+
+
+def _phases_plot(plt) -> str | None:
+    rows = [r for r in P.PHASES_PLOT if reports(r)]
+    if not rows:
+        return None
+    fig, axes = plt.subplots(1, len(rows), figsize=(5 * len(rows), 4), squeeze=False)
+    for ax, row in zip(axes[0], rows):
+        rs = reports(row)
+        xs = [p.portion for p in rs[0].phases]
+        for key, style, label in (("test_after_quantize", "o--", "after quantizing"),
+                                  ("test_after_training", "s-", "after retraining")):
+            vals = [[100 * getattr(r.phases[i], key)["accuracy"] for r in rs] for i in range(len(xs))]
+            ax.errorbar(xs, [statistics.mean(v) for v in vals], yerr=[statistics.stdev(v) for v in vals],
+                        fmt=style, capsize=3, label=label)
+        ax.axhline(statistics.mean(r.float_accuracy() for r in rs), color="gray", lw=1, label="float")
+        ax.set_title(P.ROWS[row].description)
+        ax.set_xlabel("accumulated portion quantized")
+        ax.set_ylabel("test accuracy %")
+        ax.legend(fontsize=8)
+    made = save_png(fig, "replication_phases.png")
+    plt.close(fig)
+    return made
+
+
+def available() -> list[str]:
+    """The plots whose rows have finished (what plots() makes), without drawing them."""
+    bits = any(reports(row) for _, rows in P.BITS_PLOT for row in rows.values())
+    return [n for n, ok in (("replication_bits.png", bits), ("replication_phases.png",
+                                                              any(reports(r) for r in P.PHASES_PLOT))) if ok]
+
+
+def plots() -> list[str]:
+    """Every plot that has its rows; returns the file names made."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return [m for m in (_bits_plot(plt), _phases_plot(plt)) if m]

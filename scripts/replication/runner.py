@@ -1,0 +1,176 @@
+"""Runs the plan: float models (`caffe train`), prunings (inq_layer.prune) and campaigns
+(solver_driver.py), each once per seed, and collects what each finished run measured
+into docs/replication/ once. Interrupted runs continue where they stopped."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+
+from .layout import (RESULTS, ROOT, driver_command, float_path, float_prefix, prune_command, prune_seed,
+                     pruned_path, prototxt, rel, run_dir, solver_path)
+from .plan import NETS, PRUNES, REGIMES, ROWS, SEEDS, INQ_SOLVER
+
+PY = sys.executable
+ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1", GLOG_minloglevel="1")
+
+_float_locks = {(n, s): threading.Lock() for n in NETS for s in SEEDS}
+_prune_locks = {(p, s): threading.Lock() for p in PRUNES for s in SEEDS}
+
+
+def keep(name: str, data: dict) -> None:
+    """docs/replication/NAME.json, written atomically."""
+    from inq_layer.atomic import write_text_atomic
+    os.makedirs(RESULTS, exist_ok=True)
+    write_text_atomic(os.path.join(RESULTS, f"{name}.json"), json.dumps(data, indent=1, sort_keys=True))
+
+
+def is_kept(name: str) -> bool:
+    return os.path.exists(os.path.join(RESULTS, f"{name}.json"))
+
+
+def solver_file(regime: str, net: str, seed: int | None = None) -> str:
+    """The shipped solver with the regime's changes, under OUT/solvers."""
+    from inq_layer.caffe_io import read_solver, write_text_proto
+    rg = REGIMES[regime]
+    p = read_solver(os.path.join(ROOT, NETS[net].float_solver if rg.base == "float" else INQ_SOLVER))
+    p.net = prototxt(net)
+    if rg.base == "float":
+        p.random_seed = seed
+        p.snapshot_prefix = float_prefix(net, seed)
+    for name, value in rg.overrides.items():
+        if value is None:
+            p.ClearField(name)
+        else:
+            setattr(p, name, value)
+    path = solver_path(regime, net, seed)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    write_text_proto(path, p)
+    return path
+
+
+def test_curve(log: str) -> list[list[float]]:
+    """[iteration, test accuracy %] of every test in a `caffe train` log (the last one of an
+    iteration that a resumed training tested again)."""
+    at, curve = None, {}
+    with open(log, errors="replace") as f:
+        for line in f:
+            m = re.search(r"Iteration (\d+), Testing net", line)
+            if m:
+                at = int(m.group(1))
+            m = re.search(r"Test net output #\d+: accuracy = ([0-9.]+)", line)
+            if m and at is not None:
+                curve[at] = round(100 * float(m.group(1)), 2)
+    return [[k, v] for k, v in sorted(curve.items())]
+
+
+def float_model(net: str, seed: int) -> str:
+    """The float model of one net and seed, trained once with `caffe train`; an interrupted
+    training continues from its newest solverstate (the data layer restarts at its first
+    record, as `caffe train --snapshot` does)."""
+    from inq_layer.caffe_io import caffe_tool, read_solver
+    final = float_path(net, seed)
+    with _float_locks[(net, seed)]:
+        if os.path.exists(final):
+            return final
+        solver = solver_file("float", net, seed)
+        iters = read_solver(solver).max_iter
+        prefix = float_prefix(net, seed)
+        states = sorted(glob.glob(prefix + "_iter_*.solverstate"),
+                        key=lambda f: int(f[len(prefix) + 6:-len(".solverstate")]))
+        cmd = [caffe_tool(), "train", f"--solver={solver}"] + ([f"--snapshot={states[-1]}"] if states else [])
+        t = time.time()
+        log = prefix + ".log"
+        with open(log, "a") as f:  # INFO lines: the test curve
+            r = subprocess.run(cmd, cwd=ROOT, env=dict(ENV, GLOG_minloglevel="0"), stdout=f, stderr=subprocess.STDOUT)
+        if r.returncode != 0:
+            raise RuntimeError(f"caffe train failed for {net} seed {seed}: see {rel(log)}")
+        if not is_kept(f"float_{net}_s{seed}"):  # a fresh checkout retrains it: the first time counts
+            result = {"seconds": round(time.time() - t, 1), "iterations": iters}
+            curve = test_curve(log)
+            if len(curve) > 1:
+                result["curve"] = curve
+            if states:
+                result["resumed_from"] = os.path.basename(states[-1])
+            keep(f"float_{net}_s{seed}", result)
+        os.replace(f"{prefix}_iter_{iters}.caffemodel", final)
+        print(f"  float {net} seed {seed}: {time.time() - t:.0f} s", flush=True)
+    return final
+
+
+def pruned_model(prune: str, seed: int) -> str:
+    """The float LeNet of `seed` pruned as PRUNES[prune] says."""
+    with _prune_locks[(prune, seed)]:  # two rows of one seed may need it at once
+        model, out = pruned_path(prune, seed), run_dir(prune, seed)
+        if os.path.exists(model) and collect(prune, seed):
+            return model
+        p = PRUNES[prune]
+        if p.start:  # what the pruning starts from
+            pruned_model(p.start, seed)
+        else:
+            float_model("lenet", seed)
+        solver_file(p.regime, "lenet", prune_seed(p, seed))
+        _run([PY, *prune_command(prune, seed)], out, "prune.log", f"pruning {prune} seed {seed}",
+             env=dict(ENV, PYTHONPATH=os.path.join(ROOT, "python")))
+        collect(prune, seed)
+        return model
+
+
+def _run(cmd: list[str], out: str, log: str, what: str, env: dict = ENV) -> None:
+    if os.path.exists(os.path.join(out, "campaign.json")):
+        cmd = [*cmd, "--resume"]  # an interrupted run continues where it stopped
+    os.makedirs(out, exist_ok=True)
+    t = time.time()
+    with open(os.path.join(out, log), "a") as f:
+        r = subprocess.run(cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+        raise RuntimeError(f"{what} failed ({r.returncode}): see {rel(out)}/{log}")
+    print(f"  {what}: {time.time() - t:.0f} s", flush=True)
+
+
+def collect(name: str, seed: int) -> bool:
+    """Keep a finished run's report.json (with the .inq size of a pruned row) in
+    docs/replication/, once. False while the run has not finished."""
+    if is_kept(f"{name}_s{seed}"):
+        return True
+    path = os.path.join(run_dir(name, seed), "report.json")
+    if not os.path.exists(path):
+        return False
+    with open(path) as f:
+        rep = json.load(f)
+    if name in ROWS and ROWS[name].pruned:
+        rep["size"] = export_size(name, rep, run_dir(name, seed))
+    keep(f"{name}_s{seed}", rep)
+    return True
+
+
+def export_size(row: str, rep: dict, folder: str) -> dict:
+    """The run's final model exported to .inq: file bytes, the float32 bytes of all its
+    blobs, and the sparsity of its quantized weights."""
+    from inq_layer.export import export_model
+    r = export_model(prototxt(ROWS[row].net), rep["final_model"], rep["bits"], os.path.join(folder, "model.inq"))
+    zeros = sum(ly["sparsity"] * ly["count"] for ly in r["layers"]) / sum(ly["count"] for ly in r["layers"])
+    return {"file_bytes": r["file_bytes"], "float_bytes": r["float_bytes"], "sparsity": zeros}
+
+
+def run(row: str, seed: int) -> None:
+    """One row's campaign for one seed, with what it starts from; a failure is printed."""
+    if collect(row, seed):
+        return
+    try:
+        r = ROWS[row]
+        pruned_model(r.start, seed) if r.pruned else float_model(r.net, seed)
+        solver_file(r.regime, r.net)
+        _run([PY, *driver_command(row, seed)], run_dir(row, seed), "driver.log", f"{row} seed {seed}")
+        collect(row, seed)
+    except RuntimeError as e:
+        print(f"  {row} seed {seed} FAILED: {e}", flush=True)
+
+
+def pending(rows: list[str]) -> list[tuple[str, int]]:
+    return [(row, s) for row in rows for s in SEEDS if not collect(row, s)]

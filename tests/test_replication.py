@@ -1,0 +1,43 @@
+"""The replication's plan, runner commands and renderer (scripts/replication/), without training."""
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+
+from replication import figures, layout, plan, render  # noqa: E402
+
+
+def test_committed_doc_is_what_the_kept_results_render():
+    """docs/REPLICATION.md holds only numbers that docs/replication/ gives (make replication-doc)."""
+    with open(layout.DOC) as f:
+        committed = f.read()
+    assert render.doc_text(figures.available()) == committed
+
+
+def test_every_reference_in_the_plan_exists():
+    for key, row in plan.ROWS.items():
+        assert row.net in plan.NETS and row.regime in plan.REGIMES, key
+        assert row.start == "float" or row.start in plan.PRUNES, key
+        assert not row.layer_bits or row.bits < max(b for _, b in row.layer_bits), key
+    for p in plan.PRUNES.values():
+        assert p.regime in plan.REGIMES and (p.start is None or p.start in plan.PRUNES)
+    for rows in plan.TABLES.values():
+        assert set(rows) <= set(plan.ROWS)
+    for a, b, _ in plan.OTHER_CHOICES:
+        assert a in plan.ROWS and b in plan.ROWS
+    assert set(plan.TABLES["pruned"]) == {k for k, r in plan.ROWS.items() if r.pruned}
+
+
+@pytest.mark.parametrize("key", sorted(plan.ROWS))
+def test_driver_command_parses(key):
+    """Every row's command line is one the driver accepts."""
+    import solver_driver
+    args = layout.driver_command(key, 1)
+    assert args[0] == "solver_driver.py"
+    a = solver_driver.build_parser().parse_args(args[1:])
+    row = plan.ROWS[key]
+    assert a.bits == row.bits and a.campaign == row.campaign and a.keep_zeros == row.pruned
+    assert (a.n1_rule, a.rule, a.strategy, a.quantize) == (row.n1_rule, row.rule, row.strategy, row.quantize)
