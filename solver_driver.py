@@ -36,6 +36,8 @@ def build_parser() -> ArgParser:
     ap.add_argument("--init-from-fillers", action="store_true", help="start from the net's fillers (smoke runs)")
     ap.add_argument("--campaign", default=DEFAULT_CAMPAIGN, help="accumulated portions (default: %(default)s)")
     ap.add_argument("--bits", type=int, default=5, help="bit width 2..8 (default 5)")
+    ap.add_argument("--layer-bits", metavar="NAME=BITS,...",
+                    help="layers with their own bit width, e.g. conv1=8,fc=8 (the rest take --bits)")
     ap.add_argument("--rule", default="paper", choices=RULES,
                     help="paper (Algorithm 1: monotonic masks, grid fixed in the first phase) or "
                          "reference (the original's re-selection, bit for bit); default paper")
@@ -80,19 +82,20 @@ def main(argv: list[str] | None = None) -> int:
             raise InqError(f"{what} must be at least {low}, got {val}")
 
     from inq_layer.campaign import Campaign, Settings
-    from inq_layer.check import check_model, format_table, passed, verdict
+    from inq_layer.check import check_model, format_table, net_layer_bits, passed, verdict
     from inq_layer.report import build_report, markdown, write_reports
     from inq_layer.runner import campaign_log, solver_with_net_file, starting_weights, writable_out
     cfg = solver_with_net_file(a.solver)
     weights = starting_weights(a.weights, a.init_from_fillers, DEFAULT_WEIGHTS.get(os.path.basename(a.solver)))
+    layer_bits = net_layer_bits(a.layer_bits, cfg.net_path, a.quantize)
     out = writable_out(a.out or default_out(cfg))
     s = Settings(campaign=campaign, bits=a.bits, rule=a.rule, strategy=a.strategy, seed=a.seed,
                  quantize=a.quantize, out=out, max_iter=a.max_iter, final_iters=a.final_iters,
                  gpu=a.gpu, weights=weights, keep_momentum=a.keep_momentum, n1_rule=a.n1_rule,
-                 keep_zeros=a.keep_zeros)
+                 keep_zeros=a.keep_zeros, layer_bits=layer_bits)
     with campaign_log(out) as log:
         record = Campaign(cfg, s, log).run(a.resume)
-        rows = check_model(cfg.net_path, record.final_model, a.bits, a.quantize)
+        rows = check_model(cfg.net_path, record.final_model, a.bits, a.quantize, layer_bits=layer_bits)
         print(format_table(rows))
         print(verdict(rows))
         ok = passed(rows)

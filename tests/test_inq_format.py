@@ -136,25 +136,58 @@ def test_sparse_blobs_are_entropy_coded_and_come_back_bit_identical(bits):
 def test_small_blobs_stay_packed_when_that_is_smaller():
     es = sparse_entries(5, n=40, zero=0.0)  # the coder's table alone outweighs 25 bytes of codes
     serialize(es, 5)
-    assert es[0].stored == "packed" and es[0].nbytes == 2 + (40 * 5 + 7) // 8
+    assert es[0].stored == "packed" and es[0].nbytes == 1 + 2 + (40 * 5 + 7) // 8  # bits, n1, codes
 
 
-def test_version_1_files_still_load(monkeypatch):
-    from inq_layer import inq_format
-    monkeypatch.setattr(inq_format, "_entropy_coded", lambda codes, n1, bits: range(1 << 40))  # packed only
+def _legacy_file(es, bits: int, version: int) -> bytes:
+    """A version 1 or 2 file of packed and float entries (no per-entry bits), written by hand
+    from docs/FORMAT.md."""
+    parts = []
+    for e in es:
+        head = struct.pack("<BH", 1 if e.coded else 2, len(e.layer)) + e.layer.encode() + struct.pack(
+            f"<HB{e.array.ndim}I", e.index, e.array.ndim, *e.array.shape)
+        body = (struct.pack("<h", e.n1) + pack(encode_codes(e.array, e.n1, bits), bits) if e.coded
+                else e.array.astype("<f4").tobytes())
+        parts.append(head + body)
+    payload = b"".join(parts)
+    return HEADER.pack(b"INQMODEL", version, bits, 0, len(es), len(payload), zlib.crc32(payload)) + payload
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_version_1_and_2_files_still_load(version):
     es = entries(5)
-    v2 = serialize(es, 5)
-    monkeypatch.undo()
-    assert all(e.stored in ("packed", "float32") for e in es)  # kinds 1 and 2 only
-    payload = v2[HEADER.size:]
-    v1 = HEADER.pack(b"INQMODEL", 1, 5, 0, len(es), len(payload), zlib.crc32(payload)) + payload
-    _, back = deserialize(v1, "old.inq")
+    got_bits, back = deserialize(_legacy_file(es, 5, version), "old.inq")
+    assert got_bits == 5 and [b.bits for b in back] == [5, None, None]  # coded entries at the header's bits
     assert all(np.array_equal(a.array.view(np.uint32), b.array.view(np.uint32)) for a, b in zip(es, back))
-    # an entropy-coded entry in a file that says version 1 is refused
+
+
+def test_version_1_refuses_entropy_coded_entries():
     sp = serialize(sparse_entries(5), 5)
     p = sp[HEADER.size:]
     with pytest.raises(InqError, match="unknown entry kind 3"):
         deserialize(HEADER.pack(b"INQMODEL", 1, 5, 0, 2, len(p), zlib.crc32(p)) + p, "old.inq")
+
+
+def test_each_entry_keeps_its_own_bits():
+    """Version 3: layers at their own bit widths in one file, each read back on its grid."""
+    rng = np.random.default_rng(4)
+    es = []
+    for i, b in enumerate((8, 2, 5)):
+        w = quantize_blob(rng.normal(0, 0.05, 3000).astype(np.float32), 1.0, b).quantized
+        es.append(Entry(f"l{i}", 0, w, True, int(np.log2(np.abs(w).max())), bits=b))
+    data = serialize(es, 2)
+    got_bits, back = deserialize(data)
+    assert got_bits == 2 and [e.bits for e in back] == [8, 2, 5]
+    assert all(np.array_equal(a.array.view(np.uint32), b.array.view(np.uint32)) for a, b in zip(es, back))
+    with pytest.raises(ValueError, match="not 0 or"):  # an 8-bit grid's values at the file's 2 bits
+        serialize([Entry("l0", 0, es[0].array, True, es[0].n1)], 2)
+    e = [Entry("l0", 0, es[0].array, True, es[0].n1, bits=8)]
+    payload = bytearray(serialize(e, 2)[HEADER.size:])
+    at = 3 + 2 + 3 + 4  # kind, name "l0", index, ndim, one dimension: then the entry's bits
+    assert payload[at] == 8
+    payload[at] = 9
+    with pytest.raises(InqError, match=r"^x\.inq: entry 'l0': bits = 9 is outside 2\.\.8$"):
+        deserialize(_with_payload(serialize(e, 2), bytes(payload)), "x.inq")
 
 
 @settings(max_examples=examples(300), deadline=None)
@@ -225,7 +258,7 @@ def test_deserialize_names_each_defect():
     cases = {
         good[:HEADER.size - 1]: f"truncated ({HEADER.size - 1} bytes, the header alone is {HEADER.size})",
         b"NOTANINQ" + good[8:]: "not an .inq file (bad magic)",
-        _with_payload(good, payload, version=9): "format version 9, this tool reads versions 1, 2",
+        _with_payload(good, payload, version=9): "format version 9, this tool reads versions 1, 2, 3",
         _with_payload(good, payload, bits=9): "bits = 9 in the header is outside 2..8",
         _with_payload(good, payload, bits=1): "bits = 1 in the header is outside 2..8",
         good + b"\0": f"payload is {len(payload) + 1} bytes, the header says {len(payload)} (truncated or padded)",
@@ -242,7 +275,7 @@ def test_deserialize_names_each_entropy_coding_defect(monkeypatch):
     e = deserialize(good)[1][0]
     assert serialize([e], 5) == good  # an entropy-coded entry that ends the file reads back
     payload = bytearray(good[HEADER.size:])
-    at = 3 + len("fc") + 3 + 4  # kind, name, index, ndim, one dimension: then n1, prob bits, lanes
+    at = 3 + len("fc") + 3 + 4 + 1  # kind, name, index, ndim, one dimension, bits: then n1, prob bits, lanes
     n1, prob_bits, lanes = struct.unpack_from("<hBI", payload, at)
     assert (n1, prob_bits) == (-1, 15) and lanes == 8192 // 2048
     where = "x.inq: entry 'fc': "
@@ -278,7 +311,7 @@ def test_deserialize_names_each_entry_defect():
     _, (ec, ef) = deserialize(good)
     assert ec.array.tolist() == w.tolist() and ef.array.tolist() == f.tolist()
     payload = good[HEADER.size:]
-    packed_at = 3 + 1 + 3 + 4  # kind, name "c", index, ndim, one dimension
+    packed_at = 3 + 1 + 3 + 4 + 1  # kind, name "c", index, ndim, one dimension, bits
     float_at = packed_at + 2 + 3  # n1, 4 codes of 5 bits
     assert payload[float_at] == 2 and payload[0] == 1
     cases = {
@@ -299,6 +332,6 @@ def test_deserialize_names_each_entry_defect():
         deserialize(bytes(bad_crc), "x.inq")
     entropy = serialize([Entry("fc", 0, _sparse(), True, -1)], 5)
     p = bytearray(entropy[HEADER.size:])
-    struct.pack_into("<h", p, 3 + 2 + 3 + 4, 200)  # the n1 of an entropy-coded entry
+    struct.pack_into("<h", p, 3 + 2 + 3 + 4 + 1, 200)  # the n1 of an entropy-coded entry, after its bits
     with pytest.raises(InqError, match=r"^x\.inq: fc: n1 = 200 is outside the float32 range$"):
         deserialize(_with_payload(entropy, bytes(p)), "x.inq")

@@ -12,7 +12,7 @@ import glob
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from .atomic import scratch_file
 from .caffe_log import CaffeLog
 from .errors import InqError
 from .freezer import Freezer
+from .layer_bits import format_layer_bits
 from .scheduler import quantize_net, summary, unfrozen_by_reselection
 from .solver_config import SolverConfig, caffe_solver_text
 from .state import (CampaignRecord, Pending, PhaseRecord, Record, SnapshotState, load_snapshot_state,
@@ -77,17 +78,22 @@ class Settings(PhaseSettings):
     final_iters: int = 1
     n1_rule: str = "max"  # max (the paper's) or mse (least squared error, chosen once)
     keep_zeros: bool = False  # weights 0 in the starting model stay 0 (INQ after pruning)
+    layer_bits: dict[str, int] = field(default_factory=dict)  # layers with their own bit width
 
     final_name = "final_inq.caffemodel"
 
     def record(self) -> dict:
-        return {"campaign": self.campaign, "bits": self.bits, "rule": self.rule,
-                "strategy": self.strategy, "seed": self.seed, "quantize": self.quantize,
-                "keep_momentum": self.keep_momentum, "n1_rule": self.n1_rule,
-                "keep_zeros": self.keep_zeros}
+        rec = {"campaign": self.campaign, "bits": self.bits, "rule": self.rule,
+               "strategy": self.strategy, "seed": self.seed, "quantize": self.quantize,
+               "keep_momentum": self.keep_momentum, "n1_rule": self.n1_rule,
+               "keep_zeros": self.keep_zeros}
+        if self.layer_bits:  # absent when empty: campaigns without it resume as before
+            rec["layer_bits"] = dict(sorted(self.layer_bits.items()))
+        return rec
 
     def describe(self) -> str:
-        return (f"INQ campaign {','.join(self.campaign)} ({self.bits} bits, {self.rule} rule, "
+        own = f", {format_layer_bits(self.layer_bits)}" if self.layer_bits else ""
+        return (f"INQ campaign {','.join(self.campaign)} ({self.bits} bits{own}, {self.rule} rule, "
                 f"{self.strategy} partition, n1 rule {self.n1_rule})")
 
     def iters(self, cfg: SolverConfig, k: int) -> int:
@@ -99,7 +105,7 @@ class Settings(PhaseSettings):
         """quantize_net at the k-th accumulated portion."""
         blobs = quantize_net(net, self.campaign[k], self.bits, prev=prev, rule=self.rule, strategy=self.strategy,
                              seed=self.seed, quantize=self.quantize, n1_rule=self.n1_rule,
-                             keep_zeros=self.keep_zeros)
+                             keep_zeros=self.keep_zeros, layer_bits=self.layer_bits)
         for b in blobs.values():
             if b.n1 is None:
                 log(f"warning: layer {b.layer!r}: all weights are zero, counted as quantized")

@@ -1,7 +1,7 @@
 """Check that a model is INQ-quantized: every quantizable weight is 0 or +-2^k with
 n2 <= k <= n1, n1 from that blob's max |w|. Reads files with caffe_pb2 only.
 
-    python -m inq_layer.check --model NET.prototxt --weights W.caffemodel --bits 5
+    python -m inq_layer.check --model NET.prototxt --weights W.caffemodel --bits 5 [--layer-bits conv1=8]
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np
 
 from . import caffe_io
 from .errors import InqError, ArgParser, cli_main
+from .layer_bits import bits_of, check_layer_bits, parse_layer_bits
 from .levels import check_bits, n1_from_max, n2_from_n1
 from .selection import MODES, quantizable_blobs
 
@@ -27,6 +28,7 @@ class BlobCheck:
     n2: int | None
     violations: int
     first_bad: float | None = None
+    bits: int = 5
 
 
 def check_array(w: np.ndarray, bits: int) -> tuple[int | None, int | None, list[int], int, float | None]:
@@ -48,9 +50,11 @@ def check_array(w: np.ndarray, bits: int) -> tuple[int | None, int | None, list[
 
 
 def check_model(model_path: str, weights_path: str, bits: int, mode: str = "default",
-                arrays: dict[str, list[np.ndarray]] | None = None) -> list[BlobCheck]:
-    """Check every quantizable blob. `arrays` (caffe_io.model_arrays of weights_path) saves
-    decoding the caffemodel again when the caller already has it."""
+                arrays: dict[str, list[np.ndarray]] | None = None,
+                layer_bits: dict[str, int] | None = None) -> list[BlobCheck]:
+    """Check every quantizable blob, each on its layer's grid (`layer_bits`, else `bits`).
+    `arrays` (caffe_io.model_arrays of weights_path) saves decoding the caffemodel again
+    when the caller already has it."""
     bits = check_bits(bits)
     net = caffe_io.read_net(model_path)
     if arrays is None:
@@ -66,19 +70,31 @@ def check_model(model_path: str, weights_path: str, bits: int, mode: str = "defa
     keys = quantizable_blobs(layers, mode)
     if not keys:
         raise InqError(f"{weights_path}: no quantizable layer of {model_path} has weights in it")
+    check_layer_bits(layer_bits or {}, types, [k[0] for k in keys], model_path)
     out = []
     for layer, idx in keys:
         w = arrays[layer][idx]
-        n1, n2, exps, nbad, first = check_array(w, bits)
-        out.append(BlobCheck(layer, idx, int(w.size), int(np.count_nonzero(w == 0)), exps, n1, n2, nbad, first))
+        b = bits_of(layer, bits, layer_bits)
+        n1, n2, exps, nbad, first = check_array(w, b)
+        out.append(BlobCheck(layer, idx, int(w.size), int(np.count_nonzero(w == 0)), exps, n1, n2, nbad, first, b))
     return out
 
 
+def net_layer_bits(text: str | None, model_path: str, mode: str = "default") -> dict[str, int]:
+    """--layer-bits parsed and checked against the net prototxt, before any training."""
+    layer_bits = parse_layer_bits(text)
+    if layer_bits:
+        types = {ly.name: caffe_io.layer_type(ly) for ly in caffe_io.model_layers(caffe_io.read_net(model_path))}
+        keys = quantizable_blobs([(n, t, 1) for n, t in types.items()], mode)
+        check_layer_bits(layer_bits, types, [k[0] for k in keys], model_path)
+    return layer_bits
+
+
 def format_table(rows: list[BlobCheck]) -> str:
-    lines = [f"{'layer':<20} {'count':>11} {'zeros':>10} {'sparsity':>8} {'n1':>5} {'n2':>5} "
+    lines = [f"{'layer':<20} {'count':>11} {'zeros':>10} {'sparsity':>8} {'bits':>4} {'n1':>5} {'n2':>5} "
              f"{'exponents':>9} {'violations':>10}"]
     for r in rows:
-        lines.append(f"{r.layer:<20} {r.count:>11,} {r.zeros:>10,} {r.zeros / max(r.count, 1):>8.2%} "
+        lines.append(f"{r.layer:<20} {r.count:>11,} {r.zeros:>10,} {r.zeros / max(r.count, 1):>8.2%} {r.bits:>4} "
                      f"{str(r.n1):>5} {str(r.n2):>5} {len(r.exponents):>9} {r.violations:>10,}"
                      + (f"  first bad value {r.first_bad!r}" if r.violations else ""))
     return "\n".join(lines)
@@ -102,9 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", required=True, help="net prototxt")
     ap.add_argument("--weights", required=True, help="caffemodel to check")
     ap.add_argument("--bits", type=int, default=5)
+    ap.add_argument("--layer-bits", help="layers with their own bit width: NAME=BITS,... (as the campaign's)")
     ap.add_argument("--quantize", choices=MODES, default="default", help="which blobs are quantized")
     a = ap.parse_args(argv)
-    rows = check_model(a.model, a.weights, a.bits, a.quantize)
+    rows = check_model(a.model, a.weights, a.bits, a.quantize, layer_bits=parse_layer_bits(a.layer_bits))
     print(format_table(rows))
     print(verdict(rows))
     return 0 if passed(rows) else 1

@@ -1,6 +1,6 @@
 """Deployable INQ models: caffemodel <-> .inq (b-bit exponent codes, see inq_format.py).
 
-    python -m inq_layer.export --model NET.prototxt --weights W.caffemodel --bits 5 --out M.inq
+    python -m inq_layer.export --model NET.prototxt --weights W.caffemodel --bits 5 [--layer-bits conv1=8] --out M.inq
     python -m inq_layer.export --load M.inq --model NET.prototxt --out W.caffemodel
 """
 from __future__ import annotations
@@ -14,25 +14,27 @@ from .atomic import check_output, write_bytes_atomic
 from .check import check_model
 from .errors import InqError, ArgParser, cli_main
 from .inq_format import Entry, deserialize, serialize
+from .layer_bits import parse_layer_bits
 from .selection import MODES
 
 
 def export_model(model_path: str, weights_path: str, bits: int, out: str,
-                 mode: str = "default") -> dict:
+                 mode: str = "default", layer_bits: dict[str, int] | None = None) -> dict:
     arrays = caffe_io.model_arrays(caffe_io.read_caffemodel(weights_path))
-    rows = check_model(model_path, weights_path, bits, mode, arrays)
+    rows = check_model(model_path, weights_path, bits, mode, arrays, layer_bits)
     for r in rows:
         if r.violations:
             raise InqError(f"{weights_path}: layer {r.layer!r} fails the check ({r.violations} weights "
-                           f"off the {bits}-bit grid, e.g. {r.first_bad!r}); run the INQ campaign first")
-    n1 = {(r.layer, r.index): r.n1 for r in rows if r.n1 is not None}
-    entries = [Entry(name, i, arr, (name, i) in n1, n1.get((name, i)))
+                           f"off the {r.bits}-bit grid, e.g. {r.first_bad!r}); run the INQ campaign first")
+    coded = {(r.layer, r.index): r for r in rows if r.n1 is not None}
+    entries = [Entry(name, i, arr, (name, i) in coded, getattr(coded.get((name, i)), "n1", None),
+                     bits=getattr(coded.get((name, i)), "bits", None))
                for name, arrs in arrays.items() for i, arr in enumerate(arrs)]
     data = serialize(entries, bits)
     write_bytes_atomic(out, data)
     float_bytes = sum(e.array.size * 4 for e in entries)
     qw = sum(e.array.size for e in entries if e.coded)
-    layers = [{"layer": e.layer, "index": e.index, "count": int(e.array.size), "stored": e.stored,
+    layers = [{"layer": e.layer, "index": e.index, "count": int(e.array.size), "bits": e.bits, "stored": e.stored,
                "bytes": e.nbytes, "sparsity": float(np.mean(e.array == 0)) if e.array.size else 0.0,
                "bits_per_weight": 8 * e.nbytes / max(e.array.size, 1)} for e in entries if e.coded]
     return {"float_bytes": float_bytes, "file_bytes": len(data), "quantized_weights": qw,
@@ -76,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", help="INQ caffemodel to export")
     ap.add_argument("--load", help=".inq file to turn back into a caffemodel")
     ap.add_argument("--bits", type=int, default=5)
+    ap.add_argument("--layer-bits", help="layers with their own bit width: NAME=BITS,... (as the campaign's)")
     ap.add_argument("--quantize", choices=MODES, default="default")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
@@ -86,13 +89,14 @@ def main(argv: list[str] | None = None) -> int:
         n = load_model(a.load, a.model, a.out)
         print(f"wrote {a.out} ({n} blobs)")
         return 0
-    r = export_model(a.model, a.weights, a.bits, a.out, a.quantize)
-    print(f"{'layer':<20} {'weights':>11} {'sparsity':>8} {'stored':>8} {'bits/weight':>11} {'bytes':>11}")
+    r = export_model(a.model, a.weights, a.bits, a.out, a.quantize, parse_layer_bits(a.layer_bits))
+    print(f"{'layer':<20} {'weights':>11} {'bits':>4} {'sparsity':>8} {'stored':>8} {'bits/weight':>11} {'bytes':>11}")
     for ly in r["layers"]:
-        print(f"{ly['layer']:<20} {ly['count']:>11,} {ly['sparsity']:>8.2%} {ly['stored']:>8} "
+        print(f"{ly['layer']:<20} {ly['count']:>11,} {ly['bits']:>4} {ly['sparsity']:>8.2%} {ly['stored']:>8} "
               f"{ly['bits_per_weight']:>11.3f} {ly['bytes']:>11,}")
     print(f"wrote {a.out}: {r['file_bytes']:,} bytes")
-    print(f"quantized weights: {r['quantized_weights']:,} -> {r['coded_bytes']:,} bytes at {a.bits} bits, packed "
+    widths = "/".join(map(str, sorted({ly["bits"] for ly in r["layers"]}, reverse=True)))
+    print(f"quantized weights: {r['quantized_weights']:,} -> {r['coded_bytes']:,} bytes at {widths} bits, packed "
           f"or entropy-coded "
           f"(float32: {r['quantized_float_bytes']:,} bytes, "
           f"{r['quantized_float_bytes'] / max(r['coded_bytes'], 1):.1f}x smaller)")

@@ -51,6 +51,7 @@ class FrozenBlob:
     n2: int | None
     codes: np.ndarray  # uint16, the blob's shape
     pruned: np.ndarray | None = None  # bool, the blob's shape
+    bits: int | None = None  # the blob's bit width (None: pruning only)
 
     @property
     def frozen(self) -> np.ndarray:
@@ -58,12 +59,13 @@ class FrozenBlob:
 
     def counts(self) -> dict:
         """Per-blob numbers for reports: count, frozen, zero (frozen at 0) and pruned
-        fractions, n1, n2."""
+        fractions, n1, n2, and the bit width when the blob has one."""
         n = self.codes.size
         zeros = int(np.count_nonzero((self.codes & 0x7FFF) == 0))  # +0 and -0 codes
         pruned = 0 if self.pruned is None else int(np.count_nonzero(self.pruned))
         return {"count": int(n), "frozen_fraction": int(self.frozen.sum()) / n, "zero_fraction": zeros / n,
-                "pruned_fraction": pruned / n, "n1": self.n1, "n2": self.n2}
+                "pruned_fraction": pruned / n, "n1": self.n1, "n2": self.n2,
+                **({"bits": self.bits} if self.bits is not None else {})}
 
 
 class Freezer:

@@ -5,12 +5,13 @@ header (28 bytes): magic "INQMODEL", u16 version, u8 bits, u8 reserved 0, u32 en
 u64 payload length, u32 CRC-32 (zlib/IEEE) of the payload. Payload: the entries, each
   u8 kind (1 packed codes, 2 float32, 3 entropy-coded codes), u16 name length, name (UTF-8),
   u16 blob index, u8 ndim, ndim x u32 dims, then
-  kind 1: i16 n1, ceil(count * bits / 8) bytes of codes packed LSB first;
+  kind 1: (version 3) u8 bits, i16 n1, ceil(count * bits / 8) bytes of codes packed LSB first;
   kind 2: count x f32;
-  kind 3 (version 2): i16 n1, u8 probability bits (15), u32 lanes K, 2^bits x u16
-  frequencies, K x u32 final rANS states, u32 word count W, W x u16 words (rans.py).
-Each quantized blob is stored packed or entropy-coded, whichever is smaller. Version 1
-files (kinds 1 and 2 only) are still read.
+  kind 3 (version 2 on): (version 3) u8 bits, i16 n1, u8 probability bits (15), u32 lanes K,
+  2^bits x u16 frequencies, K x u32 final rANS states, u32 word count W, W x u16 words (rans.py).
+Each quantized blob is stored packed or entropy-coded, whichever is smaller. Version 3 gives
+each coded entry its own bit width (the header's is the campaign's --bits); versions 1
+(kinds 1 and 2 only) and 2 are still read, every coded entry at the header's bits.
 Code of a weight: 0 for zero, else (sign << (bits-1)) | (n1 - k + 1) for +-2^k, so the
 magnitude field runs 1..2^(bits-2) for k = n1 .. n2.
 """
@@ -27,8 +28,8 @@ from .errors import InqError
 from .levels import check_bits
 
 MAGIC = b"INQMODEL"
-VERSION = 2
-READABLE = (1, 2)
+VERSION = 3
+READABLE = (1, 2, 3)
 HEADER = struct.Struct("<8sHBBIQI")
 KIND_CODED, KIND_FLOAT, KIND_RANS = 1, 2, 3
 _CHUNK = 1 << 22  # codes per step: a multiple of 8, so a whole number of bytes
@@ -43,6 +44,7 @@ class Entry:
     n1: int | None = None
     stored: str = ""  # how serialize stored it: "packed", "entropy" or "float32"
     nbytes: int = 0  # bytes of its data in the file (after the name and shape)
+    bits: int | None = None  # a coded entry's bit width (None: the file's)
 
 
 def encode_codes(w: np.ndarray, n1: int, bits: int) -> np.ndarray:
@@ -104,24 +106,27 @@ def _entropy_coded(codes: np.ndarray, n1: int, bits: int) -> bytes:
 
 
 def _coded_data(e: Entry, bits: int) -> tuple[int, bytes]:
-    """Kind and data of a quantized blob: packed codes or entropy-coded, the smaller."""
+    """Kind and data of a quantized blob: packed codes or entropy-coded, the smaller, after
+    the entry's bit width."""
     codes = encode_codes(e.array, e.n1, bits)
+    head = struct.pack("<B", bits)
     packed = struct.pack("<h", e.n1) + pack(codes, bits)
     if codes.size == 0:
-        return KIND_CODED, packed
+        return KIND_CODED, head + packed
     coded = _entropy_coded(codes, e.n1, bits)
-    return (KIND_RANS, coded) if len(coded) < len(packed) else (KIND_CODED, packed)
+    return (KIND_RANS, head + coded) if len(coded) < len(packed) else (KIND_CODED, head + packed)
 
 
 def serialize(entries: list[Entry], bits: int) -> bytes:
-    """The file's bytes; each entry's `stored` and `nbytes` say how it went in."""
+    """The file's bytes; each entry's `stored` and `nbytes` say how it went in. A coded
+    entry is written at its own `bits`, else at the file's."""
     bits = check_bits(bits)
     parts = []
     for e in entries:
         name = e.layer.encode()
         shape = e.array.shape
         if e.coded:
-            kind, data = _coded_data(e, bits)
+            kind, data = _coded_data(e, check_bits(e.bits if e.bits is not None else bits))
         else:
             kind, data = KIND_FLOAT, np.ascontiguousarray(e.array, "<f4").tobytes()
         e.stored = {KIND_CODED: "packed", KIND_RANS: "entropy", KIND_FLOAT: "float32"}[kind]
@@ -185,20 +190,26 @@ def deserialize(data: bytes, path: str = ".inq file") -> tuple[int, list[Entry]]
             shape = struct.unpack_from(f"<{ndim}I", payload, off)
             off += 4 * ndim
             count = int(np.prod(shape, dtype=np.int64))
+            eb = bits
+            if kind in (KIND_CODED, KIND_RANS) and version >= 3:
+                (eb,) = struct.unpack_from("<B", payload, off)
+                off += 1
+                if not 2 <= eb <= 8:
+                    raise InqError(f"{path}: entry {name!r}: bits = {eb} is outside 2..8")
             if kind == KIND_CODED:
                 (n1,) = struct.unpack_from("<h", payload, off)
                 off += 2
-                nbytes = (count * bits + 7) // 8
+                nbytes = (count * eb + 7) // 8
                 if off + nbytes > len(payload):
                     raise InqError(f"{path}: entry {name!r} runs past the end")
-                codes = unpack(payload[off:off + nbytes], count, bits)
+                codes = unpack(payload[off:off + nbytes], count, eb)
                 off += nbytes
-                arr = decode_codes(codes, n1, bits, f"{path}: {name}").reshape(shape)
-                entries.append(Entry(name, index, arr, True, n1))
+                arr = decode_codes(codes, n1, eb, f"{path}: {name}").reshape(shape)
+                entries.append(Entry(name, index, arr, True, n1, bits=eb))
             elif kind == KIND_RANS and version >= 2:
-                codes, n1, off = _read_rans(payload, off, count, bits, f"{path}: entry {name!r}")
-                arr = decode_codes(codes, n1, bits, f"{path}: {name}").reshape(shape)
-                entries.append(Entry(name, index, arr, True, n1))
+                codes, n1, off = _read_rans(payload, off, count, eb, f"{path}: entry {name!r}")
+                arr = decode_codes(codes, n1, eb, f"{path}: {name}").reshape(shape)
+                entries.append(Entry(name, index, arr, True, n1, bits=eb))
             elif kind == KIND_FLOAT:
                 if off + 4 * count > len(payload):
                     raise InqError(f"{path}: entry {name!r} runs past the end")

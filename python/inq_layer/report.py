@@ -44,7 +44,8 @@ def markdown(rep: dict | Report) -> str:
         lines = [f"# Pruning report: sparsity {rep.get('sparsity')}", "", shown(("campaign", "seed", "quantize")), ""]
     else:
         lines = [f"# INQ report: {rep.get('bits')} bits, {rep.get('rule')} rule, {rep.get('strategy')} partition", "",
-                 shown(("campaign", "seed", "quantize", "n1_rule", "keep_zeros", "keep_momentum")), ""]
+                 shown(("campaign", "seed", "quantize", "n1_rule", "layer_bits", "keep_zeros",
+                        "keep_momentum")), ""]
     if rep.init_from_fillers:
         lines += ["Started from the net's fillers (--init-from-fillers): a smoke run, not a result.", ""]
     if not names:

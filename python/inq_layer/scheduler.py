@@ -16,6 +16,8 @@ import numpy as np
 
 from .errors import InqError
 from .freezer import FLOAT, FrozenBlob, encode
+from .layer_bits import bits_of, check_layer_bits
+from .levels import check_bits, n2_from_n1
 from .partition import magnitude_bits, parse_portion, target_count, top_by_magnitude
 from .quantize import N1_RULES, RULES, STRATEGIES, check_choice, quantize_blob
 from .selection import MODES, quantizable_blobs
@@ -39,8 +41,8 @@ def blob_seed(seed: int | None, position: int, portion: Decimal) -> int | None:
 
 def quantize_net(net, portion: float | str | Decimal, bits: int = 5, prev: dict[Key, FrozenBlob] | None = None,
                  rule: str = "paper", strategy: str = "magnitude", seed: int | None = None,
-                 quantize: str = "default", n1_rule: str = "max",
-                 keep_zeros: bool = False) -> dict[Key, FrozenBlob]:
+                 quantize: str = "default", n1_rule: str = "max", keep_zeros: bool = False,
+                 layer_bits: dict[str, int] | None = None) -> dict[Key, FrozenBlob]:
     """Quantize the accumulated `portion` of every quantizable blob of `net` in place and
     return the frozen state of each, keyed (layer, blob index).
 
@@ -48,33 +50,41 @@ def quantize_net(net, portion: float | str | Decimal, bits: int = 5, prev: dict[
     (paper rule, and the mse rule in both rules: chosen once in the first phase) and pruned
     masks carry over. `keep_zeros`: weights that are exactly 0 in the first phase stay 0
     and frozen for good, and the portions count only the others (INQ after pruning).
+    `layer_bits` ({layer name: bits}) gives those layers their own bit width.
     """
     check_choice("rule", rule, RULES)
     check_choice("strategy", strategy, STRATEGIES)
     check_choice("n1 rule", n1_rule, N1_RULES)
     check_choice("quantize mode", quantize, MODES)
     p = parse_portion(portion)
-    keys = quantizable_blobs(net_layers(net), quantize)
+    check_bits(bits)
+    layers = net_layers(net)
+    keys = quantizable_blobs(layers, quantize)
     if not keys:
         raise InqError("the net has no quantizable layer (Convolution, Deconvolution, InnerProduct)")
+    check_layer_bits(layer_bits or {}, [n for n, _, _ in layers], [k[0] for k in keys], "the net")
     out = {}
     for position, (layer, idx) in enumerate(keys):
         data = net.params[layer][idx].data
+        b = bits_of(layer, bits, layer_bits)
         before = (prev or {}).get((layer, idx))
         if before is not None and before.codes.shape != data.shape:
             raise InqError(f"layer {layer!r} blob {idx}: the previous phase's state has shape "
                            f"{before.codes.shape}, the net {data.shape}")
+        if before is not None and before.n1 is not None and before.n2 != n2_from_n1(before.n1, b):
+            raise InqError(f"layer {layer!r} blob {idx}: the previous phase's grid {before.n2}..{before.n1} is "
+                           f"not a {b}-bit grid; give the bits of the previous phase")
         if before is None:
             pruned = (data == 0) if keep_zeros else None
             n1 = None
         else:
             pruned = before.pruned
             n1 = before.n1 if (rule == "paper" or n1_rule == "mse") else None
-        r = quantize_blob(data, p, bits, frozen=None if before is None else before.frozen, rule=rule,
+        r = quantize_blob(data, p, b, frozen=None if before is None else before.frozen, rule=rule,
                           strategy=strategy, seed=blob_seed(seed, position, p), name=layer,
                           n1=n1, n1_rule=n1_rule, pruned=pruned)
         data[...] = r.quantized
-        out[(layer, idx)] = FrozenBlob(layer, idx, r.n1, r.n2, encode(r.quantized, r.frozen, layer), pruned)
+        out[(layer, idx)] = FrozenBlob(layer, idx, r.n1, r.n2, encode(r.quantized, r.frozen, layer), pruned, b)
     return out
 
 

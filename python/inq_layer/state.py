@@ -39,7 +39,7 @@ def save_snapshot_state(path: str, state: SnapshotState, caffemodel: str, solver
     meta = {
         "version": STATE_VERSION, "phase": state.phase, "iteration": state.iteration,
         "settings": state.settings,
-        "blobs": [{"layer": b.layer, "index": b.index, "n1": b.n1, "n2": b.n2} for b in state.blobs],
+        "blobs": [{"layer": b.layer, "index": b.index, "n1": b.n1, "n2": b.n2, "bits": b.bits} for b in state.blobs],
         "files": {kind: {"name": os.path.basename(p), "sha256": sha256_file(p)}
                   for kind, p in (("caffemodel", caffemodel), ("solverstate", solverstate))},
     }
@@ -57,7 +57,7 @@ def load_snapshot_state(path: str, verify: bool = True) -> SnapshotState:
             if meta.get("version") != STATE_VERSION:
                 raise InqError(f"{path}: INQ state version {meta.get('version')} is not {STATE_VERSION}")
             blobs = [FrozenBlob(b["layer"], b["index"], b["n1"], b["n2"], z[f"codes_{i}"],
-                                z[f"pruned_{i}"] if f"pruned_{i}" in z.files else None)
+                                z[f"pruned_{i}"] if f"pruned_{i}" in z.files else None, b.get("bits"))
                      for i, b in enumerate(meta["blobs"])]
     except InqError:
         raise

@@ -1,0 +1,102 @@
+"""Per-layer bit widths: parsing, quantize_net, check, export and the driver on a tiny net."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from caffe_nets import write_tiny
+from driver_util import run_driver, run_tool, same_models
+from inq_layer.errors import InqError
+from inq_layer.layer_bits import parse_layer_bits
+from inq_layer.levels import n2_from_n1
+
+
+def test_parse_layer_bits():
+    assert parse_layer_bits("conv1=8, ip2=3") == {"conv1": 8, "ip2": 3}
+    assert parse_layer_bits(None) == {} == parse_layer_bits("")
+    assert parse_layer_bits("a=b=4") == {"a=b": 4}  # the last '=' splits: layer names may hold one
+    for text, msg in (("conv1", "'conv1' is not LAYER=BITS"), ("=4", "'=4' is not LAYER=BITS"),
+                      ("conv1=x", "bits 'x' is not an integer"), ("conv1=9", "bits must be in 2..8"),
+                      ("conv1=1", "bits must be in 2..8"), ("c=4,c=5", "layer 'c' is given twice")):
+        with pytest.raises(InqError, match=f"^--layer-bits: .*{msg}"):
+            parse_layer_bits(text)
+
+
+@pytest.fixture
+def net(tmp_path):
+    import caffe
+    caffe.set_mode_cpu()
+    solver = caffe.get_solver(write_tiny(str(tmp_path)))
+    yield solver.net
+    del solver
+
+
+def test_quantize_net_gives_each_layer_its_grid(net):
+    from inq_layer import quantize_net
+    from inq_layer.check import check_array
+    blobs = quantize_net(net, 1.0, bits=2, layer_bits={"conv1": 8})
+    c, i = blobs[("conv1", 0)], blobs[("ip1", 0)]
+    assert (c.bits, i.bits) == (8, 2) and c.n2 == n2_from_n1(c.n1, 8) and i.n2 == i.n1
+    assert c.counts()["bits"] == 8
+    assert len(np.unique(np.abs(net.params["ip1"][0].data))) <= 2  # ternary: 0 and 2^n1
+    assert check_array(net.params["conv1"][0].data, 8)[3] == 0 and check_array(net.params["conv1"][0].data, 2)[3] > 0
+    with pytest.raises(InqError, match="not a 2-bit grid"):  # phase 2 with other bits for conv1
+        quantize_net(net, 1.0, bits=2, prev=blobs)
+    for lb, msg in (({"nope": 8}, "the net has no layer 'nope'"),
+                    ({"bn1": 8}, "layer 'bn1' of the net has no quantizable blob"),
+                    ({"conv1": 9}, "bits must be an integer in 2..8")):
+        with pytest.raises(InqError, match=msg):
+            quantize_net(net, 0.5, bits=2, layer_bits=lb)
+
+
+def _mixed_model(tmp_path, net):
+    from inq_layer import quantize_net
+    quantize_net(net, 1.0, bits=2, layer_bits={"conv1": 8})
+    w = str(tmp_path / "mixed.caffemodel")
+    net.save(w)
+    return str(tmp_path / "net.prototxt"), w
+
+
+def test_check_and_export_take_layer_bits(tmp_path, net):
+    model, w = _mixed_model(tmp_path, net)
+    r = run_tool("check", "--model", model, "--weights", w, "--bits", "2", "--layer-bits", "conv1=8")
+    assert "check passed" in r.stdout
+    conv1 = next(ln.split() for ln in r.stdout.splitlines() if ln.startswith("conv1 "))
+    assert conv1[4] == "8"  # the bits column
+    r = run_tool("check", "--model", model, "--weights", w, "--bits", "2", check=False)
+    assert r.returncode == 1 and "FAILED" in r.stdout  # conv1's 8-bit values are off the 2-bit grid
+    r = run_tool("check", "--model", model, "--weights", w, "--layer-bits", "relu1=8", check=False)
+    assert r.returncode == 2 and "layer 'relu1'" in r.stderr and "no quantizable blob" in r.stderr
+    inq, back = str(tmp_path / "m.inq"), str(tmp_path / "back.caffemodel")
+    r = run_tool("export", "--model", model, "--weights", w, "--bits", "2", "--layer-bits", "conv1=8", "--out", inq)
+    rows = {ln.split()[0]: ln.split() for ln in r.stdout.splitlines() if ln.startswith(("conv1 ", "ip1 "))}
+    assert rows["conv1"][2] == "8" and rows["ip1"][2] == "2" and "at 8/2 bits" in r.stdout
+    run_tool("export", "--load", inq, "--model", model, "--out", back)
+    assert same_models(w, back)
+    r = run_tool("export", "--model", model, "--weights", w, "--bits", "2", "--out", str(tmp_path / "x.inq"),
+                 check=False)
+    assert r.returncode == 2 and "off the 2-bit grid" in r.stderr and not os.path.exists(tmp_path / "x.inq")
+
+
+def test_driver_layer_bits_report_record_and_resume(tmp_path):
+    solver = write_tiny(str(tmp_path), max_iter=3, snapshot=0)
+    out = str(tmp_path / "o")
+    args = ["--solver", solver, "--init-from-fillers", "--out", out, "--campaign", "0.5,1", "--bits", "2"]
+    r = run_driver(*args, "--layer-bits", "conv1=8")
+    assert "check passed" in r.stdout
+    rep = json.load(open(os.path.join(out, "report.json")))
+    assert rep["layer_bits"] == {"conv1": 8}
+    for ph in rep["phases"]:
+        assert ph["layers"]["conv1"]["bits"] == 8 and ph["layers"]["ip1"]["bits"] == 2
+        assert ph["layers"]["ip1"]["n1"] == ph["layers"]["ip1"]["n2"]
+    assert json.load(open(os.path.join(out, "campaign.json")))["settings"]["layer_bits"] == {"conv1": 8}
+    md = open(os.path.join(out, "report.md")).read()
+    assert "layer_bits {'conv1': 8}" in md and "| conv1 | " in md and "| 8 |" in md
+    for other in (["--layer-bits", "conv1=6"], []):
+        r = run_driver(*args, "--resume", *other, check=False)
+        assert r.returncode == 2 and "this --out was written with layer_bits" in r.stderr
+    for bad, msg in (("pool9=8", "has no layer 'pool9'"), ("bn1=8", "layer 'bn1'"), ("conv1", "not LAYER=BITS")):
+        r = run_driver(*args[:4], str(tmp_path / "new"), *args[5:], "--layer-bits", bad, check=False)
+        assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr
+        assert r.stderr.count("\n") == 1 and not os.path.exists(tmp_path / "new")
