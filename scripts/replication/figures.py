@@ -9,7 +9,7 @@ from inq_layer.atomic import write_bytes_atomic
 
 from . import plan as P
 from .layout import DOCS
-from .results import reports
+from .results import kept, reports
 
 
 def save_png(fig, name: str) -> str:
@@ -68,11 +68,44 @@ def _phases_plot(plt) -> str | None:
     return made
 
 
+def _float_curves() -> list[list[list[float]]] | None:
+    fl = [kept(f"float_resnet8_s{s}") for s in P.SEEDS]
+    return [f["curve"] for f in fl] if all(f and "curve" in f for f in fl) else None
+
+
+def _resnet_plot(plt) -> str | None:
+    curves = _float_curves()
+    if curves is None:
+        return None
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    for seed, c in zip(P.SEEDS, curves):
+        a.plot([it / P.EPOCH for it, _ in c[1:]], [acc for _, acc in c[1:]], label=f"seed {seed}")
+    a.set_xlabel("epoch")
+    a.set_ylabel("test accuracy %")
+    a.set_title("ResNet-8 float training")
+    a.legend(fontsize=8)
+    for rule, rows in P.RESNET_BITS_PLOT:
+        pts = [(bits, [r.accuracy() for r in reports(row)]) for bits, row in rows.items() if reports(row)]
+        if pts:
+            b.errorbar([x for x, _ in pts], [statistics.mean(v) for _, v in pts],
+                       yerr=[statistics.stdev(v) for _, v in pts], marker="o", capsize=4, label=rule)
+    b.axhline(statistics.mean(c[-1][1] for c in curves), color="gray", lw=1, label="float (mean of 3 seeds)")
+    b.set_xticks([2, 3, 4, 5])
+    b.set_xlabel("bits")
+    b.set_ylabel("test accuracy %")
+    b.set_title("INQ ResNet-8 by bit width (3 seeds, ± sd)")
+    b.legend(fontsize=8)
+    made = save_png(fig, "replication_resnet.png")
+    plt.close(fig)
+    return made
+
+
 def available() -> list[str]:
     """The plots whose rows have finished (what plots() makes), without drawing them."""
     bits = any(reports(row) for _, rows in P.BITS_PLOT for row in rows.values())
-    return [n for n, ok in (("replication_bits.png", bits), ("replication_phases.png",
-                                                              any(reports(r) for r in P.PHASES_PLOT))) if ok]
+    return [n for n, ok in (("replication_bits.png", bits),
+                            ("replication_phases.png", any(reports(r) for r in P.PHASES_PLOT)),
+                            ("replication_resnet.png", _float_curves() is not None)) if ok]
 
 
 def plots() -> list[str]:
@@ -80,4 +113,4 @@ def plots() -> list[str]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    return [m for m in (_bits_plot(plt), _phases_plot(plt)) if m]
+    return [m for m in (_bits_plot(plt), _phases_plot(plt), _resnet_plot(plt)) if m]

@@ -34,7 +34,8 @@ class Net:
 
 
 NETS = {"lenet": Net("prototxt/fashion_lenet_train_test.prototxt"),
-        "lenet_bn": Net("prototxt/fashion_lenet_bn_train_test.prototxt")}
+        "lenet_bn": Net("prototxt/fashion_lenet_bn_train_test.prototxt"),
+        "resnet8": Net("prototxt/fashion_resnet8_train_test.prototxt", "prototxt/fashion_resnet8_solver.prototxt")}
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ REGIMES = {
     "alexnet": Regime(f"the original AlexNet solver scaled by epochs: 63000 x 256 images = "
                       f"{63000 * 256 / IMAGENET:.2f} ImageNet epochs -> {ALEX_ITERS} iterations of 64 here, a step "
                       f"(x0.2) every 15000 x 256 = {15000 * 256 / IMAGENET:.2f} epochs -> {ALEX_STEP}",
-                      {"stepsize": ALEX_STEP, "max_iter": ALEX_ITERS}),
+                      {"stepsize": ALEX_STEP, "max_iter": ALEX_ITERS, "snapshot": 2000}),  # a resume point
 }
 
 
@@ -185,7 +186,23 @@ LONGEST = {  # the AlexNet solver scaled: 9.4x `advice` a phase, run last
     "k5_c75_f20_alexnet": _pruned("c75_f20", 5, "conv1 dense, conv2/ip2 75 %, ip1 95 %, + 20 epochs, 5 bits, "
                                   "AlexNet solver scaled", regime="alexnet"),
 }
-ROWS: dict[str, Row] = {**DENSE, **PRUNED, **LONGEST}
+# ResNet-8 (BatchNorm + Scale after every convolution): the 2-bit ResNet-18 question where it was asked.
+FIRST_LAST_8 = (("conv1", 8), ("ip", 8))  # the first convolution and the last fully-connected layer
+RESNET = {
+    "r5": Row("ResNet-8 5 bits", net="resnet8"),
+    "r2_mse": Row("ResNet-8 2 bits, mse n1", net="resnet8", bits=2, n1_rule="mse"),
+    "r2_mse_fl8": Row("ResNet-8 2 bits mse, conv1 and ip at 8 bits", net="resnet8", bits=2, n1_rule="mse",
+                      layer_bits=FIRST_LAST_8),
+    "r2": Row("ResNet-8 2 bits, max n1 (paper)", net="resnet8", bits=2),
+    "r3_mse": Row("ResNet-8 3 bits, mse n1", net="resnet8", bits=3, n1_rule="mse"),
+    "r4": Row("ResNet-8 4 bits", net="resnet8", bits=4),
+    "r5_every": Row("ResNet-8 5 bits, every blob 0 quantized (the original)", net="resnet8", quantize="every-blob0"),
+}
+RESNET_LONGEST = {
+    "r2_mse_alexnet": Row("ResNet-8 2 bits mse, AlexNet solver scaled", net="resnet8", regime="alexnet", bits=2,
+                          n1_rule="mse"),
+}
+ROWS: dict[str, Row] = {**DENSE, **PRUNED, **LONGEST, **RESNET, **RESNET_LONGEST}
 
 # -- what the doc compares and judges -------------------------------------------------
 TABLES = {  # section -> rows of its table
@@ -231,6 +248,9 @@ PER_PHASE = ("b5", "b3", "b3_mse", "b2", "b2_mse")
 BITS_PLOT = (("max n1 (paper)", {5: "b5", 4: "b4", 3: "b3", 2: "b2"}),
              ("mse n1", {5: "b5", 4: "b4", 3: "b3_mse", 2: "b2_mse"}))
 PHASES_PLOT = ("b5", "b2_mse", "b2")
+RESNET_BITS_PLOT = (("max n1 (paper)", {5: "r5", 4: "r4", 2: "r2"}),
+                    ("mse n1", {5: "r5", 4: "r4", 3: "r3_mse", 2: "r2_mse"}),
+                    ("mse, conv1 and ip at 8 bits", {2: "r2_mse_fl8"}))
 
 # The papers' numbers, beside ours for shape only.
 PAPER_T5 = {"5": 53, "4": 71, "3": 89}  # INQ + pruning on AlexNet, compression x (Table 5)

@@ -6,6 +6,7 @@ import statistics
 from inq_layer.atomic import write_text_atomic
 
 from . import plan as P
+from . import render_resnet
 from .figures import plots
 from .layout import DOC, driver_command, prune_command, rel
 from .plan import PRUNES, REGIMES, ROWS, SEEDS
@@ -93,21 +94,6 @@ def answers() -> list[str]:
         v = verdict(a, b, what)
         L.append(f"- {v}." if v else f"- {what}: pending.")
     return L + goals()
-
-
-def residual_net() -> list[str]:
-    """Why no residual net has rows: bench/bench_resnet_mini.py's timing, if it ran."""
-    t = kept("resnet8_timing")
-    if t is None or "estimate_minutes" not in t:
-        return []
-    ms_, est = t["ms_per_iteration"], t["estimate_minutes"]
-    return ["", "A residual net with BatchNorm (prototxt/fashion_resnet8_train_test.prototxt, ResNet-8: the "
-            "paper's ResNet-18 in miniature) would have rows here only if one campaign fitted in "
-            f"{t['few_minutes']} minutes. bench/bench_resnet_mini.py timed a training iteration at "
-            f"{ms_['resnet8']:.0f} ms against LeNet's {ms_['lenet']:.0f} ms ({t['ratio']:.1f}x): a 5-bit campaign "
-            f"would take about {est['campaign_5_bits']:.0f} minutes and each float model "
-            f"{est['float_model']:.0f}, so "
-            + ("it fits; its rows are still to be added." if t["fits"] else "it is left out.")]
 
 
 def pruning_tables() -> list[str]:
@@ -237,7 +223,7 @@ def doc_text(made: list[str]) -> str:
     L += ["", "The paper's ImageNet numbers stand beside ours for shape only: another task, another net.", ""]
     if made:
         L += ["![accuracy by bit width](replication_bits.png)", "", "![per phase](replication_phases.png)", ""]
-    L += ["## What the runs answer", ""] + answers() + [""]
+    L += ["## What the runs answer", ""] + answers() + render_resnet.answer() + [""]
     L += ["## Phase length (the question of the original's users)", ""]
     L += table(P.TABLES["phase_length"])
     L += ["", "## Bit width (the paper's Table 3 shape)", "",
@@ -271,7 +257,7 @@ def doc_text(made: list[str]) -> str:
           "fully-connected weights are quantized; `every-blob0`: blob 0 of every layer, BatchNorm "
           "running means and Scale gammas included, as the original code does.", ""]
     L += table(P.TABLES["bn"])
-    L += residual_net()
+    L += render_resnet.section(made)
     L += ["", "## Pruning + INQ (the paper's Table 5 shape)", "",
           "Float LeNet pruned by magnitude with retraining (`python -m inq_layer.prune`, each step "
           "retrained with the solver of the regime named in the row), then INQ with `--keep-zeros` "

@@ -3,24 +3,36 @@
 into docs/replication/ once. Interrupted runs continue where they stopped."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import glob
 import json
 import os
 import re
 import subprocess
 import sys
-import threading
 import time
 
-from .layout import (RESULTS, ROOT, driver_command, float_path, float_prefix, prune_command, prune_seed,
+from .layout import (OUT, RESULTS, ROOT, driver_command, float_path, float_prefix, prune_command, prune_seed,
                      pruned_path, prototxt, rel, run_dir, solver_path)
 from .plan import NETS, PRUNES, REGIMES, ROWS, SEEDS, INQ_SOLVER
 
 PY = sys.executable
 ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1", GLOG_minloglevel="1")
 
-_float_locks = {(n, s): threading.Lock() for n in NETS for s in SEEDS}
-_prune_locks = {(p, s): threading.Lock() for p in PRUNES for s in SEEDS}
+
+
+@contextlib.contextmanager
+def built_once(name: str):
+    """Held while a float model or a pruning is made: another thread or another replicate
+    process that needs the same one waits, then finds it made."""
+    os.makedirs(os.path.join(OUT, "locks"), exist_ok=True)
+    fd = os.open(os.path.join(OUT, "locks", f"{name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def keep(name: str, data: dict) -> None:
@@ -75,7 +87,7 @@ def float_model(net: str, seed: int) -> str:
     record, as `caffe train --snapshot` does)."""
     from inq_layer.caffe_io import caffe_tool, read_solver
     final = float_path(net, seed)
-    with _float_locks[(net, seed)]:
+    with built_once(f"float_{net}_s{seed}"):
         if os.path.exists(final):
             return final
         solver = solver_file("float", net, seed)
@@ -105,7 +117,7 @@ def float_model(net: str, seed: int) -> str:
 
 def pruned_model(prune: str, seed: int) -> str:
     """The float LeNet of `seed` pruned as PRUNES[prune] says."""
-    with _prune_locks[(prune, seed)]:  # two rows of one seed may need it at once
+    with built_once(f"{prune}_s{seed}"):  # two rows of one seed may need it at once
         model, out = pruned_path(prune, seed), run_dir(prune, seed)
         if os.path.exists(model) and collect(prune, seed):
             return model

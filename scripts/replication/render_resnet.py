@@ -1,0 +1,134 @@
+"""The residual-net sections of docs/REPLICATION.md: ResNet-8 with BatchNorm, its float
+training, its rows and goals, and the answer for the 2-bit ResNet-18 user."""
+from __future__ import annotations
+
+import os
+import statistics
+
+from . import plan as P
+from .layout import ROOT
+from .plan import REGIMES, ROWS, SEEDS
+from .results import change, kept, ms, reports, spread, verdict
+
+
+def _iterations(row: str) -> int:
+    """Training iterations of one seed of a row (the last phase runs 1)."""
+    from inq_layer.caffe_io import read_solver
+    r = ROWS[row]
+    per_phase = REGIMES[r.regime].overrides.get("max_iter") or read_solver(os.path.join(ROOT, P.INQ_SOLVER)).max_iter
+    return (len(r.campaign.split(",")) - 1) * per_phase + 1
+
+
+def floats() -> list[dict] | None:
+    fl = [kept(f"float_resnet8_s{s}") for s in SEEDS]
+    return fl if all(fl) else None
+
+
+def curve_text() -> list[str]:
+    """What the float trainings' test curves show (a test every epoch)."""
+    fl = floats()
+    if fl is None or not all("curve" in f for f in fl):
+        done = sum(f is not None for f in (kept(f"float_resnet8_s{s}") for s in SEEDS))
+        return [f"Float training: pending ({done}/3 seeds)."]
+    epochs = [dict((it // P.EPOCH, acc) for it, acc in f["curve"]) for f in fl]
+    at = lambda e: statistics.mean(c[e] for c in epochs)
+    last = max(epochs[0])
+    marks = [e for e in (1, 5, 10, 11, 15, 16, last) if all(e in c for c in epochs)]
+    late = [c[last] - c[last - 5] for c in epochs]
+    moved = statistics.mean(late)
+    return [f"Float training ({P.NETS['resnet8'].float_solver}, 3 seeds, a test every epoch; "
+            f"{statistics.mean(f['seconds'] for f in fl) / 60:.0f} minutes a seed): test accuracy % by epoch, "
+            "mean of the seeds: " + "; ".join(f"epoch {e} {at(e):.2f}" for e in marks) + ". Final, per seed: "
+            + ", ".join(f"{c[last]:.2f}" for c in epochs) + f". Over the last 5 epochs it moved {moved:+.2f} "
+            f"points ({', '.join(f'{x:+.2f}' for x in late)}): "
+            + ("converged at this schedule." if abs(moved) < 0.2 else "still moving: train longer.")]
+
+
+def timing() -> list[str]:
+    t = kept("resnet8_timing")
+    if t is None:
+        return []
+    m = t["ms_per_iteration"]
+    rows = list(P.RESNET) + list(P.RESNET_LONGEST)
+    est = {r: _iterations(r) * m["resnet8"] / 60000 for r in rows}
+    return [f"bench/bench_resnet_mini.py timed a training iteration of ResNet-8 at {m['resnet8']:.0f} ms on a quiet "
+            f"core, LeNet's at {m['lenet']:.1f} ms ({t['ratio']:.1f}x). Training alone, one seed of a row takes "
+            "about: " + "; ".join(f"`{r}` {est[r]:.0f} min" for r in rows)
+            + f" (tests add about 10 %); all rows, 3 seeds: {3 * sum(est.values()) / 60:.0f} hours of one core, "
+            f"the float models {3 * 18760 * m['resnet8'] / 3.6e6:.1f} more."]
+
+
+def table() -> list[str]:
+    out = ["| row | float % | INQ % | change (points) | INQ per seed | minutes a seed |", "|---|---|---|---|---|---|"]
+    for row in list(P.RESNET) + list(P.RESNET_LONGEST):
+        rs = reports(row)
+        if rs is None:
+            done = sum(1 for s in SEEDS if kept(f"{row}_s{s}") is not None)
+            out.append(f"| {ROWS[row].description} | pending ({done}/3 seeds) | | | | |")
+            continue
+        out.append(f"| {ROWS[row].description} | {ms([r.float_accuracy() for r in rs])} | "
+                   f"{ms([r.accuracy() for r in rs])} | {ms(change(row))} | "
+                   + ", ".join(f"{r.accuracy():.2f}" for r in rs)
+                   + f" | {statistics.mean(r.seconds() for r in rs) / 60:.0f} |")
+    return out
+
+
+def goals() -> list[str]:
+    L = []
+    for row, limit, text in (("r5", -0.2, "5 bits (>= float - 0.2)"),
+                             ("r2_mse", -2.0, "2 bits mse (>= float - 2.0; the paper's ResNet-18 gap is 2.25)")):
+        c = change(row)
+        L.append(f"- {text}: " + ("pending." if c is None else
+                                  f"{spread(c)} points: {'met' if statistics.mean(c) >= limit else 'MISSED'}."))
+    v = verdict("r2_mse", "r2_mse_fl8", "conv1 and ip at 8 bits against all at 2 bits (mse)")
+    if v is None:
+        L.append("- First and last layers at 8 bits: pending.")
+    else:
+        beyond = "beyond" in v
+        L.append(f"- First and last layers at 8 bits: {v}: "
+                 + ("closer to float, beyond the spread." if beyond and v.split(": ")[1].startswith("+")
+                    else "a clear null: no difference beyond the seed spread." if not beyond else "worse."))
+    c = change("r2")
+    L.append("- 2 bits with the paper's max n1: " + ("pending." if c is None else f"{spread(c)} points (seeds "
+             + ", ".join(f"{x:+.2f}" for x in c) + ")."))
+    return L
+
+
+def section(made: list[str]) -> list[str]:
+    plot = ["", "![ResNet-8](replication_resnet.png)"] if "replication_resnet.png" in made else []
+    return ["", "## Residual net: ResNet-8 with BatchNorm", "",
+            f"{P.NETS['resnet8'].prototxt}: a 3x3 stem, three basic blocks of two 3x3 convolutions (16/32/64 "
+            "channels, strided 1x1 projections), BatchNorm + Scale after every convolution, global average "
+            "pooling, one fully-connected layer (`ip`): the paper's ResNet-18 in miniature. The rows follow the "
+            "LeNet rows' rules (3 seeds, the same regimes and schedules); BatchNorm and Scale stay float unless "
+            "the row says `every-blob0`.", "", *timing(), "", *curve_text(), *plot, "", *table(),
+            "", "### The goals on the residual net", "", *goals()]
+
+
+def _choose(a: str, b: str, what: str) -> str:
+    """Which of two rows to use, and the numbers behind it."""
+    ca, cb = change(a), change(b)
+    if ca is None or cb is None:
+        return f"{what}: pending (`{a}` {spread(ca)}, `{b}` {spread(cb)})."
+    v = verdict(a, b, f"`{b}` against `{a}`")
+    better = b if statistics.mean(cb) > statistics.mean(ca) else a
+    return (f"{what}: `{better}` ({ROWS[better].description}); `{a}` {spread(ca)}, `{b}` {spread(cb)} points; {v}"
+            + ("." if "beyond" in v else "; within the spread, so this is the better mean, not a proven gain."))
+
+
+def answer() -> list[str]:
+    """The section the 2-bit ResNet-18 user asked for, computed from the kept runs."""
+    return ["", "## 2-bit ResNet: what to use", "",
+            "The answer for 2-bit (ternary) INQ on a residual net with BatchNorm, each choice with the runs behind "
+            "it (change from float, mean ± sd over 3 seeds); prototxt/resnet18_inq_solver.prototxt carries it "
+            "for ImageNet.", "",
+            "- " + _choose("r2", "r2_mse", "n1 rule"),
+            "- " + _choose("r2_mse", "r2_mse_alexnet", "Phase length and learning rate (lr 0.003, x0.2 steps)"),
+            "  - on LeNet, 2 bits mse: one epoch a phase " + spread(change("b2_mse_epoch"))
+            + ", the author's advice " + spread(change("b2_mse")) + ", the AlexNet solver scaled "
+            + spread(change("b2_mse_alexnet")) + ", advice from lr 0.001 " + spread(change("b2_mse_low")) + ".",
+            "- " + _choose("r2_mse", "r2_mse_fl8", "Layers kept at 8 bits (the first convolution and the last "
+                           "fully-connected layer)"),
+            "- BatchNorm: leave it float (the default). At 5 bits, quantizing BatchNorm/Scale blob 0 as the "
+            "original does: ResNet-8 " + spread(change("r5_every")) + " against " + spread(change("r5"))
+            + "; LeNet-BN " + spread(change("bn_every")) + " against " + spread(change("bn_default")) + "."]
