@@ -39,3 +39,47 @@ def test_resnet8_is_a_residual_net_with_batchnorm():
     assert [layers[c].convolution_param.stride[0] for c in ("res3a", "res3_proj", "res4a", "res4_proj")] == [2] * 4
     blobs = quantizable_blobs([(ly.name, ly.type, 1) for ly in net.layer if ly.type not in ("Data", "ReLU")])
     assert [n for n, _ in blobs] == convs + ["ip"]
+
+
+def test_resnet18_builds_in_caffe_with_its_weight_count(tmp_path):
+    """prototxt/resnet18_train_val.prototxt, its Data layers swapped for an Input layer (no
+    LMDB here), built by Caffe: 20 convolutions each followed by BatchNorm + Scale, 8 residual
+    sums, fc1000, and ResNet-18's 11,689,512 weights (convolutions, Scale, fc1000)."""
+    import caffe
+    from inq_layer.caffe_io import write_text_proto
+    net = read_net(os.path.join(ROOT, "prototxt", "resnet18_train_val.prototxt"))
+    data = [ly for ly in net.layer if ly.type == "Data"]
+    assert [ly.data_param.source for ly in data] == ["data/ilsvrc12_train_lmdb", "data/ilsvrc12_val_lmdb"]
+    assert [ly.transform_param.crop_size for ly in data] == [224, 224]
+    kept = [ly for ly in net.layer if ly.type != "Data"]
+    del net.layer[:]
+    net.layer.add(name="data", type="Input", top=["data", "label"]).input_param.shape.add(dim=[2, 3, 224, 224])
+    net.layer[0].input_param.shape.add(dim=[2])
+    net.layer.extend(kept)
+    path = str(tmp_path / "resnet18.prototxt")
+    write_text_proto(path, net)
+    caffe.set_mode_cpu()
+    n = caffe.Net(path, caffe.TRAIN)
+    types = {name: ly.type for name, ly in zip(n._layer_names, n.layers)}
+    convs = [k for k, t in types.items() if t == "Convolution"]
+    assert len(convs) == 20 and convs[0] == "conv1" and sum(t == "Eltwise" for t in types.values()) == 8
+    names = list(n._layer_names)
+    for c in convs:
+        i = names.index(c)
+        assert (types[names[i + 1]], types[names[i + 2]]) == ("BatchNorm", "Scale")
+    assert [k for k, t in types.items() if t == "InnerProduct"] == ["fc1000"]
+    weights = sum(b.data.size for k, blobs in n.params.items() if types[k] in ("Convolution", "InnerProduct", "Scale")
+                  for b in blobs)
+    assert weights == 11_689_512
+    n.blobs["data"].data[...] = np.random.default_rng(0).normal(size=(2, 3, 224, 224))
+    n.blobs["label"].data[...] = [1, 2]
+    assert n.forward()["loss"] > 0 and n.blobs["fc1000"].data.shape == (2, 1000)
+
+
+def test_resnet18_inq_solver_is_the_original_alexnet_solver_on_resnet18():
+    """The recommended 2-bit settings: the original's phase length and lr (its comment says why)."""
+    p = load_solver(os.path.join(ROOT, "prototxt", "resnet18_inq_solver.prototxt")).param
+    a = load_solver(os.path.join(ROOT, "prototxt", "alexnet_solver.prototxt")).param
+    for f in ("base_lr", "lr_policy", "gamma", "stepsize", "max_iter", "momentum", "weight_decay"):
+        assert getattr(p, f) == getattr(a, f), f
+    assert p.net == os.path.join(ROOT, "prototxt", "resnet18_train_val.prototxt") and list(p.test_iter) == [1000]
