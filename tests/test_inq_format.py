@@ -67,14 +67,14 @@ def test_corrupt_and_truncated_files_rejected():
     # a consistent header (right CRC) around an entry that claims more data than there is
     payload = data[HEADER.size:]
     short = payload[:60]
-    head = HEADER.pack(b"INQMODEL", 1, 5, 0, 3, len(short), zlib.crc32(short))
+    head = HEADER.pack(b"INQMODEL", 3, 5, 0, 3, len(short), zlib.crc32(short))
     with pytest.raises(InqError, match="m.inq"):
         deserialize(head + short, "m.inq")
     # invalid code: magnitude field above 2^(bits-2)
     one = serialize([Entry("fc", 0, np.array([0.5], np.float32), True, -1)], 5)
     p = bytearray(one[HEADER.size:])
     p[-1] = 0b01111  # magnitude 15 > 8
-    head = HEADER.pack(b"INQMODEL", 1, 5, 0, 1, len(p), zlib.crc32(bytes(p)))
+    head = HEADER.pack(b"INQMODEL", 3, 5, 0, 1, len(p), zlib.crc32(bytes(p)))
     with pytest.raises(InqError, match="invalid code"):
         deserialize(head + bytes(p), "m.inq")
 

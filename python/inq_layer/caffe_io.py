@@ -11,6 +11,7 @@ import numpy as np
 
 from .atomic import write_text_atomic
 from .errors import InqError
+from .files import read_regular
 
 
 def pb2():
@@ -41,17 +42,7 @@ def write_text_proto(path: str, message) -> None:
 
 
 def _read(path: str, what: str, mode: str = "rb"):
-    if not path:
-        raise InqError(f"no {what} file given")
-    if os.path.isdir(path):
-        raise InqError(f"{path}: is a directory, expected a {what} file")
-    if not os.path.exists(path):
-        raise InqError(f"{path}: {what} file not found")
-    try:
-        with open(path, mode) as f:
-            return f.read()
-    except OSError as e:
-        raise InqError(f"{path}: cannot read {what} file ({e.strerror})") from None
+    return read_regular(path, what, mode)
 
 
 def read_text_proto(path: str, message, what: str):

@@ -24,6 +24,10 @@ def cli_main(fn: Callable[..., int | None]) -> Callable[..., int]:
             where = e.filename or "a file"
             print(f"error: {where}: {e.strerror or e}", file=sys.stderr)
             return 2
+        except MemoryError:
+            print("error: out of memory (an input declares more data than this machine holds; "
+                  "nothing was written)", file=sys.stderr)
+            return 2
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return 130

@@ -13,7 +13,8 @@ from . import caffe_io
 from .atomic import check_output, write_bytes_atomic
 from .check import check_model
 from .errors import InqError, ArgParser, cli_main
-from .inq_format import Entry, deserialize, serialize
+from .files import check_fits_memory, read_regular
+from .inq_format import Entry, EntryHead, deserialize, serialize
 from .layer_bits import parse_layer_bits
 from .selection import MODES
 
@@ -42,21 +43,26 @@ def export_model(model_path: str, weights_path: str, bits: int, out: str,
 
 
 def load_model(inq_path: str, model_path: str, out: str) -> int:
-    try:
-        with open(inq_path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise InqError(f"{inq_path}: cannot read ({e.strerror})") from None
-    _, entries = deserialize(data, inq_path)
+    data = read_regular(inq_path, ".inq")
     net = caffe_io.read_net(model_path)
     types = {ly.name: caffe_io.layer_type(ly) for ly in caffe_io.model_layers(net)}
+
+    def fits_the_net(heads: list[EntryHead]) -> None:
+        """Before decoding: every entry names a layer of the net, with the shapes it states,
+        and all of them decoded fit in memory."""
+        by_layer: dict[str, list[EntryHead]] = {}
+        for h in heads:
+            if h.layer not in types:
+                raise InqError(f"{inq_path}: layer {h.layer!r} is not in {model_path}")
+            by_layer.setdefault(h.layer, []).append(h)
+        caffe_io.check_stated_shapes(model_path, net, {n: [h.shape for h in sorted(hs, key=lambda h: h.index)]
+                                                       for n, hs in by_layer.items()}, inq_path)
+        check_fits_memory(sum(9 * h.count for h in heads), inq_path, f"{sum(h.count for h in heads):,} values")
+
+    _, entries = deserialize(data, inq_path, check=fits_the_net)
     by_layer: dict[str, list[Entry]] = {}
     for e in entries:
-        if e.layer not in types:
-            raise InqError(f"{inq_path}: layer {e.layer!r} is not in {model_path}")
         by_layer.setdefault(e.layer, []).append(e)
-    caffe_io.check_stated_shapes(model_path, net, {n: [e.array.shape for e in sorted(es, key=lambda e: e.index)]
-                                                  for n, es in by_layer.items()}, inq_path)
     pb = caffe_io.pb2()
     model = pb.NetParameter(name=net.name)
     for name in types:

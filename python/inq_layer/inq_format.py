@@ -20,6 +20,7 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -138,31 +139,55 @@ def serialize(entries: list[Entry], bits: int) -> bytes:
     return head + payload
 
 
-def _read_rans(payload: bytes, off: int, count: int, bits: int, where: str) -> tuple[np.ndarray, int, int]:
-    """(codes, n1, new offset) of a kind-3 entry."""
-    n1, prob_bits, lanes = struct.unpack_from("<hBI", payload, off)
-    off += 7
+@dataclass
+class EntryHead:
+    """An entry as its header declares it, read without decoding its data."""
+    kind: int
+    layer: str
+    index: int
+    shape: tuple[int, ...]
+    bits: int
+    off: int  # where its data starts (after n1 for coded kinds)
+    end: int  # where the next entry starts
+    n1: int | None = None
+
+    @property
+    def count(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+def _rans_end(payload: bytes, off: int, bits: int, where: str) -> int:
+    """Where a kind-3 entry's data (from its probability bits on) ends."""
+    prob_bits, lanes = struct.unpack_from("<BI", payload, off)
     if prob_bits != rans.PROB_BITS or not 1 <= lanes <= rans.MAX_LANES:
         raise InqError(f"{where}: bad entropy-coding parameters ({prob_bits} probability bits, {lanes} lanes)")
-    nsym = 1 << bits
-    freqs = np.frombuffer(payload, "<u2", nsym, off).astype(np.uint32)
-    off += 2 * nsym
+    words_at = off + 5 + 2 * (1 << bits) + 4 * lanes
+    (nwords,) = struct.unpack_from("<I", payload, words_at)
+    end = words_at + 4 + 2 * nwords
+    if end > len(payload):
+        raise InqError(f"{where}: runs past the end")
+    return end
+
+
+def _decode_rans(payload: bytes, h: EntryHead, where: str) -> np.ndarray:
+    _, lanes = struct.unpack_from("<BI", payload, h.off)
+    off = h.off + 5
+    freqs = np.frombuffer(payload, "<u2", 1 << h.bits, off).astype(np.uint32)
+    off += 2 * (1 << h.bits)
     states = np.frombuffer(payload, "<u4", lanes, off).astype(np.uint32)
     off += 4 * lanes
     (nwords,) = struct.unpack_from("<I", payload, off)
-    off += 4
-    if off + 2 * nwords > len(payload):
-        raise InqError(f"{where}: runs past the end")
-    words = np.frombuffer(payload, "<u2", nwords, off).astype(np.uint16)
-    off += 2 * nwords
+    words = np.frombuffer(payload, "<u2", nwords, off + 4).astype(np.uint16)
+    if int(freqs.max(initial=0)) >= rans.M:  # a code that costs no bits: any count from no data
+        raise InqError(f"{where}: a code has the whole probability range (no encoder writes that)")
     try:
-        codes = rans.decode(states, words, freqs, count)
+        return rans.decode(states, words, freqs, h.count)
     except rans.RansError as e:
         raise InqError(f"{where}: entropy-coded data do not decode ({e})") from None
-    return codes, n1, off
 
 
-def deserialize(data: bytes, path: str = ".inq file") -> tuple[int, list[Entry]]:
+def _payload(data: bytes, path: str) -> tuple[int, int, int, bytes]:
+    """(version, bits, entry count, payload) after the header's checks."""
     if len(data) < HEADER.size:
         raise InqError(f"{path}: truncated ({len(data)} bytes, the header alone is {HEADER.size})")
     magic, version, bits, _, n, plen, crc = HEADER.unpack_from(data)
@@ -178,7 +203,14 @@ def deserialize(data: bytes, path: str = ".inq file") -> tuple[int, list[Entry]]
         raise InqError(f"{path}: payload is {len(payload)} bytes, the header says {plen} (truncated or padded)")
     if zlib.crc32(payload) != crc:
         raise InqError(f"{path}: checksum mismatch (corrupt file)")
-    entries, off = [], 0
+    return version, bits, n, payload
+
+
+def read_layout(data: bytes, path: str = ".inq file") -> tuple[int, list[EntryHead]]:
+    """The file's bits and every entry's header, checked against the file's real size;
+    nothing is decoded, so nothing is allocated for what a header merely claims."""
+    version, bits, n, payload = _payload(data, path)
+    heads, off = [], 0
     try:
         for _ in range(n):
             kind, nlen = struct.unpack_from("<BH", payload, off)
@@ -189,37 +221,54 @@ def deserialize(data: bytes, path: str = ".inq file") -> tuple[int, list[Entry]]
             off += 3
             shape = struct.unpack_from(f"<{ndim}I", payload, off)
             off += 4 * ndim
-            count = int(np.prod(shape, dtype=np.int64))
-            eb = bits
-            if kind in (KIND_CODED, KIND_RANS) and version >= 3:
-                (eb,) = struct.unpack_from("<B", payload, off)
-                off += 1
-                if not 2 <= eb <= 8:
-                    raise InqError(f"{path}: entry {name!r}: bits = {eb} is outside 2..8")
-            if kind == KIND_CODED:
-                (n1,) = struct.unpack_from("<h", payload, off)
-                off += 2
-                nbytes = (count * eb + 7) // 8
-                if off + nbytes > len(payload):
-                    raise InqError(f"{path}: entry {name!r} runs past the end")
-                codes = unpack(payload[off:off + nbytes], count, eb)
-                off += nbytes
-                arr = decode_codes(codes, n1, eb, f"{path}: {name}").reshape(shape)
-                entries.append(Entry(name, index, arr, True, n1, bits=eb))
-            elif kind == KIND_RANS and version >= 2:
-                codes, n1, off = _read_rans(payload, off, count, eb, f"{path}: entry {name!r}")
-                arr = decode_codes(codes, n1, eb, f"{path}: {name}").reshape(shape)
-                entries.append(Entry(name, index, arr, True, n1, bits=eb))
-            elif kind == KIND_FLOAT:
-                if off + 4 * count > len(payload):
-                    raise InqError(f"{path}: entry {name!r} runs past the end")
-                arr = np.frombuffer(payload, "<f4", count, off).astype(np.float32).reshape(shape)
-                off += 4 * count
-                entries.append(Entry(name, index, arr, False))
-            else:
+            where = f"{path}: entry {name!r}"
+            if kind not in (KIND_CODED, KIND_FLOAT) and not (kind == KIND_RANS and version >= 2):
                 raise InqError(f"{path}: unknown entry kind {kind}")
+            h = EntryHead(kind, name, index, tuple(shape), bits, off, off)
+            if kind in (KIND_CODED, KIND_RANS):
+                if version >= 3:
+                    (h.bits,) = struct.unpack_from("<B", payload, off)
+                    off += 1
+                    if not 2 <= h.bits <= 8:
+                        raise InqError(f"{where}: bits = {h.bits} is outside 2..8")
+                (h.n1,) = struct.unpack_from("<h", payload, off)
+                off += 2
+            h.off = off
+            if kind == KIND_CODED:
+                h.end = off + (h.count * h.bits + 7) // 8
+            elif kind == KIND_FLOAT:
+                h.end = off + 4 * h.count
+            else:
+                h.end = _rans_end(payload, off, h.bits, where)
+            if h.end > len(payload):
+                raise InqError(f"{where} runs past the end")
+            heads.append(h)
+            off = h.end
     except (struct.error, UnicodeDecodeError, ValueError) as e:
         raise InqError(f"{path}: malformed entry ({e})") from None
     if off != len(payload):
         raise InqError(f"{path}: {len(payload) - off} unexplained bytes after the last entry")
-    return bits, entries
+    return bits, heads
+
+
+def decode_entry(data: bytes, h: EntryHead, path: str = ".inq file") -> Entry:
+    payload = memoryview(data)[HEADER.size:]
+    if h.kind == KIND_FLOAT:
+        arr = np.frombuffer(payload, "<f4", h.count, h.off).astype(np.float32).reshape(h.shape)
+        return Entry(h.layer, h.index, arr, False)
+    if h.kind == KIND_CODED:
+        codes = unpack(bytes(payload[h.off:h.end]), h.count, h.bits)
+    else:
+        codes = _decode_rans(bytes(payload), h, f"{path}: entry {h.layer!r}")
+    arr = decode_codes(codes, h.n1, h.bits, f"{path}: {h.layer}").reshape(h.shape)
+    return Entry(h.layer, h.index, arr, True, h.n1, bits=h.bits)
+
+
+def deserialize(data: bytes, path: str = ".inq file",
+                check: Callable[[list[EntryHead]], None] | None = None) -> tuple[int, list[Entry]]:
+    """(bits, entries). `check` sees every entry's declared shape before anything is
+    decoded (export --load compares them with the net)."""
+    bits, heads = read_layout(data, path)
+    if check is not None:
+        check(heads)
+    return bits, [decode_entry(data, h, path) for h in heads]

@@ -17,6 +17,7 @@ import numpy as np
 
 from .atomic import sha256_file, write_bytes_atomic, write_text_atomic
 from .errors import InqError
+from .files import check_regular
 from .freezer import FrozenBlob
 
 STATE_VERSION = 1
@@ -51,6 +52,7 @@ def save_snapshot_state(path: str, state: SnapshotState, caffemodel: str, solver
 
 
 def load_snapshot_state(path: str, verify: bool = True) -> SnapshotState:
+    check_regular(path, "INQ state")
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
@@ -151,6 +153,7 @@ class CampaignRecord:
     def load(cls, path: str) -> "CampaignRecord | None":
         if not os.path.exists(path):
             return None
+        check_regular(path, "campaign record")
         try:
             with open(path) as f:
                 data = json.load(f)
