@@ -17,7 +17,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "python"))
 
 from inq_layer.campaign import DEFAULT_CAMPAIGN  # noqa: E402
-from inq_layer.errors import ArgParser, InqError, cli_main  # noqa: E402
+from inq_layer.cli import add_run_options, check_int, check_run_options, run  # noqa: E402
+from inq_layer.errors import ArgParser, cli_main  # noqa: E402
 from inq_layer.quantize import N1_RULES, RULES, STRATEGIES  # noqa: E402
 from inq_layer.selection import MODES  # noqa: E402
 
@@ -31,9 +32,10 @@ DEFAULT_WEIGHTS = {
 
 def build_parser() -> ArgParser:
     ap = ArgParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--solver", required=True, help="solver prototxt (all training settings come from it)")
-    ap.add_argument("--weights", help="float caffemodel to quantize (default: the documented path for the net)")
-    ap.add_argument("--init-from-fillers", action="store_true", help="start from the net's fillers (smoke runs)")
+    add_run_options(ap, weights_help="float caffemodel to quantize (default: the documented path for the net)",
+                    out_help="output folder (default: from the solver's snapshot_prefix)",
+                    seed_help="seed of the random partition (0..2^32-1)",
+                    max_iter_help="iterations of each phase but the last (default: the solver's max_iter)")
     ap.add_argument("--campaign", default=DEFAULT_CAMPAIGN, help="accumulated portions (default: %(default)s)")
     ap.add_argument("--bits", type=int, default=5, help="bit width 2..8 (default 5)")
     ap.add_argument("--layer-bits", metavar="NAME=BITS,...",
@@ -43,7 +45,6 @@ def build_parser() -> ArgParser:
                          "reference (the original's re-selection, bit for bit); default paper")
     ap.add_argument("--strategy", default="magnitude", choices=STRATEGIES,
                     help="magnitude (pruning-inspired, default) or random")
-    ap.add_argument("--seed", type=int, help="seed of the random partition")
     ap.add_argument("--quantize", default="default", choices=MODES,
                     help="default (conv/deconv/fc weights) or every-blob0 (the original's, BatchNorm included)")
     ap.add_argument("--n1-rule", default="max", choices=N1_RULES,
@@ -53,11 +54,6 @@ def build_parser() -> ArgParser:
     ap.add_argument("--keep-zeros", action="store_true",
                     help="weights that are 0 in the starting model stay 0 and frozen (INQ after pruning); "
                          "the portions count the other weights")
-    ap.add_argument("--out", help="output folder (default: from the solver's snapshot_prefix)")
-    ap.add_argument("--resume", action="store_true", help="continue an interrupted campaign in --out")
-    ap.add_argument("--gpu", type=int, help="GPU id (overrides solver_mode)")
-    ap.add_argument("--max-iter", type=int,
-                    help="iterations of each phase but the last (default: the solver's max_iter)")
     ap.add_argument("--keep-momentum", action="store_true",
                     help="carry SGD momentum history across phases (the original resets it)")
     ap.add_argument("--final-iters", type=int, default=1,
@@ -77,14 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     from inq_layer.partition import parse_schedule
     campaign = parse_schedule(a.campaign, "--campaign", end_at_one=True)
     check_bits(a.bits)
-    for what, val, low in (("--max-iter", a.max_iter, 1), ("--final-iters", a.final_iters, 1)):
-        if val is not None and val < low:
-            raise InqError(f"{what} must be at least {low}, got {val}")
+    check_run_options(a)
+    check_int("--final-iters", a.final_iters, 1)
 
-    from inq_layer.campaign import Campaign, Settings
+    from inq_layer.campaign import Settings
     from inq_layer.check import check_model, format_table, net_layer_bits, passed, verdict
-    from inq_layer.report import build_report, markdown, write_reports
-    from inq_layer.runner import campaign_log, solver_with_net_file, starting_weights, writable_out
+    from inq_layer.runner import solver_with_net_file, starting_weights, writable_out
     cfg = solver_with_net_file(a.solver)
     weights = starting_weights(a.weights, a.init_from_fillers, DEFAULT_WEIGHTS.get(os.path.basename(a.solver)))
     layer_bits = net_layer_bits(a.layer_bits, cfg.net_path, a.quantize)
@@ -93,16 +87,12 @@ def main(argv: list[str] | None = None) -> int:
                  quantize=a.quantize, out=out, max_iter=a.max_iter, final_iters=a.final_iters,
                  gpu=a.gpu, weights=weights, keep_momentum=a.keep_momentum, n1_rule=a.n1_rule,
                  keep_zeros=a.keep_zeros, layer_bits=layer_bits)
-    with campaign_log(out) as log:
-        record = Campaign(cfg, s, log).run(a.resume)
+
+    def checked(record) -> tuple[bool, list[str]]:
         rows = check_model(cfg.net_path, record.final_model, a.bits, a.quantize, layer_bits=layer_bits)
-        print(format_table(rows))
-        print(verdict(rows))
-        ok = passed(rows)
-        rep = build_report(record, ok)
-        write_reports(out, rep)
-        print(markdown(rep))
-        print(f"final model: {record.final_model}\nreports: {out}/report.md, report.json, accuracy.png")
+        return passed(rows), [format_table(rows), verdict(rows)]
+
+    _, ok = run(cfg, s, a.resume, checked, "final model")
     return 0 if ok else 1
 
 

@@ -49,3 +49,29 @@ def test_paths_resolved_and_caffe_copy(tmp_path):
     bad.write_text('net: "net.prototxt"\nmax_iter: 0\n')
     with pytest.raises(InqError, match="max_iter"):
         load_solver(str(bad))
+
+
+@pytest.mark.parametrize("line, message", [
+    ("snapshot: -3", "snapshot must be 0 (off) or positive, got -3"),
+    ("test_interval: -1", "test_interval must be 0 (off) or positive, got -1"),
+    ("display: -2", "display must be 0 (off) or positive, got -2"),
+    ("iter_size: 0", "iter_size must be positive, got 0"),
+    ("average_loss: 0", "average_loss must be positive, got 0"),
+])
+def test_values_the_loop_or_caffe_cannot_run_are_refused(tmp_path, line, message):
+    """A negative snapshot once looped forever writing snapshots of iteration 0; iter_size 0
+    was reported as divergence; average_loss 0 aborts BVLC master's Solver::Init."""
+    solver = write_tiny(str(tmp_path))
+    name = line.split(":")[0]
+    text = re.sub(rf"^{name}: .*\n", "", open(solver).read(), flags=re.M) + line + "\n"
+    open(solver, "w").write(text)
+    with pytest.raises(InqError, match=f"^{re.escape(solver)}: {re.escape(message)}$"):
+        load_solver(solver)
+
+
+def test_a_negative_test_iter_runs_no_test(tmp_path):
+    solver = write_tiny(str(tmp_path))
+    text = open(solver).read().replace("test_iter: 2", "test_iter: -1")
+    open(solver, "w").write(text)
+    cfg = load_solver(solver)
+    assert cfg.test_iters() == [0] and cfg.test_iter_of(0) == 0

@@ -248,7 +248,7 @@ class Campaign:
                 f"written back with numpy, same results but a few percent slower on small nets")
         self._choose_device()
         self._try_in_child()
-        if not any(self.cfg.test_iters()):
+        if not any(self.cfg.test_iters()):  # none, or all at 0 or below
             log(f"warning: {self.cfg.path} has no test_iter above 0: no tests will run, the report has "
                 f"no accuracy")
         for k in range(len(self.record.data.phases), len(s.campaign)):

@@ -17,10 +17,11 @@ and the accuracy after pruning and after retraining.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
-from .campaign import Campaign, PhaseSettings
+from .campaign import PhaseSettings
+from .cli import add_run_options, check_run_options, run
 from .caffe_log import CaffeLog
 from .errors import ArgParser, InqError, cli_main
 from .partition import parse_portion, parse_schedule, target_count
@@ -60,7 +61,6 @@ def default_steps(target: Decimal | dict) -> list[str]:
 class PruneSettings(PhaseSettings):
     """Phases that are pruning steps (every step trains the full max_iter)."""
     sparsity: Decimal | dict = Decimal("0.9")
-    targets: dict = field(default_factory=dict)  # filled by layer_targets()
 
     final_name = "pruned.caffemodel"
 
@@ -95,17 +95,15 @@ class PruneSettings(PhaseSettings):
 @cli_main
 def main(argv: list[str] | None = None) -> int:
     ap = ArgParser(prog="python -m inq_layer.prune", description=__doc__.splitlines()[0])
-    ap.add_argument("--solver", required=True, help="solver prototxt (the retraining settings)")
-    ap.add_argument("--weights", help="float caffemodel to prune")
-    ap.add_argument("--init-from-fillers", action="store_true", help="start from the net's fillers (smoke runs)")
+    add_run_options(ap, weights_help="float caffemodel to prune", out_help="output folder (required)",
+                    seed_help="recorded with the run (the solver's random_seed seeds Caffe)",
+                    max_iter_help="retraining iterations per step (default: the solver's max_iter)")
     ap.add_argument("--sparsity", required=True, help="target: 0.9, or per layer conv1=0.6,ip1=0.95")
     ap.add_argument("--steps", help="sparsity steps (default: 1/2, 3/4, 9/10 and all of the target)")
-    ap.add_argument("--max-iter", type=int, help="retraining iterations per step (default: the solver's max_iter)")
-    ap.add_argument("--seed", type=int, help="recorded with the run (the solver's random_seed seeds Caffe)")
-    ap.add_argument("--out", required=True, help="output folder")
-    ap.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    ap.add_argument("--gpu", type=int, help="GPU id (overrides solver_mode)")
     a = ap.parse_args(argv)
+    if not a.out:
+        raise InqError("--out is required (the output folder)")
+    check_run_options(a)
     sparsity = parse_sparsity(a.sparsity)
     if a.steps:
         steps = parse_schedule(a.steps, "--steps")
@@ -113,34 +111,38 @@ def main(argv: list[str] | None = None) -> int:
             raise InqError(f"--steps must end at the target sparsity {sparsity}; it ends at {steps[-1]}")
     else:
         steps = default_steps(sparsity)
-    if a.max_iter is not None and a.max_iter < 1:
-        raise InqError(f"--max-iter must be at least 1, got {a.max_iter}")
 
-    from .check import check_model
-    from .report import build_report, markdown, write_reports
-    from .runner import campaign_log, solver_with_net_file, starting_weights, writable_out
+    from .runner import solver_with_net_file, starting_weights, writable_out
     cfg = solver_with_net_file(a.solver)
     weights = starting_weights(a.weights, a.init_from_fillers, None)
     out = writable_out(a.out)
     s = PruneSettings(campaign=steps, seed=a.seed, out=out, max_iter=a.max_iter, gpu=a.gpu,
                       weights=weights, sparsity=sparsity)
-    with campaign_log(out) as log:
-        record = Campaign(cfg, s, log).run(a.resume)
-        # Reached: every layer has at least its target's count of zeros (check's counts).
-        rows = check_model(cfg.net_path, record.final_model, 8)
-        final = s.step_sparsity(len(steps) - 1)
-        short = [r.layer for r in rows if r.zeros < target_count(r.count, final if isinstance(final, Decimal)
-                                                                  else final.get(r.layer, Decimal(0)))]
-        for r in rows:
-            print(f"{r.layer:<20} {r.count:>11,} weights, {r.zeros:>11,} zero: sparsity {r.zeros / r.count:.2%}")
-        rep = build_report(record, not short)
-        write_reports(out, rep)
-        print(markdown(rep))
-        print(f"pruned model: {record.final_model}\nreports: {out}/report.md, report.json, accuracy.png")
-    if short:
+    final = s.step_sparsity(len(steps) - 1)
+    short: list[str] = []  # layers below their target
+
+    def reached(record) -> tuple[bool, list[str]]:
+        """Every layer has at least its target's count of zeros."""
+        zeros = zero_counts(cfg.net_path, record.final_model)
+        short.extend(n for n, (count, z) in zeros.items()
+                     if z < target_count(count, final if isinstance(final, Decimal) else final.get(n, Decimal(0))))
+        return not short, [f"{n:<20} {count:>11,} weights, {z:>11,} zero: sparsity {z / count:.2%}"
+                           for n, (count, z) in zeros.items()]
+
+    record, ok = run(cfg, s, a.resume, reached, "pruned model")
+    if not ok:
         raise InqError(f"{record.final_model}: layers {', '.join(short)} are below their target sparsity")
     return 0
 
+
+def zero_counts(net_path: str, weights_path: str) -> dict[str, tuple[int, int]]:
+    """(weights, zeros) of blob 0 of every prunable layer of a caffemodel."""
+    from . import caffe_io
+    from .selection import quantizable_blobs
+    arrays = caffe_io.model_arrays(caffe_io.read_caffemodel(weights_path))
+    types = {ly.name: caffe_io.layer_type(ly) for ly in caffe_io.model_layers(caffe_io.read_net(net_path))}
+    keys = quantizable_blobs([(n, t, len(arrays.get(n, []))) for n, t in types.items()])
+    return {n: (int(arrays[n][i].size), int((arrays[n][i] == 0).sum())) for n, i in keys}
 
 if __name__ == "__main__":
     sys.exit(main())

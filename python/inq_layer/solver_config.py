@@ -33,7 +33,8 @@ class SolverConfig:
         return self.param.solver_mode == 1  # SolverParameter.GPU
 
     def test_iters(self) -> list[int]:
-        return [int(t) for t in self.param.test_iter]
+        """Forward passes of each test net per test (a negative test_iter runs none)."""
+        return [max(0, int(t)) for t in self.param.test_iter]
 
     def test_iter_of(self, net_index: int) -> int:
         """Forward passes of test net `net_index` per test (1 when test_iter is short)."""
@@ -66,11 +67,25 @@ def load_solver(path: str) -> SolverConfig:
         raise InqError(f"{path}: the solver names no net (set `net: \"...prototxt\"`)")
     if param.max_iter <= 0:
         raise InqError(f"{path}: max_iter must be positive, got {param.max_iter}")
+    check_counts(path, param)
     check_lr_policy(path, param)
     if param.snapshot_format == 0:  # HDF5
         raise InqError(f"{path}: snapshot_format HDF5 is not supported (the INQ state is kept beside "
                        f"binary snapshots); remove the line or use BINARYPROTO")
     return SolverConfig(path, param, net_path)
+
+
+# Values the driver's own loop steps by (a negative one would never reach the next stop) and
+# what BVLC master's Solver checks (average_loss >= 1; Caffe divides the loss by iter_size).
+_AT_LEAST = {"snapshot": 0, "test_interval": 0, "display": 0, "iter_size": 1, "average_loss": 1}
+
+
+def check_counts(path: str, p) -> None:
+    for name, low in _AT_LEAST.items():
+        v = getattr(p, name)
+        if v < low:
+            what = "positive" if low else "0 (off) or positive"
+            raise InqError(f"{path}: {name} must be {what}, got {v}")
 
 
 # What BVLC Caffe master's SGDSolver::GetLearningRate checks (Caffe 1.0 checks less, and

@@ -1,0 +1,31 @@
+"""cli: the options the driver and the prune tool share, checked the same way in both."""
+import os
+
+import pytest
+
+from caffe_nets import write_tiny
+from driver_util import run_driver, run_tool
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--max-iter", "2147483648"], "--max-iter must be in 1..2147483647, got 2147483648"),
+    (["--max-iter", "0"], "--max-iter must be in 1..2147483647, got 0"),
+    (["--seed", "-1"], "--seed must be in 0..4294967295, got -1"),
+    (["--seed", "4294967296"], "--seed must be in 0..4294967295, got 4294967296"),
+    (["--gpu", "-1"], "--gpu must be in 0..2147483647, got -1"),
+])
+def test_both_tools_refuse_out_of_range_options(tmp_path, args, message):
+    solver = write_tiny(str(tmp_path))
+    base = ["--solver", solver, "--init-from-fillers", "--out", str(tmp_path / "o")]
+    for r in (run_driver(*base, *args, check=False), run_tool("prune", *base, "--sparsity", "0.5", *args, check=False)):
+        assert r.returncode == 2 and r.stderr == f"error: {message}\n"
+        assert not os.path.exists(tmp_path / "o")
+
+
+def test_prune_counts_its_zeros_without_the_inq_check(tmp_path):
+    solver = write_tiny(str(tmp_path), max_iter=2, snapshot=0)
+    r = run_tool("prune", "--solver", solver, "--init-from-fillers", "--out", str(tmp_path / "p"),
+                 "--sparsity", "0.5", "--steps", "0.5")
+    lines = {ln.split()[0]: ln for ln in r.stdout.splitlines() if ln.startswith(("conv1 ", "ip1 "))}
+    assert "sparsity 50.00%" in lines["conv1"] and "sparsity 50.00%" in lines["ip1"]
+    assert "violations" not in r.stdout and "pruned model:" in r.stdout
