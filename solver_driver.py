@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     check_run_options(a)
     check_int("--final-iters", a.final_iters, 1)
 
-    from inq_layer.campaign import Settings
+    from inq_layer.campaign import Settings, inputs_of
     from inq_layer.check import check_model, format_table, net_layer_bits, passed, verdict
     from inq_layer.runner import solver_with_net_file, starting_weights, writable_out
     cfg = solver_with_net_file(a.solver)
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     s = Settings(campaign=campaign, bits=a.bits, rule=a.rule, strategy=a.strategy, seed=a.seed,
                  quantize=a.quantize, out=out, max_iter=a.max_iter, final_iters=a.final_iters,
                  gpu=a.gpu, weights=weights, keep_momentum=a.keep_momentum, n1_rule=a.n1_rule,
-                 keep_zeros=a.keep_zeros, layer_bits=layer_bits)
+                 keep_zeros=a.keep_zeros, layer_bits=layer_bits, inputs=inputs_of(cfg, weights))
 
     def checked(record) -> tuple[bool, list[str]]:
         rows = check_model(cfg.net_path, record.final_model, a.bits, a.quantize, layer_bits=layer_bits)

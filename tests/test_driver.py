@@ -292,3 +292,56 @@ def test_resume_mid_phase_on_lmdb_data_is_bit_identical(tmp_path):
     assert same_models(os.path.join(ref, "final_inq.caffemodel"), os.path.join(out, "final_inq.caffemodel"))
     a, b = (json.load(open(os.path.join(d, "report.json"))) for d in (ref, out))
     assert [p["test_after_training"] for p in a["phases"]] == [p["test_after_training"] for p in b["phases"]]
+
+
+def test_resume_verifies_the_inputs_and_every_option(tmp_path):
+    """A resume with another phase length, or after the solver, the net or the weights
+    changed, is one line naming what changed; nothing runs."""
+    solver = write_tiny(str(tmp_path), max_iter=3, snapshot=0)
+    out = str(tmp_path / "o")
+    import caffe
+    caffe.set_mode_cpu()
+    s = caffe.get_solver(solver)
+    weights = str(tmp_path / "w.caffemodel")
+    s.net.save(weights)
+    del s
+    base = ["--solver", solver, "--weights", weights, "--out", out, "--campaign", "0.5,1"]
+    run_driver(*base)
+    for extra, msg in ((["--max-iter", "2"], "written with max_iter = None, not 2"),
+                       (["--final-iters", "2"], "written with final_iters = 1, not 2")):
+        r = run_driver(*base, "--resume", *extra, check=False)
+        assert r.returncode == 2 and msg in r.stderr and r.stderr.count("\n") == 1
+    for path, what in ((solver, "solver"), (str(tmp_path / "net.prototxt"), "net"), (weights, "weights")):
+        original = open(path, "rb").read()
+        open(path, "ab").write(b"\n# changed\n" if what != "weights" else b"")
+        if what == "weights":
+            import caffe as c
+            n = c.Net(str(tmp_path / "net.prototxt"), c.TEST, weights=weights)
+            n.params["ip1"][0].data[0, 0] += 1.0
+            n.save(weights)
+        r = run_driver(*base, "--resume", check=False)
+        assert r.returncode == 2 and f"the {what} file differs from the one this --out was written with" in r.stderr
+        open(path, "wb").write(original)
+    assert run_driver(*base, "--resume").returncode == 0  # the same inputs again: accepted
+
+
+def test_a_damaged_campaign_record_is_refused_before_training(tmp_path):
+    solver = write_tiny(str(tmp_path), max_iter=3, snapshot=0)
+    out = str(tmp_path / "o")
+    base = ["--solver", solver, "--init-from-fillers", "--out", out, "--campaign", "0.5,1"]
+    run_driver(*base)
+    rec_path = os.path.join(out, "campaign.json")
+    good = json.load(open(rec_path))
+    cases = [
+        (lambda d: d.update(pending={"test_after_quantize": 5}), "field 'test_after_quantize' is int 5, not dict"),
+        (lambda d: d["phases"][0].update(portion="half"), "phase 1: field 'portion' is str 'half'"),
+        (lambda d: d["phases"].append(d["phases"][0]), "phase 3: portion 0.5 is not portion 3 of the campaign 0.5,1"),
+        (lambda d: d.update(settings=[]), "field 'settings' is list [], not dict"),
+    ]
+    for edit, msg in cases:
+        d = json.loads(json.dumps(good))
+        edit(d)
+        json.dump(d, open(rec_path, "w"))
+        r = run_driver(*base, "--resume", check=False)
+        assert r.returncode == 2 and "damaged campaign record" in r.stderr and msg in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr and "Solving" not in r.stdout

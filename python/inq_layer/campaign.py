@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import glob
+import hashlib
 import os
 import shutil
 import time
@@ -45,11 +46,16 @@ class PhaseSettings:
     gpu: int | None = None
     keep_momentum: bool = False  # carry SGD history across phases (the original resets it)
     weights: str | None = None  # None: start from the net's fillers
+    inputs: dict = field(default_factory=dict)  # sha256 of the solver, net and weights files (inputs_of)
 
     final_name = "final.caffemodel"
 
     def record(self) -> dict:
         """The settings that shape the results (resume refuses a change)."""
+        return {"max_iter": self.max_iter, **self.inputs, **self.own_record()}
+
+    def own_record(self) -> dict:
+        """The subclass's own settings."""
         raise NotImplementedError
 
     def describe(self) -> str:
@@ -82,11 +88,11 @@ class Settings(PhaseSettings):
 
     final_name = "final_inq.caffemodel"
 
-    def record(self) -> dict:
+    def own_record(self) -> dict:
         rec = {"campaign": self.campaign, "bits": self.bits, "rule": self.rule,
                "strategy": self.strategy, "seed": self.seed, "quantize": self.quantize,
                "keep_momentum": self.keep_momentum, "n1_rule": self.n1_rule,
-               "keep_zeros": self.keep_zeros}
+               "keep_zeros": self.keep_zeros, "final_iters": self.final_iters}
         if self.layer_bits:  # absent when empty: campaigns without it resume as before
             rec["layer_bits"] = dict(sorted(self.layer_bits.items()))
         return rec
@@ -116,6 +122,18 @@ class Settings(PhaseSettings):
     def unfrozen(self, prev: dict | None, blobs: dict) -> dict | None:
         """The reference rule re-selects each phase and can free earlier frozen weights."""
         return unfrozen_by_reselection(prev, blobs) if self.rule == "reference" and prev else None
+
+
+def inputs_of(cfg: SolverConfig, weights: str | None) -> dict:
+    """What a resume must find unchanged besides the options: the solver file, the net files
+    it names and the starting weights, by content."""
+    from .atomic import sha256_file
+    from .files import read_regular
+    net = hashlib.sha256()
+    for path in filter(None, [cfg.net_path, *cfg.param.test_net]):
+        net.update(read_regular(path, "net prototxt"))
+    return {"solver_sha256": sha256_file(cfg.path), "net_sha256": net.hexdigest(),
+            "weights_sha256": sha256_file(weights) if weights else None}
 
 
 def _net_shapes(solver) -> dict[str, list[tuple]]:

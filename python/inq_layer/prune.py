@@ -20,7 +20,7 @@ import sys
 from dataclasses import dataclass
 from decimal import Decimal
 
-from .campaign import PhaseSettings
+from .campaign import PhaseSettings, inputs_of
 from .cli import add_run_options, check_run_options, run
 from .caffe_log import CaffeLog
 from .errors import ArgParser, InqError, cli_main
@@ -64,14 +64,14 @@ class PruneSettings(PhaseSettings):
 
     final_name = "pruned.caffemodel"
 
-    def record(self) -> dict:
+    def own_record(self) -> dict:
         sp = self.sparsity
         return {"tool": "prune", "campaign": self.campaign, "quantize": self.quantize, "seed": self.seed,
                 "sparsity": str(sp) if isinstance(sp, Decimal) else {k: str(v) for k, v in sp.items()},
                 "keep_momentum": self.keep_momentum}
 
     def describe(self) -> str:
-        return f"magnitude pruning, steps {','.join(self.campaign)} (sparsity {self.record()['sparsity']})"
+        return f"magnitude pruning, steps {','.join(self.campaign)} (sparsity {self.own_record()['sparsity']})"
 
     def step_sparsity(self, k: int) -> Decimal | dict:
         frac = Decimal(self.campaign[k]) / Decimal(self.campaign[-1])
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     weights = starting_weights(a.weights, a.init_from_fillers, None)
     out = writable_out(a.out)
     s = PruneSettings(campaign=steps, seed=a.seed, out=out, max_iter=a.max_iter, gpu=a.gpu,
-                      weights=weights, sparsity=sparsity)
+                      weights=weights, sparsity=sparsity, inputs=inputs_of(cfg, weights))
     final = s.step_sparsity(len(steps) - 1)
     short: list[str] = []  # layers below their target
 

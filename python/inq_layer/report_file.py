@@ -14,7 +14,8 @@ from .errors import InqError
 Metrics = dict[str, float]  # test output name -> value (accuracy, loss, ...)
 
 
-def _get(d: dict, key: str, types, where: str, default=...):
+def field_of(d: dict, key: str, types, where: str, default=...):
+    """d[key] if it has one of `types` (bool is not an int here); InqError naming it otherwise."""
     if key not in d:
         if default is not ...:
             return default
@@ -33,8 +34,9 @@ def _names(types) -> str:
     return " or ".join("null" if t is type(None) else t.__name__ for t in _tuple(types))
 
 
-def _metrics(d: dict, key: str, where: str) -> Metrics:
-    m = _get(d, key, dict, where, {})
+def metrics_of(d: dict, key: str, where: str) -> Metrics:
+    """d[key] as {name: number} ({} when absent or null)."""
+    m = field_of(d, key, (dict, type(None)), where, None) or {}
     for name, v in m.items():
         if not isinstance(v, (int, float)) or isinstance(v, bool):
             raise InqError(f"{where}: {key}.{name} is {v!r}, not a number")
@@ -59,10 +61,10 @@ class LayerStats:
     def parse(cls, d, where: str) -> LayerStats:
         if not isinstance(d, dict):
             raise InqError(f"{where}: not an object")
-        return cls(_get(d, "count", int, where), float(_get(d, "frozen_fraction", NUM, where)),
-                   _get(d, "n1", OPT_INT, where, None), _get(d, "n2", OPT_INT, where, None),
-                   float(_get(d, "zero_fraction", NUM, where, 0.0)),
-                   float(_get(d, "pruned_fraction", NUM, where, 0.0)), _get(d, "bits", OPT_INT, where, None))
+        return cls(field_of(d, "count", int, where), float(field_of(d, "frozen_fraction", NUM, where)),
+                   field_of(d, "n1", OPT_INT, where, None), field_of(d, "n2", OPT_INT, where, None),
+                   float(field_of(d, "zero_fraction", NUM, where, 0.0)),
+                   float(field_of(d, "pruned_fraction", NUM, where, 0.0)), field_of(d, "bits", OPT_INT, where, None))
 
 
 @dataclass(frozen=True)
@@ -80,12 +82,12 @@ class Phase:
     def parse(cls, d, where: str) -> Phase:
         if not isinstance(d, dict):
             raise InqError(f"{where}: not an object")
-        layers = _get(d, "layers", dict, where)
-        return cls(float(_get(d, "portion", NUM, where)), float(_get(d, "frozen_fraction", NUM, where)),
-                   _get(d, "iterations", int, where), float(_get(d, "seconds", NUM, where)),
-                   _metrics(d, "test_after_quantize", where), _metrics(d, "test_after_training", where),
+        layers = field_of(d, "layers", dict, where)
+        return cls(float(field_of(d, "portion", NUM, where)), float(field_of(d, "frozen_fraction", NUM, where)),
+                   field_of(d, "iterations", int, where), float(field_of(d, "seconds", NUM, where)),
+                   metrics_of(d, "test_after_quantize", where), metrics_of(d, "test_after_training", where),
                    {n: LayerStats.parse(v, f"{where} layer {n!r}") for n, v in layers.items()},
-                   _get(d, "unfrozen_by_reselection", (int, dict, type(None)), where, None))
+                   field_of(d, "unfrozen_by_reselection", (int, dict, type(None)), where, None))
 
 
 @dataclass(frozen=True)
@@ -129,18 +131,18 @@ def parse_report(d, where: str = "report.json") -> Report:
     """A Report from report.json's decoded content; InqError names the field that is wrong."""
     if not isinstance(d, dict):
         raise InqError(f"{where}: not a JSON object")
-    phases = _get(d, "phases", list, where)
-    size = _get(d, "size", (dict, type(None)), where, None)
+    phases = field_of(d, "phases", list, where)
+    size = field_of(d, "size", (dict, type(None)), where, None)
     if size is not None:
-        size = Size(_get(size, "file_bytes", int, where), _get(size, "float_bytes", int, where),
-                    float(_get(size, "sparsity", NUM, where)))
-    return Report(tool=_get(d, "tool", str, where, "inq"),
+        size = Size(field_of(size, "file_bytes", int, where), field_of(size, "float_bytes", int, where),
+                    float(field_of(size, "sparsity", NUM, where)))
+    return Report(tool=field_of(d, "tool", str, where, "inq"),
                   settings={k: v for k, v in d.items() if k not in _OWN},
-                  test_float=_metrics(d, "test_float", where),
+                  test_float=metrics_of(d, "test_float", where),
                   phases=[Phase.parse(p, f"{where} phase {i + 1}") for i, p in enumerate(phases)],
-                  final_model=_get(d, "final_model", (str, type(None)), where, None),
-                  check_passed=_get(d, "check_passed", bool, where),
-                  init_from_fillers=_get(d, "init_from_fillers", bool, where, False), size=size, raw=d)
+                  final_model=field_of(d, "final_model", (str, type(None)), where, None),
+                  check_passed=field_of(d, "check_passed", bool, where),
+                  init_from_fillers=field_of(d, "init_from_fillers", bool, where, False), size=size, raw=d)
 
 
 def load_report(path: str) -> Report:

@@ -18,6 +18,7 @@ import numpy as np
 from .atomic import sha256_file, write_bytes_atomic, write_text_atomic
 from .errors import InqError
 from .files import check_regular
+from .report_file import NUM, field_of, metrics_of
 from .freezer import FrozenBlob
 
 STATE_VERSION = 1
@@ -128,18 +129,36 @@ class Record:
 
     @classmethod
     def from_json(cls, data: dict, path: str) -> "Record":
+        """Every field type-checked: a damaged record is found before any training."""
+        where = f"{path}: damaged campaign record"
         try:
-            rec = cls(**{k: v for k, v in data.items() if k not in ("phases", "pending")})
-            rec.phases = [PhaseRecord(**p) for p in data.get("phases", [])]
-            pend = data.get("pending")
-            if pend and "extra" in pend:  # campaign.json of an earlier version: {test_after_quantize, extra}
-                pend = {"test_after_quantize": pend["test_after_quantize"],
-                        "unfrozen_by_reselection": pend["extra"].get("unfrozen_by_reselection")}
-            rec.pending = Pending(**pend) if pend else None
-            if not isinstance(rec.settings, dict) or "campaign" not in rec.settings:
-                raise TypeError("no campaign settings")
-        except TypeError as e:
-            raise InqError(f"{path}: damaged campaign record ({e}); move it away or use another --out") from None
+            settings = field_of(data, "settings", dict, where)
+            campaign = field_of(settings, "campaign", list, where)
+            if not campaign or not all(isinstance(c, str) for c in campaign):
+                raise InqError(f"{where}: settings.campaign is {campaign!r}, not a list of portions")
+            rec = cls(settings, field_of(data, "init_from_fillers", bool, where, False),
+                      metrics_of(data, "test_float", where) if data.get("test_float") is not None else None,
+                      final_model=field_of(data, "final_model", (str, type(None)), where, None))
+            for i, p in enumerate(field_of(data, "phases", list, where, [])):
+                w = f"{where}, phase {i + 1}"
+                if not isinstance(p, dict):
+                    raise InqError(f"{w}: not an object")
+                rec.phases.append(PhaseRecord(
+                    float(field_of(p, "portion", NUM, w)), float(field_of(p, "frozen_fraction", NUM, w)),
+                    field_of(p, "layers", dict, w), metrics_of(p, "test_after_quantize", w),
+                    metrics_of(p, "test_after_training", w), field_of(p, "iterations", int, w),
+                    float(field_of(p, "seconds", NUM, w)), field_of(p, "final_state", str, w),
+                    field_of(p, "unfrozen_by_reselection", (int, type(None)), w, None)))
+                if i >= len(campaign) or abs(rec.phases[-1].portion - float(campaign[i])) > 1e-9:
+                    raise InqError(f"{w}: portion {rec.phases[-1].portion:g} is not portion {i + 1} of the "
+                                   f"campaign {','.join(campaign)} (a duplicated or foreign phase record)")
+            pend = field_of(data, "pending", (dict, type(None)), where, None)
+            if pend is not None:
+                rec.pending = Pending(metrics_of(pend, "test_after_quantize", f"{where}, pending"),
+                                      field_of(pend, "unfrozen_by_reselection", (int, type(None)),
+                                               f"{where}, pending", None))
+        except ValueError as e:
+            raise InqError(f"{where} ({e}); move it away or use another --out") from None
         return rec
 
 
@@ -164,10 +183,16 @@ class CampaignRecord:
         return cls(path, Record.from_json(data, path))
 
     def check_same(self, settings: dict) -> None:
-        """Refuse to resume with any setting that shapes the campaign changed."""
+        """Refuse to resume with anything the results depend on changed: every option, and
+        the content of the solver, the net and the starting weights."""
         old = self.data.settings
         for k in sorted(set(old) | set(settings)):
             if old.get(k) != settings.get(k):
+                if k.endswith("_sha256"):
+                    what = k[: -len("_sha256")]
+                    raise InqError(f"{self.path}: the {what} file differs from the one this --out was written "
+                                   f"with (sha256 {str(old.get(k))[:12]}..., now {str(settings.get(k))[:12]}...); "
+                                   f"use another --out or the same file")
                 raise InqError(f"{self.path}: this --out was written with {k} = "
                                f"{old.get(k)!r}, not {settings.get(k)!r}; "
                                f"use another --out or the same settings")
