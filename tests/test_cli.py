@@ -29,3 +29,11 @@ def test_prune_counts_its_zeros_without_the_inq_check(tmp_path):
     lines = {ln.split()[0]: ln for ln in r.stdout.splitlines() if ln.startswith(("conv1 ", "ip1 "))}
     assert "sparsity 50.00%" in lines["conv1"] and "sparsity 50.00%" in lines["ip1"]
     assert "violations" not in r.stdout and "pruned model:" in r.stdout
+
+
+def test_both_tools_refuse_an_out_that_holds_their_inputs(tmp_path):
+    solver = write_tiny(str(tmp_path))
+    base = ["--solver", solver, "--init-from-fillers", "--out", str(tmp_path)]
+    for r in (run_driver(*base, check=False), run_tool("prune", *base, "--sparsity", "0.5", check=False)):
+        assert r.returncode == 2 and f"--out {tmp_path} holds the input {solver}" in r.stderr
+        assert sorted(os.listdir(tmp_path)) == ["net.prototxt", "solver.prototxt"]

@@ -6,6 +6,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import shutil
 import tempfile
 from typing import IO, Callable, Iterator
 
@@ -49,14 +50,34 @@ def scratch_file(folder: str, suffix: str, data: bytes) -> Iterator[str]:
         os.unlink(path)
 
 
-def check_output(out: str, inputs: list[str | None], option: str = "--out") -> str:
-    """An output file path that can be written without losing anything: not one of the
-    inputs, not a directory, in a folder that exists. Returns it; InqError otherwise."""
+def _within(path: str, folder: str) -> bool:
+    return os.path.commonpath([path, folder]) == folder
+
+
+def check_disjoint(out: str, inputs: list[str | None], option: str = "--out") -> None:
+    """Refuse an output path that is an input, holds one (a folder around it) or lies inside
+    one (in an input folder): writing it could destroy what it reads."""
     from .errors import InqError
     real = os.path.realpath(out)
     for i in filter(None, inputs):
-        if os.path.exists(i) and os.path.realpath(i) == real:
-            raise InqError(f"{option} {out} is also an input file; write to another path (the input is untouched)")
+        if not os.path.exists(i):
+            continue
+        inp = os.path.realpath(i)
+        if inp == real:
+            raise InqError(f"{option} {out} is also an input ({i}); write to another path (the input is untouched)")
+        if _within(inp, real):
+            raise InqError(f"{option} {out} holds the input {i}; write to another path (the input is untouched)")
+        if os.path.isdir(inp) and _within(real, inp):
+            raise InqError(f"{option} {out} lies inside the input folder {i}; write elsewhere (the input is untouched)")
+
+
+def check_output(out: str, inputs: list[str | None], option: str = "--out") -> str:
+    """An output file path that can be written without losing anything: not one of the
+    inputs nor around or inside one, not a directory, in a folder that exists. Returns it;
+    InqError otherwise."""
+    from .errors import InqError
+    check_disjoint(out, inputs, option)
+    real = os.path.realpath(out)
     if os.path.isdir(out):
         raise InqError(f"{option} {out} is a directory; give a file name")
     folder = os.path.dirname(real)
@@ -65,6 +86,47 @@ def check_output(out: str, inputs: list[str | None], option: str = "--out") -> s
     if not os.access(folder, os.W_OK):
         raise InqError(f"{option} {out}: folder {os.path.dirname(out) or '.'} is not writable")
     return out
+
+
+MADE = ".made-by-inq_layer"  # marks a folder this project wrote, and may therefore replace
+
+
+def made_here(folder: str) -> bool:
+    return os.path.isfile(os.path.join(folder, MADE))
+
+
+def check_output_dir(out: str, inputs: list[str | None], option: str = "--out") -> str:
+    """An output folder (a database) that can be replaced without losing anything: disjoint
+    from the inputs, and either absent, empty or written by this project before."""
+    from .errors import InqError
+    check_disjoint(out, inputs, option)
+    for path in (out, out.rstrip("/") + ".partial"):
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise InqError(f"{option} {out}: {path} is a file; give a folder for the database")
+        if os.path.isdir(path) and os.listdir(path) and not made_here(path):
+            raise InqError(f"{option} {out}: {path} exists and was not written by this tool; remove it "
+                           f"or choose another {option} (nothing was changed)")
+    return out
+
+
+@contextlib.contextmanager
+def replaced_dir(out: str) -> Iterator[str]:
+    """A scratch folder beside `out` to write into; when the block ends without an error it
+    replaces `out` (only a folder this project made, see check_output_dir), else it goes."""
+    tmp = out.rstrip("/") + ".partial"
+    for path in (out, tmp):
+        if os.path.isdir(path) and os.listdir(path) and not made_here(path):
+            raise RuntimeError(f"{path} was not made here")  # check_output_dir refuses this first
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    try:
+        yield tmp
+        open(os.path.join(tmp, MADE), "w").close()
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)
 
 
 def describe_os_error(e: OSError, path: str) -> str:

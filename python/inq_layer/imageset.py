@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .atomic import check_output_dir, replaced_dir
 from .errors import ArgParser, InqError, cli_main
 
 
@@ -141,42 +141,35 @@ def convert(opt: Options, items: list[tuple[str, int]], out: str, jobs: int = 0,
             progress: bool = True, backend: str = "lmdb") -> dict:
     """Write the database; returns counts and the rate. Items go in the given order."""
     jobs = jobs or os.cpu_count() or 1
-    tmp = out.rstrip("/") + ".partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    env = DbWriter(tmp, backend)
     written, bad, t0 = 0, [], time.perf_counter()
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=len(items), unit="img", file=sys.stderr, disable=None)
-    try:
-        with ProcessPoolExecutor(jobs) as pool:
-            work = ((opt, n, lab) for n, lab in items)
-            for i, ((name, _), (data, err)) in enumerate(zip(items, pool.map(_work, work, chunksize=16))):
-                if data is None:
-                    bad.append(name)
-                    print(f"warning: {os.path.join(opt.root, name)}: cannot read ({err}); left out", file=sys.stderr)
-                    if stop_on_error:
-                        raise InqError(f"{os.path.join(opt.root, name)}: cannot read ({err}); nothing was written")
-                else:
-                    env.put(f"{i:08d}_{name}".encode(), data)
-                    written += 1
-                if bar is not None:
-                    bar.update(1)
-        env.commit()
-    except BaseException:
-        env.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-    env.close()
-    if not written:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise InqError("no image could be read; nothing was written")
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(tmp, out)
+    with replaced_dir(out) as tmp:
+        env = DbWriter(tmp, backend)
+        bar = None
+        if progress:
+            from tqdm import tqdm
+            bar = tqdm(total=len(items), unit="img", file=sys.stderr, disable=None)
+        try:
+            with ProcessPoolExecutor(jobs) as pool:
+                work = ((opt, n, lab) for n, lab in items)
+                for i, ((name, _), (data, err)) in enumerate(zip(items, pool.map(_work, work, chunksize=16))):
+                    if data is None:
+                        bad.append(name)
+                        print(f"warning: {os.path.join(opt.root, name)}: cannot read ({err}); left out",
+                              file=sys.stderr)
+                        if stop_on_error:
+                            raise InqError(f"{os.path.join(opt.root, name)}: cannot read ({err}); nothing was written")
+                    else:
+                        env.put(f"{i:08d}_{name}".encode(), data)
+                        written += 1
+                    if bar is not None:
+                        bar.update(1)
+            env.commit()
+        finally:
+            env.close()
+            if bar is not None:
+                bar.close()
+        if not written:
+            raise InqError("no image could be read; nothing was written")
     secs = time.perf_counter() - t0
     return {"written": written, "bad": bad, "seconds": secs, "rate": written / max(secs, 1e-9)}
 
@@ -200,8 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         raise InqError(f"--root {a.root}: not a folder")
     if a.resize is not None and min(a.resize) < 1:
         raise InqError(f"--resize {a.resize[0]} {a.resize[1]}: sizes must be positive")
-    if os.path.exists(a.out) and not os.path.isdir(a.out):
-        raise InqError(f"--out {a.out} is a file; give a folder for the LMDB")
+    check_output_dir(a.out, [a.root, a.list])
     items = read_list(a.list)
     if a.shuffle:
         order = np.random.default_rng(a.seed).permutation(len(items))

@@ -3,10 +3,9 @@
 Datums are built with caffe_pb2 directly: caffe.io's helpers use numpy's removed tostring."""
 from __future__ import annotations
 
-import os
-import shutil
-
 import numpy as np
+
+from .atomic import check_output_dir, replaced_dir
 
 
 def write_lmdb(path: str, images: np.ndarray, labels: np.ndarray) -> None:
@@ -18,17 +17,15 @@ def write_lmdb(path: str, images: np.ndarray, labels: np.ndarray) -> None:
     if images.ndim == 3:
         images = images[:, None]
     n, c, h, w = images.shape
-    tmp = path + ".tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    env = lmdb.open(tmp, map_size=max(1 << 26, 4 * images.nbytes))
-    datum = pb2().Datum
-    with env.begin(write=True) as txn:
-        for i in range(n):
-            d = datum(channels=c, height=h, width=w, data=images[i].tobytes(), label=int(labels[i]))
-            txn.put(f"{i:08d}".encode(), d.SerializeToString())
-    env.close()
-    shutil.rmtree(path, ignore_errors=True)
-    os.replace(tmp, path)
+    check_output_dir(path, [])
+    with replaced_dir(path) as tmp:
+        env = lmdb.open(tmp, map_size=max(1 << 26, 4 * images.nbytes))
+        datum = pb2().Datum
+        with env.begin(write=True) as txn:
+            for i in range(n):
+                d = datum(channels=c, height=h, width=w, data=images[i].tobytes(), label=int(labels[i]))
+                txn.put(f"{i:08d}".encode(), d.SerializeToString())
+        env.close()
 
 
 def read_lmdb(path: str) -> tuple[list[bytes], np.ndarray, np.ndarray]:

@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     from .runner import solver_with_net_file, starting_weights, writable_out
     cfg = solver_with_net_file(a.solver)
     weights = starting_weights(a.weights, a.init_from_fillers, None)
-    out = writable_out(a.out)
+    out = writable_out(a.out, [cfg.path, cfg.net_path, weights])
     s = PruneSettings(campaign=steps, seed=a.seed, out=out, max_iter=a.max_iter, gpu=a.gpu,
                       weights=weights, sparsity=sparsity, inputs=inputs_of(cfg, weights))
     final = s.step_sparsity(len(steps) - 1)

@@ -35,7 +35,10 @@ def starting_weights(weights: str | None, fillers: bool, default: str | None) ->
     return weights
 
 
-def writable_out(out: str) -> str:
+def writable_out(out: str, inputs: list[str | None]) -> str:
+    """--out, made if missing, after the check that it is no input and holds none."""
+    from .atomic import check_disjoint
+    check_disjoint(out, inputs)
     try:
         os.makedirs(out, exist_ok=True)
         probe = os.path.join(out, ".write_probe")
