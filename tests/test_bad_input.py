@@ -376,8 +376,9 @@ def test_export_outputs_that_would_lose_something(tmp_path, tiny):
     run_driver("--solver", tiny, "--init-from-fillers", "--out", str(out), "--campaign", "1")
     model, net = out / "final_inq.caffemodel", str(tmp_path / "net.prototxt")
     before = model.read_bytes()
-    for target, words in ((model, "also an input"), (tmp_path, "is a directory"),
-                          (tmp_path / "no" / "m.inq", "does not exist")):
+    (tmp_path / "empty").mkdir()
+    for target, words in ((model, "also an input"), (tmp_path, "holds the input"),
+                          (tmp_path / "empty", "is a directory"), (tmp_path / "no" / "m.inq", "does not exist")):
         r = run_tool("export", "--model", net, "--weights", str(model), "--out", str(target), check=False)
         assert_clean_error(r, words)
     assert model.read_bytes() == before
