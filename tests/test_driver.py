@@ -345,3 +345,31 @@ def test_a_damaged_campaign_record_is_refused_before_training(tmp_path):
         r = run_driver(*base, "--resume", check=False)
         assert r.returncode == 2 and "damaged campaign record" in r.stderr and msg in r.stderr, r.stderr
         assert "Traceback" not in r.stderr and "Solving" not in r.stdout
+
+
+def test_weights_with_blobs_caffe_would_abort_on_are_refused(tmp_path):
+    """A blob on a parameterless layer (relu1), a layer twice, a layer without its blobs:
+    Caffe's copy_from aborts (Check failed, exit 134) on the first and the last."""
+    from inq_layer import caffe_io
+    solver = write_tiny(str(tmp_path), max_iter=2, snapshot=0)
+    import caffe
+    caffe.set_mode_cpu()
+    s = caffe.get_solver(solver)
+    good = str(tmp_path / "w.caffemodel")
+    s.net.save(good)
+    del s
+    m = caffe_io.read_caffemodel(good)
+    relu = next(ly for ly in m.layer if ly.name == "relu1")
+    relu.blobs.add().CopyFrom(next(ly for ly in m.layer if ly.name == "conv1").blobs[1])
+    cases = [(m.SerializeToString(), "layer 'relu1' has 1 blobs in the file, but it has no parameters in the net")]
+    m = caffe_io.read_caffemodel(good)
+    m.layer.add().CopyFrom(next(ly for ly in m.layer if ly.name == "ip1"))
+    cases.append((m.SerializeToString(), "layer 'ip1' appears twice in the file"))
+    m = caffe_io.read_caffemodel(good)
+    del next(ly for ly in m.layer if ly.name == "conv1").blobs[:]
+    cases.append((m.SerializeToString(), "layer 'conv1' has 0 blobs, the net expects 2"))
+    for i, (data, msg) in enumerate(cases):
+        bad = tmp_path / f"bad{i}.caffemodel"
+        bad.write_bytes(data)
+        r = run_driver("--solver", solver, "--weights", str(bad), "--out", str(tmp_path / f"o{i}"), check=False)
+        assert r.returncode == 2 and msg in r.stderr and "Check failed" not in r.stderr, r.stderr[-500:]

@@ -47,7 +47,8 @@ def test_tools_refuse_devices_and_fifos_by_name(tmp_path):
 
 NET = """name: "n"
 layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 4 } } }
-layer { name: "fc" type: "InnerProduct" bottom: "data" top: "fc" inner_product_param { num_output: 3 } }
+layer { name: "fc" type: "InnerProduct" bottom: "data" top: "fc"
+  inner_product_param { num_output: 3 bias_term: false } }
 """
 
 
@@ -91,3 +92,27 @@ def test_declared_entries_beyond_memory_are_refused_before_decoding(tmp_path, mo
     monkeypatch.setattr(files, "available_memory", lambda: 1 << 20)  # 1 MiB left
     with pytest.raises(InqError, match=r"m\.inq: 160,000 values would take 0\.0 GiB to decode, more than the 0\.0"):
         export.load_model(str(tmp_path / "m.inq"), str(model), str(tmp_path / "b.caffemodel"))
+
+
+def test_export_load_writes_only_what_caffe_loads_into_the_net(tmp_path):
+    """An entry for a parameterless layer, a duplicated bias, a layer without its bias."""
+    model = tmp_path / "net.prototxt"
+    relu = 'layer { name: "relu" type: "ReLU" bottom: "fc" top: "fc" }\n'
+    model.write_text(NET.replace("bias_term: false", "") + relu)
+    w = np.zeros((3, 4), np.float32)
+    w[0, 0] = 0.5
+    b = np.ones(3, np.float32)
+    weights = Entry("fc", 0, w, True, -1)
+    out = str(tmp_path / "back.caffemodel")
+    for entries, msg in (([weights, Entry("fc", 1, b, False), Entry("relu", 0, b, False)],
+                          "layer 'relu' has blobs [0], {m} gives it none"),
+                         ([weights, Entry("fc", 1, b, False), Entry("fc", 1, b, False)], "layer 'fc' has blob 1 twice"),
+                         ([weights], "layer 'fc' has blobs [0], {m} gives it [0, 1]")):
+        (tmp_path / "m.inq").write_bytes(serialize(entries, 5))
+        r = run_tool("export", "--load", str(tmp_path / "m.inq"), "--model", str(model), "--out", out, check=False)
+        assert r.returncode == 2 and msg.format(m=model) in r.stderr and not os.path.exists(out), r.stderr
+    (tmp_path / "m.inq").write_bytes(serialize([weights, Entry("fc", 1, b, False)], 5))
+    run_tool("export", "--load", str(tmp_path / "m.inq"), "--model", str(model), "--out", out)
+    import caffe
+    net = caffe.Net(str(model), caffe.TEST, weights=out)  # stock Caffe loads it
+    assert net.params["fc"][1].data.tolist() == [1.0, 1.0, 1.0]

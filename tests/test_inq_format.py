@@ -335,3 +335,12 @@ def test_deserialize_names_each_entry_defect():
     struct.pack_into("<h", p, 3 + 2 + 3 + 4 + 1, 200)  # the n1 of an entropy-coded entry, after its bits
     with pytest.raises(InqError, match=r"^x\.inq: fc: n1 = 200 is outside the float32 range$"):
         deserialize(_with_payload(entropy, bytes(p)), "x.inq")
+
+
+def test_serialize_refuses_what_the_format_cannot_hold():
+    w = np.array([0.5], np.float32)
+    for e, msg in ((Entry("x" * 70000, 0, w, False), "the name is 70,000 bytes"),
+                   (Entry("c", 70000, w, False), "blob index 70000 is outside"),
+                   (Entry("c", 0, w, True, None), "n1 = None does not fit")):
+        with pytest.raises(ValueError, match=msg):
+            serialize([e], 5)

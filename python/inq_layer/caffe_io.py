@@ -124,24 +124,57 @@ def model_arrays(model) -> dict[str, list[np.ndarray]]:
 
 def check_weights_fit(weights_path: str, model, net_shapes: dict[str, list[tuple]]) -> None:
     """Refuse a caffemodel that Caffe's CopyTrainedLayersFrom would abort on, or that
-    belongs to another net (no parameter layer in common)."""
-    src = model_blobs(model)
-    common = [n for n in net_shapes if n in src]
-    if net_shapes and not common:
+    belongs to another net (no parameter layer in common). `net_shapes` has every layer of
+    the net, those without parameters with []: Caffe copies every layer of the file whose
+    name the net has, and aborts on any blob count it does not expect."""
+    seen = set()
+    for ly in model_layers(model):
+        if ly.name in seen and ly.name in net_shapes:
+            raise InqError(f"{weights_path}: layer {ly.name!r} appears twice in the file (which copy would "
+                           f"Caffe keep?); save the model again with Caffe")
+        seen.add(ly.name)
+    src = {ly.name: list(ly.blobs) for ly in model_layers(model) if ly.name in net_shapes}
+    if any(net_shapes.values()) and not any(net_shapes[n] and blobs for n, blobs in src.items()):
         raise InqError(f"{weights_path}: belongs to another net: none of its layers matches "
-                       f"the net's parameter layers (first: {next(iter(net_shapes))!r})")
-    for name in common:
-        want, have = net_shapes[name], [blob_shape(b) for b in src[name]]
+                       f"the net's parameter layers (first: {next(n for n, v in net_shapes.items() if v)!r})")
+    for name, blobs in src.items():
+        want, have = net_shapes[name], [blob_shape(b) for b in blobs]
+        if not want and have:
+            raise InqError(f"{weights_path}: layer {name!r} has {len(have)} blobs in the file, but it has no "
+                           f"parameters in the net; these weights belong to another net")
         if len(want) != len(have):
             raise InqError(f"{weights_path}: layer {name!r} has {len(have)} blobs, the net expects {len(want)}")
         for i, (w, h) in enumerate(zip(want, have)):
             if not _same_shape(w, h):
                 raise InqError(f"{weights_path}: layer {name!r} blob {i} has shape {h}, the net expects {tuple(w)}")
-            b = src[name][i]
+            b = blobs[i]
             n = len(b.data) or len(b.double_data)
             if n != int(np.prod(w, dtype=np.int64)):
                 raise InqError(f"{weights_path}: layer {name!r} blob {i} holds {n} values, "
                                f"shape {tuple(w)} needs {int(np.prod(w))}")
+
+
+# Blobs a layer of these types has (bias_term adds one where it applies); other types: unknown.
+_NO_BLOBS = {"Data", "Input", "DummyData", "ImageData", "HDF5Data", "MemoryData", "WindowData", "Python", "ReLU",
+             "Sigmoid", "TanH", "Pooling", "LRN", "Dropout", "Eltwise", "Concat", "Slice", "Split", "Flatten",
+             "Reshape", "Softmax", "SoftmaxWithLoss", "Accuracy", "EuclideanLoss", "SigmoidCrossEntropyLoss",
+             "Power", "AbsVal", "BNLL", "ELU", "Silence", "ArgMax", "Crop", "Exp", "Log", "Threshold", "Tile"}
+
+
+def expected_blobs(layer) -> int | None:
+    """How many blobs Caffe gives a layer of the net prototxt, where the type says it."""
+    t = layer_type(layer)
+    if t in _NO_BLOBS or t.upper() in {x.upper() for x in _NO_BLOBS}:
+        return 0
+    if t in ("Convolution", "Deconvolution", "CONVOLUTION", "DECONVOLUTION"):
+        return 1 + bool(layer.convolution_param.bias_term)
+    if t in ("InnerProduct", "INNER_PRODUCT"):
+        return 1 + bool(layer.inner_product_param.bias_term)
+    if t == "BatchNorm":
+        return 3
+    if t == "Scale":
+        return 1 + bool(layer.scale_param.bias_term)
+    return None
 
 
 def _same_shape(want, have) -> bool:

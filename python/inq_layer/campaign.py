@@ -137,7 +137,9 @@ def inputs_of(cfg: SolverConfig, weights: str | None) -> dict:
 
 
 def _net_shapes(solver) -> dict[str, list[tuple]]:
-    return {name: [tuple(b.data.shape) for b in blobs] for name, blobs in solver.net.params.items()}
+    """Every layer of the train net with its blob shapes ([] for a layer without any)."""
+    net = solver.net
+    return {name: [tuple(b.data.shape) for b in layer.blobs] for name, layer in zip(net._layer_names, net.layers)}
 
 
 def load_weights(solver, path: str) -> list[str]:
@@ -152,7 +154,7 @@ def load_weights(solver, path: str) -> list[str]:
             if not np.isfinite(a).all():
                 raise InqError(f"{path}: layer {name!r} blob {i} contains NaN or Inf")
     solver.net.copy_from(path)
-    return [name for name in shapes if name not in arrays]
+    return [name for name, blobs in shapes.items() if blobs and name not in arrays]
 
 
 class Campaign:

@@ -55,6 +55,16 @@ def load_model(inq_path: str, model_path: str, out: str) -> int:
             if h.layer not in types:
                 raise InqError(f"{inq_path}: layer {h.layer!r} is not in {model_path}")
             by_layer.setdefault(h.layer, []).append(h)
+        for ly in caffe_io.model_layers(net):
+            want, got = caffe_io.expected_blobs(ly), sorted(h.index for h in by_layer.get(ly.name, []))
+            twice = sorted({i for i in got if got.count(i) > 1})
+            if twice:
+                raise InqError(f"{inq_path}: layer {ly.name!r} has blob {twice[0]} twice")
+            if want is not None and got != list(range(want)):
+                raise InqError(f"{inq_path}: layer {ly.name!r} has blobs {got or 'none'}, {model_path} gives it "
+                               f"{list(range(want)) or 'none'}: Caffe would not load the result")
+            if want is None and got != list(range(len(got))):
+                raise InqError(f"{inq_path}: layer {ly.name!r} has blobs {got}, not 0..{len(got) - 1}")
         caffe_io.check_stated_shapes(model_path, net, {n: [h.shape for h in sorted(hs, key=lambda h: h.index)]
                                                        for n, hs in by_layer.items()}, inq_path)
         check_fits_memory(sum(9 * h.count for h in heads), inq_path, f"{sum(h.count for h in heads):,} values")

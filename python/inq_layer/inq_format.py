@@ -118,6 +118,20 @@ def _coded_data(e: Entry, bits: int) -> tuple[int, bytes]:
     return (KIND_RANS, head + coded) if len(coded) < len(packed) else (KIND_CODED, head + packed)
 
 
+def _check_holdable(e: Entry, name: bytes) -> None:
+    """What docs/FORMAT.md's fields cannot hold is refused before anything is written."""
+    where = f"layer {e.layer!r} blob {e.index}"
+    if len(name) > 0xFFFF:
+        raise ValueError(f"{where}: the name is {len(name):,} bytes, the format holds at most 65,535")
+    if not 0 <= e.index <= 0xFFFF:
+        raise ValueError(f"{where}: blob index {e.index} is outside the format's 0..65535")
+    if e.array.ndim > 255 or any(d > 0xFFFFFFFF for d in e.array.shape):
+        raise ValueError(f"{where}: shape {e.array.shape} does not fit the format (at most 255 dimensions "
+                         f"below 2^32)")
+    if e.coded and (e.n1 is None or not -0x8000 <= e.n1 <= 0x7FFF):
+        raise ValueError(f"{where}: n1 = {e.n1} does not fit the format's i16")
+
+
 def serialize(entries: list[Entry], bits: int) -> bytes:
     """The file's bytes; each entry's `stored` and `nbytes` say how it went in. A coded
     entry is written at its own `bits`, else at the file's."""
@@ -126,6 +140,7 @@ def serialize(entries: list[Entry], bits: int) -> bytes:
     for e in entries:
         name = e.layer.encode()
         shape = e.array.shape
+        _check_holdable(e, name)
         if e.coded:
             kind, data = _coded_data(e, check_bits(e.bits if e.bits is not None else bits))
         else:
