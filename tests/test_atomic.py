@@ -65,3 +65,16 @@ def test_imageset_never_replaces_its_input_folder(tmp_path):
     assert r.returncode == 2 and "was not written by this tool" in r.stderr and (other / "notes.txt").exists()
     run_tool("imageset", "--root", str(root), "--list", str(lst), "--out", str(tmp_path / "db"))
     run_tool("imageset", "--root", str(root), "--list", str(lst), "--out", str(tmp_path / "db"))  # ours: again
+
+
+def test_a_killed_writers_temp_file_goes_at_the_next_write(tmp_path):
+    import subprocess
+    import sys
+    from inq_layer.atomic import write_bytes_atomic
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".m.inq.{int(dead.stdout)}.abc123.tmp"
+    stale.write_bytes(b"half")
+    live = tmp_path / f".m.inq.{os.getpid()}.def456.tmp"  # a writer still running keeps its file
+    live.write_bytes(b"busy")
+    write_bytes_atomic(str(tmp_path / "m.inq"), b"whole")
+    assert sorted(os.listdir(tmp_path)) == [live.name, "m.inq"]

@@ -116,3 +116,9 @@ def test_attach_and_step_keep_frozen_weights_exact_in_every_forward_pass():
     gc.collect()
     with pytest.raises(RuntimeError, match="attach"):
         f.step(1)
+
+
+def test_freezer_refuses_codes_that_are_not_uint16():
+    for bad in (np.zeros(3, np.int32), np.zeros(3, np.float32), [0, 1]):
+        with pytest.raises(InqError, match=r"Freezer: the codes of \('ip', 0\) are .*, not uint16"):
+            Freezer({("ip", 0): bad})

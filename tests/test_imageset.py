@@ -140,3 +140,16 @@ def test_caffe_reads_the_database_and_the_mean_file(tmp_path, images, backend):
     assert net.blobs["label"].data.tolist() == [1, 0, 2]
     del net
     assert os.path.exists(mean)
+
+
+def test_list_encoding_and_label_errors_name_the_file_and_line(tmp_path):
+    from inq_layer.errors import InqError
+    import re
+    import pytest
+    from inq_layer.imageset import read_list
+    for body, msg in ((b"a.png 1\nb\xff.png 2\n", ":2: not UTF-8 text (byte 2"),
+                      (b"a.png 1\n\nc.png 99999999999\n", ":3: label 99999999999 does not fit a Datum's int32")):
+        p = tmp_path / "list.txt"
+        p.write_bytes(body)
+        with pytest.raises(InqError, match=f"^{re.escape(str(p) + msg)}"):
+            read_list(str(p))

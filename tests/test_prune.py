@@ -62,6 +62,7 @@ def test_prune_per_layer_targets(tmp_path):
     (["--sparsity", "0.9", "--steps", "0.5,0.8"], "end at the target"),
     (["--sparsity", "0.9", "--steps", "0.5,0.9,"], "empty item"),
     (["--sparsity", "0.9", "--max-iter", "x"], "invalid int"),
+    (["--sparsity", "0.999999"], "would prune every one of the"),  # no layer here has a million weights
 ])
 def test_prune_bad_input_one_line(tmp_path, args, words):
     solver = write_tiny(str(tmp_path), max_iter=2, snapshot=0)

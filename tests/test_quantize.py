@@ -1,5 +1,6 @@
 """quantize_blob: bit-exact with the original's 3600 golden cases, paper rule, bad input."""
 import os
+import re
 
 import numpy as np
 import pytest
@@ -252,3 +253,18 @@ def test_partition_index_and_fully_pruned_blobs():
     for rule in ("reference", "paper"):  # every weight pruned: all held at 0, nothing chosen
         r = quantize_blob(w, 0.5, rule=rule, pruned=np.ones(10, bool), n1=3)
         assert r.frozen.all() and not r.quantized.any()
+
+
+def test_a_scalar_blob_keeps_its_shape():
+    r = quantize_blob(np.array(0.3, np.float32), 1.0, 5)
+    assert r.quantized.shape == () and r.frozen.shape == () and float(r.quantized) == 0.25
+
+
+def test_a_given_n1_is_an_integer_on_a_float32_grid():
+    w = np.full(4, 0.3, np.float32)
+    for n1, msg in ((1.5, "n1 must be an integer, got 1.5"), (True, "n1 must be an integer, got True"),
+                    (128, "n1 = 128 puts the 5-bit grid 121..128 outside float32's range"),
+                    (-143, "n1 = -143 puts the 5-bit grid -150..-143 outside")):
+        with pytest.raises(ValueError, match=f"^blob: {re.escape(msg)}"):
+            quantize_blob(w, 0.5, 5, n1=n1, rule="paper")
+    assert quantize_blob(w, 1.0, 5, n1=np.int64(-1), rule="paper").n1 == -1

@@ -20,8 +20,11 @@ def test_newest_complete_snapshot_skips_damaged_ones(tmp_path):
     (tmp_path / "inq_iter_12.caffemodel").write_bytes(b"half-written")  # changed after its state
     (tmp_path / "inq_iter_16.inqstate.npz").write_bytes(b"PK\x03\x04 truncated")  # a broken state
     (tmp_path / ".inq_iter_20.inqstate.npz.abc.tmp").write_bytes(b"temp of a killed write")
-    path, st = newest_complete_snapshot(str(tmp_path))
+    heard = []
+    path, st = newest_complete_snapshot(str(tmp_path), lambda p, why: heard.append((p[-22:], why)))
     assert path.endswith("inq_iter_8.inqstate.npz") and st.iteration == 8
+    assert [h[0] for h in heard] == ["inq_iter_16.inqstate.npz"[-22:], "inq_iter_12.inqstate.npz"[-22:]]
+    assert "damaged INQ state" in heard[0][1] and "missing or changed" in heard[1][1]
     assert st.settings == {"bits": 5} and st.blobs[0].codes.dtype == np.uint16
     assert np.array_equal(st.by_key()[("ip", 0)].codes, np.full((2, 3), 0x3F00, np.uint16))
     assert newest_complete_snapshot(str(tmp_path / "none")) is None

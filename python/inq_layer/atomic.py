@@ -11,10 +11,32 @@ import tempfile
 from typing import IO, Callable, Iterator
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_temps(folder: str, base: str) -> None:
+    """Temp files of `base` left by a writer that died (kill -9): their name holds its pid."""
+    for name in os.listdir(folder):
+        parts = name.split(".")
+        if name.startswith(f".{base}.") and name.endswith(".tmp") and len(parts) >= 4 and parts[-3].isdigit():
+            if not _alive(int(parts[-3])):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(folder, name))
+
+
 def write_atomic(path: str, writer: Callable[[IO[bytes]], None]) -> None:
     """Call writer(f) on a temp file beside `path`, then rename it to `path`."""
     d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=d)
+    base = os.path.basename(path)
+    _remove_stale_temps(d, base)
+    fd, tmp = tempfile.mkstemp(prefix=f".{base}.{os.getpid()}.", suffix=".tmp", dir=d)
     try:
         with os.fdopen(fd, "wb") as f:
             writer(f)

@@ -286,7 +286,8 @@ class Campaign:
         """Resume phase k from its newest complete snapshot, or start it: the previous
         phase's weights (or the float model), quantization, a test."""
         t0 = time.time()
-        snap = newest_complete_snapshot(self._phase_dir(k))
+        snap = newest_complete_snapshot(self._phase_dir(k), lambda p, why: self.log(
+            f"warning: skipping snapshot {p}: {why}; resuming from an older one"))
         if snap is not None:
             state_path, st = snap
             if st.settings and st.settings != self.s.record():

@@ -75,7 +75,11 @@ class Freezer:
     scheduler.quantize_net returns."""
 
     def __init__(self, codes: dict):
-        self.codes = {k: np.ascontiguousarray(getattr(c, "codes", c), np.uint16) for k, c in codes.items()}
+        for k, c in codes.items():
+            dtype = getattr(getattr(c, "codes", c), "dtype", None)
+            if dtype != np.uint16:
+                raise InqError(f"Freezer: the codes of {k} are {dtype}, not uint16 (freezer.encode makes them)")
+        self.codes = {k: np.ascontiguousarray(getattr(c, "codes", c)) for k, c in codes.items()}
         # Blobs with nothing frozen need no work.
         self._active = [k for k, c in self.codes.items() if frozen_mask(c).any()]
         self._solver = None

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .atomic import check_output_dir, replaced_dir
+from .files import read_regular
 from .errors import ArgParser, InqError, cli_main
 
 
@@ -45,18 +46,20 @@ class Options:
 def read_list(path: str) -> list[tuple[str, int]]:
     """(relative path, label) per non-empty line; the label is the last field, so paths
     may contain spaces (as in convert_imageset)."""
-    try:
-        with open(path) as f:
-            text = f.read()
-    except OSError as e:
-        raise InqError(f"{path}: cannot read the image list ({e.strerror})") from None
+    data = read_regular(path, "image list")
     out = []
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, raw in enumerate(data.splitlines(), 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise InqError(f"{path}:{n}: not UTF-8 text (byte {e.start + 1}: {raw[e.start:e.start + 1]!r})") from None
         if not line.strip():
             continue
         name, _, label = line.rstrip().rpartition(" ")
         if not name or not label.lstrip("-").isdigit():
             raise InqError(f"{path}:{n}: expected `relative/path label`, got {line.strip()!r}")
+        if not -2**31 <= int(label) < 2**31:
+            raise InqError(f"{path}:{n}: label {label} does not fit a Datum's int32 label")
         out.append((name, int(label)))
     if not out:
         raise InqError(f"{path}: no images listed")

@@ -66,6 +66,15 @@ def _choose_n1(w: np.ndarray, bits: int, n1_rule: str) -> int:
     return n1_from_max(float(np.max(np.abs(w))))
 
 
+def _check_n1(n1, bits: int, name: str) -> None:
+    """A given n1 is an integer whose grid lies within float32 (down to its subnormals)."""
+    if isinstance(n1, bool) or not isinstance(n1, (int, np.integer)):
+        raise ValueError(f"{name}: n1 must be an integer, got {n1!r}")
+    if n1 > 127 or n2_from_n1(int(n1), bits) < -149:
+        raise ValueError(f"{name}: n1 = {n1} puts the {bits}-bit grid {n2_from_n1(int(n1), bits)}..{n1} outside "
+                         f"float32's range (-149..127)")
+
+
 def _mask(m: np.ndarray | None, shape: tuple, what: str, name: str) -> np.ndarray:
     if m is None:
         return np.zeros(shape, bool)
@@ -86,6 +95,12 @@ def quantize_blob(weights: np.ndarray, portion: float | str | Decimal, bits: int
     check_choice("n1 rule", n1_rule, N1_RULES)
     bits = check_bits(bits)
     p = parse_portion(portion)
+    if n1 is not None:
+        _check_n1(n1, bits, name)
+    if np.ndim(weights) == 0:  # a scalar blob keeps its 0-d shape
+        r = quantize_blob(np.reshape(weights, 1), portion, bits, None if frozen is None else np.reshape(frozen, 1),
+                          rule, strategy, seed, name, n1, n1_rule, None if pruned is None else np.reshape(pruned, 1))
+        return QuantizedBlob(r.quantized.reshape(()), r.frozen.reshape(()), r.n1, r.n2, r.partition_index, r.all_zero)
     w = np.ascontiguousarray(weights, dtype=np.float32)
     prev = _mask(frozen, w.shape, "frozen", name) if rule == "paper" else np.zeros(w.shape, bool)
     held = _mask(pruned, w.shape, "pruned", name)

@@ -108,6 +108,9 @@ def prune_net(net, sparsity: dict[str, Decimal] | Decimal, prev: dict[Key, Froze
         if held is None or held.shape != data.shape:
             raise InqError(f"layer {layer!r} blob {idx}: the previous step's pruned mask does not fit the net")
         m = target_count(data.size, target) if target > 0 else 0
+        if m >= data.size > 0:
+            raise InqError(f"sparsity {target} would prune every one of the {data.size:,} weights of layer {layer!r}; "
+                           f"give a lower sparsity")
         mag = magnitude_bits(data)
         # smallest first: reverse the magnitude order (still non-negative int32)
         pruned = held | top_by_magnitude(np.int32(0x7FFFFFFF) - mag, ~held, m - int(held.sum()))

@@ -12,6 +12,7 @@ import json
 import os
 import re
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -81,8 +82,10 @@ def snapshot_files(state_path: str) -> tuple[str, str]:
     return base + ".caffemodel", base + ".solverstate"
 
 
-def newest_complete_snapshot(folder: str) -> tuple[str, SnapshotState] | None:
-    """The complete snapshot with the highest iteration in `folder`, if any."""
+def newest_complete_snapshot(folder: str, skipped: Callable[[str, str], None] | None = None
+                             ) -> tuple[str, SnapshotState] | None:
+    """The complete snapshot with the highest iteration in `folder`, if any; `skipped`
+    hears of each newer one passed over (path, why)."""
     found = []
     for p in glob.glob(os.path.join(folder, "*.inqstate.npz")):
         m = _STATE_RE.search(p)
@@ -91,8 +94,9 @@ def newest_complete_snapshot(folder: str) -> tuple[str, SnapshotState] | None:
     for _, p in sorted(found, reverse=True):
         try:
             return p, load_snapshot_state(p)
-        except InqError:
-            continue  # incomplete or damaged: fall back to the previous one
+        except InqError as e:  # incomplete or damaged: fall back to the previous one
+            if skipped is not None:
+                skipped(p, str(e))
     return None
 
 
