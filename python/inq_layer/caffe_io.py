@@ -154,6 +154,25 @@ def check_weights_fit(weights_path: str, model, net_shapes: dict[str, list[tuple
                                f"shape {tuple(w)} needs {int(np.prod(w))}")
 
 
+def param_names(net) -> dict[tuple[str, int], str]:
+    """{(layer, blob index): shared name} of every blob a prototxt names with `param { name }`
+    (V1 nets: `param: "name"`); Caffe shares the blobs of one name between their layers."""
+    out = {}
+    for ly in model_layers(net):
+        for i, p in enumerate(ly.param):
+            name = p if isinstance(p, str) else p.name
+            if name:
+                out[(ly.name, i)] = name
+    return out
+
+
+def shared_in_prototxt(net, keys: list[tuple[str, int]]) -> tuple[list[tuple[str, int]], dict]:
+    """selection.owners by the prototxt's shared names: (owner keys, {alias: owner})."""
+    from .selection import owners
+    names = param_names(net)
+    return owners(keys, names.get)
+
+
 # Blobs a layer of these types has (bias_term adds one where it applies); other types: unknown.
 _NO_BLOBS = {"Data", "Input", "DummyData", "ImageData", "HDF5Data", "MemoryData", "WindowData", "Python", "ReLU",
              "Sigmoid", "TanH", "Pooling", "LRN", "Dropout", "Eltwise", "Concat", "Slice", "Split", "Flatten",

@@ -49,6 +49,10 @@ def check_array(w: np.ndarray, bits: int) -> tuple[int | None, int | None, list[
     return n1, n2, sorted(set(k[nz & ok].tolist())), int(bad.sum()), (float(w[bad][0]) if bad.any() else None)
 
 
+def _bits(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, np.float32).view(np.uint32)
+
+
 def check_model(model_path: str, weights_path: str, bits: int, mode: str = "default",
                 arrays: dict[str, list[np.ndarray]] | None = None,
                 layer_bits: dict[str, int] | None = None) -> list[BlobCheck]:
@@ -71,11 +75,16 @@ def check_model(model_path: str, weights_path: str, bits: int, mode: str = "defa
     if not keys:
         raise InqError(f"{weights_path}: no quantizable layer of {model_path} has weights in it")
     check_layer_bits(layer_bits or {}, types, [k[0] for k in keys], model_path)
+    keys, alias = caffe_io.shared_in_prototxt(net, keys)
     out = []
     for layer, idx in keys:
         w = arrays[layer][idx]
         b = bits_of(layer, bits, layer_bits)
         n1, n2, exps, nbad, first = check_array(w, b)
+        # a layer that shares this blob (counted once, here) must hold the very same values
+        for (al, ai), _ in filter(lambda kv: kv[1] == (layer, idx), alias.items()):
+            if al in arrays and ai < len(arrays[al]):
+                nbad += int(np.count_nonzero(_bits(arrays[al][ai]) != _bits(w)))
         out.append(BlobCheck(layer, idx, int(w.size), int(np.count_nonzero(w == 0)), exps, n1, n2, nbad, first, b))
     return out
 

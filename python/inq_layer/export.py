@@ -28,9 +28,12 @@ def export_model(model_path: str, weights_path: str, bits: int, out: str,
             raise InqError(f"{weights_path}: layer {r.layer!r} fails the check ({r.violations} weights "
                            f"off the {r.bits}-bit grid, e.g. {r.first_bad!r}); run the INQ campaign first")
     coded = {(r.layer, r.index): r for r in rows if r.n1 is not None}
+    net = caffe_io.read_net(model_path)
+    _, alias = caffe_io.shared_in_prototxt(net, [(n, i) for n, arrs in arrays.items() for i in range(len(arrs))])
+    # a blob that layers share is stored once, under its first layer; --load gives it to the others
     entries = [Entry(name, i, arr, (name, i) in coded, getattr(coded.get((name, i)), "n1", None),
                      bits=getattr(coded.get((name, i)), "bits", None))
-               for name, arrs in arrays.items() for i, arr in enumerate(arrs)]
+               for name, arrs in arrays.items() for i, arr in enumerate(arrs) if (name, i) not in alias]
     data = serialize(entries, bits)
     write_bytes_atomic(out, data)
     float_bytes = sum(e.array.size * 4 for e in entries)
@@ -47,6 +50,9 @@ def load_model(inq_path: str, model_path: str, out: str) -> int:
     net = caffe_io.read_net(model_path)
     types = {ly.name: caffe_io.layer_type(ly) for ly in caffe_io.model_layers(net)}
 
+    stored = [(ly.name, i) for ly in caffe_io.model_layers(net) for i in range(len(ly.param))]
+    _, alias = caffe_io.shared_in_prototxt(net, stored)
+
     def fits_the_net(heads: list[EntryHead]) -> None:
         """Before decoding: every entry names a layer of the net, with the shapes it states,
         and all of them decoded fit in memory."""
@@ -56,7 +62,8 @@ def load_model(inq_path: str, model_path: str, out: str) -> int:
                 raise InqError(f"{inq_path}: layer {h.layer!r} is not in {model_path}")
             by_layer.setdefault(h.layer, []).append(h)
         for ly in caffe_io.model_layers(net):
-            want, got = caffe_io.expected_blobs(ly), sorted(h.index for h in by_layer.get(ly.name, []))
+            got = sorted([h.index for h in by_layer.get(ly.name, [])] + [i for (n, i) in alias if n == ly.name])
+            want = caffe_io.expected_blobs(ly)
             twice = sorted({i for i in got if got.count(i) > 1})
             if twice:
                 raise InqError(f"{inq_path}: layer {ly.name!r} has blob {twice[0]} twice")
@@ -70,8 +77,13 @@ def load_model(inq_path: str, model_path: str, out: str) -> int:
         check_fits_memory(sum(9 * h.count for h in heads), inq_path, f"{sum(h.count for h in heads):,} values")
 
     _, entries = deserialize(data, inq_path, check=fits_the_net)
+    found = {(e.layer, e.index): e for e in entries}
+    for (n, i), owner in alias.items():
+        if owner not in found:
+            raise InqError(f"{inq_path}: layer {n!r} shares blob {i} with layer {owner[0]!r}, which the file lacks")
+        found[(n, i)] = Entry(n, i, found[owner].array, found[owner].coded, found[owner].n1)
     by_layer: dict[str, list[Entry]] = {}
-    for e in entries:
+    for e in found.values():
         by_layer.setdefault(e.layer, []).append(e)
     pb = caffe_io.pb2()
     model = pb.NetParameter(name=net.name)

@@ -20,7 +20,7 @@ from .layer_bits import bits_of, check_layer_bits
 from .levels import check_bits, n2_from_n1
 from .partition import magnitude_bits, parse_portion, target_count, top_by_magnitude
 from .quantize import N1_RULES, RULES, STRATEGIES, check_choice, quantize_blob
-from .selection import MODES, quantizable_blobs
+from .selection import MODES, owners, quantizable_blobs
 
 Key = tuple[str, int]
 
@@ -28,6 +28,12 @@ Key = tuple[str, int]
 def net_layers(net) -> list[tuple[str, str, int]]:
     """(name, type, number of blobs) of every layer of a pycaffe Net."""
     return [(name, layer.type, len(layer.blobs)) for name, layer in zip(net._layer_names, net.layers)]
+
+
+def shared_blobs(net, keys: list[Key]) -> tuple[list[Key], dict[Key, Key]]:
+    """(owner keys, {alias: owner}): layers that share a parameter (`param { name }`) see
+    one memory in Caffe, so the blob's data address tells them apart."""
+    return owners(keys, lambda k: net.params[k[0]][k[1]].data.ctypes.data)
 
 
 def blob_seed(seed: int | None, position: int, portion: Decimal) -> int | None:
@@ -63,6 +69,11 @@ def quantize_net(net, portion: float | str | Decimal, bits: int = 5, prev: dict[
     if not keys:
         raise InqError("the net has no quantizable layer (Convolution, Deconvolution, InnerProduct)")
     check_layer_bits(layer_bits or {}, [n for n, _, _ in layers], [k[0] for k in keys], "the net")
+    keys, alias = shared_blobs(net, keys)
+    for a, o in alias.items():
+        if bits_of(a[0], bits, layer_bits) != bits_of(o[0], bits, layer_bits):
+            raise InqError(f"layer bits: layer {a[0]!r} shares its blob {a[1]} with layer {o[0]!r}: give both "
+                           f"the same bits")
     out = {}
     for position, (layer, idx) in enumerate(keys):
         data = net.params[layer][idx].data
@@ -99,6 +110,7 @@ def prune_net(net, sparsity: dict[str, Decimal] | Decimal, prev: dict[Key, Froze
     keys = quantizable_blobs(net_layers(net), quantize)
     if not keys:
         raise InqError("the net has no prunable layer (Convolution, Deconvolution, InnerProduct)")
+    keys, _ = shared_blobs(net, keys)
     out = {}
     for layer, idx in keys:
         data = net.params[layer][idx].data

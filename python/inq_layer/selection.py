@@ -26,3 +26,20 @@ def quantizable_blobs(layers: Iterable[tuple[str, str, int]], mode: str = "defau
         if nblobs and (mode == "every-blob0" or ltype in WEIGHT_LAYER_TYPES):
             out.append((name, 0))
     return out
+
+
+def owners(keys: list[tuple[str, int]], identity) -> tuple[list[tuple[str, int]], dict]:
+    """Blobs that several layers share (Caffe's `param { name }`) are quantized, frozen and
+    counted once, as their first layer's. `identity(key)` says which memory or shared name
+    a blob is; returns (the keys that own their blob, {alias key: owner key})."""
+    first: dict = {}
+    own, alias = [], {}
+    for k in keys:
+        ident = identity(k)
+        if ident is not None and ident in first:
+            alias[k] = first[ident]
+        else:
+            if ident is not None:
+                first[ident] = k
+            own.append(k)
+    return own, alias
