@@ -100,3 +100,4 @@ def test_driver_layer_bits_report_record_and_resume(tmp_path):
         r = run_driver(*args[:4], str(tmp_path / "new"), *args[5:], "--layer-bits", bad, check=False)
         assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr
         assert r.stderr.count("\n") == 1 and not os.path.exists(tmp_path / "new")
+

@@ -15,7 +15,7 @@ from decimal import Decimal
 import numpy as np
 
 from .errors import InqError
-from .freezer import FLOAT, FrozenBlob, encode
+from .freezer import FLOAT, FrozenBlob, decode, encode, frozen_mask
 from .layer_bits import bits_of, check_layer_bits
 from .levels import check_bits, n2_from_n1
 from .partition import magnitude_bits, parse_portion, target_count, top_by_magnitude
@@ -28,6 +28,26 @@ Key = tuple[str, int]
 def net_layers(net) -> list[tuple[str, str, int]]:
     """(name, type, number of blobs) of every layer of a pycaffe Net."""
     return [(name, layer.type, len(layer.blobs)) for name, layer in zip(net._layer_names, net.layers)]
+
+
+def from_codes(layer: str, idx: int, codes, bits: int) -> FrozenBlob:
+    """A FrozenBlob from plain uint16 codes (what Freezer also takes): the grid is read off
+    the frozen values, whose largest exponent is n1 (the weight of largest magnitude is
+    frozen first)."""
+    codes = np.asarray(codes)
+    if codes.dtype != np.uint16:
+        raise InqError(f"layer {layer!r} blob {idx}: prev codes are {codes.dtype}, not uint16")
+    vals = np.abs(decode(codes)[frozen_mask(codes)])
+    vals = vals[vals > 0]
+    if not vals.size:
+        return FrozenBlob(layer, idx, None, None, codes, None, bits)
+    exps = np.frexp(vals.astype(np.float64))[1] - 1
+    n1 = int(exps.max())
+    n2 = n2_from_n1(n1, bits)
+    if int(exps.min()) < n2:
+        raise InqError(f"layer {layer!r} blob {idx}: the frozen values span 2^{int(exps.min())}..2^{n1}, "
+                       f"more than a {bits}-bit grid")
+    return FrozenBlob(layer, idx, n1, n2, codes, None, bits)
 
 
 def shared_blobs(net, keys: list[Key]) -> tuple[list[Key], dict[Key, Key]]:
@@ -52,7 +72,8 @@ def quantize_net(net, portion: float | str | Decimal, bits: int = 5, prev: dict[
     """Quantize the accumulated `portion` of every quantizable blob of `net` in place and
     return the frozen state of each, keyed (layer, blob index).
 
-    `prev` is the previous phase's return value: its frozen masks (paper rule), grids
+    `prev` is the previous phase's return value (or plain uint16 codes per key, as Freezer
+    takes them; their grid is read off the frozen values): its frozen masks (paper rule), grids
     (paper rule, and the mse rule in both rules: chosen once in the first phase) and pruned
     masks carry over. `keep_zeros`: weights that are exactly 0 in the first phase stay 0
     and frozen for good, and the portions count only the others (INQ after pruning).
@@ -79,6 +100,8 @@ def quantize_net(net, portion: float | str | Decimal, bits: int = 5, prev: dict[
         data = net.params[layer][idx].data
         b = bits_of(layer, bits, layer_bits)
         before = (prev or {}).get((layer, idx))
+        if before is not None and not isinstance(before, FrozenBlob):
+            before = from_codes(layer, idx, before, b)
         if before is not None and before.codes.shape != data.shape:
             raise InqError(f"layer {layer!r} blob {idx}: the previous phase's state has shape "
                            f"{before.codes.shape}, the net {data.shape}")
