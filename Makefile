@@ -6,9 +6,8 @@ FLOAT_MODEL := build/lenet/lenet_float.caffemodel
 # The float LeNet's last iteration, read from its solver (the snapshot's name carries it).
 FLOAT_ITERS = $(shell sed -n 's/^max_iter: *\([0-9]*\).*/\1/p' prototxt/lenet_solver.prototxt)
 INQ_OUT := build/lenet/lenet_inq
-# LeNet's matrices are small: one BLAS thread ran make run's campaign in 60 s against 73 s
-# with two (quiet machine), and two crawled at 3 iterations a second beside other trainings.
-# A user's own OPENBLAS_NUM_THREADS wins.
+# LeNet's matrices are too small for a second BLAS thread to help: one is faster alone, and
+# two crawl when other trainings share the cores. A user's own OPENBLAS_NUM_THREADS wins.
 ONE_BLAS = OPENBLAS_NUM_THREADS=$${OPENBLAS_NUM_THREADS:-1}
 export PYTHON
 

@@ -31,6 +31,12 @@ def states(out_dir, phase):
     return sorted(found)
 
 
+def phase_states(out_dir, n):
+    """The last INQ state of each of the first n phases."""
+    from inq_layer.state import load_snapshot_state
+    return [load_snapshot_state(states(out_dir, k)[-1][1]) for k in range(1, n + 1)]
+
+
 def final_masks(out_dir, phase):
     from inq_layer.freezer import frozen_mask
     from inq_layer.state import load_snapshot_state

@@ -1,10 +1,9 @@
 import os
-import subprocess
-import sys
 
 import numpy as np
 
 from caffe_nets import write_tiny
+from driver_util import run_tool
 from inq_layer.check import check_array
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -30,10 +29,6 @@ def _save_net(tmp_path, fn):
     return str(tmp_path / "net.prototxt"), path
 
 
-def run_check(*args):
-    return subprocess.run([sys.executable, "-m", "inq_layer.check", *args], capture_output=True, text=True)
-
-
 def test_check_cli_pass_and_fail(tmp_path):
     from inq_layer import quantize_blob
 
@@ -41,15 +36,15 @@ def test_check_cli_pass_and_fail(tmp_path):
         for n in ("conv1", "ip1"):
             net.params[n][0].data[...] = quantize_blob(net.params[n][0].data, 1.0, 5).quantized
     model, w = _save_net(tmp_path, quantize_all)
-    r = run_check("--model", model, "--weights", w, "--bits", "5")
+    r = run_tool("check", "--model", model, "--weights", w, "--bits", "5", check=False)
     assert r.returncode == 0 and "check passed" in r.stdout and "conv1" in r.stdout and "ip1" in r.stdout
-    r = run_check("--model", model, "--weights", w, "--bits", "2")  # 5-bit values are not ternary
+    r = run_tool("check", "--model", model, "--weights", w, "--bits", "2", check=False)  # 5-bit values: not ternary
     assert r.returncode == 1 and "FAILED" in r.stdout
     model, w = _save_net(tmp_path, lambda net: None)
-    r = run_check("--model", model, "--weights", w, "--bits", "5")
+    r = run_tool("check", "--model", model, "--weights", w, "--bits", "5", check=False)
     assert r.returncode == 1 and "FAILED" in r.stdout
 
 
 def test_check_cli_bad_input(tmp_path):
-    r = run_check("--model", str(tmp_path / "nope.prototxt"), "--weights", "x", "--bits", "5")
+    r = run_tool("check", "--model", str(tmp_path / "nope.prototxt"), "--weights", "x", "--bits", "5", check=False)
     assert r.returncode == 2 and "not found" in r.stderr and "Traceback" not in r.stderr

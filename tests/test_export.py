@@ -1,11 +1,9 @@
 """export: caffemodel -> .inq -> caffemodel, bit-identical weights and network outputs."""
 import os
-import subprocess
-import sys
 
 import numpy as np
 
-from driver_util import bits, same_models
+from driver_util import bits, run_tool, same_models
 
 DEPLOY = """name: "tiny"
 layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 4 dim: 1 dim: 8 dim: 8 } } }
@@ -21,7 +19,7 @@ layer { name: "prob" type: "Softmax" bottom: "ip1" top: "prob" }
 
 
 def export(*args):
-    return subprocess.run([sys.executable, "-m", "inq_layer.export", *args], capture_output=True, text=True)
+    return run_tool("export", *args, check=False)
 
 
 def make_model(tmp_path, quantized=True):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from caffe_nets import write_tiny
-from driver_util import bits, caffe_has, caffemodel_params, run_driver, states
+from driver_util import bits, caffe_has, caffemodel_params, phase_states, run_driver, states
 
 needs_python_layer = pytest.mark.skipif(not caffe_has("Python"),
                                         reason="this Caffe was built without WITH_PYTHON_LAYER")
@@ -50,11 +50,6 @@ def run_watched(tmp_path, *args, solver_lines=(), watch=True, **kw):
     env = dict(os.environ, PYTHONPATH=TESTS + os.pathsep + os.environ.get("PYTHONPATH", ""))
     r = run_driver("--solver", solver, "--init-from-fillers", "--out", out, *args, env=env)
     return out, watch_path, r
-
-
-def phase_states(out, n):
-    from inq_layer.state import load_snapshot_state
-    return [load_snapshot_state(states(out, k)[-1][1]) for k in range(1, n + 1)]
 
 
 def watched_segments(path):

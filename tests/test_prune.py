@@ -6,12 +6,7 @@ import numpy as np
 import pytest
 
 from caffe_nets import write_tiny
-from driver_util import caffemodel_params, run_driver, run_tool, states
-
-
-def load_states(out, n):
-    from inq_layer.state import load_snapshot_state
-    return [load_snapshot_state(states(out, k)[-1][1]) for k in range(1, n + 1)]
+from driver_util import caffemodel_params, phase_states, run_driver, run_tool, states
 
 
 def prune(tmp_path, *extra, max_iter=6):
@@ -26,7 +21,7 @@ def test_prune_steps_reach_the_target_and_hold_pruned_weights_at_zero(tmp_path):
     rep = json.load(open(os.path.join(out, "report.json")))
     assert rep["tool"] == "prune" and rep["check_passed"]
     assert "Sparsity per layer" in open(os.path.join(out, "report.md")).read()
-    sts = load_states(out, 3)
+    sts = phase_states(out, 3)
     for k, (st, target) in enumerate(zip(sts, (0.5, 0.8, 0.9))):
         for b in st.blobs:
             assert b.pruned.sum() == int(np.ceil(target * b.codes.size - 1e-9))  # exactly the step's count
@@ -46,7 +41,7 @@ def test_prune_steps_reach_the_target_and_hold_pruned_weights_at_zero(tmp_path):
 
 def test_prune_per_layer_targets(tmp_path):
     _, out, _ = prune(tmp_path, "--sparsity", "conv1=0.5,ip1=0.95", "--steps", "0.5,1")
-    st1, st2 = load_states(out, 2)
+    st1, st2 = phase_states(out, 2)
     b = st2.by_key()
     assert b[("conv1", 0)].pruned.sum() == int(np.ceil(0.5 * 36))
     assert b[("ip1", 0)].pruned.sum() == int(np.ceil(0.95 * 432))
@@ -81,7 +76,7 @@ def test_inq_after_pruning_never_revives_a_pruned_weight(tmp_path, rule):
     r = run_driver("--solver", solver, "--weights", pruned_model, "--out", out, "--keep-zeros", "--rule", rule,
                    "--bits", "4", "--campaign", "0.5,0.8,1", "--final-iters", "3")
     assert "check passed" in r.stdout
-    sts = load_states(out, 3)
+    sts = phase_states(out, 3)
     zero0 = {k: start[k[0]][k[1]] == 0 for k in sts[0].by_key()}
     for k, (st, p) in enumerate(zip(sts, (0.5, 0.8, 1.0))):
         for key, b in st.by_key().items():

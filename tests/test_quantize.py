@@ -7,14 +7,11 @@ import pytest
 from hyp import examples
 from hypothesis import given, settings, strategies as st
 
+from driver_util import bits as u32
 from inq_layer import quantize_blob
 from inq_layer.quantize import quantize_blob_plain
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "data", "blobcpp_cases.npz")
-
-
-def _bits(a):
-    return np.asarray(a, np.float32).view(np.uint32)
 
 
 def test_all_golden_cases_bit_exact():
@@ -27,7 +24,7 @@ def test_all_golden_cases_bit_exact():
         key = keys[i]
         w = d[d["meta_weights"][i]]
         r = quantize_blob(w, str(d["meta_portion"][i]), int(d["meta_bits"][i]))
-        ok = (np.array_equal(_bits(r.quantized), _bits(d[key + "_q"]))
+        ok = (np.array_equal(u32(r.quantized), u32(d[key + "_q"]))
               and np.array_equal(r.frozen, d[key + "_frozen"])
               and r.n1 == d["meta_n1"][i] and r.partition_index == d["meta_partition_index"][i]
               and r.quantized.dtype == np.float32 and r.quantized.shape == w.shape)
@@ -42,7 +39,7 @@ def test_golden_float_portion_same_as_string():
         w = d[d["meta_weights"][i]]
         p = str(d["meta_portion"][i])
         a, b = quantize_blob(w, p), quantize_blob(w, float(p))
-        assert np.array_equal(a.frozen, b.frozen) and np.array_equal(_bits(a.quantized), _bits(b.quantized))
+        assert np.array_equal(a.frozen, b.frozen) and np.array_equal(u32(a.quantized), u32(b.quantized))
 
 
 blobs = st.lists(st.one_of(st.floats(-4, 4, width=32), st.sampled_from([0.0, 0.5, -0.5, 0.75, 1.5, 2.0, -3.0, 1e-40])),
@@ -55,7 +52,7 @@ def test_fast_equals_plain_transcription(w, portion, bits):
     if not np.any(w):
         return
     a, b = quantize_blob(w, portion, bits), quantize_blob_plain(w, portion, bits)
-    assert np.array_equal(_bits(a.quantized), _bits(b.quantized))
+    assert np.array_equal(u32(a.quantized), u32(b.quantized))
     assert np.array_equal(a.frozen, b.frozen) and (a.n1, a.n2) == (b.n1, b.n2)
 
 
@@ -89,9 +86,9 @@ def test_paper_rule_monotonic_exact_count_values_kept(w, bits, strategy, n1_rule
         p = r.frozen.sum() / w.size
         if prev is not None:
             assert np.all(r.frozen[prev.frozen])  # monotonic
-            assert np.array_equal(_bits(r.quantized[prev.frozen]), _bits(prev.quantized[prev.frozen]))  # kept
+            assert np.array_equal(u32(r.quantized[prev.frozen]), u32(prev.quantized[prev.frozen]))  # kept
             assert r.n1 == prev.n1  # the grid of the first phase
-        assert p >= 0 and np.array_equal(_bits(r.quantized[~r.frozen]), _bits(start[~r.frozen]))  # float untouched
+        assert p >= 0 and np.array_equal(u32(r.quantized[~r.frozen]), u32(start[~r.frozen]))  # float untouched
         assert _on_grid(r.quantized[r.frozen], r.n1, r.n2)
         prev = r
     assert prev.frozen.all()
@@ -127,7 +124,7 @@ def test_paper_rule_n1_stays_when_a_float_weight_grows():
     assert first.n1 == -2 and not first.frozen[7]
     for (a, _), (b, start) in zip(results, results[1:]):
         assert b.n1 == first.n1 and b.n2 == first.n2
-        assert np.array_equal(_bits(b.quantized[a.frozen]), _bits(a.quantized[a.frozen]))
+        assert np.array_equal(u32(b.quantized[a.frozen]), u32(a.quantized[a.frozen]))
         grown = np.flatnonzero(start > 0.75)
         assert np.all(b.quantized[grown[b.frozen[grown]]] == 0.25)  # clipped to 2^n1
     # Without the fixed grid the max rule would have moved n1 up and zeroed 2^n2 weights.
@@ -163,7 +160,7 @@ def test_pruned_weights_stay_zero_and_portions_count_the_rest(w, bits, rule, str
         return
     live = int((~pruned).sum())
     for r, _ in _campaign(w, bits, strategy, rule=rule, pruned=pruned):
-        assert np.all(r.frozen[pruned]) and np.all(_bits(r.quantized[pruned]) == 0)
+        assert np.all(r.frozen[pruned]) and np.all(u32(r.quantized[pruned]) == 0)
         if rule == "paper":
             portion = (r.frozen & ~pruned).sum()
             assert portion >= 1 or live == 0
@@ -260,11 +257,10 @@ def test_a_scalar_blob_keeps_its_shape():
     assert r.quantized.shape == () and r.frozen.shape == () and float(r.quantized) == 0.25
 
 
-def test_a_given_n1_is_an_integer_on_a_float32_grid():
+def test_a_given_n1_is_an_integer_float32_exponent():
     w = np.full(4, 0.3, np.float32)
     for n1, msg in ((1.5, "n1 must be an integer, got 1.5"), (True, "n1 must be an integer, got True"),
-                    (128, "n1 = 128 puts the 5-bit grid 121..128 outside float32's range"),
-                    (-143, "n1 = -143 puts the 5-bit grid -150..-143 outside")):
+                    (128, "n1 = 128 is outside float32's exponents (-149..127)"), (-150, "n1 = -150 is outside")):
         with pytest.raises(ValueError, match=f"^blob: {re.escape(msg)}"):
             quantize_blob(w, 0.5, 5, n1=n1, rule="paper")
     assert quantize_blob(w, 1.0, 5, n1=np.int64(-1), rule="paper").n1 == -1

@@ -1,5 +1,5 @@
-"""Keeping frozen weights exact: the "optimizer step" half of INQ (the scheduler being
-campaign.py). Stock Caffe updates every weight; after each update the frozen positions are
+"""Keeping frozen weights exact: the "optimizer step" half of INQ (which weights freeze
+when is scheduler.py). Stock Caffe updates every weight; after each update the frozen positions are
 written back to their quantized values, so forward passes, tests and snapshots see them
 exactly and unfrozen weights follow stock Caffe's solver.
 

@@ -67,12 +67,11 @@ def _choose_n1(w: np.ndarray, bits: int, n1_rule: str) -> int:
 
 
 def _check_n1(n1, bits: int, name: str) -> None:
-    """A given n1 is an integer whose grid lies within float32 (down to its subnormals)."""
+    """A given n1 is an integer exponent of float32 (2^-149, the smallest subnormal, to 2^127)."""
     if isinstance(n1, bool) or not isinstance(n1, (int, np.integer)):
         raise ValueError(f"{name}: n1 must be an integer, got {n1!r}")
-    if n1 > 127 or n2_from_n1(int(n1), bits) < -149:
-        raise ValueError(f"{name}: n1 = {n1} puts the {bits}-bit grid {n2_from_n1(int(n1), bits)}..{n1} outside "
-                         f"float32's range (-149..127)")
+    if not -149 <= n1 <= 127:
+        raise ValueError(f"{name}: n1 = {n1} is outside float32's exponents (-149..127)")
 
 
 def _mask(m: np.ndarray | None, shape: tuple, what: str, name: str) -> np.ndarray:

@@ -3,7 +3,8 @@
 `quantize_net` works on any pycaffe Net, so a training loop of one's own can drive INQ:
 
     codes = quantize_net(solver.net, 0.5, bits=5)           # phase 1
-    Freezer(codes).attach(solver); solver.step(n)            # frozen weights stay exact
+    f = Freezer(codes); f.attach(solver); f.step(n)          # frozen weights stay exact,
+                                                             # restored after the last update
     codes = quantize_net(solver2.net, 0.75, prev=codes)      # phase 2, on a fresh solver
 
 The other half, keeping frozen weights exact during training, is freezer.Freezer.
