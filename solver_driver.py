@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = solver_with_net_file(a.solver)
     weights = starting_weights(a.weights, a.init_from_fillers, DEFAULT_WEIGHTS.get(os.path.basename(a.solver)))
     layer_bits = net_layer_bits(a.layer_bits, cfg.net_path, a.quantize)
-    out = writable_out(a.out or default_out(cfg))
+    out = writable_out(a.out or default_out(cfg), [cfg.path, cfg.net_path, weights])
     s = Settings(campaign=campaign, bits=a.bits, rule=a.rule, strategy=a.strategy, seed=a.seed,
                  quantize=a.quantize, out=out, max_iter=a.max_iter, final_iters=a.final_iters,
                  gpu=a.gpu, weights=weights, keep_momentum=a.keep_momentum, n1_rule=a.n1_rule,
