@@ -4,3 +4,11 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    """The tiny DummyData net's solver (tests/caffe_nets.py): 3 iterations, no snapshots."""
+    from caffe_nets import write_tiny
+    return write_tiny(str(tmp_path), max_iter=3, snapshot=0)

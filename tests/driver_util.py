@@ -105,3 +105,23 @@ def caffe_reads_leveldb() -> bool:
             ok, _ = run_child("import sys, caffe; caffe.set_mode_cpu(); caffe.Net(sys.argv[1], caffe.TEST)", net)
         _LEVELDB.append(ok)
     return _LEVELDB[0]
+
+
+def assert_clean_error(r, *words):
+    assert r.returncode == 2, (r.returncode, r.stdout[-1500:], r.stderr[-1500:])
+    err = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(err) == 1, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr and "Check failed" not in r.stderr
+    for w in words:
+        assert w in err[0], err[0]
+
+
+def save_weights(tmp_path, solver, mutate=None, name="w.caffemodel"):
+    import caffe
+    caffe.set_mode_cpu()
+    s = caffe.get_solver(solver)
+    if mutate:
+        mutate(s.net)
+    path = str(tmp_path / name)
+    s.net.save(path)
+    return path

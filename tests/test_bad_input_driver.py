@@ -1,4 +1,5 @@
-"""Bad input: one line naming the file/layer/value, exit 2, no traceback, no Caffe abort."""
+"""Bad input to solver_driver.py: one line naming the file/layer/value, exit 2, no
+traceback, no Caffe abort."""
 import os
 import stat
 
@@ -6,32 +7,7 @@ import numpy as np
 import pytest
 
 from caffe_nets import write_tiny
-from driver_util import caffemodel_params, run_driver
-
-
-def assert_clean_error(r, *words):
-    assert r.returncode == 2, (r.returncode, r.stdout[-1500:], r.stderr[-1500:])
-    err = [line for line in r.stderr.splitlines() if line.startswith("error:")]
-    assert len(err) == 1, r.stderr[-2000:]
-    assert "Traceback" not in r.stderr and "Check failed" not in r.stderr
-    for w in words:
-        assert w in err[0], err[0]
-
-
-@pytest.fixture
-def tiny(tmp_path):
-    return write_tiny(str(tmp_path), max_iter=3, snapshot=0)
-
-
-def save_weights(tmp_path, solver, mutate=None, name="w.caffemodel"):
-    import caffe
-    caffe.set_mode_cpu()
-    s = caffe.get_solver(solver)
-    if mutate:
-        mutate(s.net)
-    path = str(tmp_path / name)
-    s.net.save(path)
-    return path
+from driver_util import assert_clean_error, caffemodel_params, run_driver, save_weights
 
 
 def test_missing_and_directory_files(tmp_path, tiny):
@@ -222,6 +198,8 @@ def test_inline_net_is_refused_before_training(tmp_path, tiny):
 
 
 # -- round 2: what Caffe would abort on, divergence, disk, shapes, outputs ---------------
+
+
 def edit_net(tmp_path, old, new):
     net = tmp_path / "net.prototxt"
     text = net.read_text()
@@ -341,51 +319,6 @@ def test_weights_without_a_layer_are_named(tmp_path, tiny):
     part.write_bytes(model.SerializeToString())
     r = run_driver("--solver", tiny, "--weights", str(part), "--out", str(tmp_path / "o"), "--campaign", "0.5,1")
     assert "has no weights for layer(s) ip1: they keep the values of their fillers" in r.stdout
-
-
-def other_net_inq(tmp_path, tiny):
-    """An .inq and a caffemodel of the tiny net with ip1 at 4 outputs instead of 3."""
-    from driver_util import run_tool
-    net = (tmp_path / "net.prototxt").read_text()
-    other = tmp_path / "other"
-    other.mkdir()
-    (other / "net.prototxt").write_text(net.replace("num_output: 3", "num_output: 4"))
-    solver = other / "solver.prototxt"
-    solver.write_text(open(tiny).read().replace(str(tmp_path / "net.prototxt"), str(other / "net.prototxt")))
-    out = other / "o"
-    run_driver("--solver", str(solver), "--init-from-fillers", "--out", str(out), "--campaign", "1")
-    inq = other / "m.inq"
-    run_tool("export", "--model", str(other / "net.prototxt"), "--weights", str(out / "final_inq.caffemodel"),
-             "--out", str(inq))
-    return inq, out / "final_inq.caffemodel"
-
-
-def test_tools_refuse_weights_of_another_net(tmp_path, tiny):
-    from driver_util import run_tool
-    inq, model = other_net_inq(tmp_path, tiny)
-    net = str(tmp_path / "net.prototxt")
-    assert_clean_error(run_tool("export", "--load", str(inq), "--model", net, "--out", str(tmp_path / "b.caffemodel"),
-                                check=False), "ip1", "3 outputs", "another net")
-    assert not (tmp_path / "b.caffemodel").exists()
-    assert_clean_error(run_tool("check", "--model", net, "--weights", str(model), check=False), "ip1", "another net")
-
-
-def test_export_outputs_that_would_lose_something(tmp_path, tiny):
-    from driver_util import run_tool
-    out = tmp_path / "o"
-    run_driver("--solver", tiny, "--init-from-fillers", "--out", str(out), "--campaign", "1")
-    model, net = out / "final_inq.caffemodel", str(tmp_path / "net.prototxt")
-    before = model.read_bytes()
-    (tmp_path / "empty").mkdir()
-    for target, words in ((model, "also an input"), (tmp_path, "holds the input"),
-                          (tmp_path / "empty", "is a directory"), (tmp_path / "no" / "m.inq", "does not exist")):
-        r = run_tool("export", "--model", net, "--weights", str(model), "--out", str(target), check=False)
-        assert_clean_error(r, words)
-    assert model.read_bytes() == before
-    inq = tmp_path / "m.inq"
-    run_tool("export", "--model", net, "--weights", str(model), "--out", str(inq))
-    assert_clean_error(run_tool("export", "--load", str(inq), "--model", net, "--out", str(inq), check=False),
-                       "also an input")
 
 
 def test_malformed_lists_are_refused_not_repaired(tmp_path, tiny):
