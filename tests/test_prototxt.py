@@ -60,10 +60,10 @@ def test_resnet18_builds_in_caffe_with_its_weight_count(tmp_path):
     write_text_proto(path, net)
     caffe.set_mode_cpu()
     n = caffe.Net(path, caffe.TRAIN)
-    types = {name: ly.type for name, ly in zip(n._layer_names, n.layers)}
+    types = {name: ly.type for name, ly in n.layer_dict.items()}
     convs = [k for k, t in types.items() if t == "Convolution"]
     assert len(convs) == 20 and convs[0] == "conv1" and sum(t == "Eltwise" for t in types.values()) == 8
-    names = list(n._layer_names)
+    names = list(n.layer_dict)
     for c in convs:
         i = names.index(c)
         assert (types[names[i + 1]], types[names[i + 2]]) == ("BatchNorm", "Scale")

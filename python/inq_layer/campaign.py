@@ -139,7 +139,7 @@ def inputs_of(cfg: SolverConfig, weights: str | None) -> dict:
 def _net_shapes(solver) -> dict[str, list[tuple]]:
     """Every layer of the train net with its blob shapes ([] for a layer without any)."""
     net = solver.net
-    return {name: [tuple(b.data.shape) for b in layer.blobs] for name, layer in zip(net._layer_names, net.layers)}
+    return {name: [tuple(b.data.shape) for b in layer.blobs] for name, layer in net.layer_dict.items()}
 
 
 def load_weights(solver, path: str) -> list[str]:

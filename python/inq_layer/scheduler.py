@@ -28,7 +28,7 @@ Key = tuple[str, int]
 
 def net_layers(net) -> list[tuple[str, str, int]]:
     """(name, type, number of blobs) of every layer of a pycaffe Net."""
-    return [(name, layer.type, len(layer.blobs)) for name, layer in zip(net._layer_names, net.layers)]
+    return [(name, layer.type, len(layer.blobs)) for name, layer in net.layer_dict.items()]
 
 
 def from_codes(layer: str, idx: int, codes, bits: int) -> FrozenBlob:

@@ -37,7 +37,7 @@ def fast_forward_data(net, batches: int) -> int:
     """Advance a net's data layers by `batches` forward passes of those layers alone (the
     leading layers without bottoms): a restored solver's data layers start again at the
     first record, where the interrupted run had read further. Returns the layers run."""
-    names = list(net._layer_names)
+    names = list(net.layer_dict)
     lead = 0
     while lead < len(names) and not net.bottom_names[names[lead]]:
         lead += 1
