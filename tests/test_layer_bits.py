@@ -23,34 +23,27 @@ def test_parse_layer_bits():
             parse_layer_bits(text)
 
 
-@pytest.fixture
-def net(tmp_path):
-    import caffe
-    caffe.set_mode_cpu()
-    solver = caffe.get_solver(write_tiny(str(tmp_path)))
-    yield solver.net
-    del solver
-
-
-def test_quantize_net_gives_each_layer_its_grid(net):
+def test_quantize_net_gives_each_layer_its_grid(tiny_net):
     from inq_layer import quantize_net
     from inq_layer.check import check_array
-    blobs = quantize_net(net, 1.0, bits=2, layer_bits={"conv1": 8})
+    blobs = quantize_net(tiny_net, 1.0, bits=2, layer_bits={"conv1": 8})
     c, i = blobs[("conv1", 0)], blobs[("ip1", 0)]
     assert (c.bits, i.bits) == (8, 2) and c.n2 == n2_from_n1(c.n1, 8) and i.n2 == i.n1
     assert c.counts()["bits"] == 8
-    assert len(np.unique(np.abs(net.params["ip1"][0].data))) <= 2  # ternary: 0 and 2^n1
-    assert check_array(net.params["conv1"][0].data, 8)[3] == 0 and check_array(net.params["conv1"][0].data, 2)[3] > 0
+    assert len(np.unique(np.abs(tiny_net.params["ip1"][0].data))) <= 2  # ternary: 0 and 2^n1
+    conv1 = tiny_net.params["conv1"][0].data
+    assert check_array(conv1, 8)[3] == 0 and check_array(conv1, 2)[3] > 0
     with pytest.raises(InqError, match="not a 2-bit grid"):  # phase 2 with other bits for conv1
-        quantize_net(net, 1.0, bits=2, prev=blobs)
+        quantize_net(tiny_net, 1.0, bits=2, prev=blobs)
     for lb, msg in (({"nope": 8}, "the net has no layer 'nope'"),
                     ({"bn1": 8}, "layer 'bn1' of the net has no quantizable blob"),
                     ({"conv1": 9}, "bits must be an integer in 2..8")):
         with pytest.raises(InqError, match=msg):
-            quantize_net(net, 0.5, bits=2, layer_bits=lb)
+            quantize_net(tiny_net, 0.5, bits=2, layer_bits=lb)
 
 
 def _mixed_model(tmp_path, net):
+    """conv1 at 8 bits, ip1 at 2, saved."""
     from inq_layer import quantize_net
     quantize_net(net, 1.0, bits=2, layer_bits={"conv1": 8})
     w = str(tmp_path / "mixed.caffemodel")
@@ -58,8 +51,8 @@ def _mixed_model(tmp_path, net):
     return str(tmp_path / "net.prototxt"), w
 
 
-def test_check_and_export_take_layer_bits(tmp_path, net):
-    model, w = _mixed_model(tmp_path, net)
+def test_check_and_export_take_layer_bits(tmp_path, tiny_net):
+    model, w = _mixed_model(tmp_path, tiny_net)
     r = run_tool("check", "--model", model, "--weights", w, "--bits", "2", "--layer-bits", "conv1=8")
     assert "check passed" in r.stdout
     conv1 = next(ln.split() for ln in r.stdout.splitlines() if ln.startswith("conv1 "))

@@ -2,26 +2,16 @@
 import numpy as np
 import pytest
 
-from caffe_nets import write_tiny
 from inq_layer.errors import InqError
 
 
-@pytest.fixture
-def net(tmp_path):
-    import caffe
-    caffe.set_mode_cpu()
-    solver = caffe.get_solver(write_tiny(str(tmp_path)))
-    yield solver.net
-    del solver
-
-
-def test_quantize_net_takes_the_plain_codes_freezer_takes(net):
+def test_quantize_net_takes_the_plain_codes_freezer_takes(tiny_net):
     from inq_layer import Freezer, quantize_net
-    first = quantize_net(net, 0.5, bits=5)
+    first = quantize_net(tiny_net, 0.5, bits=5)
     plain = {k: b.codes.copy() for k, b in first.items()}
     Freezer(plain)  # what Freezer takes ...
-    again = quantize_net(net, 0.75, bits=5, prev=plain)  # ... quantize_net takes too, with the same grids
+    again = quantize_net(tiny_net, 0.75, bits=5, prev=plain)  # ... quantize_net takes too, with the same grids
     for k, b in first.items():
         assert (again[k].n1, again[k].n2) == (b.n1, b.n2) and (again[k].frozen >= b.frozen).all()
     with pytest.raises(InqError, match="prev codes are int32, not uint16"):
-        quantize_net(net, 0.75, bits=5, prev={k: c.astype(np.int32) for k, c in plain.items()})
+        quantize_net(tiny_net, 0.75, bits=5, prev={k: c.astype(np.int32) for k, c in plain.items()})

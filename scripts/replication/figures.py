@@ -21,25 +21,31 @@ def save_png(fig, name: str) -> str:
     return name
 
 
-def _bits_plot(plt) -> str | None:
-    fig, ax = plt.subplots(figsize=(6, 4))
+def _by_bits(ax, series, float_mean: float | None, ylabel: str, title: str) -> bool:
+    """Accuracy by bit width, one line a rule (mean ± sd of the seeds); False if no row is in."""
     drawn = False
-    for rule, rows in P.BITS_PLOT:
+    for rule, rows in series:
         pts = [(b, [r.accuracy() for r in reports(row)]) for b, row in rows.items() if reports(row)]
         if pts:
             drawn = True
             ax.errorbar([b for b, _ in pts], [statistics.mean(v) for _, v in pts],
                         yerr=[statistics.stdev(v) for _, v in pts], marker="o", capsize=4, label=rule)
+    if float_mean is not None:
+        ax.axhline(float_mean, color="gray", lw=1, label="float (mean of 3 seeds)")
+    ax.set_xticks([2, 3, 4, 5])
+    ax.set_xlabel("bits")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return drawn
+
+
+def _bits_plot(plt) -> str | None:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    fl = [r.float_accuracy() for r in reports("b5") or []]
     made = None
-    if drawn:
-        fl = [r.float_accuracy() for r in reports("b5") or []]
-        if fl:
-            ax.axhline(statistics.mean(fl), color="gray", lw=1, label="float (mean of 3 seeds)")
-        ax.set_xticks([2, 3, 4, 5])
-        ax.set_xlabel("bits")
-        ax.set_ylabel("test accuracy % (Fashion-MNIST, 10,000 images)")
-        ax.set_title("INQ LeNet: accuracy by bit width (3 seeds, ± sd)")
-        ax.legend(fontsize=8)
+    if _by_bits(ax, P.BITS_PLOT, statistics.mean(fl) if fl else None,
+                "test accuracy % (Fashion-MNIST, 10,000 images)", "INQ LeNet: accuracy by bit width (3 seeds, ± sd)"):
         made = save_png(fig, "replication_bits.png")
     plt.close(fig)
     return made
@@ -84,17 +90,8 @@ def _resnet_plot(plt) -> str | None:
     a.set_ylabel("test accuracy %")
     a.set_title("ResNet-8 float training")
     a.legend(fontsize=8)
-    for rule, rows in P.RESNET_BITS_PLOT:
-        pts = [(bits, [r.accuracy() for r in reports(row)]) for bits, row in rows.items() if reports(row)]
-        if pts:
-            b.errorbar([x for x, _ in pts], [statistics.mean(v) for _, v in pts],
-                       yerr=[statistics.stdev(v) for _, v in pts], marker="o", capsize=4, label=rule)
-    b.axhline(statistics.mean(c[-1][1] for c in curves), color="gray", lw=1, label="float (mean of 3 seeds)")
-    b.set_xticks([2, 3, 4, 5])
-    b.set_xlabel("bits")
-    b.set_ylabel("test accuracy %")
-    b.set_title("INQ ResNet-8 by bit width (3 seeds, ± sd)")
-    b.legend(fontsize=8)
+    _by_bits(b, P.RESNET_BITS_PLOT, statistics.mean(c[-1][1] for c in curves), "test accuracy %",
+             "INQ ResNet-8 by bit width (3 seeds, ± sd)")
     made = save_png(fig, "replication_resnet.png")
     plt.close(fig)
     return made
