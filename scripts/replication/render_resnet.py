@@ -25,22 +25,30 @@ def floats() -> list[dict] | None:
 
 
 def curve_text() -> list[str]:
-    """What the float trainings' test curves show (a test every epoch)."""
-    fl = floats()
-    if fl is None or not all("curve" in f for f in fl):
-        done = sum(f is not None for f in (kept(f"float_resnet8_s{s}") for s in SEEDS))
-        return [f"Float training: pending ({done}/3 seeds)."]
+    """What the float trainings' test curves show (a test every epoch), over the seeds
+    finished so far."""
+    fl = [f for f in (kept(f"float_resnet8_s{s}") for s in SEEDS) if f and "curve" in f]
+    if not fl:
+        return ["Float training: pending (0/3 seeds)."]
+    seeds = "3 seeds" if len(fl) == len(SEEDS) else f"{len(fl)} of 3 seeds so far"
     epochs = [dict((it // P.EPOCH, acc) for it, acc in f["curve"]) for f in fl]
     at = lambda e: statistics.mean(c[e] for c in epochs)
     last = max(epochs[0])
     marks = [e for e in (1, 5, 10, 11, 15, 16, last) if all(e in c for c in epochs)]
-    late = [c[last] - c[last - 5] for c in epochs]
+    from inq_layer.caffe_io import read_solver
+    solver = read_solver(os.path.join(ROOT, P.NETS["resnet8"].float_solver))
+    settled = max(solver.stepvalue, default=0) // P.EPOCH + 1  # the first test after the last lr step
+    late = [c[last] - c[settled] for c in epochs]
     moved = statistics.mean(late)
-    return [f"Float training ({P.NETS['resnet8'].float_solver}, 3 seeds, a test every epoch; "
+    steps = [v // P.EPOCH for v in solver.stepvalue]
+    lifts = " and ".join(f"{at(e + 1) - at(e):+.2f}" for e in steps)
+    return [f"Float training ({P.NETS['resnet8'].float_solver}, {seeds}, a test every epoch; "
             f"{statistics.mean(f['seconds'] for f in fl) / 60:.0f} minutes a seed): test accuracy % by epoch, "
             "mean of the seeds: " + "; ".join(f"epoch {e} {at(e):.2f}" for e in marks) + ". Final, per seed: "
-            + ", ".join(f"{c[last]:.2f}" for c in epochs) + f". Over the last 5 epochs it moved {moved:+.2f} "
-            f"points ({', '.join(f'{x:+.2f}' for x in late)}): "
+            + ", ".join(f"{c[last]:.2f}" for c in epochs) + f". The lr steps (x{solver.gamma:g}) after epochs "
+            f"{' and '.join(map(str, steps))} move it {lifts} points; from epoch {settled} (after the last step) to "
+            f"{last} it moved {moved:+.2f} points "
+            f"({', '.join(f'{x:+.2f}' for x in late)}): "
             + ("converged at this schedule." if abs(moved) < 0.2 else "still moving: train longer.")]
 
 

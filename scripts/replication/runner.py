@@ -81,6 +81,25 @@ def test_curve(log: str) -> list[list[float]]:
     return [[k, v] for k, v in sorted(curve.items())]
 
 
+def log_seconds(log: str) -> float:
+    """Training time in a `caffe train` log that a resumed training appended to: the sum
+    over its runs (each starts at "Initializing solver") of first to last glog timestamp."""
+    import datetime
+    runs, first, last = 0.0, None, None
+    with open(log, errors="replace") as f:
+        for line in f:
+            m = re.match(r"[IWEF](\d{8} \d\d:\d\d:\d\d\.\d+)", line)
+            if not m:
+                continue
+            t = datetime.datetime.strptime(m.group(1), "%Y%m%d %H:%M:%S.%f").timestamp()
+            if "Initializing solver" in line and first is not None:
+                runs += last - first
+                first = None
+            first = t if first is None else first
+            last = t
+    return round(runs + (last - first if first is not None else 0.0), 1)
+
+
 def float_model(net: str, seed: int) -> str:
     """The float model of one net and seed, trained once with `caffe train`; an interrupted
     training continues from its newest solverstate (the data layer restarts at its first
@@ -103,7 +122,7 @@ def float_model(net: str, seed: int) -> str:
         if r.returncode != 0:
             raise RuntimeError(f"caffe train failed for {net} seed {seed}: see {rel(log)}")
         if not is_kept(f"float_{net}_s{seed}"):  # a fresh checkout retrains it: the first time counts
-            result = {"seconds": round(time.time() - t, 1), "iterations": iters}
+            result = {"seconds": log_seconds(log) if states else round(time.time() - t, 1), "iterations": iters}
             curve = test_curve(log)
             if len(curve) > 1:
                 result["curve"] = curve
