@@ -173,8 +173,9 @@ def shared_in_prototxt(net, keys: list[tuple[str, int]]) -> tuple[list[tuple[str
     return owners(keys, names.get)
 
 
-# Blobs a layer of these types has (bias_term adds one where it applies); other types: unknown.
-_NO_BLOBS = {"Data", "Input", "DummyData", "ImageData", "HDF5Data", "MemoryData", "WindowData", "Python", "ReLU",
+# Blobs a layer of these types has (bias_term adds one where it applies); other types (Python
+# layers may add blobs of their own) are unknown.
+_NO_BLOBS = {"Data", "Input", "DummyData", "ImageData", "HDF5Data", "MemoryData", "WindowData", "ReLU",
              "Sigmoid", "TanH", "Pooling", "LRN", "Dropout", "Eltwise", "Concat", "Slice", "Split", "Flatten",
              "Reshape", "Softmax", "SoftmaxWithLoss", "Accuracy", "EuclideanLoss", "SigmoidCrossEntropyLoss",
              "Power", "AbsVal", "BNLL", "ELU", "Silence", "ArgMax", "Crop", "Exp", "Log", "Threshold", "Tile"}
