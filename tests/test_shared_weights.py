@@ -93,3 +93,17 @@ def test_check_finds_a_sharing_layer_that_differs(tmp_path):
     bad.write_bytes(m.SerializeToString())
     r = run_tool("check", "--model", net, "--weights", str(bad), check=False)
     assert r.returncode == 1 and "FAILED" in r.stdout
+
+
+def test_load_refuses_a_file_without_the_shared_blob(tmp_path):
+    from inq_layer.inq_format import Entry, serialize
+    solver, net = write(tmp_path, 2)
+    out = str(tmp_path / "o")
+    run_driver("--solver", solver, "--init-from-fillers", "--out", out, "--campaign", "1")
+    p = caffemodel_params(os.path.join(out, "final_inq.caffemodel"))
+    entries = [Entry(n, i, a, False) for n, arrs in p.items() if n != "rec1" for i, a in enumerate(arrs)
+               if n != "rec2"]
+    (tmp_path / "m.inq").write_bytes(serialize(entries, 5))
+    r = run_tool("export", "--load", str(tmp_path / "m.inq"), "--model", net, "--out", str(tmp_path / "b.caffemodel"),
+                 check=False)
+    assert r.returncode == 2 and "layer 'rec2' shares blob 0 with layer 'rec1', which the file lacks" in r.stderr

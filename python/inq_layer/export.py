@@ -61,6 +61,9 @@ def load_model(inq_path: str, model_path: str, out: str) -> int:
             if h.layer not in types:
                 raise InqError(f"{inq_path}: layer {h.layer!r} is not in {model_path}")
             by_layer.setdefault(h.layer, []).append(h)
+        for (n, i), (ol, oi) in alias.items():
+            if oi not in [h.index for h in by_layer.get(ol, [])]:
+                raise InqError(f"{inq_path}: layer {n!r} shares blob {i} with layer {ol!r}, which the file lacks")
         for ly in caffe_io.model_layers(net):
             got = sorted([h.index for h in by_layer.get(ly.name, [])] + [i for (n, i) in alias if n == ly.name])
             want = caffe_io.expected_blobs(ly)
@@ -78,9 +81,7 @@ def load_model(inq_path: str, model_path: str, out: str) -> int:
 
     _, entries = deserialize(data, inq_path, check=fits_the_net)
     found = {(e.layer, e.index): e for e in entries}
-    for (n, i), owner in alias.items():
-        if owner not in found:
-            raise InqError(f"{inq_path}: layer {n!r} shares blob {i} with layer {owner[0]!r}, which the file lacks")
+    for (n, i), owner in alias.items():  # the sharing layers get the stored blob back
         found[(n, i)] = Entry(n, i, found[owner].array, found[owner].coded, found[owner].n1)
     by_layer: dict[str, list[Entry]] = {}
     for e in found.values():
