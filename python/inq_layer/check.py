@@ -82,7 +82,7 @@ def check_model(model_path: str, weights_path: str, bits: int, mode: str = "defa
         b = bits_of(layer, bits, layer_bits)
         n1, n2, exps, nbad, first = check_array(w, b)
         # a layer that shares this blob (counted once, here) must hold the very same values
-        for (al, ai), _ in filter(lambda kv: kv[1] == (layer, idx), alias.items()):
+        for al, ai in [a for a, owner in alias.items() if owner == (layer, idx)]:
             if al in arrays and ai < len(arrays[al]):
                 nbad += int(np.count_nonzero(_bits(arrays[al][ai]) != _bits(w)))
         out.append(BlobCheck(layer, idx, int(w.size), int(np.count_nonzero(w == 0)), exps, n1, n2, nbad, first, b))
