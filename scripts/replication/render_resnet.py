@@ -8,7 +8,7 @@ import statistics
 from . import plan as P
 from .layout import ROOT
 from .plan import REGIMES, ROWS, SEEDS
-from .results import change, kept, ms, reports, spread, verdict
+from .results import change, kept, ms, report, reports, spread, verdict
 
 
 def _iterations(row: str) -> int:
@@ -71,8 +71,9 @@ def table() -> list[str]:
     for row in list(P.RESNET) + list(P.RESNET_LONGEST):
         rs = reports(row)
         if rs is None:
-            done = sum(1 for s in SEEDS if kept(f"{row}_s{s}") is not None)
-            out.append(f"| {ROWS[row].description} | pending ({done}/3 seeds) | | | | |")
+            got = [(s, r) for s in SEEDS if (r := report(row, s)) is not None]
+            so_far = "".join(f"; seed {s} {r.float_accuracy():.2f} -> {r.accuracy():.2f}" for s, r in got)
+            out.append(f"| {ROWS[row].description} | pending ({len(got)}/3 seeds{so_far}) | | | | |")
             continue
         out.append(f"| {ROWS[row].description} | {ms([r.float_accuracy() for r in rs])} | "
                    f"{ms([r.accuracy() for r in rs])} | {ms(change(row))} | "
