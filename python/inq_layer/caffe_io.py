@@ -41,14 +41,10 @@ def write_text_proto(path: str, message) -> None:
     write_text_atomic(path, text_format.MessageToString(message))
 
 
-def _read(path: str, what: str, mode: str = "rb"):
-    return read_regular(path, what, mode)
-
-
 def read_text_proto(path: str, message, what: str):
     """Parse a prototxt into `message`; errors carry protobuf's line:column."""
     from google.protobuf import text_format
-    text = _read(path, what, "rb")
+    text = read_regular(path, what)
     try:
         text_format.Parse(text.decode("utf-8"), message)
     except UnicodeDecodeError:
@@ -68,7 +64,7 @@ def read_net(path: str):
 
 def read_binary_proto(path: str, message, what: str):
     from google.protobuf.message import DecodeError
-    data = _read(path, what)
+    data = read_regular(path, what)
     try:
         message.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError) as e:

@@ -19,11 +19,6 @@ def _iterations(row: str) -> int:
     return (len(r.campaign.split(",")) - 1) * per_phase + 1
 
 
-def floats() -> list[dict] | None:
-    fl = [kept(f"float_resnet8_s{s}") for s in SEEDS]
-    return fl if all(fl) else None
-
-
 def curve_text() -> list[str]:
     """What the float trainings' test curves show (a test every epoch), over the seeds
     finished so far."""
