@@ -4,11 +4,13 @@
     python scripts/replicate.py [ROW ...]     run rows (default: all), 3 seeds each
     python scripts/replicate.py --float NET   only the float models of NET
     python scripts/replicate.py --doc         render docs/REPLICATION.md and its plots
+    python scripts/replicate.py --save        carry unfinished runs to the next checkout
 
 The experiments are declared in replication/plan.py. Runs live in
 build/replicate_fashion/<row>_s<seed>; what a finished run measured is kept in
 docs/replication/ (committed): a run found there is not run again, even on a fresh checkout,
-and an interrupted one continues with --resume. Two runs at a time, one BLAS thread each;
+and an interrupted one continues with --resume (also on a fresh checkout, from what --save
+packed into replication_state/, committed). Two runs at a time, one BLAS thread each;
 the doc is rendered again after every finished run, rows still running show as pending.
 """
 from __future__ import annotations
@@ -18,7 +20,7 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from replication import render, runner
+from replication import carry, render, runner
 from replication.layout import OUT
 from replication.plan import NETS, ROWS, SEEDS
 
@@ -27,7 +29,13 @@ def main(argv: list[str]) -> int:
     if argv == ["--doc"]:
         render.write_doc()
         return 0
+    if argv == ["--save"]:
+        for name, size in carry.save().items():
+            print(f"  carried {name}: {size:,} bytes")
+        return 0
     os.makedirs(OUT, exist_ok=True)
+    for name in carry.restore():
+        print(f"  restored {name} from {os.path.relpath(carry.STATE)}", flush=True)
     if argv[:1] == ["--float"]:
         nets = argv[1:]
         if not nets or set(nets) - set(NETS):

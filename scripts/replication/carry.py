@@ -1,0 +1,134 @@
+"""Unfinished runs carried across fresh checkouts: a session's build/ is gone when the next
+one starts, and a ResNet-8 float model or an AlexNet-regime campaign takes longer than one
+session. `save` packs what a run needs to continue (a float model, or the newest resume
+point of a training or a campaign) into replication_state/ (committed); `restore` unpacks
+it into build/replicate_fashion/ where that run has nothing yet."""
+from __future__ import annotations
+
+import glob
+import io
+import json
+import os
+import re
+import tarfile
+
+from .layout import OUT, ROOT, float_path, float_prefix, run_dir
+from .plan import ROWS, SEEDS
+
+STATE = os.path.join(ROOT, "replication_state")
+
+
+def _kept(name: str) -> bool:
+    from .runner import is_kept
+    return is_kept(name)
+
+
+def _solverstate_ok(path: str) -> bool:
+    """A solverstate Caffe finished writing (one being written does not parse)."""
+    from inq_layer.caffe_io import pb2
+    try:
+        with open(path, "rb") as f:
+            st = pb2().SolverState.FromString(f.read())
+        return st.iter > 0
+    except Exception:  # noqa: BLE001 - any parse failure means "not complete"
+        return False
+
+
+def float_files(net: str, seed: int) -> list[str]:
+    """The final float model, else the newest complete snapshot of its training and the log."""
+    if os.path.exists(float_path(net, seed)):
+        return [float_path(net, seed)]
+    prefix = float_prefix(net, seed)
+    states = sorted(glob.glob(prefix + "_iter_*.solverstate"), key=lambda f: int(re.findall(r"(\d+)\.", f)[-1]))
+    for st in reversed(states):
+        model = st[:-len(".solverstate")] + ".caffemodel"
+        if os.path.exists(model) and _solverstate_ok(st):
+            return [st, model] + ([prefix + ".log"] if os.path.exists(prefix + ".log") else [])
+    return []
+
+
+def campaign_files(row: str, seed: int) -> list[str]:
+    """What `--resume` needs: the record, the logs, the last finished phase's snapshot (the
+    next phase starts from it) and the running phase's newest complete one."""
+    from inq_layer.state import CampaignRecord, newest_complete_snapshot, snapshot_files
+    out = run_dir(row, seed)
+    rec = CampaignRecord.load(os.path.join(out, "campaign.json"))
+    if rec is None:
+        return []
+    files = [os.path.join(out, n) for n in ("campaign.json", "driver.log", "train.log")
+             if os.path.exists(os.path.join(out, n))]
+    states = [os.path.join(out, rec.data.phases[-1].final_state)] if rec.data.phases else []
+    snap = newest_complete_snapshot(os.path.join(out, f"phase{len(rec.data.phases) + 1}"))
+    if snap is not None:
+        states.append(snap[0])
+    for s in states:
+        files += [s, *snapshot_files(s)]
+    return files
+
+
+def wanted() -> dict[str, list[str]]:
+    """Archive name -> files, for every unfinished run and every float model a dense row
+    still needs (pruned models are not carried: LeNet's prunings are all kept)."""
+    out: dict[str, list[str]] = {}
+    for s in SEEDS:
+        needs = {r.net for k, r in ROWS.items() if not r.pruned and not _kept(f"{k}_s{s}")}
+        for net in sorted(needs):
+            out[f"float_{net}_s{s}"] = float_files(net, s)
+        for k in ROWS:
+            if not _kept(f"{k}_s{s}"):
+                out[f"{k}_s{s}"] = campaign_files(k, s)
+    return {k: v for k, v in out.items() if v}
+
+
+def save() -> dict[str, int]:
+    """Write replication_state/NAME.tar.gz for each unfinished run (atomically), drop the
+    archives of runs that finished; returns NAME -> bytes."""
+    from inq_layer.atomic import write_bytes_atomic
+    os.makedirs(STATE, exist_ok=True)
+    keep = wanted()
+    sizes = {}
+    for name, files in keep.items():
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            for f in files:
+                tar.add(f, arcname=os.path.relpath(f, OUT))
+            listing = json.dumps(sorted(os.path.relpath(f, OUT) for f in files)).encode()
+            info = tarfile.TarInfo("carried.json")
+            info.size = len(listing)
+            tar.addfile(info, io.BytesIO(listing))
+        write_bytes_atomic(os.path.join(STATE, f"{name}.tar.gz"), buf.getvalue())
+        sizes[name] = len(buf.getvalue())
+    for old in glob.glob(os.path.join(STATE, "*.tar.gz")):
+        if os.path.basename(old)[:-len(".tar.gz")] not in keep:
+            os.unlink(old)
+    return sizes
+
+
+def _target(name: str) -> str:
+    """What exists once a run has started on this machine: its float snapshots or model, or
+    its --out folder."""
+    return float_prefix(*_float_of(name)) if name.startswith("float_") else os.path.join(OUT, name)
+
+
+def _float_of(name: str) -> tuple[str, int]:
+    net, seed = name[len("float_"):].rsplit("_s", 1)
+    return net, int(seed)
+
+
+def restore() -> list[str]:
+    """Unpack each archive whose run has nothing here yet; returns their names."""
+    done = []
+    for arch in sorted(glob.glob(os.path.join(STATE, "*.tar.gz"))):
+        name = os.path.basename(arch)[:-len(".tar.gz")]
+        target = _target(name)
+        if glob.glob(target + "*") if name.startswith("float_") else os.path.exists(target):
+            continue
+        os.makedirs(OUT, exist_ok=True)
+        with tarfile.open(arch) as tar:
+            members = [m for m in tar.getmembers() if m.name != "carried.json"]
+            for m in members:
+                if m.name.startswith(("/", "..")) or not m.isfile():
+                    raise RuntimeError(f"{arch}: unexpected member {m.name!r}")
+            tar.extractall(OUT, members=members)
+        done.append(name)
+    return done

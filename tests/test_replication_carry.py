@@ -1,0 +1,91 @@
+"""scripts/replication/carry.py: unfinished runs packed for the next checkout and unpacked there."""
+import os
+import sys
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+
+from replication import carry, layout  # noqa: E402
+
+
+def _write(path, data=b"x"):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def _snapshot(folder, it, damaged=False):
+    from inq_layer.freezer import FrozenBlob
+    from inq_layer.state import SnapshotState, save_snapshot_state
+    base = os.path.join(folder, f"inq_iter_{it}")
+    _write(base + ".caffemodel", b"model %d" % it)
+    _write(base + ".solverstate", b"state %d" % it)
+    blob = FrozenBlob("conv1", 0, -1, -4, np.zeros(4, np.uint16), None, 2)
+    save_snapshot_state(base + ".inqstate.npz", SnapshotState(0, it, [blob]), base + ".caffemodel",
+                        base + ".solverstate")
+    if damaged:
+        _write(base + ".caffemodel", b"cut")  # its hash no longer matches
+    return base
+
+
+def _fake_runs(out):
+    from inq_layer.caffe_io import pb2
+    from inq_layer.state import CampaignRecord, PhaseRecord, Record
+    prefix = os.path.join(out, "float_resnet8_s3")
+    _write(f"{prefix}_iter_938.solverstate", pb2().SolverState(iter=938).SerializeToString())
+    _write(f"{prefix}_iter_938.caffemodel", b"float weights")
+    _write(f"{prefix}_iter_1876.solverstate", b"\xff\xff")  # being written
+    _write(f"{prefix}_iter_1876.caffemodel", b"newer weights")
+    _write(prefix + ".log", b"I1202 log")
+    run = os.path.join(out, "r2_mse_alexnet_s1")
+    _snapshot(os.path.join(run, "phase1"), 50)
+    _snapshot(os.path.join(run, "phase1"), 100)
+    _snapshot(os.path.join(run, "phase2"), 50)
+    _snapshot(os.path.join(run, "phase2"), 60, damaged=True)
+    _write(os.path.join(run, "driver.log"), b"driver")
+    ph = PhaseRecord(0.2, 0.2, {}, {}, {}, 100, 1.0, "phase1/inq_iter_100.inqstate.npz")
+    CampaignRecord(os.path.join(run, "campaign.json"), Record({"campaign": ["0.2", "1"]}, phases=[ph])).save()
+
+
+def _tree(folder):
+    found = {}
+    for d, _, files in os.walk(folder):
+        for n in files:
+            with open(os.path.join(d, n), "rb") as f:
+                found[os.path.relpath(os.path.join(d, n), folder)] = f.read()
+    return found
+
+
+def test_unfinished_runs_come_back_on_a_fresh_checkout(tmp_path, monkeypatch):
+    out, state = str(tmp_path / "out"), str(tmp_path / "state")
+    monkeypatch.setattr(layout, "OUT", out)
+    monkeypatch.setattr(carry, "OUT", out)
+    monkeypatch.setattr(carry, "STATE", state)
+    _fake_runs(out)
+    _write(os.path.join(state, "b5_s1.tar.gz"))  # a run kept since: its archive goes
+    before = _tree(out)
+    sizes = carry.save()
+    assert {"float_resnet8_s3", "r2_mse_alexnet_s1"} <= set(sizes)
+    assert not os.path.exists(os.path.join(state, "b5_s1.tar.gz"))
+
+    os.rename(out, out + ".old")  # the next checkout has no build/
+    assert set(carry.restore()) == set(sizes)
+    after = _tree(out)
+    run = "r2_mse_alexnet_s1/"
+    expect = {"float_resnet8_s3_iter_938.solverstate", "float_resnet8_s3_iter_938.caffemodel", "float_resnet8_s3.log",
+              run + "campaign.json", run + "driver.log"}
+    expect |= {run + f"phase{k}/inq_iter_{it}.{ext}" for k, it in ((1, 100), (2, 50))
+               for ext in ("caffemodel", "solverstate", "inqstate.npz")}
+    assert set(after) == expect  # the newest resume points only, never a cut file
+    assert all(after[k] == before[k] for k in after)
+    assert carry.restore() == []  # a run that has files here is left alone
+
+
+def test_a_finished_float_model_is_carried_alone(tmp_path, monkeypatch):
+    out = str(tmp_path / "out")
+    monkeypatch.setattr(layout, "OUT", out)
+    _write(layout.float_path("resnet8", 2), b"final")
+    _write(layout.float_prefix("resnet8", 2) + "_iter_938.caffemodel", b"old")
+    assert carry.float_files("resnet8", 2) == [layout.float_path("resnet8", 2)]
