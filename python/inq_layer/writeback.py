@@ -9,23 +9,22 @@ speed is the driver's overhead over `caffe train` (bench/bench_driver.py).
 from __future__ import annotations
 
 import ctypes
-import os
 
 import numpy as np
 
+from . import native
+
 FLOAT = np.uint16(0xFFFF)  # code of a weight that is still float (a NaN pattern)
 VERSION = 1  # must equal INQ_WRITEBACK_VERSION in writeback.c
-LIBRARY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_writeback.so")
+LIBRARY = native.library_path("writeback")
 _CHUNK = 1 << 20  # numpy path: bounds its two uint32 temporaries to 4 MB each
 
 
 def load(path: str = LIBRARY):
-    """The compiled kernel's function, or None (missing, unloadable or stale library)."""
-    try:
-        lib = ctypes.CDLL(path)
-        if lib.inq_writeback_version() != VERSION:
-            return None
-    except (OSError, AttributeError):
+    """The compiled kernel's function, or None (missing, unloadable or stale library, or
+    INQ_WRITEBACK=numpy)."""
+    lib = native.load(path, "inq_writeback", VERSION, "INQ_WRITEBACK")
+    if lib is None:
         return None
     fn = lib.inq_writeback
     fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
@@ -33,7 +32,7 @@ def load(path: str = LIBRARY):
     return fn
 
 
-_kernel = None if os.environ.get("INQ_WRITEBACK") == "numpy" else load()
+_kernel = load()
 KERNEL = "compiled" if _kernel is not None else "numpy"
 
 

@@ -1,0 +1,29 @@
+"""The optional compiled kernels (C files next to this one, built by scripts/setup.sh).
+
+A kernel is used only when its library loads and reports the version its Python side
+expects: a stale build from an older checkout falls back to numpy, never to wrong bits.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def library_path(name: str) -> str:
+    return os.path.join(HERE, f"_{name}.so")
+
+
+def load(path: str, prefix: str, version: int, env: str) -> ctypes.CDLL | None:
+    """The library at `path` if `{prefix}_version()` returns `version`, else None (missing,
+    unloadable, stale, or switched off with the environment variable `env`=numpy)."""
+    if os.environ.get(env) == "numpy":
+        return None
+    try:
+        lib = ctypes.CDLL(path)
+        if getattr(lib, f"{prefix}_version")() != version:
+            return None
+    except (OSError, AttributeError):
+        return None
+    return lib
