@@ -51,7 +51,7 @@ replication-doc: setup
 	$(VPY) scripts/replicate.py --doc
 
 # Mutation testing of the pure-numpy core (setup.cfg [mutmut]); not part of make test.
-# The C write-back kernel (writeback.c) is not mutated; its tests compare it with numpy.
+# The C kernels (writeback.c, quantize_kernel.c) are not mutated; their tests compare them with numpy.
 mutate: setup
 	scripts/mutate.sh
 

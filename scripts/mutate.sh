@@ -9,11 +9,11 @@
 # whole process group (Ctrl-C does; `kill -- -PGID` in the background): mutmut's worker
 # processes outlive a killed mutmut and go on editing the module. At the end,
 # scripts/mutation_report.py writes docs/MUTATION.md (exit 1 if a survivor is unexplained).
-#   scripts/mutate.sh [module ...]     default: all six
+#   scripts/mutate.sh [module ...]     default: all eight
 set -u
 cd "$(dirname "$0")/.."
 PY=build/venv/bin/python
-ALL=(levels partition quantize freezer writeback inq_format)
+ALL=(levels partition quantize passes n1_choice freezer writeback inq_format)
 mods=("$@")
 [ ${#mods[@]} -eq 0 ] && mods=("${ALL[@]}")
 for m in "${mods[@]}"; do

@@ -188,7 +188,7 @@ def main() -> int:
     lines = ["# Mutation testing", "",
              "Written by scripts/mutation_report.py from the cache of `make mutate` (scripts/mutate.sh: mutmut "
              "2.5.1 over the pure-numpy core, each module with its own unit tests first, then the other fast "
-             "unit tests; the C write-back kernel is not mutated, its tests compare it with numpy).", "",
+             "unit tests; the C kernels are not mutated, their tests compare them with numpy).", "",
              f"**Score: {detected} of {tested} mutants detected ({100 * detected / max(tested, 1):.1f} %); "
              f"{equivalent} survivors are equivalent (reasons below), {unexplained} unexplained; "
              f"{detected} of {tested - equivalent} non-equivalent mutants detected "

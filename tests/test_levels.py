@@ -6,8 +6,7 @@ import pytest
 from hyp import examples
 from hypothesis import given, settings, strategies as st
 
-from inq_layer.levels import (check_bits, estimated_squared_errors, n1_from_max, n1_mse, n2_from_n1,
-                              nearest_level, nearest_level_scan, squared_error)
+from inq_layer.levels import check_bits, n1_from_max, n2_from_n1, nearest_level, nearest_level_scan, squared_error
 
 F32 = np.float32
 
@@ -111,57 +110,6 @@ def test_clean_nearest_level_clips_above_the_grid():
     assert q.tolist() == [1024.0, -1024.0, 1024.0, 8.0, 0.0, 512.0]
 
 
-def _brute_mse(w, bits):
-    """Least-error n1 up to the max rule's (ties to the larger), checking on the way that
-    no n1 above it is strictly better."""
-    top = n1_from_max(float(np.max(np.abs(w))))
-    errs = {n1: squared_error(w, n1, n2_from_n1(n1, bits)) for n1 in range(top + 3, top - 45, -1)
-            if n2_from_n1(n1, bits) >= -126}
-    low = {c: e for c, e in errs.items() if c <= top} or {top: squared_error(w, top, n2_from_n1(top, bits))}
-    assert min(low.values()) <= min(errs.values(), default=math.inf)
-    return max(low, key=lambda c: (-low[c], c)), {**errs, **low}
-
-
-@settings(max_examples=examples(150), deadline=None)
-@given(st.lists(st.floats(-8, 8, width=32), min_size=1, max_size=80).map(lambda xs: np.array(xs, F32)),
-       st.integers(2, 8))
-def test_mse_n1_is_the_least_squared_error_and_never_worse_than_max(w, bits):
-    if not np.any(w):
-        assert n1_mse(w, bits) is None
-        return
-    got = n1_mse(w, bits)
-    best, errs = _brute_mse(w, bits)
-    top = n1_from_max(float(np.max(np.abs(w))))
-    assert errs[got] == errs[best] and got == best
-    assert errs[got] <= errs[top]
-
-
-@settings(max_examples=examples(80), deadline=None)
-@given(st.lists(st.floats(-8, 8, width=32), min_size=1, max_size=80).map(lambda xs: np.array(xs, F32)),
-       st.integers(2, 8))
-def test_mse_n1_is_stable_on_its_own_grid(w, bits):
-    """Re-quantizing on the kept grid changes nothing, and a blob that uses the grid's top
-    level has that same mse n1 (later phases see no reason to move it)."""
-    n1 = n1_mse(w, bits)
-    if n1 is None:
-        return
-    n2 = n2_from_n1(n1, bits)
-    q = nearest_level(w, n1, n2, original=False)
-    assert squared_error(q, n1, n2) == 0.0
-    if np.max(np.abs(q)) == 2.0 ** n1:
-        assert n1_mse(q, bits) == n1
-
-
-def test_mse_n1_large_blob_and_heavy_tail():
-    rng = np.random.default_rng(3)
-    w = rng.standard_t(2, 300_000).astype(F32) * F32(0.01)
-    for bits in (2, 3, 5):
-        got = n1_mse(w, bits)
-        errs = {c: squared_error(w, c, n2_from_n1(c, bits)) for c in range(got - 2, got + 3)
-                if c <= n1_from_max(float(np.max(np.abs(w))))}
-        assert min(errs, key=errs.get) == got
-
-
 def _blobs():
     rng = np.random.default_rng(7)
     return {"normal": rng.normal(0, 0.05, 1000).astype(F32),
@@ -178,42 +126,3 @@ def test_squared_error_is_the_sum_over_the_clean_scan():
             d = w.astype(np.float64) - nearest_level_scan(w, n1, n2, original=False)
             assert squared_error(w, n1, n2) == pytest.approx(float(d @ d), rel=1e-12)
     assert squared_error(np.array([1500.0], F32), 10, 3) == 476.0 ** 2
-
-
-def test_estimated_squared_errors_equal_the_exact_ones():
-    """The one-pass estimate that ranks mse candidates equals squared_error on every grid
-    (none of these weights sits exactly on a zero cut)."""
-    for name, w in _blobs().items():
-        total = float(np.dot(w.astype(np.float64), w.astype(np.float64)))
-        top = n1_from_max(float(np.max(np.abs(w))))
-        for bits in (2, 3, 4, 5, 8):
-            n1s = [n1 for n1 in range(top + 2, top - 14, -1) if n2_from_n1(n1, bits) >= -126]
-            est = estimated_squared_errors(w, n1s, bits)
-            for n1, e in zip(n1s, est):
-                exact = squared_error(w, n1, n2_from_n1(n1, bits))
-                assert abs(e - exact) <= 1e-9 * total, (name, bits, n1, e, exact)
-
-
-def test_mse_n1_edge_cases():
-    assert n1_mse(np.zeros(0, F32), 5) is None
-    assert n1_mse(np.zeros(7, F32), 5) is None
-    # Fifty weights at 2^-127 (subnormal) would fit the 2-bit grid n1 = -127 exactly, but
-    # grids stay in float32's normal range: n2 >= -126.
-    w = np.array([1.2 * 2.0 ** -126] + [2.0 ** -127] * 50, F32)
-    assert n1_mse(w, 2) == -126
-    # The lowest grid allowed (n2 = -126) is a candidate: one weight at 2^-125 clipped costs
-    # less than fifty at 2^-126 rounded to 0.
-    w = np.array([2.0 ** -125] + [2.0 ** -126] * 50, F32)
-    assert n1_from_max(2.0 ** -125) == -125 and n1_mse(w, 2) == -126
-    # Where the best grid clips: one large weight among many small ones.
-    w = np.array([1.0] + [0.1] * 200, F32)
-    best, errs = _brute_mse(w, 2)
-    assert n1_mse(w, 2) == best < n1_from_max(1.0)
-
-
-@pytest.mark.parametrize("bits", [2, 3, 4, 5, 8])
-def test_mse_n1_equals_brute_force_on_fixed_blobs(bits):
-    for name, w in _blobs().items():
-        if w.size > 10_000:
-            continue
-        assert n1_mse(w, bits) == _brute_mse(w, bits)[0], name

@@ -1,6 +1,7 @@
 """quantize_blob: bit-exact with the original's 3600 golden cases, paper rule, bad input."""
 import os
 import re
+from decimal import Decimal
 
 import numpy as np
 import pytest
@@ -9,9 +10,11 @@ from hypothesis import given, settings, strategies as st
 
 from driver_util import bits as u32
 from inq_layer import quantize_blob
+from inq_layer.levels import n1_from_max, n2_from_n1, nearest_level_scan
 from inq_layer.quantize import quantize_blob_plain
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "data", "blobcpp_cases.npz")
+pytestmark = pytest.mark.usefixtures("both_kernels")  # compiled, then the numpy fallback
 
 
 def test_all_golden_cases_bit_exact():
@@ -54,6 +57,36 @@ def test_fast_equals_plain_transcription(w, portion, bits):
     a, b = quantize_blob(w, portion, bits), quantize_blob_plain(w, portion, bits)
     assert np.array_equal(u32(a.quantized), u32(b.quantized))
     assert np.array_equal(a.frozen, b.frozen) and (a.n1, a.n2) == (b.n1, b.n2)
+
+
+def _paper_plain(w, portion, bits, frozen, n1, pruned):
+    """Algorithm 1 written plainly: the m largest |w| among the weights neither frozen nor
+    pruned, the lower index first at equal |w|, where m makes ceil(portion * unpruned)."""
+    n2 = n2_from_n1(n1, bits)
+    mags = np.abs(w.astype(np.float64))
+    done = frozen | pruned
+    m = int(np.ceil(Decimal(portion) * int((~pruned).sum()))) - int((frozen & ~pruned).sum())
+    cand = np.flatnonzero(~done)
+    order = cand[np.lexsort((cand, -mags[cand]))]
+    chosen = np.zeros(w.size, bool)
+    chosen[order[:max(m, 0)]] = True
+    out = np.where(chosen, nearest_level_scan(w, n1, n2, original=False), w).astype(np.float32)
+    out[pruned] = 0.0
+    return out, chosen | done
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(blobs, st.sampled_from(["0.2", "0.3", "0.5", "0.75", "0.9", "1"]), st.integers(2, 8), st.data())
+def test_paper_rule_equals_its_plain_definition(w, portion, bits, data):
+    if not np.any(w):
+        return
+    n = w.size
+    frozen = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+    pruned = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n))) & (w == 0)
+    n1 = n1_from_max(float(np.max(np.abs(w))))
+    r = quantize_blob(w, portion, bits, frozen=frozen, rule="paper", n1=n1, pruned=pruned)
+    out, mask = _paper_plain(w, portion, bits, frozen, n1, pruned)
+    assert np.array_equal(u32(r.quantized), u32(out)) and np.array_equal(r.frozen, mask)
 
 
 def _campaign(w, bits, strategy="magnitude", portions=("0.3", "0.6", "0.8", "1.0"), grow=None,

@@ -8,7 +8,7 @@ import pytest
 from hyp import examples
 from hypothesis import given, settings, strategies as st
 
-from inq_layer import writeback
+from inq_layer import passes, writeback
 from inq_layer.writeback import FLOAT, blend, blend_numpy
 
 
@@ -67,12 +67,13 @@ def test_mismatched_arrays_are_refused():
         blend(ro, np.zeros(3, np.uint16))
 
 
-def test_setup_built_the_compiled_kernel():
-    """make setup compiles writeback.c wherever a C compiler exists (it is one of the
-    Caffe build's dependencies); without it the driver would run about 2% slower."""
+def test_setup_built_the_compiled_kernels():
+    """make setup compiles writeback.c and quantize_kernel.c wherever a C compiler exists
+    (it is one of the Caffe build's dependencies); without them the driver would run about
+    2% slower, and phase boundaries about 6 times slower."""
     if shutil.which("gcc") is None and shutil.which("cc") is None:
-        pytest.skip("no C compiler on this machine: the numpy kernel is the expected one")
-    assert writeback.KERNEL == "compiled"
+        pytest.skip("no C compiler on this machine: the numpy kernels are the expected ones")
+    assert writeback.KERNEL == "compiled" and passes.KERNEL == "compiled"
 
 
 def test_missing_or_stale_library_falls_back(tmp_path):
@@ -89,11 +90,11 @@ def test_missing_or_stale_library_falls_back(tmp_path):
         assert writeback.load(str(tmp_path / "old.so")) is None
 
 
-def test_env_forces_the_numpy_kernel():
-    code = "from inq_layer import writeback; print(writeback.KERNEL)"
-    env = dict(os.environ, INQ_WRITEBACK="numpy")
+def test_env_forces_the_numpy_kernels():
+    code = "from inq_layer import passes, writeback; print(writeback.KERNEL, passes.KERNEL)"
+    env = dict(os.environ, INQ_WRITEBACK="numpy", INQ_QUANTIZE="numpy")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "numpy"
+    assert out.stdout.split() == ["numpy", "numpy"]
 
 
 def test_blend_takes_the_compiled_kernel_only_for_contiguous_arrays(monkeypatch):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import caffe_io, writeback
+from . import caffe_io, passes, writeback
 from .caffe_probe import gpu_usable, try_solver
 from .atomic import scratch_file
 from .caffe_log import CaffeLog
@@ -266,6 +266,9 @@ class Campaign:
         if writeback.KERNEL != "compiled":
             log(f"warning: {writeback.LIBRARY} is not built (make setup): frozen weights are "
                 f"written back with numpy, same results but a few percent slower on small nets")
+        if passes.KERNEL != "compiled":
+            log(f"warning: {passes.LIBRARY} is not built (make setup): blobs are quantized with numpy, "
+                f"same results, about 6 times slower at each phase boundary")
         self._choose_device()
         self._try_in_child()
         if not any(self.cfg.test_iters()):  # none, or all at 0 or below

@@ -17,19 +17,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import passes
 from .errors import InqError
 from .writeback import FLOAT, blend
 
 
 def encode(quantized: np.ndarray, frozen: np.ndarray, name: str = "blob") -> np.ndarray:
     """Codes for one blob from its quantized values and frozen mask."""
-    bits = np.ascontiguousarray(quantized, np.float32).view(np.uint32)
-    if np.any(bits[frozen] & 0xFFFF):
+    q = np.ascontiguousarray(quantized, np.float32)
+    codes, bad = passes.encode(q.reshape(-1).view(np.uint32), np.ascontiguousarray(frozen, bool).reshape(-1))
+    if bad:
         raise InqError(f"{name}: frozen weights below 2^-133 cannot be stored; the layer's "
                        f"weights are too small for float32 training, rescale the model")
-    codes = (bits >> 16).astype(np.uint16)
-    codes[~np.asarray(frozen, bool)] = FLOAT
-    return codes
+    return codes.reshape(q.shape)
 
 
 def frozen_mask(codes: np.ndarray) -> np.ndarray:

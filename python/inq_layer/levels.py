@@ -10,8 +10,8 @@ through an exact double-precision path. With `original=False` the start value is
 the plain nearest level, anything above the grid clipped to +-2^n1 (the paper rule, and
 any grid whose n1 is not the current max's).
 
-Choosing n1: `n1_from_max` (the paper's and the original's rule) or `n1_mse`, the n1 whose
-grid gives the least squared error over the whole blob.
+Choosing n1: `n1_from_max` (the paper's and the original's rule) here, the least squared
+error in n1_choice.py.
 """
 from __future__ import annotations
 
@@ -157,7 +157,7 @@ def nearest_level(w: np.ndarray, n1: int, n2: int, out: np.ndarray | None = None
 
 def squared_error(w: np.ndarray, n1: int, n2: int) -> float:
     """Sum of (w - nearest level)^2 in double precision over the blob (levels without the
-    scan's start value, as `n1_mse` grids are used)."""
+    scan's start value, as mse grids are used)."""
     flat = np.ascontiguousarray(w, np.float32).reshape(-1)
     total = 0.0
     for s in range(0, flat.size, _CHUNK):
@@ -165,81 +165,3 @@ def squared_error(w: np.ndarray, n1: int, n2: int) -> float:
         d = c.astype(np.float64) - nearest_level(c, n1, n2, original=False)
         total += float(d @ d)
     return total
-
-
-_MSE_SPAN = 40  # n1 candidates below the max rule's: far more than clipping ever pays for
-_MIN_N2 = -126  # grids stay in float32's normal range (the freezer and .inq need it)
-
-
-def _bucket_stats(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Count, sum |w| and sum w^2 per half-octave: key = magnitude bits >> 22, i.e. the
-    float exponent and whether the mantissa is below 1.5 (where rounding changes power)."""
-    n = np.zeros(512)
-    s1 = np.zeros(512)
-    s2 = np.zeros(512)
-    for s in range(0, flat.size, _CHUNK):
-        c = flat[s:s + _CHUNK]
-        key = (c.view(np.int32) & 0x7FFFFFFF) >> 22
-        a = np.abs(c).astype(np.float64)
-        n += np.bincount(key, minlength=512)
-        s1 += np.bincount(key, a, minlength=512)
-        s2 += np.bincount(key, a * a, minlength=512)
-    return n, s1, s2
-
-
-def _bucket_levels(n1: int, n2: int) -> np.ndarray:
-    """The level each half-octave rounds to on the grid n2..n1 (0 below it, 2^n1 above)."""
-    key = np.arange(512)
-    e = (key >> 1) - 127  # float exponent of the bucket (-127: zero and subnormals)
-    up = (key & 1) == 1  # mantissa >= 1.5: the next power is nearer
-    k = np.where(up, e + 1, e)
-    lev = np.ldexp(1.0, np.clip(k, n2, n1))
-    lev[e < n2 - 1] = 0.0
-    lev[e == n2 - 1] = math.ldexp(1.0, n2)  # (2^(n2-1), 2^n2): nearer 2^n2 than 0
-    return lev
-
-
-def estimated_squared_errors(w: np.ndarray, n1s: list[int], bits: int) -> list[float]:
-    """`squared_error` of w on the grid of each n1 (n2 from `n2_from_n1`), from one pass of
-    per-half-octave sums: every weight of a half-octave rounds to the same level. Equal to
-    the exact sums up to rounding, except that a weight exactly at 2^(n2-1) (where the
-    tie gives 0) is counted at 2^n2."""
-    return _estimates(np.ascontiguousarray(w, np.float32).reshape(-1), n1s, bits)[0]
-
-
-def _estimates(flat: np.ndarray, n1s: list[int], bits: int) -> tuple[list[float], float]:
-    """The estimates, and the blob's sum of squares from the same pass."""
-    n, s1, s2 = _bucket_stats(flat)
-    out = []
-    for n1 in n1s:
-        lev = _bucket_levels(n1, n2_from_n1(n1, bits))
-        out.append(float(np.sum(s2 - 2.0 * lev * s1 + lev * lev * n)))
-    return out, float(s2.sum())
-
-
-def n1_mse(w: np.ndarray, bits: int) -> int | None:
-    """The integer n1 whose grid (n2 = n1 + 1 - 2^(bits-2), weights above clipped to
-    +-2^n1) gives the least sum of squared errors over the whole blob; None for an
-    all-zero or empty blob. Ties go to the larger n1 (the nearer to the paper's rule).
-
-    No n1 above the max rule's can do better (its extra top level is never the nearest),
-    and none more than _MSE_SPAN below it: clipping the largest weight by 2^40 costs more
-    than 2^78 weights could gain. The candidates are ranked by `estimated_squared_errors`;
-    those within rounding of the best, and the max rule's own n1, are then measured
-    exactly, so the result is never worse than the max rule.
-    """
-    bits = check_bits(bits)
-    flat = np.ascontiguousarray(w, np.float32).reshape(-1)
-    if flat.size == 0:
-        return None
-    m = float(np.max(np.abs(flat)))
-    if m == 0.0:
-        return None
-    top = n1_from_max(m)
-    cands = [n1 for n1 in range(top, top - _MSE_SPAN - 1, -1) if n2_from_n1(n1, bits) >= _MIN_N2] or [top]
-    est, total = _estimates(flat, cands, bits)  # one pass: no float64 copy of the blob
-    tol = 1e-9 * total
-    best_est = min(est)
-    short = {c for c, e in zip(cands, est) if e <= best_est + tol} | {top}
-    exact = {c: squared_error(flat, c, n2_from_n1(c, bits)) for c in short}
-    return max(exact, key=lambda c: (-exact[c], c))

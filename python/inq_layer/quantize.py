@@ -20,6 +20,10 @@ once like the paper rule's. A given `n1` is used as it is.
 `pruned` (INQ after pruning, --keep-zeros): weights held at 0 whatever the rule. They are
 frozen from the first phase, never selected or revived, and the portion counts only the
 other weights.
+
+The blob is read three times (passes.py, compiled or numpy): a histogram of the candidates'
+magnitudes (with the mse rule's sums), the one bucket that holds the cut, and the writing
+of the levels and the frozen mask.
 """
 from __future__ import annotations
 
@@ -28,9 +32,10 @@ from decimal import Decimal
 
 import numpy as np
 
-from .levels import check_bits, n1_from_max, n1_mse, n2_from_n1, nearest_level, nearest_level_scan
-from .partition import (kth_smallest, magnitude_bits, parse_portion, random_pick,
-                        reference_partition_index, target_count, top_by_magnitude)
+from . import passes
+from .levels import check_bits, n1_from_max, n2_from_n1, nearest_level_scan
+from .n1_choice import n1_from_sums
+from .partition import parse_portion, random_pick, reference_partition_index, target_count
 
 RULES = ("reference", "paper")
 STRATEGIES = ("magnitude", "random")
@@ -59,13 +64,6 @@ def _check_finite(w: np.ndarray, name: str) -> None:
         raise ValueError(f"{name}: weights contain {bad} (NaN or Inf); fix or retrain the float model")
 
 
-def _choose_n1(w: np.ndarray, bits: int, n1_rule: str) -> int:
-    """n1 of a blob that has a non-zero weight, by `n1_rule` (checked by the caller)."""
-    if n1_rule == "mse":
-        return n1_mse(w, bits)
-    return n1_from_max(float(np.max(np.abs(w))))
-
-
 def _check_n1(n1, bits: int, name: str) -> None:
     """A given n1 is an integer exponent of float32 (2^-149, the smallest subnormal, to 2^127)."""
     if isinstance(n1, bool) or not isinstance(n1, (int, np.integer)):
@@ -74,13 +72,14 @@ def _check_n1(n1, bits: int, name: str) -> None:
         raise ValueError(f"{name}: n1 = {n1} is outside float32's exponents (-149..127)")
 
 
-def _mask(m: np.ndarray | None, shape: tuple, what: str, name: str) -> np.ndarray:
+def _mask(m: np.ndarray | None, shape: tuple, what: str, name: str) -> np.ndarray | None:
+    """A 1-D contiguous bool view of a mask, or None."""
     if m is None:
-        return np.zeros(shape, bool)
+        return None
     m = np.asarray(m, bool)
     if m.shape != shape:
         raise ValueError(f"{name}: {what} mask shape {m.shape} differs from weights {shape}")
-    return m
+    return np.ascontiguousarray(m).reshape(-1)
 
 
 def quantize_blob(weights: np.ndarray, portion: float | str | Decimal, bits: int = 5,
@@ -101,48 +100,78 @@ def quantize_blob(weights: np.ndarray, portion: float | str | Decimal, bits: int
                           rule, strategy, seed, name, n1, n1_rule, None if pruned is None else np.reshape(pruned, 1))
         return QuantizedBlob(r.quantized.reshape(()), r.frozen.reshape(()), r.n1, r.n2, r.partition_index, r.all_zero)
     w = np.ascontiguousarray(weights, dtype=np.float32)
-    prev = _mask(frozen, w.shape, "frozen", name) if rule == "paper" else np.zeros(w.shape, bool)
+    wbits = w.reshape(-1).view(np.uint32)
+    prev = _mask(frozen, w.shape, "frozen", name) if rule == "paper" else None
     held = _mask(pruned, w.shape, "pruned", name)
-    mag = magnitude_bits(w)
-    max_bits = int(mag.max()) if mag.size else 0
+    hist, max_bits, n_held, n_cand, sums = passes.histogram(wbits, prev, held, sums=n1 is None and n1_rule == "mse")
     if max_bits >= _INF_BITS:  # NaN and Inf have the largest magnitude bits
         _check_finite(w, name)
     if max_bits == 0:  # every weight is +-0: already on the grid
         return QuantizedBlob(np.zeros_like(w), np.ones(w.shape, bool), None, None, all_zero=True)
-    if rule == "paper" and n1 is None and (prev & ~held).any():
+    n = w.size
+    n_live = n - n_held
+    if rule == "paper" and n1 is None and n - n_cand > n_held:  # frozen weights that are not held
         raise ValueError(f"{name}: the paper rule keeps a blob's grid: pass the n1 of its first phase")
     original = rule == "reference" and n1 is None and n1_rule == "max"
+    max_abs = float(np.uint32(max_bits).view(np.float32))
     if n1 is None:
-        n1 = _choose_n1(w, bits, n1_rule)
+        n1 = n1_from_sums(sums, max_abs, bits) if n1_rule == "mse" else n1_from_max(max_abs)
     if n1 > 127:
-        raise ValueError(f"{name}: max |w| = {np.int32(max_bits).view(np.float32):g} is too large "
-                         f"for a float32 power-of-two grid")
+        raise ValueError(f"{name}: max |w| = {max_abs:g} is too large for a float32 power-of-two grid")
     n2 = n2_from_n1(n1, bits)
 
-    live = ~held
-    n_live = int(np.count_nonzero(live))
-    idx = None
-    if rule == "reference":
-        if n_live:
+    # The cut: candidates above t are chosen, and the first `ties` equal to it.
+    idx, pick = None, None
+    if rule == "reference":  # blob.cpp: |w| >= the idx-th smallest of the live weights
+        if not n_live:
+            t, ties = _NONE, 0
+        else:
             idx = reference_partition_index(n_live, p)
-            chosen = live & (mag >= kth_smallest(mag if not held.any() else mag[live], idx))
+            t, above, equal = _rank(wbits, prev, held, hist, idx)
+            ties = passes.ALL
             if strategy == "random":
-                chosen = random_pick(live, int(chosen.sum()), np.random.default_rng(seed))
-        else:
-            chosen = np.zeros(w.shape, bool)
+                pick = random_pick(_live(held, n), above + equal, np.random.default_rng(seed))
     else:
-        prev = prev | held
-        m = int(held.sum()) + target_count(n_live, p) - int(prev.sum())
+        m = target_count(n_live, p) - (n - n_cand - n_held)  # not yet frozen among those to freeze
         if strategy == "random":
-            chosen = random_pick(~prev, m, np.random.default_rng(seed))
+            pick = random_pick(_live(_either(prev, held), n), m, np.random.default_rng(seed))
+            t, ties = _NONE, 0
+        elif m <= 0:
+            t, ties = _NONE, 0
+        elif m >= n_cand:
+            t, ties = 0, passes.ALL
         else:
-            chosen = top_by_magnitude(mag, ~prev, m)
-    del mag
+            t, above, equal = _rank(wbits, prev, held, hist, n_cand - m)  # the m-th largest
+            ties = m - above if m - above < equal else passes.ALL
     # Only the newly chosen weights are snapped: frozen ones keep their exact value.
-    out = nearest_level(w, n1, n2, chosen=chosen, original=original)
-    if held.any():
-        out[held] = 0.0
-    return QuantizedBlob(out, chosen | prev | held, n1, n2, idx)
+    out, mask = passes.write(wbits, prev, held, pick, t, ties, passes.grid(n1, n2, original))
+    return QuantizedBlob(out.reshape(w.shape), mask.reshape(w.shape), n1, n2, idx)
+
+
+_NONE = 0xFFFFFFFF  # a cut no magnitude reaches
+
+
+def _rank(bits: np.ndarray, prev, held, hist: np.ndarray, k: int) -> tuple[int, int, int]:
+    """The k-th smallest (0-based) candidate magnitude t, and how many candidates are
+    above and equal to it: the histogram finds its bucket, one pass collects that bucket."""
+    cum = np.cumsum(hist)
+    bucket = int(np.searchsorted(cum, k, side="right"))
+    below = int(cum[bucket - 1]) if bucket else 0
+    members = passes.collect(bits, prev, held, bucket, int(hist[bucket]))
+    r = k - below
+    t = int(np.partition(members, r)[r])
+    equal = int(np.count_nonzero(members == t))
+    above = int(cum[-1] - cum[bucket]) + int(np.count_nonzero(members > t))
+    return t, above, equal
+
+
+def _either(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    return b if a is None else a if b is None else a | b
+
+
+def _live(frozen: np.ndarray | None, n: int) -> np.ndarray:
+    """Bool mask of the weights a random pick draws from (1-D)."""
+    return np.ones(n, bool) if frozen is None else ~frozen
 
 
 def quantize_blob_plain(weights: np.ndarray, portion: float | str | Decimal, bits: int) -> QuantizedBlob:
