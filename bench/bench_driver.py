@@ -25,7 +25,6 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "python"))
 ITERS, DISPLAY, PAIRS = 400, 20, 5
 _LINE = re.compile(r"^I\d+ (\d\d):(\d\d):(\d\d\.\d+) .*\] Iteration (\d+)(?: \([^)]*\))?, loss = ")
 

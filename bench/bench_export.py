@@ -6,15 +6,13 @@ float. Prints per model the .inq size against float32, how many blobs went entro
 and the write (code) and read (decode) speed in MB of float32 weights per second; checks
 that reading the file back gives every weight bit for bit.
 """
-import os
 import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
-from inq_layer import quantize_blob  # noqa: E402
-from inq_layer.inq_format import Entry, deserialize, serialize  # noqa: E402
+from inq_layer import quantize_blob
+from inq_layer.inq_format import Entry, deserialize, serialize
 
 ALEXNET = [("conv1", (96, 3, 11, 11)), ("conv2", (256, 48, 5, 5)), ("conv3", (384, 256, 3, 3)),
            ("conv4", (384, 192, 3, 3)), ("conv5", (256, 192, 3, 3)), ("fc6", (4096, 9216)),

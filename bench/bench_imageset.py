@@ -4,14 +4,13 @@ scaled to 500x375 and saved as JPEG (quality 90), 1000 files. Prints images/s an
 ILSVRC-2012's 1.28M training images would take at that rate."""
 import os
 import subprocess
-import sys
 import tempfile
 import time
 
+from inq_layer.debian_data import extract, fetch_deb
+from inq_layer.imageset import Options, convert
+
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-sys.path.insert(0, os.path.join(ROOT, "python"))
-from inq_layer.debian_data import extract, fetch_deb  # noqa: E402
-from inq_layer.imageset import Options, convert  # noqa: E402
 
 PHOTOS = ["baboon.jpg", "fruits.jpg", "building.jpg", "aero1.jpg", "home.jpg", "board.jpg", "apple.jpg",
           "butterfly.jpg", "lena.jpg", "starry_night.jpg"]

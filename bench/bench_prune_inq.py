@@ -42,7 +42,6 @@ def main() -> None:
         run("solver_driver.py", "--solver", SOLVER, "--weights", os.path.join(pruned, "pruned.caffemodel"),
             "--keep-zeros", "--bits", "5", "--campaign", FINE, "--out", inq)
         rep = json.load(open(os.path.join(inq, "report.json")))
-        sys.path.insert(0, os.path.join(ROOT, "python"))
         from inq_layer.export import export_model
         size = export_model(NET, rep["final_model"], 5, os.path.join(folder, "lenet.inq"))
     finally:

@@ -8,16 +8,14 @@ and with the numpy fallback; the plain transcription of blob.cpp runs once, as t
 Goals (issue 25): at most 10 passes (5), peak at most 2x (1.25), the paper rule as fast as
 the reference rule.
 """
-import os
 import sys
 import time
 import tracemalloc
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
-from inq_layer import passes  # noqa: E402
-from inq_layer.quantize import quantize_blob, quantize_blob_plain  # noqa: E402
+from inq_layer import passes
+from inq_layer.quantize import quantize_blob, quantize_blob_plain
 
 SHAPE = (4096, 9216)
 REPS = 7

@@ -14,8 +14,7 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
-from inq_layer import passes  # noqa: E402
+from inq_layer import passes
 
 SCHEDULE = ("0.5", "0.75", "0.875", "1")
 CONVS = [(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)]  # (channels, layers) per stage

@@ -16,7 +16,6 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "python"))
 NETS = {"lenet": "prototxt/fashion_lenet_train_test.prototxt",
         "resnet8": "prototxt/fashion_resnet8_train_test.prototxt"}
 ITERATIONS, ROUNDS = 30, 3

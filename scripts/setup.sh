@@ -173,31 +173,32 @@ if [[ $BUILD_CAFFE == 1 && ! -f "$CAFFE_DIR/.complete" ]]; then
   say "Caffe is in build/caffe (tool: build/caffe/build/tools/caffe), built in $((SECONDS - BUILD_START)) s"
 fi
 
-# --- 5. The compiled kernels -------------------------------------------------------------
-# Optional: without them inq_layer uses numpy (the same bits, slower): writeback.c writes
-# frozen weights back (about 2% of a LeNet iteration), quantize_kernel.c quantizes a blob
-# in 3 passes instead of 30 to 70. Each is rebuilt when its source is newer.
-CC="${CC:-gcc}"
-for name in writeback quantize_kernel; do
-  KSRC="$ROOT/python/inq_layer/$name.c"
-  KLIB="$ROOT/python/inq_layer/_$name.so"
-  [[ -f "$KLIB" && ! "$KSRC" -nt "$KLIB" ]] && continue
-  if ! command -v "$CC" >/dev/null; then
-    say "warning: no C compiler ($CC): inq_layer runs $name with numpy (same results, slower)"
-  elif "$CC" -O3 -std=c99 -shared -fPIC -o "$KLIB.tmp" "$KSRC" -lm > "$BUILD/$name-build.log" 2>&1; then
-    mv "$KLIB.tmp" "$KLIB"
-  else
-    rm -f "$KLIB.tmp"
-    say "warning: compiling $KSRC failed (build/$name-build.log): inq_layer runs it with numpy"
-  fi
-done
-
-# --- 6. Make the venv see pycaffe and inq_layer without environment variables ---------
+# --- 5. pycaffe and inq_layer in the venv, without environment variables -----------------
+# pycaffe is a folder of the Caffe build, not a distribution: one .pth line points at it, as
+# a user's PYTHONPATH would. inq_layer is installed the Python way, editable (this checkout);
+# its setup.py compiles the C kernels next to it, optional: without them inq_layer uses
+# numpy (the same bits, slower: writeback.c writes frozen weights back in about 2% of a LeNet
+# iteration, quantize_kernel.c quantizes a blob in 3 passes instead of 30 to 60). It is
+# installed again when a kernel's source is newer than its library.
 SITE="$("$VPY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-PTH="$SITE/inq_project.pth"
-want="$(printf '%s\n%s\n' "$ROOT/python" "$CAFFE_PY")"
-if [[ ! -f "$PTH" || "$(cat "$PTH")" != "$want" ]]; then
-  printf '%s\n' "$want" > "$PTH.tmp" && mv "$PTH.tmp" "$PTH"
+PTH="$SITE/pycaffe.pth"
+rm -f "$SITE/inq_project.pth"
+if [[ ! -f "$PTH" || "$(cat "$PTH")" != "$CAFFE_PY" ]]; then
+  printf '%s\n' "$CAFFE_PY" > "$PTH.tmp" && mv "$PTH.tmp" "$PTH"
+fi
+install=0
+"$VPY" -I -c 'import inq_layer.native, os, sys; sys.exit(not os.path.samefile(inq_layer.native.HERE, sys.argv[1]))' \
+  "$ROOT/inq_layer" 2>/dev/null || install=1
+for src in "$ROOT"/inq_layer/*.c; do
+  lib=("${src%/*}/_$(basename "$src" .c)".cpython-*.so)
+  [[ -f "${lib[0]}" && ! "$src" -nt "${lib[0]}" ]] || install=1
+done
+if [[ $install == 1 ]]; then
+  # No build isolation: the venv's own setuptools builds it, with no download.
+  "$VPY" -m pip install --no-deps --no-build-isolation -e "$ROOT" > "$BUILD/pip-install-e.log" 2>&1 \
+    || { tail -n 5 "$BUILD/pip-install-e.log" >&2; die "pip install -e . failed (build/pip-install-e.log)"; }
+  "$VPY" -I -c 'from inq_layer import passes, writeback; import sys; sys.exit(passes.KERNEL != "compiled" or writeback.KERNEL != "compiled")' \
+    || say "warning: the C kernels did not compile (build/pip-install-e.log): inq_layer runs them with numpy"
 fi
 "$VPY" -c 'import caffe, inq_layer' 2>"$BUILD/import.log" \
   || { tail -n 3 "$BUILD/import.log" >&2; die "'import caffe' fails in build/venv (see build/import.log)"; }

@@ -1,10 +1,4 @@
-import os
-import sys
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "python"))
-
-import pytest  # noqa: E402
+import pytest
 
 
 @pytest.fixture

@@ -19,10 +19,9 @@ def test_a_second_owner_is_refused_with_the_first_ones_pid(tmp_path):
 
 
 def test_a_killed_owner_leaves_no_stale_lock(tmp_path):
-    code = ("import sys, os; sys.path.insert(0, sys.argv[2]); from inq_layer.lock import OutLock; "
+    code = ("import sys, os; from inq_layer.lock import OutLock; "
             "l = OutLock(sys.argv[1]).__enter__(); os.kill(os.getpid(), 9)")
-    python_dir = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python")
-    r = subprocess.run([sys.executable, "-c", code, str(tmp_path), python_dir])
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path)])
     assert r.returncode == -9 and os.path.exists(tmp_path / ".lock")
     with OutLock(str(tmp_path)):
         pass

@@ -34,10 +34,10 @@ def test_every_reference_in_the_plan_exists():
 @pytest.mark.parametrize("key", sorted(plan.ROWS))
 def test_driver_command_parses(key):
     """Every row's command line is one the driver accepts."""
-    import solver_driver
+    from inq_layer.driver import build_parser
     args = layout.driver_command(key, 1)
     assert args[0] == "solver_driver.py"
-    a = solver_driver.build_parser().parse_args(args[1:])
+    a = build_parser().parse_args(args[1:])
     row = plan.ROWS[key]
     assert a.bits == row.bits and a.campaign == row.campaign and a.keep_zeros == row.pruned
     assert (a.n1_rule, a.rule, a.strategy, a.quantize) == (row.n1_rule, row.rule, row.strategy, row.quantize)

@@ -146,8 +146,7 @@ def pruned_model(prune: str, seed: int) -> str:
         else:
             float_model("lenet", seed)
         solver_file(p.regime, "lenet", prune_seed(p, seed))
-        _run([PY, *prune_command(prune, seed)], out, "prune.log", f"pruning {prune} seed {seed}",
-             env=dict(ENV, PYTHONPATH=os.path.join(ROOT, "python")))
+        _run([PY, *prune_command(prune, seed)], out, "prune.log", f"pruning {prune} seed {seed}")
         collect(prune, seed)
         return model
 

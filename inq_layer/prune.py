@@ -16,6 +16,10 @@ and the accuracy after pruning and after retraining.
 """
 from __future__ import annotations
 
+from .interpreter import ensure_main
+
+ensure_main(__name__)  # `python -m` with a Python that lacks numpy re-runs under build/venv
+
 import sys
 from dataclasses import dataclass
 from decimal import Decimal

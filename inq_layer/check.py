@@ -5,6 +5,10 @@ n2 <= k <= n1, n1 from that blob's max |w|. Reads files with caffe_pb2 only.
 """
 from __future__ import annotations
 
+from .interpreter import ensure_main
+
+ensure_main(__name__)  # `python -m` with a Python that lacks numpy re-runs under build/venv
+
 import sys
 from dataclasses import dataclass
 

@@ -1,4 +1,5 @@
-"""The optional compiled kernels (C files next to this one, built by scripts/setup.sh).
+"""The optional compiled kernels: C files next to this one, which `pip install` (setup.py,
+run by make setup) compiles into libraries named like extension modules.
 
 A kernel is used only when its library loads and reports the version its Python side
 expects: a stale build from an older checkout falls back to numpy, never to wrong bits.
@@ -6,13 +7,17 @@ expects: a stale build from an older checkout falls back to numpy, never to wron
 from __future__ import annotations
 
 import ctypes
+import importlib.machinery
 import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def library_path(name: str) -> str:
-    return os.path.join(HERE, f"_{name}.so")
+    """Where the kernel's library is (the first extension suffix found; the first suffix
+    when there is none)."""
+    paths = [os.path.join(HERE, f"_{name}{suffix}") for suffix in importlib.machinery.EXTENSION_SUFFIXES]
+    return next((p for p in paths if os.path.exists(p)), paths[0])
 
 
 def load(path: str, prefix: str, version: int, env: str) -> ctypes.CDLL | None:

@@ -21,6 +21,10 @@ aliasing here); enlarged ones agree up to rounding.
 """
 from __future__ import annotations
 
+from .interpreter import ensure_main
+
+ensure_main(__name__)  # `python -m` with a Python that lacks numpy re-runs under build/venv
+
 import io
 import os
 import sys

@@ -9,6 +9,10 @@ double precision, read in one streaming pass with a progress bar.
 """
 from __future__ import annotations
 
+from .interpreter import ensure_main
+
+ensure_main(__name__)  # `python -m` with a Python that lacks numpy re-runs under build/venv
+
 import io
 import os
 import sys

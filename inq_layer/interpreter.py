@@ -1,14 +1,15 @@
 """Run under the project's interpreter: `python solver_driver.py ...` or `python -m
 inq_layer.check ...` typed with a system Python that lacks numpy or pycaffe's protobuf is
 re-executed under build/venv/bin/python when `make setup` made it, or stopped with one line
-that says to run it. Standard library only: it runs before anything else is imported."""
+that says to run it. Standard library only: the command-line entry points call `ensure`
+(or `ensure_main`) before they import anything else; importing the package never does."""
 from __future__ import annotations
 
 import importlib.util
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))  # the repository, in a checkout
 VENV = os.path.join(ROOT, "build", "venv")
 VENV_PYTHON = os.path.join(VENV, "bin", "python")
 NEEDED = ("numpy", "google.protobuf")
@@ -37,3 +38,10 @@ def ensure() -> None:
     print(f"error: {sys.executable} cannot import {', '.join(missing)}: run `make setup` in {ROOT} "
           f"and use build/venv/bin/python", file=sys.stderr)
     sys.exit(2)
+
+
+def ensure_main(module_name: str) -> None:
+    """`ensure()` when a tool module runs as `python -m inq_layer.NAME` (its __name__ is
+    "__main__"), nothing when it is imported."""
+    if module_name == "__main__":
+        ensure()

@@ -5,6 +5,10 @@
 """
 from __future__ import annotations
 
+from .interpreter import ensure_main
+
+ensure_main(__name__)  # `python -m` with a Python that lacks numpy re-runs under build/venv
+
 import sys
 
 import numpy as np

@@ -1,0 +1,9 @@
+"""The two optional C kernels as shared libraries next to the package (pyproject.toml has
+everything else). inq_layer loads them with ctypes and falls back to numpy without them,
+so a failed compile does not fail the install (optional=True)."""
+from setuptools import Extension, setup
+
+KERNELS = ("writeback", "quantize_kernel")
+
+setup(ext_modules=[Extension(f"inq_layer._{k}", [f"inq_layer/{k}.c"], extra_compile_args=["-O3", "-std=c99"],
+                             libraries=["m"], optional=True) for k in KERNELS])
