@@ -36,7 +36,7 @@ def run(*args: str) -> str:
 def real_files(folder: str, train_batch: int, test_batch: int) -> tuple[str, str]:
     """The data (once), and copies of the shipped AlexNet prototxts pointing at it."""
     from inq_layer.caffe_io import read_net, read_solver, write_text_proto
-    from inq_layer.sample_images import sample_imageset
+    from inq_layer.datasets.sample_images import sample_imageset
     images, listing = sample_imageset(os.path.join(ROOT, "build", "downloads"), os.path.join(folder, "photos"))
     db, val = os.path.join(folder, "train_lmdb"), os.path.join(folder, "val_lmdb")
     mean = os.path.join(folder, "mean.binaryproto")

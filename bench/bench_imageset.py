@@ -7,8 +7,8 @@ import subprocess
 import tempfile
 import time
 
-from inq_layer.debian_data import extract, fetch_deb
-from inq_layer.imageset import Options, convert
+from inq_layer.datasets.debian_data import extract, fetch_deb
+from inq_layer.datasets.imageset import Options, convert
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 

@@ -60,6 +60,29 @@ def write_text_atomic(path: str, text: str) -> None:
 
 
 @contextlib.contextmanager
+def written_by_path(path: str, suffix: str = ".tmp") -> Iterator[str]:
+    """A temp path beside `path` for writers that take only a file name (Caffe's Net.save,
+    matplotlib's savefig: `suffix` keeps the extension it reads); renamed to `path` when the
+    block ends without an error, removed otherwise."""
+    d, base = os.path.split(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{base}.{os.getpid()}.", suffix=suffix, dir=d)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def move_into_place(src: str, dst: str) -> None:
+    """Rename a finished file (made beside dst, on its filesystem) to dst: readers see the
+    old file or the new one, never a part."""
+    os.replace(src, dst)
+
+
+@contextlib.contextmanager
 def scratch_file(folder: str, suffix: str, data: bytes) -> Iterator[str]:
     """A file holding `data` in `folder` while the block runs (for Caffe, which reads
     solvers and solver states only from paths); removed afterwards."""

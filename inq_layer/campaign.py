@@ -19,7 +19,7 @@ import numpy as np
 
 from . import caffe_io, passes, writeback
 from .caffe_probe import gpu_usable, try_solver
-from .atomic import scratch_file
+from .atomic import scratch_file, written_by_path
 from .caffe_log import CaffeLog
 from .errors import InqError
 from .freezer import Freezer
@@ -364,9 +364,8 @@ class Campaign:
             unfrozen_by_reselection=pending.unfrozen_by_reselection))
         if k == len(self.s.campaign) - 1:
             final = os.path.join(self.out, self.s.final_name)
-            tmp = final + ".tmp"
-            solver.net.save(tmp)
-            os.replace(tmp, final)
+            with written_by_path(final) as tmp:
+                solver.net.save(tmp)
             rec.final_model = final
         rec.pending = None
         self.record.save()

@@ -6,7 +6,7 @@ import os
 
 from dataclasses import asdict
 
-from .atomic import write_text_atomic
+from .atomic import write_text_atomic, written_by_path
 from .report_file import Report, parse_report
 from .state import Record
 
@@ -105,10 +105,9 @@ def plot(rep: dict | Report, path: str) -> None:
                  else f"INQ {rep.get('bits')} bits, {rep.get('rule')} rule")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=100)
+    with written_by_path(path, ".png") as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def write_reports(out: str, rep: dict) -> None:

@@ -18,8 +18,10 @@ import subprocess
 import sys
 from collections import Counter
 
+from inq_layer.atomic import write_text_atomic
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODULES = ["levels", "partition", "quantize", "freezer", "writeback", "inq_format"]
+MODULES = ["levels", "partition", "quantize", "passes", "n1_choice", "freezer", "writeback", "inq_format"]
 DETECTED = {"ok_killed", "bad_timeout", "ok_suspicious"}  # a timeout is a mutant the tests stop
 
 # (module, text of the original line, text of the mutated line) -> why it is equivalent.
@@ -207,10 +209,7 @@ def main() -> int:
                   f"- {line.strip()}", *(f"+ {x.strip()}" for x in (new or "").split("\n")), "```", ""]
     if not survivors:
         lines.append("None.")
-    tmp = a.out + ".tmp"
-    with open(tmp, "w") as f:
-        f.write("\n".join(lines).rstrip() + "\n")
-    os.replace(tmp, a.out)
+    write_text_atomic(a.out, "\n".join(lines).rstrip() + "\n")
     print(f"{a.out}: {detected}/{tested} detected, {equivalent} equivalent, {unexplained} unexplained, "
           f"{untested} untested")
     return 1 if unexplained else 0

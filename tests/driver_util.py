@@ -90,10 +90,10 @@ def caffe_reads_leveldb() -> bool:
         import tempfile
 
         from inq_layer.caffe_probe import run_child
-        from inq_layer.imageset import DbWriter
+        from inq_layer.datasets.datum_db import DatumWriter
         with tempfile.TemporaryDirectory() as tmp:
             db = os.path.join(tmp, "db")
-            w = DbWriter(db, "leveldb")
+            w = DatumWriter(db, "leveldb")
             from inq_layer.caffe_io import pb2
             w.put(b"0", pb2().Datum(channels=1, height=1, width=1, data=b"\0", label=0).SerializeToString())
             w.commit()

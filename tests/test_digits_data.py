@@ -1,8 +1,8 @@
 """The digits LMDB layout, on a synthetic digits.png (the real one comes from opencv-doc)."""
 import numpy as np
 
-from inq_layer.digits_data import cut_digits, split
-from inq_layer.lmdb_data import write_lmdb
+from inq_layer.datasets.digits_data import cut_digits, split
+from inq_layer.datasets.datum_db import write_arrays
 
 
 def test_cut_split_and_lmdb(tmp_path):
@@ -22,7 +22,7 @@ def test_cut_split_and_lmdb(tmp_path):
     assert np.all(np.bincount(labels[tr]) == 400) and np.all(np.bincount(labels[te]) == 100)
     tr2, te2 = split(labels)
     assert np.array_equal(tr, tr2) and np.array_equal(te, te2)  # seeded
-    write_lmdb(str(tmp_path / "db"), images[te], labels[te])
+    write_arrays(str(tmp_path / "db"), images[te], labels[te])
     import lmdb
     from inq_layer.caffe_io import pb2
     with lmdb.open(str(tmp_path / "db"), readonly=True).begin() as txn:

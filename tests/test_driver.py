@@ -251,12 +251,12 @@ def test_campaign_on_an_lmdb_net_releases_each_phase_solver(tmp_path):
 def lmdb_tiny(tmp_path, **kw):
     """The tiny net reading 64 random images from LMDBs (8 batches of 8: where a data
     layer stands matters)."""
-    from inq_layer.lmdb_data import write_lmdb
+    from inq_layer.datasets.datum_db import write_arrays
     rng = np.random.default_rng(0)
     data = 'name: "tiny_lmdb"\n'
     for phase in ("TRAIN", "TEST"):
         db = str(tmp_path / f"db_{phase}")
-        write_lmdb(db, rng.integers(0, 255, (64, 8, 8)).astype(np.uint8), rng.integers(0, 3, 64))
+        write_arrays(db, rng.integers(0, 255, (64, 8, 8)).astype(np.uint8), rng.integers(0, 3, 64))
         data += ('layer { name: "data" type: "Data" top: "data" top: "label"\n'
                  f'  include {{ phase: {phase} }} transform_param {{ scale: 0.00390625 }}\n'
                  f'  data_param {{ source: "{db}" batch_size: 8 backend: LMDB }} }}\n')

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from inq_layer.errors import InqError
-from inq_layer.fashion_data import load_split, read_idx, train_order
-from inq_layer.lmdb_data import read_lmdb, write_lmdb
+from inq_layer.datasets.fashion_data import load_split, read_idx, train_order
+from inq_layer.datasets.datum_db import read_arrays, write_arrays
 
 
 def idx(path, arr, magic_type=0x08, gz=True):
@@ -36,8 +36,8 @@ def test_idx_round_trip_and_lmdb_layout(tmp_path):
     assert np.array_equal(got_i, images) and np.array_equal(got_l, labels)
     order = train_order(7, seed=5)
     assert np.array_equal(order, train_order(7, seed=5)) and sorted(order) == list(range(7))
-    write_lmdb(str(tmp_path / "db"), images[order], labels[order])
-    keys, back, lab = read_lmdb(str(tmp_path / "db"))
+    write_arrays(str(tmp_path / "db"), images[order], labels[order])
+    keys, back, lab = read_arrays(str(tmp_path / "db"))
     assert keys == [f"{i:08d}".encode() for i in range(7)]
     assert back.shape == (7, 1, 28, 28) and np.array_equal(back[:, 0], images[order])
     assert np.array_equal(lab, labels[order])

@@ -7,7 +7,7 @@ import pytest
 
 from driver_util import caffe_reads_leveldb, run_tool
 from inq_layer.errors import InqError
-from inq_layer.imageset import read_list
+from inq_layer.datasets.imageset import read_list
 
 
 @pytest.fixture
@@ -146,7 +146,7 @@ def test_list_encoding_and_label_errors_name_the_file_and_line(tmp_path):
     from inq_layer.errors import InqError
     import re
     import pytest
-    from inq_layer.imageset import read_list
+    from inq_layer.datasets.imageset import read_list
     for body, msg in ((b"a.png 1\nb\xff.png 2\n", ":2: not UTF-8 text (byte 2"),
                       (b"a.png 1\n\nc.png 99999999999\n", ":3: label 99999999999 does not fit a Datum's int32")):
         p = tmp_path / "list.txt"

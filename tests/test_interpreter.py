@@ -19,10 +19,11 @@ def test_driver_and_tools_reexecute_under_the_project_venv(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "INQ_REEXEC")}
     r = subprocess.run([py, DRIVER, "--help"], capture_output=True, text=True, env=env, cwd=str(tmp_path))
     assert r.returncode == 0 and "--solver" in r.stdout, r.stderr
-    for tool in ("check", "export", "prune"):
+    for tool, flag in (("check", "--model"), ("export", "--model"), ("prune", "--solver"), ("imageset", "--root"),
+                       ("image_mean", "binaryproto"), ("datasets.fashion_data", "--downloads")):
         r = subprocess.run([py, "-m", f"inq_layer.{tool}", "--help"], capture_output=True, text=True, env=env,
                            cwd=ROOT)
-        assert r.returncode == 0 and ("--model" in r.stdout or "--solver" in r.stdout), (tool, r.stderr)
+        assert r.returncode == 0 and flag in r.stdout, (tool, r.stderr)
 
 
 def test_without_a_venv_one_line_says_make_setup(tmp_path):

@@ -6,11 +6,11 @@ go into LMDBs unchanged (1 x 28 x 28 uint8 Datums, labels 0..9, the layout of Ca
 convert_mnist_data). Only the order differs: the training set is shuffled with a fixed
 seed, since Caffe reads an LMDB front to back; the test set keeps the file's order.
 
-    python -m inq_layer.fashion_data [--out build/fashion] [--downloads build/downloads]
+    python -m inq_layer.datasets.fashion_data [--out build/fashion] [--downloads build/downloads]
 """
 from __future__ import annotations
 
-from .interpreter import ensure_main
+from ..interpreter import ensure_main
 
 ensure_main(__name__)  # `python -m` with a Python that lacks numpy re-runs under build/venv
 
@@ -22,8 +22,8 @@ import sys
 import numpy as np
 
 from .debian_data import data_cli, extract, fetch_deb
-from .errors import InqError
-from .lmdb_data import write_lmdb
+from ..errors import InqError
+from .datum_db import write_arrays
 
 PACKAGE = "dataset-fashion-mnist"
 DEB_SHA256 = "39e172fe32dd318ebb3e512220c3beea2fa47d7e20bab348fb4e0922d6beefc0"
@@ -79,12 +79,12 @@ def make_data(out: str, downloads: str) -> None:
     for split, (imgs, labs, n) in FILES.items():
         images, labels = load_split(os.path.join(raw, imgs), os.path.join(raw, labs), n)
         order = train_order(n) if split == "train" else np.arange(n)
-        write_lmdb(os.path.join(out, f"fashion_{split}_lmdb"), images[order], labels[order])
+        write_arrays(os.path.join(out, f"fashion_{split}_lmdb"), images[order], labels[order])
     open(done, "w").close()
     print(f"fashion-mnist: 60000 train (shuffled, seed {SEED}) / 10000 test 28x28 images in {out}")
 
 
-main = data_cli("python -m inq_layer.fashion_data", __doc__, "build/fashion", make_data)
+main = data_cli("python -m inq_layer.datasets.fashion_data", __doc__, "build/fashion", make_data)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@ import os
 import re
 import subprocess
 
+from ..atomic import write_text_atomic
 from .debian_data import extract, fetch_deb
-from .errors import InqError
+from ..errors import InqError
 
 _MEMBER = re.compile(r"\./usr/share/doc/opencv-doc/examples/data/(left|right)\d+\.jpg")
 
@@ -26,8 +27,5 @@ def sample_imageset(downloads: str, folder: str) -> tuple[str, str]:
             raise InqError(f"{deb}: no left/right photos in it")
         extract(deb, members, images)
         lines = [f"{os.path.basename(m)} {0 if os.path.basename(m).startswith('left') else 1}" for m in members]
-        tmp = listing + ".tmp"
-        with open(tmp, "w") as f:
-            f.write("\n".join(lines) + "\n")
-        os.replace(tmp, listing)
+        write_text_atomic(listing, "\n".join(lines) + "\n")
     return images, listing

@@ -6,11 +6,11 @@ each digit centred in a 28x28 uint8 image (4 pixels of zero border, as MNIST pad
 20x20 digits), one channel. Split: per class a seeded permutation, 400 to train and 100 to
 test (4000 / 1000), then the train set shuffled (seeded) since Caffe reads LMDBs in order.
 
-    python -m inq_layer.digits_data [--out build/digits]
+    python -m inq_layer.datasets.digits_data [--out build/digits]
 """
 from __future__ import annotations
 
-from .interpreter import ensure_main
+from ..interpreter import ensure_main
 
 ensure_main(__name__)  # `python -m` with a Python that lacks numpy re-runs under build/venv
 
@@ -19,10 +19,10 @@ import sys
 
 import numpy as np
 
-from .atomic import sha256_file
+from ..atomic import move_into_place, sha256_file
 from .debian_data import data_cli, extract, fetch_deb
-from .errors import InqError
-from .lmdb_data import write_lmdb
+from ..errors import InqError
+from .datum_db import write_arrays
 
 PNG_MEMBER = "./usr/share/doc/opencv-doc/examples/data/digits.png"
 PNG_SHA256 = "60c917758ef97cc090f35cd8e293e4de691ef942847da0ff80dedab33d57c662"
@@ -39,7 +39,7 @@ def fetch_png(downloads: str) -> str:
     digest = sha256_file(got)
     if digest != PNG_SHA256:
         raise InqError(f"{deb}: digits.png has sha256 {digest}, expected {PNG_SHA256}")
-    os.replace(got, png)
+    move_into_place(got, png)
     return png
 
 
@@ -76,13 +76,13 @@ def make_data(out: str, downloads: str) -> None:
     images, labels = cut_digits(fetch_png(downloads))
     tr, te = split(labels)
     os.makedirs(out, exist_ok=True)
-    write_lmdb(os.path.join(out, "digits_train_lmdb"), images[tr], labels[tr])
-    write_lmdb(os.path.join(out, "digits_test_lmdb"), images[te], labels[te])
+    write_arrays(os.path.join(out, "digits_train_lmdb"), images[tr], labels[tr])
+    write_arrays(os.path.join(out, "digits_test_lmdb"), images[te], labels[te])
     open(done, "w").close()
     print(f"digits: 4000 train / 1000 test 28x28 images in {out}")
 
 
-main = data_cli("python -m inq_layer.digits_data", __doc__, "build/digits", make_data)
+main = data_cli("python -m inq_layer.datasets.digits_data", __doc__, "build/digits", make_data)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ import subprocess
 import tempfile
 from typing import Callable
 
-from .atomic import sha256_file
-from .errors import ArgParser, InqError, cli_main
+from ..atomic import move_into_place, sha256_file
+from ..errors import ArgParser, InqError, cli_main
 
 
 def _apt_download(package: str, folder: str) -> subprocess.CompletedProcess:
@@ -53,7 +53,7 @@ def extract(deb: str, members: list[str], dest: str) -> list[str]:
         out = []
         for m in members:
             target = os.path.join(dest, os.path.basename(m))
-            os.replace(os.path.join(tmp, m), target)
+            move_into_place(os.path.join(tmp, m), target)
             out.append(target)
     return out
 

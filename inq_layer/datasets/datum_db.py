@@ -1,0 +1,127 @@
+"""Datum databases, the folders Caffe's Data layer reads: LMDB or LevelDB, one serialized
+Datum per record, records in key order. One writer and one reader for both backends.
+
+Datums are built with caffe_pb2 directly: caffe.io's helpers use numpy's removed tostring.
+"""
+from __future__ import annotations
+
+import io
+import os
+from typing import Iterator
+
+import numpy as np
+
+from ..atomic import check_output_dir, replaced_dir
+from ..errors import InqError
+
+BACKENDS = ("lmdb", "leveldb")
+
+
+class DatumWriter:
+    """Puts records in batches into a new LMDB or LevelDB folder."""
+
+    def __init__(self, path: str, backend: str = "lmdb"):
+        if backend not in BACKENDS:
+            raise InqError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
+        self.backend, self.pending = backend, []
+        if backend == "lmdb":
+            import lmdb
+            self.db = lmdb.open(path, map_size=1 << 40, subdir=True)  # a sparse file: only what is written
+        else:
+            import plyvel
+            self.db = plyvel.DB(path, create_if_missing=True, error_if_exists=True)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self.pending.append((key, value))
+        if len(self.pending) >= 1000:
+            self.commit()
+
+    def commit(self) -> None:
+        if self.backend == "lmdb":
+            with self.db.begin(write=True) as txn:
+                for k, v in self.pending:
+                    txn.put(k, v)
+        else:
+            with self.db.write_batch() as wb:
+                for k, v in self.pending:
+                    wb.put(k, v)
+        self.pending = []
+
+    def close(self) -> None:
+        self.commit()
+        self.db.close()
+
+
+def records(path: str) -> tuple[Iterator[tuple[bytes, bytes]], int | None]:
+    """(key, value) pairs of an LMDB or LevelDB folder, in key order, and their count (None
+    for LevelDB, which does not keep one)."""
+    if os.path.exists(os.path.join(path, "data.mdb")):
+        import lmdb
+        env = lmdb.open(path, readonly=True, lock=False)
+        txn = env.begin()
+
+        def it():
+            try:
+                for k, v in txn.cursor():
+                    yield bytes(k), bytes(v)
+            finally:
+                env.close()
+        return it(), txn.stat()["entries"]
+    if os.path.exists(os.path.join(path, "CURRENT")):
+        import plyvel
+        db = plyvel.DB(path)
+
+        def it():
+            try:
+                yield from db.iterator()
+            finally:
+                db.close()
+        return it(), None
+    raise InqError(f"{path}: not an LMDB or LevelDB folder")
+
+
+def datum_array(d) -> np.ndarray:
+    """C x H x W of a Datum: uint8 (encoded ones decoded as convert_imageset stored them,
+    BGR for colour), or float32 for float_data."""
+    if d.encoded:
+        from PIL import Image
+        im = Image.open(io.BytesIO(d.data))
+        a = np.asarray(im.convert("L" if im.mode in ("L", "1") else "RGB"), np.uint8)
+        return a[None] if a.ndim == 2 else a[:, :, ::-1].transpose(2, 0, 1)
+    if d.data:
+        return np.frombuffer(d.data, np.uint8).reshape(d.channels, d.height, d.width)
+    return np.asarray(d.float_data, np.float32).reshape(d.channels, d.height, d.width)
+
+
+def write_arrays(path: str, images: np.ndarray, labels: np.ndarray, backend: str = "lmdb") -> None:
+    """images: N x H x W (one channel) or N x C x H x W uint8, keys %08d in order, as Caffe's
+    converters write. Written beside `path` and renamed into place, so an interrupted run
+    leaves no half database."""
+    from ..caffe_io import pb2
+    images = np.asarray(images, np.uint8)
+    if images.ndim == 3:
+        images = images[:, None]
+    n, c, h, w = images.shape
+    check_output_dir(path, [])
+    datum = pb2().Datum
+    with replaced_dir(path) as tmp:
+        db = DatumWriter(tmp, backend)
+        try:
+            for i in range(n):
+                d = datum(channels=c, height=h, width=w, data=images[i].tobytes(), label=int(labels[i]))
+                db.put(f"{i:08d}".encode(), d.SerializeToString())
+        finally:
+            db.close()
+
+
+def read_arrays(path: str) -> tuple[list[bytes], np.ndarray, np.ndarray]:
+    """(keys, images N x C x H x W, labels) of a Datum database."""
+    from ..caffe_io import pb2
+    keys, images, labels = [], [], []
+    d = pb2().Datum()
+    for k, v in records(path)[0]:
+        d.ParseFromString(v)
+        keys.append(k)
+        images.append(datum_array(d))
+        labels.append(d.label)
+    return keys, np.stack(images), np.array(labels)

@@ -1,0 +1,74 @@
+"""The mean image of a Datum database, as Caffe's compute_image_mean writes it (which
+needs OpenCV, left out of this build):
+
+    python -m inq_layer.image_mean DB OUT.binaryproto
+
+DB is an LMDB or a LevelDB folder (told apart by their files). OUT is a BlobProto
+1 x C x H x W of float32: the per-pixel mean over every Datum (raw or encoded), summed in
+double precision, read in one streaming pass with a progress bar.
+"""
+from __future__ import annotations
+
+from ..interpreter import ensure_main
+
+ensure_main(__name__)  # `python -m` with a Python that lacks numpy re-runs under build/venv
+
+import sys
+
+import numpy as np
+
+from ..atomic import check_output, write_bytes_atomic
+from ..errors import ArgParser, InqError, cli_main
+from .datum_db import datum_array, records
+
+
+def mean_image(db_path: str, progress: bool = True) -> tuple[np.ndarray, int]:
+    """(mean C x H x W float32, number of images) of a Datum database, in one pass."""
+    from tqdm import tqdm
+
+    from ..caffe_io import pb2
+    items, count = records(db_path)
+    total, n, shape = None, 0, None
+    d = pb2().Datum()
+    with tqdm(total=count, unit="img", file=sys.stderr, disable=None if progress else True) as bar:
+        for key, value in items:
+            d.ParseFromString(value)
+            a = datum_array(d)
+            if shape is None:
+                shape, total = a.shape, np.zeros(a.shape, np.float64)
+            elif a.shape != shape:
+                raise InqError(f"{db_path}: datum {key.decode(errors='replace')!r} is {a.shape}, the first "
+                               f"was {shape}: a mean needs one size (resize when converting)")
+            total += a
+            n += 1
+            bar.update(1)
+    if not n:
+        raise InqError(f"{db_path}: the database is empty")
+    return (total / n).astype(np.float32), n
+
+
+def blob_proto(mean: np.ndarray):
+    from ..caffe_io import pb2
+    b = pb2().BlobProto()
+    c, h, w = mean.shape
+    b.num, b.channels, b.height, b.width = 1, c, h, w  # the legacy dims, as compute_image_mean
+    b.data.extend(mean.reshape(-1).tolist())
+    return b
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> int:
+    ap = ArgParser(prog="python -m inq_layer.image_mean", description=__doc__.splitlines()[0])
+    ap.add_argument("lmdb", help="the Datum database (LMDB or LevelDB folder)")
+    ap.add_argument("out", help="the mean file to write (.binaryproto)")
+    a = ap.parse_args(argv)
+    check_output(a.out, [a.lmdb], "OUT")
+    mean, n = mean_image(a.lmdb)
+    write_bytes_atomic(a.out, blob_proto(mean).SerializeToString())
+    print(f"wrote {a.out}: mean of {n:,} images, {'x'.join(map(str, mean.shape))}, "
+          f"per-channel means {', '.join(f'{v:.3f}' for v in mean.mean(axis=(1, 2)))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

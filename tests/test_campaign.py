@@ -1,0 +1,59 @@
+"""campaign.py's settings: what a resume compares, what the log says, how long each phase
+trains, and which files a resume checks by content."""
+import hashlib
+import types
+
+import pytest
+
+from inq_layer.campaign import Settings, inputs_of
+from inq_layer.errors import InqError
+from inq_layer.state import CampaignRecord, Record
+
+
+def _settings(**kw):
+    return Settings(campaign=["0.5", "0.75", "1"], **kw)
+
+
+def test_record_holds_every_option_that_shapes_the_results():
+    s = _settings(bits=2, n1_rule="mse", seed=3, max_iter=40, inputs={"solver_sha256": "ab"})
+    rec = s.record()
+    assert rec == {"max_iter": 40, "solver_sha256": "ab", "campaign": ["0.5", "0.75", "1"], "bits": 2,
+                   "rule": "paper", "strategy": "magnitude", "seed": 3, "quantize": "default",
+                   "keep_momentum": False, "n1_rule": "mse", "keep_zeros": False, "final_iters": 1}
+    # Layer bits appear only when given, so records written without them compare equal.
+    assert _settings(layer_bits={"ip": 8, "conv1": 8}).record()["layer_bits"] == {"conv1": 8, "ip": 8}
+
+
+def test_resume_with_other_layer_bits_is_refused(tmp_path):
+    rec = CampaignRecord(str(tmp_path / "campaign.json"), Record(_settings(layer_bits={"conv1": 8}).record()))
+    rec.check_same(_settings(layer_bits={"conv1": 8}).record())
+    for other in ({}, {"conv1": 4}, {"conv1": 8, "ip": 8}):
+        with pytest.raises(InqError, match="layer_bits"):
+            rec.check_same(_settings(layer_bits=other).record())
+
+
+def test_describe_and_phase_lengths():
+    s = _settings(bits=3, layer_bits={"conv1": 8}, final_iters=2)
+    assert s.describe() == ("INQ campaign 0.5,0.75,1 (3 bits, conv1=8, paper rule, magnitude partition, "
+                            "n1 rule max)")
+    cfg = types.SimpleNamespace(max_iter=100)
+    assert [s.iters(cfg, k) for k in range(3)] == [100, 100, 2]  # the last phase only finishes
+    assert [_settings(max_iter=7).iters(cfg, k) for k in range(3)] == [7, 7, 1]
+
+
+def test_unfrozen_is_counted_only_by_the_reference_rule():
+    assert _settings().unfrozen({"a": 1}, {"a": 1}) is None
+    assert _settings(rule="reference").unfrozen(None, {}) is None
+
+
+def test_inputs_are_the_files_by_content(tmp_path):
+    solver, net, test_net, weights = (tmp_path / n for n in ("s.prototxt", "n.prototxt", "t.prototxt", "w"))
+    for p, text in ((solver, b"solver"), (net, b"net"), (test_net, b"test net"), (weights, b"weights")):
+        p.write_bytes(text)
+    cfg = types.SimpleNamespace(path=str(solver), net_path=str(net),
+                                param=types.SimpleNamespace(test_net=[str(test_net)]))
+    got = inputs_of(cfg, str(weights))
+    assert got == {"solver_sha256": hashlib.sha256(b"solver").hexdigest(),
+                   "net_sha256": hashlib.sha256(b"net" + b"test net").hexdigest(),
+                   "weights_sha256": hashlib.sha256(b"weights").hexdigest()}
+    assert inputs_of(cfg, None)["weights_sha256"] is None
