@@ -121,14 +121,15 @@ def float_model(net: str, seed: int) -> str:
             r = subprocess.run(cmd, cwd=ROOT, env=dict(ENV, GLOG_minloglevel="0"), stdout=f, stderr=subprocess.STDOUT)
         if r.returncode != 0:
             raise RuntimeError(f"caffe train failed for {net} seed {seed}: see {rel(log)}")
-        if not is_kept(f"float_{net}_s{seed}"):  # a fresh checkout retrains it: the first time counts
-            result = {"seconds": log_seconds(log) if states else round(time.time() - t, 1), "iterations": iters}
-            curve = test_curve(log)
-            if len(curve) > 1:
-                result["curve"] = curve
-            if states:
-                result["resumed_from"] = os.path.basename(states[-1])
-            keep(f"float_{net}_s{seed}", result)
+        # Kept on every training: a retrained model is not the same one (a resumed training
+        # reads its data in another order), and the record describes the model rows start from.
+        result = {"seconds": log_seconds(log) if states else round(time.time() - t, 1), "iterations": iters}
+        curve = test_curve(log)
+        if len(curve) > 1:
+            result["curve"] = curve
+        if states:
+            result["resumed_from"] = os.path.basename(states[-1])
+        keep(f"float_{net}_s{seed}", result)
         os.replace(f"{prefix}_iter_{iters}.caffemodel", final)
         print(f"  float {net} seed {seed}: {time.time() - t:.0f} s", flush=True)
     return final
