@@ -10,8 +10,6 @@ from decimal import Decimal, InvalidOperation
 
 import numpy as np
 
-from .passes import choice_positions
-
 _CHUNK = 1 << 20
 _RADIX_SHIFT = 15  # 16 top bits of |w| (8 exponent + 8 mantissa bits) per bucket
 
@@ -114,18 +112,4 @@ def top_by_magnitude(mag: np.ndarray, candidates: np.ndarray, m: int) -> np.ndar
     ties = np.flatnonzero(vals == t)[: m - int(above.sum())]
     sel.reshape(-1)[idx[above]] = True
     sel.reshape(-1)[idx[ties]] = True
-    return sel
-
-
-def random_pick(candidates: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
-    """Mask of m candidates drawn uniformly without replacement (the paper's Table 2): the
-    ones rng.choice(candidate positions, m, replace=False) names."""
-    sel = np.zeros(candidates.shape, bool)
-    flat = np.ascontiguousarray(candidates, bool).reshape(-1)
-    pop = int(np.count_nonzero(flat))
-    k = min(m, pop)
-    if k > 0:
-        hit = np.zeros(pop, bool)
-        hit[choice_positions(pop, k, rng)] = True
-        sel.reshape(-1)[flat] = hit
     return sel

@@ -61,9 +61,10 @@ def load(path: str = LIBRARY) -> ctypes.CDLL | None:
     lib.inq_write.argtypes = [_P, _P, _P, _P, ctypes.c_size_t, ctypes.c_uint32, ctypes.c_uint64,
                               ctypes.POINTER(Grid), _P, _P]
     lib.inq_tail_swaps.argtypes = [_P, _P, ctypes.c_size_t, ctypes.c_uint64]
+    lib.inq_pick_ranks.argtypes = [_P, _P, ctypes.c_size_t, _P, ctypes.c_size_t, _P, _P]
     lib.inq_encode.argtypes = [_P, _P, ctypes.c_size_t, _P]
     lib.inq_encode.restype = ctypes.c_size_t
-    for fn in (lib.inq_histogram, lib.inq_write, lib.inq_tail_swaps):
+    for fn in (lib.inq_histogram, lib.inq_write, lib.inq_tail_swaps, lib.inq_pick_ranks):
         fn.restype = None
     return lib
 
@@ -219,3 +220,25 @@ def choice_positions(pop: int, k: int, rng: np.random.Generator) -> np.ndarray:
         j = rng.integers(0, np.arange(top + 1, max(first, top - _DRAWS + 1), -1))  # j <= i for i = top, ...
         _lib.inq_tail_swaps(idx.ctypes.data, j.ctypes.data, j.size, top)
     return idx[pop - k:]
+
+
+def random_pick(prev: np.ndarray | None, held: np.ndarray | None, n: int, pop: int, m: int,
+                rng: np.random.Generator) -> np.ndarray:
+    """Bool mask (n) of m of the pop candidates, drawn uniformly without replacement (the
+    paper's Table 2): those whose rank among the candidates, in index order,
+    rng.choice(pop, m, replace=False) names."""
+    pick = np.zeros(n, bool)
+    k = min(m, pop)
+    if k <= 0:
+        return pick
+    pos = choice_positions(pop, k, rng)
+    if _lib is not None:
+        pos = np.ascontiguousarray(pos, np.uint32)
+        hit = np.zeros(pop + 1, np.uint8)
+        _lib.inq_pick_ranks(_ptr(prev), _ptr(held), n, pos.ctypes.data, k, hit.ctypes.data, pick.ctypes.data)
+        return pick
+    hit = np.zeros(pop, bool)
+    hit[pos] = True
+    cand = _candidates(prev, held, 0, n)
+    pick[slice(None) if cand is None else cand] = hit
+    return pick

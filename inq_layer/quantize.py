@@ -35,7 +35,7 @@ import numpy as np
 from . import passes
 from .levels import check_bits, n1_from_max, n2_from_n1, nearest_level_scan
 from .n1_choice import n1_from_sums
-from .partition import parse_portion, random_pick, reference_partition_index, target_count
+from .partition import parse_portion, reference_partition_index, target_count
 
 RULES = ("reference", "paper")
 STRATEGIES = ("magnitude", "random")
@@ -130,11 +130,11 @@ def quantize_blob(weights: np.ndarray, portion: float | str | Decimal, bits: int
             t, above, equal = _rank(wbits, prev, held, hist, idx)
             ties = passes.ALL
             if strategy == "random":
-                pick = random_pick(_live(held, n), above + equal, np.random.default_rng(seed))
+                pick = passes.random_pick(None, held, n, n_cand, above + equal, np.random.default_rng(seed))
     else:
         m = target_count(n_live, p) - (n - n_cand - n_held)  # not yet frozen among those to freeze
         if strategy == "random":
-            pick = random_pick(_live(_either(prev, held), n), m, np.random.default_rng(seed))
+            pick = passes.random_pick(prev, held, n, n_cand, m, np.random.default_rng(seed))
             t, ties = _NONE, 0
         elif m <= 0:
             t, ties = _NONE, 0
@@ -163,15 +163,6 @@ def _rank(bits: np.ndarray, prev, held, hist: np.ndarray, k: int) -> tuple[int, 
     equal = int(np.count_nonzero(members == t))
     above = int(cum[-1] - cum[bucket]) + int(np.count_nonzero(members > t))
     return t, above, equal
-
-
-def _either(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
-    return b if a is None else a if b is None else a | b
-
-
-def _live(frozen: np.ndarray | None, n: int) -> np.ndarray:
-    """Bool mask of the weights a random pick draws from (1-D)."""
-    return np.ones(n, bool) if frozen is None else ~frozen
 
 
 def quantize_blob_plain(weights: np.ndarray, portion: float | str | Decimal, bits: int) -> QuantizedBlob:

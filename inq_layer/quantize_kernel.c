@@ -311,3 +311,18 @@ CLONES size_t inq_encode(bits_t bits, mask_t frozen, size_t n, uint16_t *restric
     return bad;
 }
 
+
+/* The random partition's mask: pick[i] = 1 for the candidates whose rank among the
+ * candidates (index order) is one of the k positions drawn (passes.random_pick). hit is
+ * scratch of pop + 1 zeroed bytes, pop the number of candidates. */
+CLONES void inq_pick_ranks(mask_t prev, mask_t held, size_t n, const uint32_t *restrict pos, size_t k,
+                           uint8_t *restrict hit, uint8_t *restrict pick) {
+    for (size_t j = 0; j < k; j++) hit[pos[j]] = 1;
+    int hp = prev != NULL, hh = held != NULL;
+    size_t r = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t c = candidate(prev, held, i, hp, hh); /* the flags vary: one loop serves all */
+        pick[i] = (uint8_t)(c & hit[r]);
+        r += c;
+    }
+}

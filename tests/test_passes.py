@@ -171,3 +171,20 @@ def test_choice_positions_are_numpys_choice(pop, k, monkeypatch):
         assert np.array_equal(passes.choice_positions(pop, k, np.random.default_rng(seed)), want)
         with numpy_only():
             assert np.array_equal(passes.choice_positions(pop, k, np.random.default_rng(seed)), want)
+
+
+@pytest.mark.parametrize("n,m", [(30000, 9000), (30000, 100), (500, 200), (500, 0), (500, 10**6)])
+def test_random_pick_is_numpys_choice_over_the_candidates(n, m):
+    """The mask names exactly rng.choice(candidate indices, m, replace=False), with either
+    kernel, whichever masks are given."""
+    _compiled()
+    rng = np.random.default_rng(4)
+    prev, held = rng.random(n) < 0.4, rng.random(n) < 0.1
+    for p, h in ((None, None), (prev, None), (None, held), (prev, held)):
+        cand = _plain_candidates(n, p, h)
+        idx = np.flatnonzero(cand)
+        want = np.zeros(n, bool)
+        want[np.random.default_rng(9).choice(idx, min(m, idx.size), replace=False)] = True
+        assert np.array_equal(passes.random_pick(p, h, n, idx.size, m, np.random.default_rng(9)), want)
+        with numpy_only():
+            assert np.array_equal(passes.random_pick(p, h, n, idx.size, m, np.random.default_rng(9)), want)
