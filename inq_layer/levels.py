@@ -97,6 +97,21 @@ def _nearest_level_exact(x: np.ndarray, n1: int, n2: int, start: float = _SCAN_S
         return res.astype(np.float32)
 
 
+def grid_bits(n1: int, n2: int) -> tuple[int, int, int]:
+    """Bits of 2^n2 and 2^n1, the grid's lowest and top levels, and of 2^(n2-1): magnitudes at
+    or below it round to 0 (a grid in float32's normal range)."""
+    return (n2 + 127) << 23, (n1 + 127) << 23, (n2 - 1 + 127) << 23
+
+
+def exact_path_from(n1: int, original: bool) -> int | None:
+    """Magnitude bits from which the nearest level needs the exact double path (None: never).
+    The scan's quirks: its start value (|w| >= 100), and weights far above the grid, whose
+    double distance to 2^n1 can round to their distance to 0 (a tie that 0 wins); any bound
+    between 2^(n1+1) and 2^(n1+53) would do. Without the start value the scan clips first,
+    like the bit path's clamp: nothing needs the exact path."""
+    return min(_F32_100_BITS, (n1 + 1 + 127) << 23) if original else None
+
+
 def nearest_level(w: np.ndarray, n1: int, n2: int, out: np.ndarray | None = None,
                   chosen: np.ndarray | None = None, original: bool = True) -> np.ndarray:
     """Nearest grid level of every element, bit-identical to `nearest_level_scan` (with
@@ -122,14 +137,8 @@ def nearest_level(w: np.ndarray, n1: int, n2: int, out: np.ndarray | None = None
         if cflat is not None:
             np.copyto(oflat, flat, where=cflat == 0)
         return out
-    zero_lim = (n2 - 1 + 127) << 23  # bits of 2^(n2-1): at or below it, 0 wins
-    # The scan's quirks take the exact path: its start value (|w| >= 100), and weights far
-    # above the grid, whose double distance to 2^n1 can round to their distance to 0 (a
-    # tie that 0 wins). Any bound between 2^(n1+1) and 2^(n1+53) would do. Without the
-    # start value the scan clips first, like the clamp here: nothing needs the exact path.
-    above_lim = (n1 + 1 + 127) << 23  # bits of 2^(n1+1)
-    special_lim = min(_F32_100_BITS, above_lim) if original else None
-    lo_bits, hi_bits = (n2 + 127) << 23, (n1 + 127) << 23
+    lo_bits, hi_bits, zero_lim = grid_bits(n1, n2)
+    special_lim = exact_path_from(n1, original)
     bits = flat.view(np.int32)
     obits = oflat.view(np.int32)
     for s in range(0, flat.size, _CHUNK):

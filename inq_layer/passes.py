@@ -19,7 +19,7 @@ import ctypes
 import numpy as np
 
 from . import native
-from .levels import _F32_100_BITS, nearest_level
+from .levels import exact_path_from, grid_bits, nearest_level
 
 HIST_SHIFT = 15  # 65536 buckets: the exponent and 8 mantissa bits
 HIST_SIZE = 1 << (31 - HIST_SHIFT)
@@ -46,8 +46,9 @@ def grid(n1: int, n2: int, original: bool) -> Grid:
     exact = n2 - 1 < -126
     if exact:
         return Grid(n1, n2, int(original), 1, 0, 0, 0, 0xFFFFFFFF)
-    special = min(_F32_100_BITS, (n1 + 1 + 127) << 23) if original else 0xFFFFFFFF
-    return Grid(n1, n2, int(original), 0, (n2 + 127) << 23, (n1 + 127) << 23, (n2 - 1 + 127) << 23, special)
+    special = exact_path_from(n1, original)
+    special = 0xFFFFFFFF if special is None else special
+    return Grid(n1, n2, int(original), 0, *grid_bits(n1, n2), special)
 
 
 def load(path: str = LIBRARY) -> ctypes.CDLL | None:
