@@ -14,7 +14,7 @@ Two rules:
   take +-2^n1.
 
 n1 (the grid's top exponent): `n1_rule="max"` is the paper's and the original's
-floor(log2(4/3 max|w|)); "mse" is the n1 of least squared error (levels.n1_mse), chosen
+floor(log2(4/3 max|w|)); "mse" is the n1 of least squared error (n1_choice.py), chosen
 once like the paper rule's. A given `n1` is used as it is.
 
 `pruned` (INQ after pruning, --keep-zeros): weights held at 0 whatever the rule. They are
