@@ -268,7 +268,7 @@ class Campaign:
                 f"written back with numpy, same results but a few percent slower on small nets")
         if passes.KERNEL != "compiled":
             log(f"warning: {passes.LIBRARY} is not built (make setup): blobs are quantized with numpy, "
-                f"same results, about 7 times slower at each phase boundary")
+                f"same results, about 6 times slower at each phase boundary")
         self._choose_device()
         self._try_in_child()
         if not any(self.cfg.test_iters()):  # none, or all at 0 or below

@@ -21,9 +21,16 @@ once like the paper rule's. A given `n1` is used as it is.
 frozen from the first phase, never selected or revived, and the portion counts only the
 other weights.
 
-The blob is read three times (passes.py, compiled or numpy): a histogram of the candidates'
-magnitudes (with the mse rule's sums), the one bucket that holds the cut, and the writing
-of the levels and the frozen mask.
+`strategy="random"` (the paper's Table 2) draws the weights to freeze uniformly from the
+candidates instead: the ones whose rank key, a bijection of the index keyed by `seed`
+(passes.rank_keys), is largest. The reference rule draws as many as its magnitude cut
+selects.
+
+The blob is read twice (passes.py, compiled or numpy): a histogram of the candidates'
+values (with the mse rule's sums), and the writing of the levels and the frozen mask of
+the candidates above the bucket that holds the cut, which lists that bucket's; the few in
+it that make up the count are snapped afterwards. The reference rule's random partition
+reads the bucket of its magnitude cut once more, and its rank keys.
 """
 from __future__ import annotations
 
@@ -100,10 +107,15 @@ def quantize_blob(weights: np.ndarray, portion: float | str | Decimal, bits: int
                           rule, strategy, seed, name, n1, n1_rule, None if pruned is None else np.reshape(pruned, 1))
         return QuantizedBlob(r.quantized.reshape(()), r.frozen.reshape(()), r.n1, r.n2, r.partition_index, r.all_zero)
     w = np.ascontiguousarray(weights, dtype=np.float32)
+    if w.size >= 2**31:
+        raise ValueError(f"{name}: {w.size} weights, more than a Caffe blob holds (2^31 - 1)")
     wbits = w.reshape(-1).view(np.uint32)
     prev = _mask(frozen, w.shape, "frozen", name) if rule == "paper" else None
     held = _mask(pruned, w.shape, "pruned", name)
-    hist, max_bits, n_held, n_cand, sums = passes.histogram(wbits, prev, held, sums=n1 is None and n1_rule == "mse")
+    key = passes.random_key(seed) if strategy == "random" else None
+    by_key = key if rule == "paper" else None  # the reference rule counts by magnitude first
+    hist, max_bits, n_held, n_cand, sums = passes.histogram(wbits, prev, held, sums=n1 is None and n1_rule == "mse",
+                                                            key=by_key)
     if max_bits >= _INF_BITS:  # NaN and Inf have the largest magnitude bits
         _check_finite(w, name)
     if max_bits == 0:  # every weight is +-0: already on the grid
@@ -119,50 +131,52 @@ def quantize_blob(weights: np.ndarray, portion: float | str | Decimal, bits: int
     if n1 > 127:
         raise ValueError(f"{name}: max |w| = {max_abs:g} is too large for a float32 power-of-two grid")
     n2 = n2_from_n1(n1, bits)
+    g = passes.grid(n1, n2, original)
 
-    # The cut: candidates above t are chosen, and the first `ties` equal to it.
-    idx, pick = None, None
+    idx = None
     if rule == "reference":  # blob.cpp: |w| >= the idx-th smallest of the live weights
-        if not n_live:
-            t, ties = _NONE, 0
-        else:
+        m = 0
+        if n_live:
             idx = reference_partition_index(n_live, p)
-            t, above, equal = _rank(wbits, prev, held, hist, idx)
-            ties = passes.ALL
-            if strategy == "random":
-                pick = passes.random_pick(None, held, n, n_cand, above + equal, np.random.default_rng(seed))
+            bucket, below = _bucket_of_rank(hist, idx)
+            if key is None:  # the cut and the count come out of the write pass's list
+                out, mask, members = passes.write(wbits, None, held, bucket, int(hist[bucket]), g)
+                mags = wbits[members] & np.uint32(0x7FFFFFFF)
+                t = np.partition(mags, idx - below)[idx - below]
+                passes.freeze_at(wbits, out, mask, members[mags >= t], g)
+                return QuantizedBlob(out.reshape(w.shape), mask.reshape(w.shape), n1, n2, idx)
+            mags = wbits[passes.collect(wbits, None, held, bucket, int(hist[bucket]))] & np.uint32(0x7FFFFFFF)
+            t = np.partition(mags, idx - below)[idx - below]
+            m = n_cand - below - int(np.count_nonzero(mags < t))  # the live weights with |w| >= t
+            hist = passes.histogram(wbits, None, held, key=key)[0]
     else:
         m = target_count(n_live, p) - (n - n_cand - n_held)  # not yet frozen among those to freeze
-        if strategy == "random":
-            pick = passes.random_pick(prev, held, n, n_cand, m, np.random.default_rng(seed))
-            t, ties = _NONE, 0
-        elif m <= 0:
-            t, ties = _NONE, 0
-        elif m >= n_cand:
-            t, ties = 0, passes.ALL
-        else:
-            t, above, equal = _rank(wbits, prev, held, hist, n_cand - m)  # the m-th largest
-            ties = m - above if m - above < equal else passes.ALL
-    # Only the newly chosen weights are snapped: frozen ones keep their exact value.
-    out, mask = passes.write(wbits, prev, held, pick, t, ties, passes.grid(n1, n2, original))
+    # The m candidates of largest value (magnitude, lower index first among equal ones, or rank key).
+    bucket, need = _cut(hist, n_cand, m)
+    out, mask, members = passes.write(wbits, prev, held, bucket, int(hist[bucket]) if need else 0, g, key)
+    if need:
+        vals = wbits[members] & np.uint32(0x7FFFFFFF) if key is None else passes.rank_keys(members, key)
+        # Only the newly chosen weights are snapped: frozen ones keep their exact value.
+        passes.freeze_at(wbits, out, mask, members[np.argsort(~vals, kind="stable")[:need]], g)
     return QuantizedBlob(out.reshape(w.shape), mask.reshape(w.shape), n1, n2, idx)
 
 
-_NONE = 0xFFFFFFFF  # a cut no magnitude reaches
-
-
-def _rank(bits: np.ndarray, prev, held, hist: np.ndarray, k: int) -> tuple[int, int, int]:
-    """The k-th smallest (0-based) candidate magnitude t, and how many candidates are
-    above and equal to it: the histogram finds its bucket, one pass collects that bucket."""
+def _bucket_of_rank(hist: np.ndarray, k: int) -> tuple[int, int]:
+    """The bucket of the k-th smallest (0-based) candidate value, and how many lie below it."""
     cum = np.cumsum(hist)
     bucket = int(np.searchsorted(cum, k, side="right"))
-    below = int(cum[bucket - 1]) if bucket else 0
-    members = passes.collect(bits, prev, held, bucket, int(hist[bucket]))
-    r = k - below
-    t = int(np.partition(members, r)[r])
-    equal = int(np.count_nonzero(members == t))
-    above = int(cum[-1] - cum[bucket]) + int(np.count_nonzero(members > t))
-    return t, above, equal
+    return bucket, int(cum[bucket - 1]) if bucket else 0
+
+
+def _cut(hist: np.ndarray, n_cand: int, m: int) -> tuple[int, int]:
+    """The bucket of the m-th largest candidate value (passes.ALL, passes.NONE when m covers
+    all or none), and how many of the m it holds."""
+    if m <= 0:
+        return passes.NONE, 0
+    if m >= n_cand:
+        return passes.ALL, 0
+    bucket, below = _bucket_of_rank(hist, n_cand - m)
+    return bucket, m - (n_cand - below - int(hist[bucket]))
 
 
 def quantize_blob_plain(weights: np.ndarray, portion: float | str | Decimal, bits: int) -> QuantizedBlob:

@@ -1,10 +1,12 @@
 /* The blob passes of one INQ quantization (inq_layer/passes.py), over float32 bits.
  *
- * numpy needs 30 to 50 passes of the blob for one quantization; these loops make three:
- * a histogram of the candidates' magnitudes, a collection of the one bucket that holds
- * the cut, and a pass that writes the levels and the frozen mask. A magnitude is |w|'s
- * bits, whose integer order is the order of |w|. Masks are bytes (numpy bools) and may be
- * NULL (none). Built by scripts/setup.sh; passes.py falls back to numpy without it.
+ * numpy needs 24 to 37 passes of the blob for one quantization; these loops make two:
+ * a histogram of the candidates' values, and a pass that writes the levels and the frozen
+ * mask of those above the bucket that holds the cut, listing the bucket's candidates
+ * (passes.py chooses among them). A value is a magnitude, |w|'s bits, whose integer order
+ * is the order of |w|; for the random partition it is a rank key, a keyed bijection of the
+ * index. Masks are bytes (numpy bools) and may be NULL (none). Built by scripts/setup.sh;
+ * passes.py falls back to numpy without it.
  */
 #include <math.h>
 #include <stddef.h>
@@ -12,15 +14,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define INQ_QUANTIZE_VERSION 1
-#define HIST_SHIFT 15 /* 65536 buckets: the exponent and 8 mantissa bits */
-#define HIST_SIZE (1u << (31 - HIST_SHIFT))
+#define INQ_QUANTIZE_VERSION 2
+#define HIST_SIZE (1u << 16) /* buckets: a magnitude's exponent and 8 mantissa bits, a key's top half */
 #define SUB 4 /* sub-histograms: neighbours rarely hit one counter back to back */
 
 int inq_quantize_version(void) { return INQ_QUANTIZE_VERSION; }
 
 typedef const uint32_t *restrict bits_t; /* a blob's float32 bits */
 typedef const uint8_t *restrict mask_t;
+typedef const uint32_t *restrict key_t; /* the rank key's two words, or NULL: magnitudes */
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 /* An AVX2 build of each entry point beside the baseline one, picked at load time. */
@@ -33,6 +35,26 @@ ALWAYS_INLINE uint32_t candidate(mask_t prev, mask_t held, size_t i, int hp, int
     if (hh) c &= (uint32_t)(held[i] == 0);
     return c;
 }
+
+/* A bijection of 32-bit words with good avalanche (xorshift-multiply, two rounds). */
+ALWAYS_INLINE uint32_t mix32(uint32_t x) {
+    x ^= x >> 16;
+    x *= 0x7FEB352Du;
+    x ^= x >> 15;
+    x *= 0x846CA68Bu;
+    x ^= x >> 16;
+    return x;
+}
+
+/* The random partition's rank key of index i (passes.rank_keys): distinct for distinct i,
+ * so the m largest keys are m distinct weights, a fresh draw for every key pair. */
+ALWAYS_INLINE uint32_t rank_key(uint32_t i, key_t key) { return mix32(mix32(i + key[0]) ^ key[1]); }
+
+/* The value a weight is ranked by, and its bucket. */
+ALWAYS_INLINE uint32_t value(bits_t bits, key_t key, size_t i, int hk) {
+    return hk ? rank_key((uint32_t)i, key) : bits[i] & 0x7FFFFFFFu;
+}
+ALWAYS_INLINE uint32_t bucket_of(uint32_t v, int hk) { return v >> (hk ? 16 : 15); }
 
 /* The half-octave key of a magnitude and its significand M (bits 0-23) with a count of
  * one (bit 40): |w| = M * 2^(max(E, 1) - 150). 2^14 of them sum without overflow. */
@@ -52,9 +74,9 @@ ALWAYS_INLINE void flush_packed(uint64_t packed[SUB][KEYS], uint64_t *restrict c
     }
 }
 
-ALWAYS_INLINE void histogram_impl(bits_t bits, mask_t prev, mask_t held, size_t n, uint64_t *restrict hist,
-                                  uint64_t *restrict stats, uint64_t *restrict count, uint64_t *restrict sum,
-                                  int hp, int hh, int hs) {
+ALWAYS_INLINE void histogram_impl(bits_t bits, mask_t prev, mask_t held, key_t key, size_t n,
+                                  uint64_t *restrict hist, uint64_t *restrict stats, uint64_t *restrict count,
+                                  uint64_t *restrict sum, int hp, int hh, int hk, int hs) {
     enum { BLOCK = 4096, FLUSH = 1 << 16 }; /* FLUSH / SUB = 2^14 significands a word */
     /* 1 MB, but normal weights touch a few thousand counters: those stay in the L1 cache */
     uint32_t (*sub)[HIST_SIZE] = calloc(SUB, sizeof *sub);
@@ -68,7 +90,7 @@ ALWAYS_INLINE void histogram_impl(bits_t bits, mask_t prev, mask_t held, size_t 
         memset(count, 0, KEYS * sizeof *count);
         memset(sum, 0, KEYS * sizeof *sum);
     }
-    uint32_t max = 0;
+    uint32_t max = 0, kb[BLOCK]; /* kb: a block's key buckets */
     uint64_t n_held = 0;
     for (size_t s = 0; s < n; s += BLOCK) {
         size_t e = n - s < BLOCK ? n : s + BLOCK;
@@ -76,20 +98,23 @@ ALWAYS_INLINE void histogram_impl(bits_t bits, mask_t prev, mask_t held, size_t 
             uint32_t mag = bits[i] & 0x7FFFFFFFu;
             max = mag > max ? mag : max;
             if (hh) n_held += held[i] != 0;
+            if (hk) kb[i - s] = bucket_of(rank_key((uint32_t)i, key), 1);
         }
+#define BUCKET(i) (hk ? kb[(i) - s] : bucket_of(bits[i] & 0x7FFFFFFFu, 0))
         size_t i = s;
         for (; i + SUB <= e; i += SUB) {
             for (int k = 0; k < SUB; k++) {
                 uint32_t mag = bits[i + k] & 0x7FFFFFFFu;
-                sub[k][mag >> HIST_SHIFT] += candidate(prev, held, i + k, hp, hh);
+                sub[k][BUCKET(i + k)] += candidate(prev, held, i + k, hp, hh);
                 if (hs) packed[k][mag >> 22] += counted_significand(mag);
             }
         }
         for (; i < e; i++) {
             uint32_t mag = bits[i] & 0x7FFFFFFFu;
-            sub[0][mag >> HIST_SHIFT] += candidate(prev, held, i, hp, hh);
+            sub[0][BUCKET(i)] += candidate(prev, held, i, hp, hh);
             if (hs) packed[0][mag >> 22] += counted_significand(mag);
         }
+#undef BUCKET
         if (hs && (e % FLUSH == 0 || e == n)) flush_packed(packed, count, sum);
     }
     uint64_t n_cand = 0;
@@ -105,57 +130,58 @@ ALWAYS_INLINE void histogram_impl(bits_t bits, mask_t prev, mask_t held, size_t 
     stats[2] = n_cand;
 }
 
-/* Pass 1: hist[mag >> 15] counts the candidates; stats = {max magnitude of all, held,
- * candidates}; with count and sum (else NULL), the mse rule's half-octave sums of all
- * weights (per key = mag >> 22: how many, and the sum of M). n must be below 2^32. */
-CLONES void inq_histogram(bits_t bits, mask_t prev, mask_t held, size_t n, uint64_t *restrict hist,
+/* The compiled variants of an _impl, one per combination of present masks and options
+ * (flag bits in order), so that each inner loop has no test of an absent one. */
+#define CASE3(f, c, ...) case c: f(__VA_ARGS__, (c) & 1, (c) >> 1 & 1, (c) >> 2 & 1); break
+#define CASE4(f, c, ...) case c: f(__VA_ARGS__, (c) & 1, (c) >> 1 & 1, (c) >> 2 & 1, (c) >> 3 & 1); break
+
+/* Pass 1: hist[bucket] counts the candidates by value (magnitudes, or with key the rank
+ * keys); stats = {max magnitude of all, held, candidates}; with count and sum (else NULL),
+ * the mse rule's half-octave sums of all weights (per mag >> 22: how many, and the sum of
+ * M). n must be below 2^32. */
+CLONES void inq_histogram(bits_t bits, mask_t prev, mask_t held, key_t key, size_t n, uint64_t *restrict hist,
                           uint64_t *restrict stats, uint64_t *restrict count, uint64_t *restrict sum) {
-    int hs = count != NULL;
-    switch ((prev != NULL) | (held != NULL) << 1 | hs << 2) {
-    case 0: histogram_impl(bits, prev, held, n, hist, stats, count, sum, 0, 0, 0); break;
-    case 1: histogram_impl(bits, prev, held, n, hist, stats, count, sum, 1, 0, 0); break;
-    case 2: histogram_impl(bits, prev, held, n, hist, stats, count, sum, 0, 1, 0); break;
-    case 3: histogram_impl(bits, prev, held, n, hist, stats, count, sum, 1, 1, 0); break;
-    case 4: histogram_impl(bits, prev, held, n, hist, stats, count, sum, 0, 0, 1); break;
-    case 5: histogram_impl(bits, prev, held, n, hist, stats, count, sum, 1, 0, 1); break;
-    case 6: histogram_impl(bits, prev, held, n, hist, stats, count, sum, 0, 1, 1); break;
-    default: histogram_impl(bits, prev, held, n, hist, stats, count, sum, 1, 1, 1); break;
+    switch ((prev != NULL) | (held != NULL) << 1 | (key != NULL) << 2 | (count != NULL) << 3) {
+#define H(c) CASE4(histogram_impl, c, bits, prev, held, key, n, hist, stats, count, sum)
+        H(0); H(1); H(2); H(3); H(4); H(5); H(6); H(7); H(8); H(9); H(10); H(11); H(12); H(13); H(14);
+        default: histogram_impl(bits, prev, held, key, n, hist, stats, count, sum, 1, 1, 1, 1); break;
+#undef H
     }
 }
 
-ALWAYS_INLINE uint32_t in_bucket(bits_t bits, mask_t prev, mask_t held, size_t i, uint32_t bucket, int hp,
-                                 int hh) {
-    return candidate(prev, held, i, hp, hh) & (uint32_t)(((bits[i] & 0x7FFFFFFFu) >> HIST_SHIFT) == bucket);
+/* Appends i to out when it is a candidate in the bucket: out has one spare slot, so the
+ * store is unconditional and only the count moves. */
+ALWAYS_INLINE size_t list_member(bits_t bits, mask_t prev, mask_t held, key_t key, size_t i, uint32_t bucket,
+                                 uint32_t *restrict out, size_t k, int hp, int hh, int hk) {
+    out[k] = (uint32_t)i;
+    return k + (candidate(prev, held, i, hp, hh) & (uint32_t)(bucket_of(value(bits, key, i, hk), hk) == bucket));
 }
 
-ALWAYS_INLINE size_t collect_impl(bits_t bits, mask_t prev, mask_t held, size_t n, uint32_t bucket,
-                                  uint32_t *restrict out, int hp, int hh) {
+/* Lists the candidates of [s, e) in the bucket after the k already in out. */
+ALWAYS_INLINE size_t collect_impl(bits_t bits, mask_t prev, mask_t held, key_t key, size_t s, size_t e,
+                                  uint32_t bucket, uint32_t *restrict out, size_t k, int hp, int hh, int hk) {
     enum { GROUP = 64 }; /* a bucket holds few weights: most groups have none and are skipped */
-    size_t k = 0, i = 0;
-    for (; i + GROUP <= n; i += GROUP) {
+    size_t i = s;
+    for (; i + GROUP <= e; i += GROUP) {
         uint32_t hits = 0;
-        for (int j = 0; j < GROUP; j++) hits += ((bits[i + j] & 0x7FFFFFFFu) >> HIST_SHIFT) == bucket;
-        if (hits) {
-            for (int j = 0; j < GROUP; j++) {
-                out[k] = bits[i + j] & 0x7FFFFFFFu; /* branch-free append: out has one spare slot */
-                k += in_bucket(bits, prev, held, i + j, bucket, hp, hh);
-            }
-        }
+        for (int j = 0; j < GROUP; j++) hits += bucket_of(value(bits, key, i + j, hk), hk) == bucket;
+        if (hits)
+            for (int j = 0; j < GROUP; j++) k = list_member(bits, prev, held, key, i + j, bucket, out, k, hp, hh, hk);
     }
-    for (; i < n; i++) {
-        out[k] = bits[i] & 0x7FFFFFFFu;
-        k += in_bucket(bits, prev, held, i, bucket, hp, hh);
-    }
+    for (; i < e; i++) k = list_member(bits, prev, held, key, i, bucket, out, k, hp, hh, hk);
     return k;
 }
 
-/* Pass 2: the magnitudes of the candidates in one bucket, into out (its count + 1 long). */
-CLONES size_t inq_collect(bits_t bits, mask_t prev, mask_t held, size_t n, uint32_t bucket,
+/* The indices of the candidates in one bucket (by magnitude, or with key by rank key),
+ * ascending, into out (their count + 1 long). Returns how many. */
+CLONES size_t inq_collect(bits_t bits, mask_t prev, mask_t held, key_t key, size_t n, uint32_t bucket,
                           uint32_t *restrict out) {
-    if (prev && held) return collect_impl(bits, prev, held, n, bucket, out, 1, 1);
-    if (prev) return collect_impl(bits, prev, held, n, bucket, out, 1, 0);
-    if (held) return collect_impl(bits, prev, held, n, bucket, out, 0, 1);
-    return collect_impl(bits, prev, held, n, bucket, out, 0, 0);
+    switch ((prev != NULL) | (held != NULL) << 1 | (key != NULL) << 2) {
+#define C(c) CASE3(return collect_impl, c, bits, prev, held, key, 0, n, bucket, out, 0)
+        C(0); C(1); C(2); C(3); C(4); C(5); C(6);
+        default: return collect_impl(bits, prev, held, key, 0, n, bucket, out, 0, 1, 1, 1);
+#undef C
+    }
 }
 
 /* blob.cpp's level scan in double precision, as levels._nearest_level_exact computes it:
@@ -208,56 +234,40 @@ ALWAYS_INLINE uint32_t level_bits(uint32_t b, const grid_t *g) {
     return q & (uint32_t)-(int32_t)(mag > g->zero);
 }
 
-/* One block with every tie taken (all = 1) or none (all = 0): branch-free, vectorizable. */
-ALWAYS_INLINE uint32_t write_block(bits_t bits, mask_t prev, mask_t held, mask_t pick, size_t s, size_t e,
-                                   uint32_t t, uint32_t all, const grid_t *g, uint32_t *restrict out,
-                                   uint8_t *restrict frozen, int hp, int hh, int hk) {
-    uint32_t special = 0; /* a chosen weight needs the exact path */
+/* One block: chosen are the candidates whose bucket is at or above `cut`; the others in
+ * bucket cut - 1 are listed in members (its count + 1 long). Branch-free and vectorized;
+ * the rare block that holds some of bucket cut - 1 is read once more to list them.
+ * Returns whether a chosen weight needs the exact path. */
+ALWAYS_INLINE uint32_t write_block(bits_t bits, mask_t prev, mask_t held, key_t key, size_t s, size_t e,
+                                   uint32_t cut, const grid_t *g, uint32_t *restrict out,
+                                   uint8_t *restrict frozen, uint32_t *restrict members, size_t *k,
+                                   int hp, int hh, int hk) {
+    uint32_t special = 0, inside = 0;
     for (size_t i = s; i < e; i++) {
         uint32_t b = bits[i], mag = b & 0x7FFFFFFFu;
         uint32_t c = candidate(prev, held, i, hp, hh);
-        uint32_t chosen = hk ? c & (uint32_t)(pick[i] != 0)
-                             : c & ((uint32_t)(mag > t) | ((uint32_t)(mag == t) & all));
+        uint32_t v = bucket_of(value(bits, key, i, hk), hk);
+        uint32_t chosen = c & (uint32_t)(v >= cut);
         uint32_t h = hh ? (uint32_t)(held[i] != 0) : 0;
         uint32_t keep = b & (h - 1u); /* held weights read 0 */
         uint32_t sel = (uint32_t)0 - chosen;
         out[i] = (level_bits(b, g) & sel) | (keep & ~sel);
         frozen[i] = (uint8_t)(chosen | (c ^ 1u));
         special |= chosen & (uint32_t)(mag >= g->special);
+        inside += c & (uint32_t)(v + 1 == cut);
     }
+    if (inside) *k = collect_impl(bits, prev, held, key, s, e, cut - 1, members, *k, hp, hh, hk);
     return special;
 }
 
-ALWAYS_INLINE void write_impl(bits_t bits, mask_t prev, mask_t held, mask_t pick, size_t n, uint32_t t,
-                              uint64_t ties, const grid_t *g, uint32_t *restrict out,
-                              uint8_t *restrict frozen, int hp, int hh, int hk) {
+ALWAYS_INLINE size_t write_impl(bits_t bits, mask_t prev, mask_t held, key_t key, size_t n, uint32_t cut,
+                                const grid_t *g, uint32_t *restrict out, uint8_t *restrict frozen,
+                                uint32_t *restrict members, int hp, int hh, int hk) {
     enum { BLOCK = 4096 };
-    uint64_t taken = 0;
+    size_t k = 0;
     for (size_t s = 0; s < n; s += BLOCK) {
         size_t e = n - s < BLOCK ? n : s + BLOCK;
-        uint32_t special;
-        if (hk || taken >= ties || ties == UINT64_MAX) { /* UINT64_MAX: every tie */
-            uint32_t all = ties == UINT64_MAX;
-            special = write_block(bits, prev, held, pick, s, e, t, all, g, out, frozen, hp, hh, hk);
-        } else {
-            uint64_t eq = 0;
-            for (size_t i = s; i < e; i++)
-                eq += candidate(prev, held, i, hp, hh) & (uint32_t)((bits[i] & 0x7FFFFFFFu) == t);
-            if (taken + eq <= ties) {
-                special = write_block(bits, prev, held, pick, s, e, t, 1, g, out, frozen, hp, hh, hk);
-                taken += eq;
-            } else { /* the block where the ties run out: the first ones in index order */
-                special = write_block(bits, prev, held, pick, s, e, t, 0, g, out, frozen, hp, hh, hk);
-                for (size_t i = s; i < e && taken < ties; i++) {
-                    if (candidate(prev, held, i, hp, hh) && (bits[i] & 0x7FFFFFFFu) == t) {
-                        out[i] = level_bits(bits[i], g);
-                        frozen[i] = 1;
-                        special |= (bits[i] & 0x7FFFFFFFu) >= g->special;
-                        taken++;
-                    }
-                }
-            }
-        }
+        uint32_t special = write_block(bits, prev, held, key, s, e, cut, g, out, frozen, members, &k, hp, hh, hk);
         if (g->exact || special) { /* the scan's quirks, done exactly */
             for (size_t i = s; i < e; i++) {
                 uint32_t mag = bits[i] & 0x7FFFFFFFu;
@@ -266,35 +276,22 @@ ALWAYS_INLINE void write_impl(bits_t bits, mask_t prev, mask_t held, mask_t pick
             }
         }
     }
+    return k;
 }
 
-/* Pass 3: out takes the level of each chosen candidate and w elsewhere (0 where held);
- * frozen = chosen or prev or held. Chosen: pick[i] when pick is given, else mag > t, and
- * the first `ties` candidates with mag == t in index order (all of them: UINT64_MAX). */
-CLONES void inq_write(bits_t bits, mask_t prev, mask_t held, mask_t pick, size_t n, uint32_t t, uint64_t ties,
-                      const grid_t *g, uint32_t *restrict out, uint8_t *restrict frozen) {
-    int hp = prev != NULL, hh = held != NULL, hk = pick != NULL;
-    switch (hp | hh << 1 | hk << 2) {
-    case 0: write_impl(bits, prev, held, pick, n, t, ties, g, out, frozen, 0, 0, 0); break;
-    case 1: write_impl(bits, prev, held, pick, n, t, ties, g, out, frozen, 1, 0, 0); break;
-    case 2: write_impl(bits, prev, held, pick, n, t, ties, g, out, frozen, 0, 1, 0); break;
-    case 3: write_impl(bits, prev, held, pick, n, t, ties, g, out, frozen, 1, 1, 0); break;
-    case 4: write_impl(bits, prev, held, pick, n, t, ties, g, out, frozen, 0, 0, 1); break;
-    case 5: write_impl(bits, prev, held, pick, n, t, ties, g, out, frozen, 1, 0, 1); break;
-    case 6: write_impl(bits, prev, held, pick, n, t, ties, g, out, frozen, 0, 1, 1); break;
-    default: write_impl(bits, prev, held, pick, n, t, ties, g, out, frozen, 1, 1, 1); break;
-    }
-}
-
-/* The swaps of a Fisher-Yates shuffle from its tail: for k < count, idx[top - k] trades
- * places with idx[j[k]]. With j drawn by numpy (passes.choice_positions) the tail is the
- * sample numpy's Generator.choice would return, from a uint32 index instead of an int64 one. */
-void inq_tail_swaps(uint32_t *restrict idx, const int64_t *restrict j, size_t count, uint64_t top) {
-    for (size_t k = 0; k < count; k++) {
-        uint64_t i = top - k;
-        uint32_t t = idx[i];
-        idx[i] = idx[j[k]];
-        idx[j[k]] = t;
+/* Pass 2: out takes the level of each chosen candidate and w elsewhere (0 where held);
+ * frozen = chosen or prev or held. Chosen: the candidates in buckets from `cut` up (by
+ * magnitude, or with key by rank key); those of bucket cut - 1 are listed in members,
+ * ascending, left float for passes.py to choose from. cut = 0: all chosen; HIST_SIZE + 1:
+ * none chosen, none listed. Returns how many are listed. */
+CLONES size_t inq_write(bits_t bits, mask_t prev, mask_t held, key_t key, size_t n, uint32_t cut,
+                        const grid_t *g, uint32_t *restrict out, uint8_t *restrict frozen,
+                        uint32_t *restrict members) {
+    switch ((prev != NULL) | (held != NULL) << 1 | (key != NULL) << 2) {
+#define W(c) CASE3(return write_impl, c, bits, prev, held, key, n, cut, g, out, frozen, members)
+        W(0); W(1); W(2); W(3); W(4); W(5); W(6);
+        default: return write_impl(bits, prev, held, key, n, cut, g, out, frozen, members, 1, 1, 1);
+#undef W
     }
 }
 
@@ -311,18 +308,3 @@ CLONES size_t inq_encode(bits_t bits, mask_t frozen, size_t n, uint16_t *restric
     return bad;
 }
 
-
-/* The random partition's mask: pick[i] = 1 for the candidates whose rank among the
- * candidates (index order) is one of the k positions drawn (passes.random_pick). hit is
- * scratch of pop + 1 zeroed bytes, pop the number of candidates. */
-CLONES void inq_pick_ranks(mask_t prev, mask_t held, size_t n, const uint32_t *restrict pos, size_t k,
-                           uint8_t *restrict hit, uint8_t *restrict pick) {
-    for (size_t j = 0; j < k; j++) hit[pos[j]] = 1;
-    int hp = prev != NULL, hh = held != NULL;
-    size_t r = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t c = candidate(prev, held, i, hp, hh); /* the flags vary: one loop serves all */
-        pick[i] = (uint8_t)(c & hit[r]);
-        r += c;
-    }
-}

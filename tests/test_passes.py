@@ -56,32 +56,42 @@ def _same(a, b):
             assert x == y
 
 
+def _key(data):
+    return None if data.draw(st.booleans(), label="by rank key") else passes.random_key(data.draw(
+        st.integers(0, 2**32 - 1), label="seed"))
+
+
+def _buckets(hist):
+    """Buckets to cut at: ALL, NONE, and some that hold candidates."""
+    full = np.flatnonzero(hist).tolist()
+    return [passes.ALL, passes.NONE] + full[:3] + full[-2:]
+
+
 @settings(max_examples=examples(300), deadline=None)
 @given(blobs, st.data())
 def test_compiled_equals_numpy_on_every_pass(w, data):
     n = w.size
     bits = w.view(np.uint32)
     prev, held = _mask(data, n, "prev"), _mask(data, n, "held")
-    h, hn = _both(passes.histogram, bits, prev, held, sums=True)
+    key = _key(data)
+    h, hn = _both(passes.histogram, bits, prev, held, sums=data.draw(st.booleans(), label="sums"), key=key)
     _same(h, hn)
-    mags = (bits & 0x7FFFFFFF).tolist()
-    t = data.draw(st.sampled_from(mags + [0, passes.ALL & 0xFFFFFFFF]), label="t")
-    bucket = min(t >> passes.HIST_SHIFT, passes.HIST_SIZE - 1)
-    _same(*_both(passes.collect, bits, prev, held, bucket, int(h[0][bucket])))
-    ties = data.draw(st.sampled_from([0, 1, 2, 5, passes.ALL]), label="ties")
-    pick = _mask(data, n, "pick")
+    bucket = data.draw(st.sampled_from(_buckets(h[0])), label="bucket")
+    count = int(h[0][bucket]) if 0 <= bucket < passes.HIST_SIZE else 0
+    if bucket >= 0:
+        _same(*_both(passes.collect, bits, prev, held, bucket, count, key))
     n1 = data.draw(st.integers(-148, 127), label="n1")
     bits_ = data.draw(st.integers(2, 8), label="bits")
     g = passes.grid(n1, n1 + 1 - 2 ** (bits_ - 2), data.draw(st.booleans(), label="original"))
-    _same(*_both(passes.write, bits, prev, held, pick, t, ties, g))
+    _same(*_both(passes.write, bits, prev, held, bucket, count, g, key))
 
 
 def test_compiled_equals_numpy_across_blocks_and_chunks():
     """Sizes past the kernel's blocks (64, 4096, 2^16) and numpy's chunks (2^17), with
-    ties spread over many blocks, subnormals and weights above 100."""
+    a cut bucket spread over many blocks, subnormals and weights above 100."""
     rng = np.random.default_rng(5)
     w = rng.normal(0, 0.01, 300_007).astype(F32)
-    w[::97] = F32(0.0125)  # many equal magnitudes: the cut falls among them
+    w[::97] = F32(0.0125)  # many equal magnitudes in the cut's bucket
     w[5::1001] = -F32(0.0125)
     w[7::5003] = F32(150.0)
     w[11::7001] = F32(1e-41)
@@ -89,14 +99,16 @@ def test_compiled_equals_numpy_across_blocks_and_chunks():
     prev = rng.random(w.size) < 0.3
     held = rng.random(w.size) < 0.05
     for p, h in ((None, None), (prev, None), (None, held), (prev, held)):
-        hist, hn = _both(passes.histogram, bits, p, h, sums=True)
-        _same(hist, hn)
-        t = int(np.uint32(F32(0.0125).view(np.uint32)))
-        bucket = t >> passes.HIST_SHIFT
-        _same(*_both(passes.collect, bits, p, h, bucket, int(hist[0][bucket])))
-        for ties in (0, 1, 1000, 2500, passes.ALL):
-            for g in (passes.grid(-5, -12, True), passes.grid(-5, -6, False), passes.grid(-125, -132, True)):
-                _same(*_both(passes.write, bits, p, h, None, t, ties, g))
+        for key in (None, passes.random_key(3)):
+            hist, hn = _both(passes.histogram, bits, p, h, sums=True, key=key)
+            _same(hist, hn)
+            cut = int(F32(0.0125).view(np.uint32)) >> 15 if key is None else int(rng.integers(passes.HIST_SIZE))
+            for bucket in (cut, passes.ALL, passes.NONE):
+                count = int(hist[0][bucket]) if bucket in range(passes.HIST_SIZE) else 0
+                if bucket >= 0:
+                    _same(*_both(passes.collect, bits, p, h, bucket, count, key))
+                for g in (passes.grid(-5, -12, True), passes.grid(-5, -6, False), passes.grid(-125, -132, True)):
+                    _same(*_both(passes.write, bits, p, h, bucket, count, g, key))
 
 
 def _plain_candidates(n, prev, held):
@@ -127,64 +139,60 @@ def _check_definitions(w, data):
     n = w.size
     bits = w.view(np.uint32)
     prev, held = _mask(data, n, "prev"), _mask(data, n, "held")
+    key = _key(data)
     cand = _plain_candidates(n, prev, held)
     mag = (bits & 0x7FFFFFFF).astype(np.int64)
-    hist, top, n_held, n_cand, (count, total) = passes.histogram(bits, prev, held, sums=True)
-    assert hist.tolist() == np.bincount(mag[cand] >> passes.HIST_SHIFT, minlength=passes.HIST_SIZE).tolist()
+    value = mag >> 15 if key is None else _plain_rank_keys(np.arange(n), key) >> 16
+    hist, top, n_held, n_cand, (count, total) = passes.histogram(bits, prev, held, sums=True, key=key)
+    assert hist.tolist() == np.bincount(value[cand], minlength=passes.HIST_SIZE).tolist()
     assert (top, n_held, n_cand) == (int(mag.max()), int(held.sum()) if held is not None else 0, int(cand.sum()))
     for k in range(passes.KEYS):  # |w| = M 2^(max(E,1) - 150), exactly
         sel = (mag >> 22) == k
         assert count[k] == int(sel.sum())
         e = max(k >> 1, 1)
         assert total[k] == sum(int(math.ldexp(abs(float(x)), 150 - e)) for x in w[sel])
-    t = data.draw(st.sampled_from(mag.tolist()), label="t")
-    bucket = t >> passes.HIST_SHIFT
-    assert passes.collect(bits, prev, held, bucket, 0).tolist() == \
-        mag[cand & ((mag >> passes.HIST_SHIFT) == bucket)].tolist()
-    ties = data.draw(st.sampled_from([0, 1, 3, passes.ALL]), label="ties")
+    bucket = data.draw(st.sampled_from(_buckets(hist)), label="bucket")
+    inside = np.flatnonzero(cand & (value == bucket))
+    if bucket >= 0:
+        assert passes.collect(bits, prev, held, bucket, 0, key).tolist() == inside.tolist()
     n1 = data.draw(st.integers(-130, 20), label="n1")
     n2 = n1 + 1 - 2 ** (data.draw(st.integers(2, 8), label="bits") - 2)
     original = data.draw(st.booleans(), label="original")
-    out, frozen = passes.write(bits, prev, held, None, t, ties, passes.grid(n1, n2, original))
-    chosen = cand & (mag > t)
-    chosen[np.flatnonzero(cand & (mag == t))[:ties]] = True
+    g = passes.grid(n1, n2, original)
+    out, frozen, members = passes.write(bits, prev, held, bucket, len(inside), g, key)
+    chosen = cand & (value > bucket)
     want = np.where(chosen, nearest_level_scan(w, n1, n2, original), w)
     if held is not None:
         want[held] = 0.0
     assert np.array_equal(out.view(np.uint32), want.astype(F32).view(np.uint32))
     assert frozen.tolist() == (chosen | ~cand).tolist()
+    assert members.tolist() == inside.tolist()
+    passes.freeze_at(bits, out, frozen, members, g)
+    want[members] = nearest_level_scan(w[members], n1, n2, original)
+    assert np.array_equal(out.view(np.uint32), want.astype(F32).view(np.uint32)) and frozen[members].all()
+
+
+def _plain_rank_keys(index, key):
+    """mix32(mix32(i + k0) ^ k1) in Python integers."""
+    def mix(x):
+        x ^= x >> 16
+        x = x * 0x7FEB352D & 0xFFFFFFFF
+        x ^= x >> 15
+        x = x * 0x846CA68B & 0xFFFFFFFF
+        return x ^ x >> 16
+    k0, k1 = int(key[0]), int(key[1])
+    return np.array([mix(mix((int(i) + k0) & 0xFFFFFFFF) ^ k1) for i in index], np.int64)
+
+
+def test_rank_keys_are_their_definition_and_distinct():
+    key = passes.random_key(11)
+    idx = np.array([0, 1, 2, 2**31, 2**32 - 1, 12345], np.uint32)
+    assert passes.rank_keys(idx, key).tolist() == _plain_rank_keys(idx, key).tolist()
+    for seed in (0, 1):  # a bijection: no two of the first 2^22 indices share a key
+        assert np.unique(passes.rank_keys(np.arange(1 << 22, dtype=np.uint32), passes.random_key(seed))).size == 1 << 22
 
 
 def test_a_stale_or_missing_kernel_falls_back(tmp_path, monkeypatch):
     assert passes.load(str(tmp_path / "absent.so")) is None
     monkeypatch.setenv("INQ_QUANTIZE", "numpy")
     assert passes.load() is None
-
-
-@pytest.mark.parametrize("pop,k", [(20000, 401), (20000, 20000), (30011, 10000), (12000, 100), (100, 50), (10001, 1)])
-def test_choice_positions_are_numpys_choice(pop, k, monkeypatch):
-    """The same sample as Generator.choice, over several draw chunks, with either kernel."""
-    _compiled()
-    monkeypatch.setattr(passes, "_DRAWS", 997)
-    for seed in (1, 2):
-        want = np.random.default_rng(seed).choice(pop, k, replace=False)
-        assert np.array_equal(passes.choice_positions(pop, k, np.random.default_rng(seed)), want)
-        with numpy_only():
-            assert np.array_equal(passes.choice_positions(pop, k, np.random.default_rng(seed)), want)
-
-
-@pytest.mark.parametrize("n,m", [(30000, 9000), (30000, 100), (500, 200), (500, 0), (500, 10**6)])
-def test_random_pick_is_numpys_choice_over_the_candidates(n, m):
-    """The mask names exactly rng.choice(candidate indices, m, replace=False), with either
-    kernel, whichever masks are given."""
-    _compiled()
-    rng = np.random.default_rng(4)
-    prev, held = rng.random(n) < 0.4, rng.random(n) < 0.1
-    for p, h in ((None, None), (prev, None), (None, held), (prev, held)):
-        cand = _plain_candidates(n, p, h)
-        idx = np.flatnonzero(cand)
-        want = np.zeros(n, bool)
-        want[np.random.default_rng(9).choice(idx, min(m, idx.size), replace=False)] = True
-        assert np.array_equal(passes.random_pick(p, h, n, idx.size, m, np.random.default_rng(9)), want)
-        with numpy_only():
-            assert np.array_equal(passes.random_pick(p, h, n, idx.size, m, np.random.default_rng(9)), want)

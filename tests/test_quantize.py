@@ -227,6 +227,37 @@ def test_random_strategy_is_seeded():
     assert a.frozen.sum() == m.frozen.sum() and not np.array_equal(a.frozen, m.frozen)
 
 
+def _subset_counts(n, draw, seeds):
+    counts = {}
+    for seed in seeds:
+        k = tuple(np.flatnonzero(draw(seed)))
+        counts[k] = counts.get(k, 0) + 1
+    return counts
+
+
+@pytest.mark.parametrize("rule", ["paper", "reference"])
+def test_random_partition_draws_every_subset_equally_often(rule):
+    """2400 seeds choosing 3 of the 10 candidates (2 of 12 frozen before, paper rule; 2
+    held at zero, reference rule): all 120 subsets, each about 20 times (chi-square, 119
+    degrees of freedom: 200 is beyond its 99.99th percentile)."""
+    w = np.linspace(0.1, 1.2, 12).astype(np.float32)
+    before = np.zeros(12, bool)
+    before[[0, 7]] = True
+    if rule == "paper":
+        first = quantize_blob(w, "0.5", 5, rule="paper", strategy="magnitude")
+        def draw(seed):
+            return quantize_blob(w, "0.4", 5, frozen=before, rule="paper", strategy="random", seed=seed,
+                                 n1=first.n1).frozen & ~before
+    else:
+        def draw(seed):  # the reference rule draws as many as its magnitude cut takes: 3
+            return quantize_blob(w, "0.2", 5, rule="reference", strategy="random", seed=seed,
+                                 pruned=before).frozen & ~before
+    counts = _subset_counts(12, draw, range(2400))
+    assert len(counts) == 120 and all(len(k) == 3 and not set(k) & {0, 7} for k in counts)
+    chi2 = sum((c - 20) ** 2 / 20 for c in counts.values())
+    assert chi2 < 200, chi2
+
+
 def test_reference_rule_reselects_and_ignores_frozen():
     w = np.random.default_rng(0).normal(size=500).astype(np.float32)
     a = quantize_blob(w, 0.5, frozen=np.ones(500, bool))
