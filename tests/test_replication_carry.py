@@ -89,3 +89,16 @@ def test_a_finished_float_model_is_carried_alone(tmp_path, monkeypatch):
     _write(layout.float_path("resnet8", 2), b"final")
     _write(layout.float_prefix("resnet8", 2) + "_iter_938.caffemodel", b"old")
     assert carry.float_files("resnet8", 2) == [layout.float_path("resnet8", 2)]
+
+
+def test_written_solvers_name_no_checkout_path(tmp_path, monkeypatch):
+    """A carried campaign resumes only with the same solver bytes (--resume checks their
+    hash): the net and snapshot paths are relative to the checkout, which runs work in."""
+    from replication import runner
+    monkeypatch.setattr(layout, "ROOT", str(tmp_path))  # a checkout elsewhere
+    monkeypatch.setattr(layout, "OUT", str(tmp_path / "build" / "replicate_fashion"))
+    for regime, net, seed in (("advice", "resnet8", None), ("float", "lenet", 2), ("alexnet", "lenet", None)):
+        with open(runner.solver_file(regime, net, seed)) as f:
+            text = f.read()
+        assert str(tmp_path) not in text, text
+        assert f'net: "{layout.NETS[net].prototxt}"' in text

@@ -51,10 +51,12 @@ def solver_file(regime: str, net: str, seed: int | None = None) -> str:
     from inq_layer.caffe_io import read_solver, write_text_proto
     rg = REGIMES[regime]
     p = read_solver(os.path.join(ROOT, NETS[net].float_solver if rg.base == "float" else INQ_SOLVER))
-    p.net = prototxt(net)
+    # Relative to ROOT (every run's working directory): the file, and so the hash a carried
+    # campaign's --resume checks, is the same in any checkout.
+    p.net = rel(prototxt(net))
     if rg.base == "float":
         p.random_seed = seed
-        p.snapshot_prefix = float_prefix(net, seed)
+        p.snapshot_prefix = rel(float_prefix(net, seed))
     for name, value in rg.overrides.items():
         if value is None:
             p.ClearField(name)
