@@ -141,12 +141,13 @@ def quantize_blob(weights: np.ndarray, portion: float | str | Decimal, bits: int
             bucket, below = _bucket_of_rank(hist, idx)
             if key is None:  # the cut and the count come out of the write pass's list
                 out, mask, members = passes.write(wbits, None, held, bucket, int(hist[bucket]), g)
-                mags = wbits[members] & np.uint32(0x7FFFFFFF)
-                t = np.partition(mags, idx - below)[idx - below]
+            else:  # the count first, then as many drawn by rank key
+                members = passes.collect(wbits, None, held, bucket, int(hist[bucket]))
+            mags = wbits[members] & np.uint32(0x7FFFFFFF)
+            t = np.partition(mags, idx - below)[idx - below]
+            if key is None:
                 passes.freeze_at(wbits, out, mask, members[mags >= t], g)
                 return QuantizedBlob(out.reshape(w.shape), mask.reshape(w.shape), n1, n2, idx)
-            mags = wbits[passes.collect(wbits, None, held, bucket, int(hist[bucket]))] & np.uint32(0x7FFFFFFF)
-            t = np.partition(mags, idx - below)[idx - below]
             m = n_cand - below - int(np.count_nonzero(mags < t))  # the live weights with |w| >= t
             hist = passes.histogram(wbits, None, held, key=key)[0]
     else:
