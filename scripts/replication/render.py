@@ -156,18 +156,23 @@ def compute_minutes() -> tuple[float, int]:
 
 
 def retrained_floats() -> list[str]:
-    """Chains whose float models are not the ones the dense rows started from (a fresh checkout
-    trains them again: build/ is not committed), with both accuracies per seed."""
+    """Chains and dense rows whose float models are not the ones the dense rows started from
+    (a fresh checkout trains them again: build/ is not committed), with both accuracies per seed."""
     dense = reports("b5")
+    if dense is None:
+        return []
+    base = [r.float_accuracy() for r in dense]
+    starts = [(f"`{prune}` (and the prunings and rows that start from it)", [pruned_from(prune, s) for s in SEEDS])
+              for prune, p in PRUNES.items() if not p.start]
+    starts += [(f"`{row}`", [x.float_accuracy() for x in reports(row)]) for row, r in ROWS.items()
+               if row != "b5" and not r.pruned and r.net == ROWS["b5"].net and reports(row)]
     out = []
-    for prune, p in PRUNES.items():
-        fl = None if p.start or dense is None else [pruned_from(prune, s) for s in SEEDS]
-        if fl is None or None in fl or fl == [r.float_accuracy() for r in dense]:
+    for who, fl in starts:
+        if None in fl or fl == base:
             continue
-        out.append(f"`{prune}` (and the prunings and rows that start from it) started from float models "
-                   "trained again on a fresh checkout, with the same solver, seeds and data: "
-                   + ", ".join(f"seed {s} {a:.2f} % (the other rows' {r.float_accuracy():.2f} %)"
-                               for s, a, r in zip(SEEDS, fl, dense))
+        out.append(f"{who} started from float models trained again on a fresh checkout, with the same solver, "
+                   "seeds and data: "
+                   + ", ".join(f"seed {s} {a:.2f} % (the other rows' {b:.2f} %)" for s, a, b in zip(SEEDS, fl, base))
                    + ". Caffe's CPU training did not repeat itself exactly here, so each change is measured "
                    "from the float models of its own chain.")
     return ["", *out] if out else []
