@@ -1,6 +1,7 @@
 """quantize_blob: bit-exact with the original's 3600 golden cases, paper rule, bad input."""
 import os
 import re
+from collections import Counter
 from decimal import Decimal
 
 import numpy as np
@@ -227,14 +228,6 @@ def test_random_strategy_is_seeded():
     assert a.frozen.sum() == m.frozen.sum() and not np.array_equal(a.frozen, m.frozen)
 
 
-def _subset_counts(n, draw, seeds):
-    counts = {}
-    for seed in seeds:
-        k = tuple(np.flatnonzero(draw(seed)))
-        counts[k] = counts.get(k, 0) + 1
-    return counts
-
-
 @pytest.mark.parametrize("rule", ["paper", "reference"])
 def test_random_partition_draws_every_subset_equally_often(rule):
     """2400 seeds choosing 3 of the 10 candidates (2 of 12 frozen before, paper rule; 2
@@ -252,7 +245,7 @@ def test_random_partition_draws_every_subset_equally_often(rule):
         def draw(seed):  # the reference rule draws as many as its magnitude cut takes: 3
             return quantize_blob(w, "0.2", 5, rule="reference", strategy="random", seed=seed,
                                  pruned=before).frozen & ~before
-    counts = _subset_counts(12, draw, range(2400))
+    counts = Counter(tuple(np.flatnonzero(draw(seed))) for seed in range(2400))
     assert len(counts) == 120 and all(len(k) == 3 and not set(k) & {0, 7} for k in counts)
     chi2 = sum((c - 20) ** 2 / 20 for c in counts.values())
     assert chi2 < 200, chi2
