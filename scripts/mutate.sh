@@ -17,14 +17,14 @@ ALL=(levels partition quantize passes n1_choice freezer writeback inq_format)
 mods=("$@")
 [ ${#mods[@]} -eq 0 ] && mods=("${ALL[@]}")
 for m in "${mods[@]}"; do
-    [ -f "inq_layer/$m.py" ] || { echo "mutate: no module inq_layer/$m.py" >&2; exit 2; }
+    [ -f "python/inq_layer/$m.py" ] || { echo "mutate: no module python/inq_layer/$m.py" >&2; exit 2; }
     tests="tests/test_$m.py"
     for o in "${ALL[@]}"; do [ "$o" != "$m" ] && tests="$tests tests/test_$o.py"; done
     echo "mutate: $m ($(date +%H:%M))"
     # mutmut 2 counts a mutant as killed only when the runner exits 1: a crash (a segfault
     # in the C write-back, an import error) would count as a survivor, so any failure is 1.
     # mutmut's exit status: bit flags for survivors/timeouts; the report says what they are.
-    "$PY" -m mutmut run --paths-to-mutate "inq_layer/$m.py" --simple-output --no-progress \
+    "$PY" -m mutmut run --paths-to-mutate "python/inq_layer/$m.py" --simple-output --no-progress \
         --test-time-base 60 \
         --runner "sh -c \"env INQ_MUTATE=1 $PY -m pytest -x -q -p no:cacheprovider $tests || exit 1\""
 done

@@ -188,8 +188,8 @@ if [[ ! -f "$PTH" || "$(cat "$PTH")" != "$CAFFE_PY" ]]; then
 fi
 install=0
 "$VPY" -I -c 'import inq_layer.native, os, sys; sys.exit(not os.path.samefile(inq_layer.native.HERE, sys.argv[1]))' \
-  "$ROOT/inq_layer" 2>/dev/null || install=1
-for src in "$ROOT"/inq_layer/*.c; do
+  "$ROOT/python/inq_layer" 2>/dev/null || install=1
+for src in "$ROOT"/python/inq_layer/*.c; do
   lib=("${src%/*}/_$(basename "$src" .c)".cpython-*.so)
   [[ -f "${lib[0]}" && ! "$src" -nt "${lib[0]}" ]] || install=1
 done

@@ -16,8 +16,9 @@ def test_import_inq_layer_has_no_side_effect(tmp_path):
     # A Python without numpy imports it too, and stays itself (no re-execution, no exit).
     py = bare_python(tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "INQ_REEXEC")}
+    env["PYTHONPATH"] = os.path.join(ROOT, "python")
     r = subprocess.run([py, "-c", "import sys, inq_layer; print(sys.executable)"], capture_output=True, text=True,
-                       env=env, cwd=ROOT)
+                       env=env, cwd=str(tmp_path))
     assert r.returncode == 0 and r.stdout.strip() == py, r.stderr
     r = subprocess.run([sys.executable, "-c", "import inq_layer; inq_layer.nothing"], capture_output=True, text=True)
     assert "has no attribute 'nothing'" in r.stderr

@@ -9,7 +9,7 @@ import importlib.util
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))  # the repository, in a checkout
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))  # the repository, in a checkout
 VENV = os.path.join(ROOT, "build", "venv")
 VENV_PYTHON = os.path.join(VENV, "bin", "python")
 NEEDED = ("numpy", "google.protobuf")

@@ -4,7 +4,7 @@
  * all-zero lower half), or 0xFFFF for a weight that is still float. numpy needs eight
  * passes and two temporaries for the same blend; right after Caffe's update the blob is
  * out of the near caches, and those passes cost about 3% of a LeNet iteration, this loop
- * about 1%. Built by scripts/setup.sh; inq_layer/writeback.py falls back to numpy
+ * about 1%. Built by scripts/setup.sh; python/inq_layer/writeback.py falls back to numpy
  * without it.
  */
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* The blob passes of one INQ quantization (inq_layer/passes.py), over float32 bits.
+/* The blob passes of one INQ quantization (python/inq_layer/passes.py), over float32 bits.
  *
  * numpy needs 24 to 37 passes of the blob for one quantization; these loops make two:
  * a histogram of the candidates' values, and a pass that writes the levels and the frozen
