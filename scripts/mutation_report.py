@@ -31,22 +31,12 @@ _WHY_CHUNK = ("equivalent: the chunk size only bounds memory and speed; the resu
 _WHY_CLIP = ("equivalent: every level is at most 2^n1, so clipping at 2^(n1+1) instead of 2^n1 gives the same "
              "nearest level; what the clip prevents (a huge |w| whose distance to 2^n1 rounds to its distance "
              "to 0) needs a clip far above 2^(n1+1)")
-_WHY_BUCKETS = ("equivalent: a bucket table twice as long only adds empty buckets after the last one a "
-                "non-negative int32 can reach")
 _WHY_ANNOTATION = ("equivalent: a field's annotation, never evaluated (the module has `from __future__ "
                    "import annotations`)")
 _WHY_RESHAPE = "equivalent: numpy's reshape takes any negative size as 'infer this dimension', like -1"
 EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("levels", "top = math.ldexp(1.0, n1)", "top = math.ldexp(2.0, n1)"): _WHY_CLIP,
     ("levels", "a = np.minimum(a, math.ldexp(1.0, n1))", "a = np.minimum(a, math.ldexp(2.0, n1))"): _WHY_CLIP,
-    ("partition", "_RADIX_SHIFT = 15  # 16 top bits of |w| (8 exponent + 8 mantissa bits) per bucket",
-     "_RADIX_SHIFT = 16  # 16 top bits of |w| (8 exponent + 8 mantissa bits) per bucket"):
-        "equivalent: the radix select finds the same k-th value with any bucket width (15 top bits "
-        "here); only the size of the bucket partitioned at the end changes",
-    ("partition", "counts = np.zeros(1 << (31 - _RADIX_SHIFT), np.int64)",
-     "counts = np.zeros(2 << (31 - _RADIX_SHIFT), np.int64)"): _WHY_BUCKETS,
-    ("partition", "counts = np.zeros(1 << (31 - _RADIX_SHIFT), np.int64)",
-     "counts = np.zeros(1 << (32 - _RADIX_SHIFT), np.int64)"): _WHY_BUCKETS,
     ("freezer", "solver.add_callback(lambda: self.restore(params), lambda: None)",
      "solver.add_callback(lambda: self.restore(params), lambda: 0)"):
         "equivalent: pycaffe ignores what the on_gradients_ready callback returns",
@@ -111,11 +101,6 @@ EQUIVALENT.update({
     ("inq_format", "return (KIND_RANS, coded) if len(coded) < len(packed) else (KIND_CODED, packed)",
      "return (KIND_RANS, coded) if len(coded) <= len(packed) else (KIND_CODED, packed)"):
         "equivalent: on a tie either form gives the same file size and the same weights",
-    ("partition", "if m >= idx.size:", "if m > idx.size:"):
-        "equivalent: picking all candidates then goes through the select, whose threshold is the smallest "
-        "magnitude and whose tie rule takes them all; only slower",
-    ("partition", "if m > 0:", "if m >= 0:"):
-        "equivalent: drawing 0 of the candidates picks nothing (and the generator is local to the call)",
 })
 
 

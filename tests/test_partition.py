@@ -1,12 +1,8 @@
 from decimal import Decimal
 
-import numpy as np
 import pytest
-from hyp import examples
-from hypothesis import given, settings, strategies as st
 
-from inq_layer.partition import (kth_smallest, magnitude_bits, parse_portion, parse_schedule,
-                                 reference_partition_index, target_count, top_by_magnitude)
+from inq_layer.partition import parse_portion, parse_schedule, reference_partition_index, target_count
 
 
 def test_parse_portion_float_and_string_agree():
@@ -56,42 +52,3 @@ def test_reference_index_uses_the_decimal_literal():
     assert reference_partition_index(3, Decimal("0.8")) == 0  # int(0.6) - 1 = -1 -> 0
     assert reference_partition_index(5, Decimal(1)) == 0
     assert target_count(10, Decimal("0.3")) == 3 and target_count(7, Decimal("0.5")) == 4
-
-
-@settings(max_examples=examples(200), deadline=None)
-@given(st.lists(st.floats(width=32, allow_nan=False, allow_infinity=False), min_size=1, max_size=300),
-       st.data())
-def test_kth_smallest_equals_sort(xs, data):
-    mag = magnitude_bits(np.array(xs, np.float32))
-    k = data.draw(st.integers(0, mag.size - 1))
-    assert kth_smallest(mag, k) == np.sort(mag)[k]
-
-
-def test_kth_smallest_large_and_tied():
-    rng = np.random.default_rng(0)
-    mag = magnitude_bits(rng.normal(0, 0.005, 3_000_000).astype(np.float32))
-    s = np.sort(mag)
-    for k in (0, 1, 999_999, 2_100_000, mag.size - 1):
-        assert kth_smallest(mag, k) == s[k]
-    tied = np.full(1000, 7, np.int32)
-    assert kth_smallest(tied, 500) == 7
-    with pytest.raises(IndexError):
-        kth_smallest(tied, 1000)
-
-
-def test_top_by_magnitude_exact_count_and_tie_rule():
-    mag = np.array([5, 3, 3, 3, 1, 9], np.int32)
-    sel = top_by_magnitude(mag, np.ones(6, bool), 3)
-    assert sel.tolist() == [True, True, False, False, False, True]  # lower index wins the tie
-    cand = np.array([True, False, True, True, True, False])
-    assert top_by_magnitude(mag, cand, 2).tolist() == [True, False, True, False, False, False]
-    assert top_by_magnitude(mag, cand, 10).tolist() == cand.tolist()
-    assert not top_by_magnitude(mag, cand, 0).any() and not top_by_magnitude(mag, cand, -1).any()
-
-
-def test_kth_smallest_refuses_ranks_outside_the_array():
-    mag = np.array([4, 2, 7], np.int32)
-    assert kth_smallest(mag, 0) == 2 and kth_smallest(mag, 2) == 7
-    for k in (-1, 3):
-        with pytest.raises(IndexError, match=rf"^rank {k} outside 0\.\.2$"):
-            kth_smallest(mag, k)

@@ -172,6 +172,39 @@ def _check_definitions(w, data):
     assert np.array_equal(out.view(np.uint32), want.astype(F32).view(np.uint32)) and frozen[members].all()
 
 
+def _plain_largest(bits, excluded, m):
+    """The definition: candidates sorted by magnitude, largest first, lower index first."""
+    mag = (bits & np.uint32(0x7FFFFFFF)).astype(np.int64)
+    cand = np.flatnonzero(_plain_candidates(bits.size, excluded, None))
+    order = cand[np.lexsort((cand, -mag[cand]))]
+    sel = np.zeros(bits.size, bool)
+    sel[order[:max(m, 0)]] = True
+    return sel
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(blobs, st.data())
+def test_largest_is_its_definition_with_both_kernels(w, data):
+    bits = w.view(np.uint32)
+    excluded = _mask(data, w.size, "excluded")
+    m = data.draw(st.integers(-2, w.size + 2), label="m")
+    for got in _both(passes.largest, bits, excluded, m):
+        assert np.array_equal(got, _plain_largest(bits, excluded, m))
+
+
+def test_largest_counts_exactly_through_ties_across_chunks():
+    rng = np.random.default_rng(0)
+    w = np.round(rng.normal(0, 1, 400_000), 1).astype(F32)  # 3 chunks, about 60 values: ties everywhere
+    bits = w.view(np.uint32)
+    excluded = rng.random(w.size) < 0.3
+    for m in (1, 12_345, 150_000, int((~excluded).sum()) - 1):
+        for got in _both(passes.largest, bits, excluded, m):
+            assert got.sum() == m and not (got & excluded).any()
+            assert np.array_equal(got, _plain_largest(bits, excluded, m))
+    got = passes.largest(np.array([5, 3, 3, 3, 1, 9], np.uint32), None, 3)
+    assert got.tolist() == [True, True, False, False, False, True]  # the lower index wins the tie
+
+
 def _plain_rank_keys(index, key):
     """mix32(mix32(i + k0) ^ k1) in Python integers."""
     def mix(x):

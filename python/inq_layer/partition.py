@@ -1,17 +1,12 @@
-"""Which weights of a blob to quantize (and freeze) at an accumulated portion.
-
-Works on "magnitude bits": the float32 bit pattern of |w| as int32, whose integer order is
-the order of |w| for finite values, so selections are exact and need no float compares.
-"""
+"""How many weights of a blob an accumulated portion freezes, in both rules, and the
+portions and schedules as typed (exact decimals, the original's literals). Which weights
+they are is passes.py's job."""
 from __future__ import annotations
 
 import math
 from decimal import Decimal, InvalidOperation
 
 import numpy as np
-
-_CHUNK = 1 << 20
-_RADIX_SHIFT = 15  # 16 top bits of |w| (8 exponent + 8 mantissa bits) per bucket
 
 
 def parse_portion(portion: float | str | Decimal) -> Decimal:
@@ -64,52 +59,7 @@ def reference_partition_index(count: int, portion: Decimal) -> int:
     return max(int(count * lit) - 1, 0)
 
 
-def magnitude_bits(w: np.ndarray) -> np.ndarray:
-    """|w| as int32 bit patterns (a fresh array, same shape)."""
-    return np.ascontiguousarray(w, dtype=np.float32).view(np.int32) & np.int32(0x7FFFFFFF)
-
-
-def kth_smallest(mag: np.ndarray, k: int) -> int:
-    """The k-th smallest (0-based) of non-negative int32 values, in O(n).
-
-    A radix select: one bincount over the top 16 bits finds the bucket holding rank k,
-    then only that bucket is partitioned. Equal to np.sort(mag)[k].
-    """
-    flat = mag.reshape(-1)
-    if not 0 <= k < flat.size:
-        raise IndexError(f"rank {k} outside 0..{flat.size - 1}")
-    counts = np.zeros(1 << (31 - _RADIX_SHIFT), np.int64)
-    for s in range(0, flat.size, _CHUNK):
-        counts += np.bincount(flat[s:s + _CHUNK] >> _RADIX_SHIFT, minlength=counts.size)
-    cum = np.cumsum(counts)
-    bucket = int(np.searchsorted(cum, k, side="right"))
-    below = int(cum[bucket - 1]) if bucket else 0
-    members = [c[(c >> _RADIX_SHIFT) == bucket] for c in
-               (flat[s:s + _CHUNK] for s in range(0, flat.size, _CHUNK))]
-    members = np.concatenate(members)
-    return int(np.partition(members, k - below)[k - below])
-
-
 def target_count(count: int, portion: Decimal) -> int:
     """Paper rule: ceil(portion * count), in exact decimal arithmetic, so that at least
     the portion is frozen (0.3 of 10 weights is exactly 3)."""
     return int(math.ceil(portion * count))
-
-
-def top_by_magnitude(mag: np.ndarray, candidates: np.ndarray, m: int) -> np.ndarray:
-    """Mask of the m candidates with the largest magnitude; among equal magnitudes at the
-    cut the lower flat index wins, so the count is exactly m."""
-    sel = np.zeros(mag.shape, bool)
-    if m <= 0:
-        return sel
-    idx = np.flatnonzero(candidates.reshape(-1))
-    vals = mag.reshape(-1)[idx]
-    if m >= idx.size:
-        sel.reshape(-1)[idx] = True
-        return sel
-    t = kth_smallest(vals, idx.size - m)  # the m-th largest
-    above = vals > t
-    ties = np.flatnonzero(vals == t)[: m - int(above.sum())]
-    sel.reshape(-1)[idx[above]] = True
-    sel.reshape(-1)[idx[ties]] = True
-    return sel

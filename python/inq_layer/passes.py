@@ -7,7 +7,8 @@
    (0 where held), the frozen mask, and the list of the cut bucket's candidates, from
    which quantize.py chooses the rest (`freeze_at`).
 `collect` lists one bucket's candidates without writing (the reference rule's random
-partition needs its magnitude cut before it draws); `encode` makes the freezer's codes.
+partition needs its magnitude cut before it draws); `largest` selects without writing
+(pruning: the smallest magnitudes, by reversed values); `encode` makes the freezer's codes.
 
 A value is a magnitude, |w|'s bit pattern, whose integer order is the order of |w|; for
 the random partition (`key` given) it is the index's rank key (`rank_keys`), so the m
@@ -240,6 +241,47 @@ def write(bits: np.ndarray, prev: np.ndarray | None, held: np.ndarray | None, bu
         frozen[s:e] = chosen if cand is None else chosen | ~cand
         parts.append((np.flatnonzero(inside) + s).astype(np.uint32))
     return out, frozen, np.concatenate(parts)
+
+
+def bucket_of_rank(hist: np.ndarray, k: int) -> tuple[int, int]:
+    """The bucket of the k-th smallest (0-based) candidate value, and how many lie below it."""
+    cum = np.cumsum(hist)
+    bucket = int(np.searchsorted(cum, k, side="right"))
+    return bucket, int(cum[bucket - 1]) if bucket else 0
+
+
+def cut(hist: np.ndarray, n_cand: int, m: int) -> tuple[int, int]:
+    """The bucket of the m-th largest candidate value (ALL, NONE when m covers all or none),
+    and how many of the m it holds."""
+    if m <= 0:
+        return NONE, 0
+    if m >= n_cand:
+        return ALL, 0
+    bucket, below = bucket_of_rank(hist, n_cand - m)
+    return bucket, m - (n_cand - below - int(hist[bucket]))
+
+
+def first_by_value(members: np.ndarray, values: np.ndarray, need: int) -> np.ndarray:
+    """The `need` members (ascending indices) of largest value, the lower index first
+    among equal values: the tie rule that makes every count exact."""
+    return members[np.argsort(~values, kind="stable")[:need]]
+
+
+def largest(bits: np.ndarray, excluded: np.ndarray | None, m: int) -> np.ndarray:
+    """Bool mask of the m candidates (not `excluded`) of largest magnitude bits, the lower
+    index first among equal ones: exactly min(max(m, 0), candidates) of them. 1-D."""
+    hist, _, _, n_cand, _ = histogram(bits, excluded, None)
+    bucket, need = cut(hist, n_cand, m)
+    sel = np.zeros(bits.size, bool)
+    if bucket == NONE:
+        return sel
+    for s, e in _chunks(bits.size):
+        above = (bits[s:e] & np.uint32(0x7FFFFFFF)) >> np.uint32(SHIFT[False]) > np.int64(bucket)  # ALL is -1
+        sel[s:e] = above if excluded is None else above & ~excluded[s:e]
+    if need:
+        members = collect(bits, excluded, None, bucket, int(hist[bucket]))
+        sel[first_by_value(members, bits[members] & np.uint32(0x7FFFFFFF), need)] = True
+    return sel
 
 
 def freeze_at(bits: np.ndarray, out: np.ndarray, frozen: np.ndarray, index: np.ndarray, g: Grid) -> None:

@@ -138,7 +138,7 @@ def quantize_blob(weights: np.ndarray, portion: float | str | Decimal, bits: int
         m = 0
         if n_live:
             idx = reference_partition_index(n_live, p)
-            bucket, below = _bucket_of_rank(hist, idx)
+            bucket, below = passes.bucket_of_rank(hist, idx)
             if key is None:  # the cut and the count come out of the write pass's list
                 out, mask, members = passes.write(wbits, None, held, bucket, int(hist[bucket]), g)
             else:  # the count first, then as many drawn by rank key
@@ -153,31 +153,13 @@ def quantize_blob(weights: np.ndarray, portion: float | str | Decimal, bits: int
     else:
         m = target_count(n_live, p) - (n - n_cand - n_held)  # not yet frozen among those to freeze
     # The m candidates of largest value (magnitude, lower index first among equal ones, or rank key).
-    bucket, need = _cut(hist, n_cand, m)
+    bucket, need = passes.cut(hist, n_cand, m)
     out, mask, members = passes.write(wbits, prev, held, bucket, int(hist[bucket]) if need else 0, g, key)
     if need:
         vals = wbits[members] & np.uint32(0x7FFFFFFF) if key is None else passes.rank_keys(members, key)
         # Only the newly chosen weights are snapped: frozen ones keep their exact value.
-        passes.freeze_at(wbits, out, mask, members[np.argsort(~vals, kind="stable")[:need]], g)
+        passes.freeze_at(wbits, out, mask, passes.first_by_value(members, vals, need), g)
     return QuantizedBlob(out.reshape(w.shape), mask.reshape(w.shape), n1, n2, idx)
-
-
-def _bucket_of_rank(hist: np.ndarray, k: int) -> tuple[int, int]:
-    """The bucket of the k-th smallest (0-based) candidate value, and how many lie below it."""
-    cum = np.cumsum(hist)
-    bucket = int(np.searchsorted(cum, k, side="right"))
-    return bucket, int(cum[bucket - 1]) if bucket else 0
-
-
-def _cut(hist: np.ndarray, n_cand: int, m: int) -> tuple[int, int]:
-    """The bucket of the m-th largest candidate value (passes.ALL, passes.NONE when m covers
-    all or none), and how many of the m it holds."""
-    if m <= 0:
-        return passes.NONE, 0
-    if m >= n_cand:
-        return passes.ALL, 0
-    bucket, below = _bucket_of_rank(hist, n_cand - m)
-    return bucket, m - (n_cand - below - int(hist[bucket]))
 
 
 def quantize_blob_plain(weights: np.ndarray, portion: float | str | Decimal, bits: int) -> QuantizedBlob:

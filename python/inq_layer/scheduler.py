@@ -15,11 +15,12 @@ from decimal import Decimal
 
 import numpy as np
 
+from . import passes
 from .errors import InqError
 from .freezer import FLOAT, FrozenBlob, decode, encode, frozen_mask
 from .layer_bits import bits_of, check_layer_bits
 from .levels import check_bits, n2_from_n1
-from .partition import magnitude_bits, parse_portion, target_count, top_by_magnitude
+from .partition import parse_portion, target_count
 from .quantize import N1_RULES, RULES, STRATEGIES, check_choice, quantize_blob
 from .selection import MODES, owners, quantizable_blobs
 
@@ -147,9 +148,10 @@ def prune_net(net, sparsity: dict[str, Decimal] | Decimal, prev: dict[Key, Froze
         if m >= data.size > 0:
             raise InqError(f"sparsity {target} would prune every one of the {data.size:,} weights of layer {layer!r}; "
                            f"give a lower sparsity")
-        mag = magnitude_bits(data)
-        # smallest first: reverse the magnitude order (still non-negative int32)
-        pruned = held | top_by_magnitude(np.int32(0x7FFFFFFF) - mag, ~held, m - int(held.sum()))
+        mag = np.ascontiguousarray(data, np.float32).reshape(-1).view(np.uint32) & np.uint32(0x7FFFFFFF)
+        # The smallest first: the largest of the reversed magnitudes (their top bit stays 0).
+        fresh = passes.largest(np.uint32(0x7FFFFFFF) - mag, np.ascontiguousarray(held).reshape(-1), m - int(held.sum()))
+        pruned = held | fresh.reshape(data.shape)
         data[pruned] = 0.0
         codes = np.full(data.shape, FLOAT, np.uint16)
         codes[pruned] = 0
