@@ -46,7 +46,7 @@ run: data $(FLOAT_MODEL)
 replicate: data
 	$(VPY) scripts/replicate.py
 
-# docs/REPLICATION.md and its plots from the kept results (docs/replication/) alone: seconds.
+# docs/REPLICATION.md, its plots and the README's 2-bit ResNet section from the kept results (docs/replication/) alone: seconds.
 replication-doc: setup
 	$(VPY) scripts/replicate.py --doc
 

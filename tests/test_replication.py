@@ -7,7 +7,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
-from replication import figures, layout, plan, render  # noqa: E402
+from replication import figures, layout, plan, readme, render  # noqa: E402
 
 
 def test_committed_doc_is_what_the_kept_results_render():
@@ -15,6 +15,21 @@ def test_committed_doc_is_what_the_kept_results_render():
     with open(layout.DOC) as f:
         committed = f.read()
     assert render.doc_text(figures.available()) == committed
+
+
+def test_readme_section_is_what_the_kept_results_render():
+    """The README's "2-bit ResNet: what to use" holds only numbers the kept runs give."""
+    with open(readme.README) as f:
+        committed = f.read()
+    assert readme.with_section(committed) == committed
+    assert readme.BEGIN + "\n## 2-bit ResNet: what to use\n" in committed
+
+
+def test_readme_section_needs_its_markers():
+    with pytest.raises(ValueError, match="needs one"):
+        readme.with_section("no markers here\n")
+    with pytest.raises(ValueError, match="needs one"):
+        readme.with_section(f"{readme.END}\n{readme.BEGIN}\n")
 
 
 def test_every_reference_in_the_plan_exists():

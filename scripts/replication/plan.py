@@ -25,6 +25,9 @@ SCHEDULES = {5: C5, 4: C4, 3: C3, 2: C2}
 
 FLOAT_SOLVER = "prototxt/fashion_lenet_solver.prototxt"
 INQ_SOLVER = "prototxt/fashion_lenet_inq_solver.prototxt"
+# What the answer for the 2-bit ResNet-18 user points at (ImageNet; not run here).
+RESNET18_NET = "prototxt/resnet18_train_val.prototxt"
+RESNET18_SOLVER = "prototxt/resnet18_inq_solver.prototxt"
 
 
 @dataclass(frozen=True)

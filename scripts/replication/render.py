@@ -6,7 +6,7 @@ import statistics
 from inq_layer.atomic import write_text_atomic
 
 from . import plan as P
-from . import render_resnet
+from . import readme, render_resnet
 from .figures import plots
 from .layout import DOC, driver_command, prune_command, rel
 from .plan import PRUNES, REGIMES, ROWS, SEEDS
@@ -203,8 +203,9 @@ def commands() -> list[str]:
 
 
 def write_doc() -> None:
-    """docs/REPLICATION.md and its plots."""
+    """docs/REPLICATION.md, its plots, and the README's section of the 2-bit ResNet answer."""
     write_text_atomic(DOC, doc_text(plots()))
+    readme.write_section()
 
 
 def doc_text(made: list[str]) -> str:

@@ -115,24 +115,84 @@ def _choose(a: str, b: str, what: str) -> str:
     if ca is None or cb is None:
         return f"{what}: pending (`{a}` {spread(ca)}, `{b}` {spread(cb)})."
     v = verdict(a, b, f"`{b}` against `{a}`")
-    better = b if statistics.mean(cb) > statistics.mean(ca) else a
+    better = _better(a, b)
     return (f"{what}: `{better}` ({ROWS[better].description}); `{a}` {spread(ca)}, `{b}` {spread(cb)} points; {v}"
             + ("." if "beyond" in v else "; within the spread, so this is the better mean, not a proven gain."))
+
+
+def _better(a: str, b: str) -> str | None:
+    """The row of the better mean change, None while either is pending."""
+    ca, cb = change(a), change(b)
+    if ca is None or cb is None:
+        return None
+    return b if statistics.mean(cb) > statistics.mean(ca) else a
 
 
 def answer() -> list[str]:
     """The section the 2-bit ResNet-18 user asked for, computed from the kept runs."""
     return ["", "## 2-bit ResNet: what to use", "",
             "The answer for 2-bit (ternary) INQ on a residual net with BatchNorm, each choice with the runs behind "
-            "it (change from float, mean ± sd over 3 seeds); prototxt/resnet18_inq_solver.prototxt carries it "
-            "for ImageNet.", "",
-            "- " + _choose("r2", "r2_mse", "n1 rule"),
+            f"it (change from float, mean ± sd over 3 seeds); {P.RESNET18_SOLVER} carries it for ImageNet.", "",
+            *answer_items()]
+
+
+def answer_items() -> list[str]:
+    """The choices, each with its numbers (docs/REPLICATION.md and the README show the same)."""
+    return ["- " + _choose("r2", "r2_mse", "n1 rule"),
+            "  - on LeNet, 2 bits: max n1 " + spread(change("b2")) + ", mse n1 " + spread(change("b2_mse")) + ".",
             "- " + _choose("r2_mse", "r2_mse_alexnet", "Phase length and learning rate (lr 0.003, x0.2 steps)"),
             "  - on LeNet, 2 bits mse: one epoch a phase " + spread(change("b2_mse_epoch"))
             + ", the author's advice " + spread(change("b2_mse")) + ", the AlexNet solver scaled "
             + spread(change("b2_mse_alexnet")) + ", advice from lr 0.001 " + spread(change("b2_mse_low")) + ".",
             "- " + _choose("r2_mse", "r2_mse_fl8", "Layers kept at 8 bits (the first convolution and the last "
-                           "fully-connected layer)"),
+                           "fully-connected layer, which the published ternary ResNets keep at higher precision)"),
             "- BatchNorm: leave it float (the default). At 5 bits, quantizing BatchNorm/Scale blob 0 as the "
             "original does: ResNet-8 " + spread(change("r5_every")) + " against " + spread(change("r5"))
             + "; LeNet-BN " + spread(change("bn_every")) + " against " + spread(change("bn_default")) + "."]
+
+
+def resnet18_command() -> list[str]:
+    """The driver command for ImageNet ResNet-18 with the choices the kept runs support (the
+    LeNet evidence while a ResNet-8 row is pending): its n1 rule, and its first convolution
+    and last fully-connected layer at 8 bits unless that measured worse."""
+    from inq_layer.caffe_io import read_net
+    layers = read_net(os.path.join(ROOT, P.RESNET18_NET)).layer
+    first = next(ly.name for ly in layers if ly.type == "Convolution")
+    last = [ly.name for ly in layers if ly.type == "InnerProduct"][-1]
+    n1 = "max" if _better("r2", "r2_mse") == "r2" else "mse"
+    eight = f" --layer-bits {first}=8,{last}=8" if _better("r2_mse", "r2_mse_fl8") != "r2_mse" else ""
+    return ["```sh", f"build/venv/bin/python solver_driver.py --solver {P.RESNET18_SOLVER} \\",
+            f"    --weights RESNET18.caffemodel --bits 2 --n1-rule {n1}{eight} \\", f"    --campaign {P.C2}", "```"]
+
+
+def readme_section() -> list[str]:
+    """The README's section "2-bit ResNet: what to use" (README.write_section puts it there)."""
+    T3 = P.PAPER_T3
+    return ["## 2-bit ResNet: what to use",
+            "The question the original's users could not answer: which settings give 2-bit (ternary) ResNet-18 "
+            f"its paper result ({100 - T3['2']:.2f} % top-1, {T3['2'] - T3['float']:.2f} points under float). The "
+            "ResNet-8 rows on Fashion-MNIST (BatchNorm + Scale after every convolution, 3 seeds a row; "
+            "`docs/REPLICATION.md`, section \"2-bit ResNet: what to use\") answer it as far as they have run; "
+            "rows still running say pending, and `make replicate` continues them. Each choice with its numbers "
+            "(change from float, mean ± sd over 3 seeds), and the command they give for "
+            f"`{P.RESNET18_NET}` (ImageNet, reading the LMDBs of the AlexNet data commands below) with "
+            f"`{P.RESNET18_SOLVER}`:", "", *resnet18_command(), "", _solver_note(), "", *answer_items()]
+
+
+def _solver_note() -> str:
+    """What the shipped solver's phase length rests on, as far as the runs go."""
+    from inq_layer.caffe_io import read_net, read_solver
+    s = read_solver(os.path.join(ROOT, P.RESNET18_SOLVER))
+    batch = next(ly.data_param.batch_size for ly in read_net(os.path.join(ROOT, P.RESNET18_NET)).layer
+                 if ly.type == "Data" and any(r.phase == 0 for r in ly.include))  # TRAIN
+    epochs = lambda it: f"{it * batch / P.IMAGENET:.1f}"
+    text = (f"{P.RESNET18_SOLVER} keeps the original AlexNet solver: lr {s.base_lr:g}, x{s.gamma:g} every "
+            f"{s.stepsize} iterations ({epochs(s.stepsize)} epochs), {s.max_iter} a phase at batch {batch} "
+            f"({epochs(s.max_iter)} epochs; the `alexnet` regime here)")
+    better = _better("r2_mse", "r2_mse_alexnet")
+    if better is None:
+        return text + ": the best mean on LeNet at 2 bits; the ResNet-8 row `r2_mse_alexnet` is pending."
+    if better == "r2_mse_alexnet":
+        return text + ": ResNet-8 at 2 bits measured it better than the author's advice (below)."
+    return (text + ": ResNet-8 at 2 bits measured the author's advice (`advice` regime) better (below); "
+            "set the solver's phase length from it.")
