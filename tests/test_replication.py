@@ -41,6 +41,7 @@ def test_every_reference_in_the_plan_exists():
         assert p.regime in plan.REGIMES and (p.start is None or p.start in plan.PRUNES)
     for rows in plan.TABLES.values():
         assert set(rows) <= set(plan.ROWS)
+    assert set(plan.RESNET_PHASE_LENGTH) <= set(plan.ROWS)
     for a, b, _ in plan.OTHER_CHOICES:
         assert a in plan.ROWS and b in plan.ROWS
     assert set(plan.TABLES["pruned"]) == {k for k, r in plan.ROWS.items() if r.pruned}

@@ -197,6 +197,10 @@ RESNET = {
     "r2_mse_fl8": Row("ResNet-8 2 bits mse, conv1 and ip at 8 bits", net="resnet8", bits=2, n1_rule="mse",
                       layer_bits=FIRST_LAST_8),
     "r2": Row("ResNet-8 2 bits, max n1 (paper)", net="resnet8", bits=2),
+    # one epoch a phase: the short end of the phase-length question (the LeNet rows' `epoch`)
+    "r2_mse_epoch": Row("ResNet-8 2 bits mse, one epoch per phase", net="resnet8", regime="epoch", bits=2,
+                        n1_rule="mse"),
+    "r5_epoch": Row("ResNet-8 5 bits, one epoch per phase", net="resnet8", regime="epoch"),
     "r3_mse": Row("ResNet-8 3 bits, mse n1", net="resnet8", bits=3, n1_rule="mse"),
     "r4": Row("ResNet-8 4 bits", net="resnet8", bits=4),
     "r5_every": Row("ResNet-8 5 bits, every blob 0 quantized (the original)", net="resnet8", quantize="every-blob0"),
@@ -206,6 +210,8 @@ RESNET_LONGEST = {
                           n1_rule="mse"),
 }
 ROWS: dict[str, Row] = {**DENSE, **PRUNED, **LONGEST, **RESNET, **RESNET_LONGEST}
+# ResNet-8 2 bits mse by phase length, shortest first (`advice` is r2_mse)
+RESNET_PHASE_LENGTH = ("r2_mse_epoch", "r2_mse", "r2_mse_alexnet")
 
 # -- what the doc compares and judges -------------------------------------------------
 TABLES = {  # section -> rows of its table

@@ -11,7 +11,7 @@ from .figures import plots
 from .layout import DOC, driver_command, prune_command, rel
 from .plan import PRUNES, REGIMES, ROWS, SEEDS
 from .results import (bits_per_nonzero, change, goal, kept, ms, pruned, pruned_from, ratio, report, reports,
-                      spread, verdict, zero_fraction, done, baseline)
+                      spread, tried, verdict, zero_fraction, done, baseline)
 
 
 def desc(row: str) -> str:
@@ -52,13 +52,7 @@ def goals() -> list[str]:
                  f"{'met' if min(fl) >= P.FLOAT_GOAL else 'MISSED'} (lowest seed {min(fl):.2f}).")
     g = P.FIVE_BIT_GOAL
     L.append(goal(g.row, g.limit, g.text))
-    tried = [(statistics.mean(c), r) for r in P.five_bit_variants() if (c := change(r)) is not None]
-    if tried:
-        L.append("  - tried for 5 bits (change from float, mean of 3 seeds, best first): "
-                 + "; ".join(f"{desc(r)} {m:+.2f}" for m, r in sorted(tried, reverse=True)) + ".")
-        met = [f"{desc(r)} ({spread(change(r))})" for m, r in sorted(tried, reverse=True) if m >= g.limit]
-        if met:
-            L.append("  - the goal is met by: " + "; ".join(met) + ".")
+    L += tried(P.five_bit_variants(), g.limit, "5 bits")
     L += [goal(g.row, g.limit, g.text) for g in P.GOALS]
     held = [(got[2], prune, statistics.mean(b - a for a, b in zip(got[0], got[1])))
             for prune in PRUNES if (got := pruned(prune))]

@@ -112,6 +112,19 @@ def verdict(a: str, b: str, what: str) -> str | None:
     return f"{what}: {d:+.2f} points ({'beyond' if abs(d) > sd else 'within'} the seed spread of {sd:.2f})"
 
 
+def tried(rows: list[str], limit: float, what: str) -> list[str]:
+    """Sub-items of a goal: the kept `rows` tried for it, best first, and those that meet it."""
+    got = sorted(((statistics.mean(c), r) for r in rows if (c := change(r)) is not None), reverse=True)
+    if not got:
+        return []
+    L = [f"  - tried for {what} (change from float, mean of 3 seeds, best first): "
+         + "; ".join(f"{ROWS[r].description} {m:+.2f}" for m, r in got) + "."]
+    met = [f"{ROWS[r].description} ({spread(change(r))})" for m, r in got if m >= limit]
+    if met:
+        L.append("  - the goal is met by: " + "; ".join(met) + ".")
+    return L
+
+
 def goal(row: str, limit: float, text: str) -> str:
     c = change(row)
     if c is None:
