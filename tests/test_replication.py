@@ -57,3 +57,20 @@ def test_driver_command_parses(key):
     row = plan.ROWS[key]
     assert a.bits == row.bits and a.campaign == row.campaign and a.keep_zeros == row.pruned
     assert (a.n1_rule, a.rule, a.strategy, a.quantize) == (row.n1_rule, row.rule, row.strategy, row.quantize)
+
+
+def test_resnet18_answer_follows_the_rows(monkeypatch):
+    """The README's command and solver note take each choice from the better ResNet-8 rows."""
+    from replication import render_resnet as rr, results
+    fake = {"r2": [-1.0, -1.1, -0.9], "r2_mse": [-2.0, -2.1, -1.9], "r2_mse_fl8": [-3.0, -3.1, -2.9],
+            "r2_mse_epoch": [-0.5, -0.6, -0.4], "r2_mse_alexnet": [-1.5, -1.6, -1.4]}
+    for module in (rr, results):
+        monkeypatch.setattr(module, "change", lambda row: fake.get(row))
+    cmd = "\n".join(rr.resnet18_command())
+    assert "--n1-rule max" in cmd and "--layer-bits" not in cmd
+    assert "set the solver's phase length from it" in rr._solver_note() and "`epoch` regime" in rr._solver_note()
+    assert rr._phase_length().startswith("Phase length and learning rate (lr 0.003, x0.2 steps): `r2_mse_epoch`")
+    fake.update({"r2": [-40.0, -45.0, -50.0], "r2_mse_fl8": [-1.0, -1.1, -0.9], "r2_mse_epoch": None})
+    cmd = "\n".join(rr.resnet18_command())
+    assert "--n1-rule mse --layer-bits conv1=8,fc1000=8" in cmd
+    assert "pending" in rr._phase_length() and "pending" in rr._solver_note()
