@@ -276,8 +276,9 @@ def largest(bits: np.ndarray, excluded: np.ndarray | None, m: int) -> np.ndarray
     if bucket == NONE:
         return sel
     for s, e in _chunks(bits.size):
-        above = (bits[s:e] & np.uint32(0x7FFFFFFF)) >> np.uint32(SHIFT[False]) > np.int64(bucket)  # ALL is -1
-        sel[s:e] = above if excluded is None else above & ~excluded[s:e]
+        above = _values(bits, None, s, e) >> np.uint32(SHIFT[False]) > np.int64(bucket)  # ALL is -1
+        cand = _candidates(excluded, None, s, e)
+        sel[s:e] = above if cand is None else above & cand
     if need:
         members = collect(bits, excluded, None, bucket, int(hist[bucket]))
         sel[first_by_value(members, bits[members] & np.uint32(0x7FFFFFFF), need)] = True

@@ -118,39 +118,30 @@ def _choose(a: str, b: str, what: str) -> str:
     if ca is None or cb is None:
         return f"{what}: pending (`{a}` {spread(ca)}, `{b}` {spread(cb)})."
     v = verdict(a, b, f"`{b}` against `{a}`")
-    better = _better(a, b)
+    better = _best((a, b))
     return (f"{what}: `{better}` ({ROWS[better].description}); `{a}` {spread(ca)}, `{b}` {spread(cb)} points; {v}"
             + ("." if "beyond" in v else "; within the spread, so this is the better mean, not a proven gain."))
 
 
-def _best_phase_length() -> str | None:
-    """The ResNet-8 2-bit mse row of the best mean by phase length, None while one is pending."""
-    cs = {r: change(r) for r in P.RESNET_PHASE_LENGTH}
+def _best(rows: tuple[str, ...]) -> str | None:
+    """The row of the best mean change (the first on a tie), None while one is pending."""
+    cs = {r: change(r) for r in rows}
     if None in cs.values():
         return None
-    return max(cs, key=lambda r: statistics.mean(cs[r]))
+    return max(rows, key=lambda r: statistics.mean(cs[r]))
 
 
 def _phase_length() -> str:
     what = "Phase length and learning rate (lr 0.003, x0.2 steps)"
     rows = P.RESNET_PHASE_LENGTH
     numbers = ", ".join(f"`{r}` {spread(change(r))}" for r in rows)
-    best = _best_phase_length()
+    best = _best(rows)
     if best is None:
         return f"{what}: pending ({numbers})."
-    others = [r for r in rows if r != best]
-    vs = "; ".join(verdict(r, best, f"`{best}` against `{r}`") for r in others)
-    return (f"{what}: `{best}` ({ROWS[best].description}); {numbers} points; {vs}"
-            + ("." if all("beyond" in verdict(r, best, "") for r in others)
+    vs = [verdict(r, best, f"`{best}` against `{r}`") for r in rows if r != best]
+    return (f"{what}: `{best}` ({ROWS[best].description}); {numbers} points; {'; '.join(vs)}"
+            + ("." if all("beyond" in v for v in vs)
                else "; not beyond the spread of every other, so this is the better mean, not a proven gain."))
-
-
-def _better(a: str, b: str) -> str | None:
-    """The row of the better mean change, None while either is pending."""
-    ca, cb = change(a), change(b)
-    if ca is None or cb is None:
-        return None
-    return b if statistics.mean(cb) > statistics.mean(ca) else a
 
 
 def answer() -> list[str]:
@@ -185,8 +176,8 @@ def resnet18_command() -> list[str]:
     layers = read_net(os.path.join(ROOT, P.RESNET18_NET)).layer
     first = next(ly.name for ly in layers if ly.type == "Convolution")
     last = [ly.name for ly in layers if ly.type == "InnerProduct"][-1]
-    n1 = "max" if _better("r2", "r2_mse") == "r2" else "mse"
-    eight = f" --layer-bits {first}=8,{last}=8" if _better("r2_mse", "r2_mse_fl8") != "r2_mse" else ""
+    n1 = "max" if _best(("r2", "r2_mse")) == "r2" else "mse"
+    eight = f" --layer-bits {first}=8,{last}=8" if _best(("r2_mse", "r2_mse_fl8")) != "r2_mse" else ""
     return ["```sh", f"build/venv/bin/python solver_driver.py --solver {P.RESNET18_SOLVER} \\",
             f"    --weights RESNET18.caffemodel --bits 2 --n1-rule {n1}{eight} \\", f"    --campaign {P.C2}", "```"]
 
@@ -216,7 +207,7 @@ def _solver_note() -> str:
     text = (f"{P.RESNET18_SOLVER} keeps the original AlexNet solver: lr {s.base_lr:g}, x{s.gamma:g} every "
             f"{s.stepsize} iterations ({epochs(s.stepsize)} epochs), {s.max_iter} a phase at batch {batch} "
             f"({epochs(s.max_iter)} epochs; the `alexnet` regime here)")
-    best = _best_phase_length()
+    best = _best(P.RESNET_PHASE_LENGTH)
     if best is None:
         return text + ": the best mean on LeNet at 2 bits; on ResNet-8 the phase-length rows are pending."
     if ROWS[best].regime == "alexnet":
