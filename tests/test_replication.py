@@ -70,7 +70,12 @@ def test_resnet18_answer_follows_the_rows(monkeypatch):
     assert "--n1-rule max" in cmd and "--layer-bits" not in cmd
     assert "set the solver's phase length from it" in rr._solver_note() and "`epoch` regime" in rr._solver_note()
     assert rr._phase_length().startswith("Phase length and learning rate (lr 0.003, x0.2 steps): `r2_mse_epoch`")
+    assert "`epoch` regime, best alone: pending" in rr._together()
+    fake["r2_mse_fl8_epoch"] = [-0.2, -0.3, -0.1]
+    assert "`epoch` regime, best alone: `r2_mse_fl8_epoch` -0.20 ± 0.10 points" in rr._together()
+    fake["r2_mse_alexnet"] = [0.0, 0.1, -0.1]
+    assert "not measured together at the `alexnet` regime" in rr._together()
     fake.update({"r2": [-40.0, -45.0, -50.0], "r2_mse_fl8": [-1.0, -1.1, -0.9], "r2_mse_epoch": None})
     cmd = "\n".join(rr.resnet18_command())
     assert "--n1-rule mse --layer-bits conv1=8,fc1000=8" in cmd
-    assert "pending" in rr._phase_length() and "pending" in rr._solver_note()
+    assert "pending" in rr._phase_length() and "pending" in rr._solver_note() and "pending" in rr._together()

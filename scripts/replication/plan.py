@@ -204,6 +204,9 @@ RESNET = {
     "r3_mse": Row("ResNet-8 3 bits, mse n1", net="resnet8", bits=3, n1_rule="mse"),
     "r4": Row("ResNet-8 4 bits", net="resnet8", bits=4),
     "r5_every": Row("ResNet-8 5 bits, every blob 0 quantized (the original)", net="resnet8", quantize="every-blob0"),
+    # the 2-bit choices measured together, at one epoch a phase (r2_mse_fl8 has them at advice)
+    "r2_mse_fl8_epoch": Row("ResNet-8 2 bits mse, conv1 and ip at 8 bits, one epoch per phase", net="resnet8",
+                            regime="epoch", bits=2, n1_rule="mse", layer_bits=FIRST_LAST_8),
 }
 RESNET_LONGEST = {
     "r2_mse_alexnet": Row("ResNet-8 2 bits mse, AlexNet solver scaled", net="resnet8", regime="alexnet", bits=2,
@@ -212,6 +215,8 @@ RESNET_LONGEST = {
 ROWS: dict[str, Row] = {**DENSE, **PRUNED, **LONGEST, **RESNET, **RESNET_LONGEST}
 # ResNet-8 2 bits mse by phase length, shortest first (`advice` is r2_mse)
 RESNET_PHASE_LENGTH = ("r2_mse_epoch", "r2_mse", "r2_mse_alexnet")
+# mse n1 with conv1 and ip at 8 bits, by phase length (not run at `alexnet`: 15 core-hours more)
+RESNET_TOGETHER = ("r2_mse_fl8_epoch", "r2_mse_fl8")
 
 # -- what the doc compares and judges -------------------------------------------------
 TABLES = {  # section -> rows of its table

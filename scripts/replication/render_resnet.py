@@ -163,9 +163,29 @@ def answer_items() -> list[str]:
             + spread(change("b2_mse_alexnet")) + ", advice from lr 0.001 " + spread(change("b2_mse_low")) + ".",
             "- " + _choose("r2_mse", "r2_mse_fl8", "Layers kept at 8 bits (the first convolution and the last "
                            "fully-connected layer, which the published ternary ResNets keep at higher precision)"),
+            "- " + _together(),
             "- BatchNorm: leave it float (the default). At 5 bits, quantizing BatchNorm/Scale blob 0 as the "
             "original does: ResNet-8 " + spread(change("r5_every")) + " against " + spread(change("r5"))
             + "; LeNet-BN " + spread(change("bn_every")) + " against " + spread(change("bn_default")) + "."]
+
+
+def _together() -> str:
+    """The mse n1 and the 8-bit first and last layers measured in one row, at the phase
+    lengths that have such a row, and whether the recommended phase length is among them."""
+    rows = P.RESNET_TOGETHER
+    numbers = ", ".join(f"`{r}` (`{ROWS[r].regime}`) {spread(change(r))}" for r in rows)
+    text = f"Together (mse n1, conv1 and ip at 8 bits), by phase length: {numbers} points"
+    best = _best(P.RESNET_PHASE_LENGTH)
+    if best is None:
+        return text + "; the phase-length rows are pending."
+    regime = ROWS[best].regime
+    match = [r for r in rows if ROWS[r].regime == regime]
+    if not match:
+        return text + f"; not measured together at the `{regime}` regime that measured best alone."
+    c = change(match[0])
+    return text + (f"; at the `{regime}` regime, best alone: pending." if c is None else
+                   f"; at the `{regime}` regime, best alone: `{match[0]}` {spread(c)} points, the measured "
+                   "number of the recommendation.")
 
 
 def resnet18_command() -> list[str]:
