@@ -32,7 +32,7 @@ $(FLOAT_MODEL):
 	@$(MAKE) --no-print-directory data
 	@mkdir -p build/lenet
 	@echo "training the float LeNet with caffe train (about a minute)"
-	@$(ONE_BLAS) $(CAFFE_TOOL) train --solver=prototxt/lenet_solver.prototxt > build/lenet/float_train.log 2>&1 \
+	@$(ONE_BLAS) GLOG_logtostderr=1 $(CAFFE_TOOL) train --solver=prototxt/lenet_solver.prototxt > build/lenet/float_train.log 2>&1 \
 	  || { tail -n 20 build/lenet/float_train.log; echo "error: caffe train failed (build/lenet/float_train.log)"; exit 1; }
 	@mv build/lenet/lenet_float_iter_$(FLOAT_ITERS).caffemodel $@
 

@@ -51,7 +51,7 @@ def main() -> None:
     os.chdir(ROOT)
     if not os.path.exists("build/digits/.complete"):
         subprocess.run([sys.executable, "-m", "inq_layer.datasets.digits_data"], check=True)
-    from inq_layer.caffe_io import caffe_tool, write_text_proto
+    from inq_layer.caffe_io import caffe_tool, caffe_tool_env, write_text_proto
     from inq_layer.solver_config import load_solver
     tool = caffe_tool()
     tmp = tempfile.mkdtemp(prefix="bench_driver.")
@@ -64,8 +64,7 @@ def main() -> None:
     write_text_proto(solver, p)
 
     def run(side: str, threads: str, n: int, kernel: str) -> float:
-        env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, GLOG_minloglevel="0",
-                   INQ_WRITEBACK=kernel)
+        env = caffe_tool_env(OPENBLAS_NUM_THREADS=threads, GLOG_minloglevel="0", INQ_WRITEBACK=kernel)
         if side == "caffe":
             r = subprocess.run([tool, "train", f"--solver={solver}"], env=env,
                                capture_output=True, text=True)

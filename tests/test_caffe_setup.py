@@ -34,13 +34,18 @@ def test_forward_backward_and_one_sgd_step_changes_weights(tmp_path):
 
 
 def test_caffe_tool_runs(tmp_path):
-    from inq_layer.caffe_io import caffe_tool
+    """The tool trains, and in caffe_tool_env its glog leaves no files in the temp dir."""
+    from inq_layer.caffe_io import caffe_tool, caffe_tool_env
     tool = caffe_tool()
     assert os.access(tool, os.X_OK), tool
     solver = write_tiny(str(tmp_path), max_iter=2, snapshot=0)
-    out = subprocess.run([tool, "train", f"--solver={solver}"], capture_output=True, text=True, cwd=str(tmp_path))
+    logs = tmp_path / "tmp"
+    logs.mkdir()
+    out = subprocess.run([tool, "train", f"--solver={solver}"], capture_output=True, text=True, cwd=str(tmp_path),
+                         env=caffe_tool_env(TMPDIR=str(logs)))
     assert out.returncode == 0, out.stderr[-2000:]
     assert "Optimization Done" in out.stderr
+    assert list(logs.iterdir()) == []
 
 
 def test_driver_help_runs_with_the_venv_python():

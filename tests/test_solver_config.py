@@ -17,14 +17,15 @@ POLICIES = {
 
 @pytest.mark.parametrize("policy", sorted(POLICIES))
 def test_lr_schedule_matches_caffe(tmp_path, policy):
-    from inq_layer.caffe_io import caffe_tool
+    from inq_layer.caffe_io import caffe_tool, caffe_tool_env
     solver = write_tiny(str(tmp_path), max_iter=8, snapshot=0, test_interval=100)
     text = open(solver).read()
     text = re.sub(r'lr_policy: "step"\ngamma: 0.5\nstepsize: 7\n', f'lr_policy: "{policy}"\n{POLICIES[policy]}\n', text)
     assert f'lr_policy: "{policy}"' in text
     text = text.replace("display: 3", "display: 1")
     open(solver, "w").write(text)
-    r = subprocess.run([caffe_tool(), "train", f"--solver={solver}"], capture_output=True, text=True, cwd=str(tmp_path))
+    r = subprocess.run([caffe_tool(), "train", f"--solver={solver}"], capture_output=True, text=True, cwd=str(tmp_path),
+                       env=caffe_tool_env())
     assert r.returncode == 0, r.stderr[-1500:]
     logged = [(int(a), float(b)) for a, b in re.findall(r"Iteration (\d+), lr = ([-+0-9.e]+)", r.stderr)]
     assert len(logged) == 8

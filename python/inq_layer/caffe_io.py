@@ -6,6 +6,7 @@ Everything is validated here, before Caffe sees it, because Caffe aborts the who
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -33,6 +34,12 @@ def caffe_root() -> str:
 def caffe_tool() -> str:
     """That tree's command-line tool, where Caffe's Makefile and CMake build put it."""
     return os.path.join(caffe_root(), "build", "tools", "caffe")
+
+
+def caffe_tool_env(base: Mapping[str, str] | None = None, **extra: str) -> dict[str, str]:
+    """The environment to run that tool in: glog to stderr only, which the caller keeps,
+    instead of four more log files in /tmp on every run (the tool logs to both)."""
+    return {**(os.environ if base is None else base), "GLOG_logtostderr": "1", **extra}
 
 
 def write_text_proto(path: str, message) -> None:

@@ -106,7 +106,7 @@ def float_model(net: str, seed: int) -> str:
     """The float model of one net and seed, trained once with `caffe train`; an interrupted
     training continues from its newest solverstate (the data layer restarts at its first
     record, as `caffe train --snapshot` does)."""
-    from inq_layer.caffe_io import caffe_tool, read_solver
+    from inq_layer.caffe_io import caffe_tool, caffe_tool_env, read_solver
     final = float_path(net, seed)
     with built_once(f"float_{net}_s{seed}"):
         if os.path.exists(final):
@@ -120,7 +120,8 @@ def float_model(net: str, seed: int) -> str:
         t = time.time()
         log = prefix + ".log"
         with open(log, "a") as f:  # INFO lines: the test curve
-            r = subprocess.run(cmd, cwd=ROOT, env=dict(ENV, GLOG_minloglevel="0"), stdout=f, stderr=subprocess.STDOUT)
+            r = subprocess.run(cmd, cwd=ROOT, env=caffe_tool_env(ENV, GLOG_minloglevel="0"), stdout=f,
+                               stderr=subprocess.STDOUT)
         if r.returncode != 0:
             raise RuntimeError(f"caffe train failed for {net} seed {seed}: see {rel(log)}")
         # Kept on every training: a retrained model is not the same one (a resumed training
