@@ -149,7 +149,8 @@ def answer() -> list[str]:
     return ["", "## 2-bit ResNet: what to use", "",
             "The answer for 2-bit (ternary) INQ on a residual net with BatchNorm, each choice with the runs behind "
             f"it (change from float, mean ± sd over 3 seeds); {P.RESNET18_SOLVER} carries it for ImageNet. Each "
-            "choice is measured on its own against `r2_mse`; the recommendation combines them.", "",
+            "choice is measured on its own against `r2_mse`; the recommendation combines them, and \"Together\" "
+            "gives the rows that measure the combination.", "",
             *answer_items()]
 
 
