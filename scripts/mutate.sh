@@ -3,19 +3,26 @@
 #
 # One mutmut run per module, its own test file first, then the other fast unit tests
 # (pytest -x stops at the first failure, so a killed mutant costs about one test file).
-# mutmut keeps what it measured in .mutmut-cache: a rerun tests only the mutants not yet
-# killed, so this can be stopped and continued. mutmut edits each module in place while it
+# Each finished module's result is kept in docs/mutation/MODULE.json (commit it) with the
+# hash of its source, and a module whose kept result matches its source is skipped, so
+# a run can stop between modules and continue in a fresh checkout; within one, mutmut's
+# .mutmut-cache also skips the mutants already killed. mutmut edits each module in place while it
 # runs: do not work in this checkout meanwhile (use a git worktree). To stop it, stop its
 # whole process group (Ctrl-C does; `kill -- -PGID` in the background): mutmut's worker
 # processes outlive a killed mutmut and go on editing the module. At the end,
 # scripts/mutation_report.py writes docs/MUTATION.md (exit 1 if a survivor is unexplained).
-#   scripts/mutate.sh [module ...]     default: all eight
+#   scripts/mutate.sh [module ...]     default: all eight whose kept result is not current
 set -u
 cd "$(dirname "$0")/.."
 PY=build/venv/bin/python
 ALL=(levels partition quantize passes n1_choice freezer writeback inq_format)
 mods=("$@")
-[ ${#mods[@]} -eq 0 ] && mods=("${ALL[@]}")
+if [ ${#mods[@]} -eq 0 ]; then
+    for m in "${ALL[@]}"; do
+        if "$PY" scripts/mutation_report.py --current "$m"; then echo "mutate: $m is current (docs/mutation/$m.json)"
+        else mods+=("$m"); fi
+    done
+fi
 for m in "${mods[@]}"; do
     [ -f "python/inq_layer/$m.py" ] || { echo "mutate: no module python/inq_layer/$m.py" >&2; exit 2; }
     tests="tests/test_$m.py"
@@ -27,7 +34,8 @@ for m in "${mods[@]}"; do
     "$PY" -m mutmut run --paths-to-mutate "python/inq_layer/$m.py" --simple-output --no-progress \
         --test-time-base 60 \
         --runner "sh -c \"env INQ_MUTATE=1 $PY -m pytest -x -q -p no:cacheprovider $tests || exit 1\""
+    # keep this module's counts and survivors; docs/MUTATION.md is written again each time
+    "$PY" scripts/mutation_report.py --keep "$m" || true
 done
-"$PY" -m mutmut results
 # docs/MUTATION.md: the score, and each survivor with why it is equivalent (or UNEXPLAINED)
 "$PY" scripts/mutation_report.py

@@ -1,16 +1,23 @@
 #!/usr/bin/env python3
-"""docs/MUTATION.md from mutmut's cache (.mutmut-cache of a `make mutate` run).
+"""docs/MUTATION.md from the results `make mutate` keeps per module in docs/mutation/.
 
-Counts per module come from the cache; each surviving mutant is shown as its diff with
-the reason it is equivalent (EQUIVALENT below: why no test can tell it from the
-original), or marked UNEXPLAINED, which means a test is missing.
+A mutmut run takes hours and its cache stays in the checkout that ran it, so each module's
+counts and survivors are kept (`--keep MODULE`, from mutmut's cache) with the hash of the
+source that was mutated. A module counts while its source still has that hash; one that
+changed since is listed as such, and scripts/mutate.sh runs it again. Each surviving
+mutant is shown as its diff with the reason it is equivalent (EQUIVALENT below: why no
+test can tell it from the original), or marked UNEXPLAINED, which means a test is missing.
 
-    scripts/mutation_report.py [--cache PATH] [--out docs/MUTATION.md]
+    scripts/mutation_report.py                    render docs/MUTATION.md (exit 1: unexplained)
+    scripts/mutation_report.py --keep MODULE      record MODULE from .mutmut-cache, then render
+    scripts/mutation_report.py --current MODULE   exit 0 if MODULE's kept result is current
 """
 from __future__ import annotations
 
 import argparse
 import difflib
+import hashlib
+import json
 import os
 import re
 import sqlite3
@@ -19,10 +26,12 @@ import sys
 from collections import Counter
 
 from inq_layer.atomic import write_text_atomic
+from inq_layer.errors import InqError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULES = ["levels", "partition", "quantize", "passes", "n1_choice", "freezer", "writeback", "inq_format"]
 DETECTED = {"ok_killed", "bad_timeout", "ok_suspicious"}  # a timeout is a mutant the tests stop
+KEPT = os.path.join(ROOT, "docs", "mutation")
 
 # (module, text of the original line, text of the mutated line) -> why it is equivalent.
 # Matched on stripped lines, so a reformatting elsewhere does not lose the reasons.
@@ -133,70 +142,138 @@ def mutated_line(source: str, line: str, index: int, line_number: int, filename:
     return "\n".join(changed) if changed else ""
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cache", default=os.path.join(ROOT, ".mutmut-cache"))
-    ap.add_argument("--out", default=os.path.join(ROOT, "docs", "MUTATION.md"))
-    ap.add_argument("--rev", default="HEAD", help="the commit whose sources were mutated")
-    a = ap.parse_args()
-    if not os.path.exists(a.cache):
-        sys.exit(f"error: {a.cache}: no mutmut cache (run make mutate first)")
-    db = sqlite3.connect(a.cache)
-    rows = db.execute("select s.filename, l.line, l.line_number, m.'index', m.status from mutant m "
-                      "join line l on m.line = l.id join sourcefile s on l.sourcefile = s.id").fetchall()
-    counts: dict[str, Counter] = {m: Counter() for m in MODULES}
+def source_path(mod: str) -> str:
+    return os.path.join(ROOT, "python", "inq_layer", f"{mod}.py")
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def measure(cache: str, mod: str, source: str, rev: str) -> dict:
+    """One module's counts and survivors from mutmut's cache, for its `source` (at commit `rev`)."""
+    if not os.path.exists(cache):
+        raise InqError(f"{cache}: no mutmut cache (run scripts/mutate.sh {mod} first)")
+    filename = os.path.relpath(source_path(mod), ROOT)
+    src_lines = source.split("\n")
+    rows = [r[1:] for r in sqlite3.connect(cache).execute(
+        "select s.filename, l.line, l.line_number, m.'index', m.status from mutant m "
+        "join line l on m.line = l.id join sourcefile s on l.sourcefile = s.id").fetchall()
+        if os.path.normpath(r[0]) == filename]
+    if not rows:
+        raise InqError(f"{cache}: no mutants of {filename} (run scripts/mutate.sh {mod} first)")
+    counts: Counter = Counter()
     survivors = []
-    sources = {}
-    for filename, line, number, index, status in rows:
-        mod = os.path.splitext(os.path.basename(filename))[0]
-        if mod not in counts:
-            continue
-        if filename not in sources:
-            text = subprocess.run(["git", "show", f"{a.rev}:{filename}"], cwd=ROOT, check=True,
-                                  capture_output=True, text=True).stdout
-            sources[filename] = (text, text.split("\n"))
-        src_lines = sources[filename][1]
+    for line, number, index, status in rows:
         if line not in src_lines:
             continue  # the cache remembers a line that the source no longer has
         if not (0 <= number < len(src_lines) and src_lines[number] == line):
             status = "untested"  # the line moved since this mutant ran: mutmut renumbers and reruns it
-        counts[mod][status] += 1
+        counts[status] += 1
         if status in DETECTED or status == "untested":
             continue
-        new = mutated_line(sources[filename][0], line, index, number, filename)
-        survivors.append((mod, number + 1, line, new, status, reason(mod, line, new or "")))
+        new = mutated_line(source, line, index, number, filename)
+        survivors.append({"line": number + 1, "original": line, "mutated": new or "", "status": status})
+    return {"module": mod, "rev": rev, "source_sha256": sha256(source), "counts": dict(counts),
+            "survivors": sorted(survivors, key=lambda s: (s["line"], s["mutated"]))}
 
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, check=True, capture_output=True, text=True).stdout
+
+
+def kept(mod: str) -> dict | None:
+    path = os.path.join(KEPT, f"{mod}.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def is_current(result: dict | None) -> bool:
+    """The kept result was measured on the module's source as it is now."""
+    if result is None:
+        return False
+    with open(source_path(result["module"])) as f:
+        return sha256(f.read()) == result["source_sha256"]
+
+
+def render() -> tuple[list[str], int]:
+    """docs/MUTATION.md's lines, and how many survivors of current modules are unexplained."""
+    results = {m: kept(m) for m in MODULES}
+    current = [m for m in MODULES if is_current(results[m])]
+    counts = {m: Counter(results[m]["counts"]) for m in current}
+    survivors = [(m, s, reason(m, s["original"], s["mutated"])) for m in current for s in results[m]["survivors"]]
     total = sum(sum(c.values()) for c in counts.values())
     untested = sum(c["untested"] for c in counts.values())
     detected = sum(c[s] for c in counts.values() for s in DETECTED)
-    equivalent = sum(1 for s in survivors if s[5])
+    equivalent = sum(1 for *_, why in survivors if why)
     unexplained = len(survivors) - equivalent
     tested = total - untested
     lines = ["# Mutation testing", "",
-             "Written by scripts/mutation_report.py from the cache of `make mutate` (scripts/mutate.sh: mutmut "
-             "2.5.1 over the pure-numpy core, each module with its own unit tests first, then the other fast "
-             "unit tests; the C kernels are not mutated, their tests compare them with numpy).", "",
-             f"**Score: {detected} of {tested} mutants detected ({100 * detected / max(tested, 1):.1f} %); "
-             f"{equivalent} survivors are equivalent (reasons below), {unexplained} unexplained; "
-             f"{detected} of {tested - equivalent} non-equivalent mutants detected "
-             f"({100 * detected / max(tested - equivalent, 1):.1f} %).**"
-             + (f" {untested} mutants not tested yet." if untested else ""), "",
-             "| module | mutants | killed | timeout | survived | untested |", "|---|---|---|---|---|---|"]
-    for m in MODULES:
-        c = counts[m]
-        lines.append(f"| {m}.py | {sum(c.values())} | {c['ok_killed'] + c['ok_suspicious']} | {c['bad_timeout']} "
-                     f"| {c['bad_survived']} | {c['untested']} |")
-    lines += ["", "A timeout is a mutant whose tests ran 60 s beyond mutmut's limit (e.g. a loop that no longer "
-              "ends): the tests stop it, so it counts as detected.", "", "## Survivors", ""]
-    for mod, number, line, new, status, why in sorted(survivors, key=lambda s: (MODULES.index(s[0]), s[1])):
-        lines += [f"**{mod}.py line {number}** ({status}): "
-                  + (why if why else "UNEXPLAINED: a test is missing"), "", "```diff",
-                  f"- {line.strip()}", *(f"+ {x.strip()}" for x in (new or "").split("\n")), "```", ""]
+             "Written by scripts/mutation_report.py from the results `make mutate` keeps per module in "
+             "docs/mutation/ (scripts/mutate.sh: mutmut 2.5.1 over the pure-numpy core, each module with its own "
+             "unit tests first, then the other fast unit tests; the C kernels are not mutated, their tests compare "
+             "them with numpy). A module's result counts while its source is the one that was mutated.", ""]
+    if current:
+        lines += [f"**Score over {len(current)} of {len(MODULES)} modules: {detected} of {tested} mutants detected "
+                  f"({100 * detected / max(tested, 1):.1f} %); {equivalent} survivors are equivalent (reasons "
+                  f"below), {unexplained} unexplained; {detected} of {tested - equivalent} non-equivalent mutants "
+                  f"detected ({100 * detected / max(tested - equivalent, 1):.1f} %).**"
+                  + (f" {untested} mutants not tested yet." if untested else ""), "",
+                  "| module | measured at | mutants | killed | timeout | survived | untested |",
+                  "|---|---|---|---|---|---|---|"]
+        for m in current:
+            c = counts[m]
+            lines.append(f"| {m}.py | {results[m]['rev']} | {sum(c.values())} | {c['ok_killed'] + c['ok_suspicious']} "
+                         f"| {c['bad_timeout']} | {c['bad_survived']} | {c['untested']} |")
+        lines += ["", "A timeout is a mutant whose tests ran 60 s beyond mutmut's limit (e.g. a loop that no longer "
+                  "ends): the tests stop it, so it counts as detected.", ""]
+    else:
+        lines += ["**No module's kept result matches its current source.**", ""]
+    stale = [m for m in MODULES if m not in current]
+    if stale:
+        def was(m: str) -> str:
+            r = results[m]
+            if r is None:
+                return f"{m}.py (never run)"
+            c = Counter(r["counts"])
+            return f"{m}.py (measured at {r['rev']}: {sum(c.values())} mutants, {c['bad_survived']} survived)"
+        lines += ["Not counted, since their source changed after the run (or they never ran); `scripts/mutate.sh "
+                  + " ".join(stale) + "` measures them again: " + "; ".join(map(was, stale)) + ".", ""]
+    lines += ["## Survivors", ""]
+    for m, s, why in survivors:
+        lines += [f"**{m}.py line {s['line']}** ({s['status']}): " + (why if why else "UNEXPLAINED: a test is missing"),
+                  "", "```diff", f"- {s['original'].strip()}", *(f"+ {x.strip()}" for x in s["mutated"].split("\n")),
+                  "```", ""]
     if not survivors:
-        lines.append("None.")
+        lines.append("None." if current else "None measured on the current sources.")
+    return lines, unexplained
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--keep", metavar="MODULE", choices=MODULES, help="record MODULE from mutmut's cache")
+    ap.add_argument("--current", metavar="MODULE", choices=MODULES, help="exit 0 if MODULE's result is current")
+    ap.add_argument("--cache", default=os.path.join(ROOT, ".mutmut-cache"))
+    ap.add_argument("--out", default=os.path.join(ROOT, "docs", "MUTATION.md"))
+    ap.add_argument("--rev", default="HEAD", help="the commit whose sources were mutated")
+    a = ap.parse_args()
+    if a.current:
+        return 0 if is_current(kept(a.current)) else 1
+    try:
+        if a.keep:
+            source = _git("show", f"{a.rev}:{os.path.relpath(source_path(a.keep), ROOT)}")
+            result = measure(a.cache, a.keep, source, _git("rev-parse", "--short", a.rev).strip())
+            os.makedirs(KEPT, exist_ok=True)
+            write_text_atomic(os.path.join(KEPT, f"{a.keep}.json"), json.dumps(result, indent=1) + "\n")
+            if not is_current(result):
+                print(f"warning: {a.keep}.py differs from its source at {a.rev}: the result does not count")
+    except InqError as e:
+        sys.exit(f"error: {e}")
+    lines, unexplained = render()
     write_text_atomic(a.out, "\n".join(lines).rstrip() + "\n")
-    print(f"{a.out}: {detected}/{tested} detected, {equivalent} equivalent, {unexplained} unexplained, "
-          f"{untested} untested")
+    print(f"{os.path.relpath(a.out, ROOT)}: {unexplained} unexplained survivors")
     return 1 if unexplained else 0
 
 
