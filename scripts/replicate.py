@@ -5,6 +5,7 @@
     python scripts/replicate.py --float NET   only the float models of NET
     python scripts/replicate.py --doc         render docs/REPLICATION.md and its plots
     python scripts/replicate.py --save        carry unfinished runs to the next checkout
+    python scripts/replicate.py --pending     list the runs not finished yet, and where each is
 
 The experiments are declared in replication/plan.py. Runs live in
 build/replicate_fashion/<row>_s<seed>; what a finished run measured is kept in
@@ -20,37 +21,75 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from inq_layer.errors import ArgParser, InqError, cli_main
 from replication import carry, render, runner
-from replication.layout import OUT
+from replication.layout import OUT, run_dir
 from replication.plan import NETS, ROWS, SEEDS
 
 
+def parse(argv: list[str]):
+    ap = ArgParser(prog="scripts/replicate.py", description=__doc__.split("\n\n")[0].replace("`", ""),
+                   epilog="rows: " + ", ".join(ROWS))
+    ap.add_argument("rows", nargs="*", metavar="ROW", help="rows to run, 3 seeds each (default: all)")
+    what = ap.add_mutually_exclusive_group()
+    what.add_argument("--float", nargs="+", metavar="NET", choices=list(NETS), help="only the float models of NET")
+    what.add_argument("--doc", action="store_true", help="render docs/REPLICATION.md and its plots")
+    what.add_argument("--save", action="store_true", help="carry unfinished runs to the next checkout")
+    what.add_argument("--pending", action="store_true", help="list the runs not finished yet")
+    a = ap.parse_args(argv)
+    unknown = [r for r in a.rows if r not in ROWS]
+    if unknown:
+        raise InqError(f"unknown rows {', '.join(unknown)} (see --help for the rows)")
+    if a.rows and (a.float or a.doc or a.save):
+        raise InqError("rows go with running them or with --pending, not with --float, --doc or --save")
+    return a
+
+
+def pending_lines(rows: list[str]) -> list[str]:
+    """Each run of `rows` not kept yet, and where it is: running or interrupted here, packed
+    in replication_state/, or not started."""
+    out = []
+    for row in rows:
+        for s in SEEDS:
+            name = f"{row}_s{s}"
+            if runner.is_kept(name):
+                continue
+            if os.path.exists(os.path.join(run_dir(row, s), "campaign.json")):
+                where = f"started in {os.path.relpath(run_dir(row, s))}"
+            elif os.path.exists(os.path.join(carry.STATE, f"{name}.tar.gz")):
+                where = f"carried in {os.path.relpath(carry.STATE)}"
+            else:
+                where = "not started"
+            out.append(f"  {name}: {where}")
+    return out
+
+
+@cli_main
 def main(argv: list[str]) -> int:
-    if argv == ["--doc"]:
+    a = parse(argv)
+    rows = a.rows or list(ROWS)
+    if a.doc:
         render.write_doc()
         return 0
-    if argv == ["--save"]:
+    if a.save:
         for name, size in carry.save().items():
             print(f"  carried {name}: {size:,} bytes")
+        return 0
+    if a.pending:
+        lines = pending_lines(rows)
+        print(f"{len(lines)} runs not finished" + (":" if lines else "."), *lines, sep="\n")
         return 0
     os.makedirs(OUT, exist_ok=True)
     for name in carry.restore():
         print(f"  restored {name} from {os.path.relpath(carry.STATE)}", flush=True)
-    if argv[:1] == ["--float"]:
-        nets = argv[1:]
-        if not nets or set(nets) - set(NETS):
-            sys.exit(f"error: --float takes net names: {', '.join(NETS)}")
+    if a.float:
         with ThreadPoolExecutor(2) as ex:
-            list(ex.map(lambda a: runner.float_model(*a), [(n, s) for n in nets for s in SEEDS]))
+            list(ex.map(lambda n_s: runner.float_model(*n_s), [(n, s) for n in a.float for s in SEEDS]))
         return 0
-    rows = argv or list(ROWS)
-    unknown = [r for r in rows if r not in ROWS]
-    if unknown:
-        sys.exit(f"error: unknown rows {', '.join(unknown)}; rows: {', '.join(ROWS)}")
     lock = threading.Lock()
 
-    def job(a: tuple[str, int]) -> None:
-        runner.run(*a)
+    def job(run: tuple[str, int]) -> None:
+        runner.run(*run)
         with lock:
             render.write_doc()
 

@@ -79,3 +79,23 @@ def test_resnet18_answer_follows_the_rows(monkeypatch):
     cmd = "\n".join(rr.resnet18_command())
     assert "--n1-rule mse --layer-bits conv1=8,fc1000=8" in cmd
     assert "pending" in rr._phase_length() and "pending" in rr._solver_note() and "pending" in rr._together()
+
+
+def test_replicate_command_line(tmp_path, monkeypatch, capsys):
+    """Bad arguments are one error line and exit 2; --pending says where each unfinished run is."""
+    import replicate
+    from replication import carry, runner
+    assert replicate.main(["nosuch"]) == 2 and "unknown rows nosuch" in capsys.readouterr().err
+    assert replicate.main(["--doc", "r5"]) == 2 and "rows go with" in capsys.readouterr().err
+    assert replicate.main(["--float", "vgg"]) == 2 and "invalid choice: 'vgg'" in capsys.readouterr().err
+    monkeypatch.setattr(runner, "is_kept", lambda name: name == "r4_s2")
+    monkeypatch.setattr(carry, "STATE", str(tmp_path / "state"))
+    monkeypatch.setattr(replicate, "run_dir", lambda row, s: str(tmp_path / f"{row}_s{s}"))
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "r4_s3.tar.gz").write_bytes(b"")
+    (tmp_path / "r4_s1").mkdir()
+    (tmp_path / "r4_s1" / "campaign.json").write_text("{}")
+    assert replicate.main(["--pending", "r4"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "2 runs not finished:"
+    assert out[1].startswith("  r4_s1: started in ") and out[2].startswith("  r4_s3: carried in ")
