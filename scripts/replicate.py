@@ -47,17 +47,18 @@ def parse(argv: list[str]):
 
 def pending_lines(rows: list[str]) -> list[str]:
     """Each run of `rows` not kept yet, and where it is: running or interrupted here, packed
-    in replication_state/, or not started."""
+    in replication_state/, or not started; for a started one, its phase and resume point."""
     out = []
     for row in rows:
         for s in SEEDS:
             name = f"{row}_s{s}"
             if runner.is_kept(name):
                 continue
+            arch = os.path.join(carry.STATE, f"{name}.tar.gz")
             if os.path.exists(os.path.join(run_dir(row, s), "campaign.json")):
-                where = f"started in {os.path.relpath(run_dir(row, s))}"
-            elif os.path.exists(os.path.join(carry.STATE, f"{name}.tar.gz")):
-                where = f"carried in {os.path.relpath(carry.STATE)}"
+                where = f"started in {os.path.relpath(run_dir(row, s))}, {carry.dir_progress(run_dir(row, s))}"
+            elif os.path.exists(arch):
+                where = f"carried in {os.path.relpath(carry.STATE)}, {carry.archive_progress(arch)}"
             else:
                 where = "not started"
             out.append(f"  {name}: {where}")

@@ -1,6 +1,8 @@
 """The replication's plan, runner commands and renderer (scripts/replication/), without training."""
+import json
 import os
 import sys
+import tarfile
 
 import pytest
 
@@ -91,11 +93,17 @@ def test_replicate_command_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(runner, "is_kept", lambda name: name == "r4_s2")
     monkeypatch.setattr(carry, "STATE", str(tmp_path / "state"))
     monkeypatch.setattr(replicate, "run_dir", lambda row, s: str(tmp_path / f"{row}_s{s}"))
+    record = json.dumps({"settings": {"campaign": ["0.5", "1"]}, "phases": [{}]})
+    for phase in ("phase1", "phase2"):
+        (tmp_path / "r4_s1" / phase).mkdir(parents=True)
+    (tmp_path / "r4_s1" / "campaign.json").write_text(record)
+    for snap in ("phase2/inq_iter_400", "phase2/inq_iter_1200", "phase1/inq_iter_3000"):
+        (tmp_path / "r4_s1" / f"{snap}.inqstate.npz").write_bytes(b"")
     (tmp_path / "state").mkdir()
-    (tmp_path / "state" / "r4_s3.tar.gz").write_bytes(b"")
-    (tmp_path / "r4_s1").mkdir()
-    (tmp_path / "r4_s1" / "campaign.json").write_text("{}")
+    with tarfile.open(tmp_path / "state" / "r4_s3.tar.gz", "w:gz") as tar:
+        tar.add(tmp_path / "r4_s1", arcname="r4_s3")  # s1's files, packed as s3's
     assert replicate.main(["--pending", "r4"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "2 runs not finished:"
     assert out[1].startswith("  r4_s1: started in ") and out[2].startswith("  r4_s3: carried in ")
+    assert out[1].endswith(", phase 2 of 2, resumes at iteration 1200") and out[2].endswith(out[1][-40:])

@@ -132,3 +132,32 @@ def restore() -> list[str]:
             tar.extractall(OUT, members=members)
         done.append(name)
     return done
+
+
+def progress(campaign: dict, snapshots: list[str]) -> str:
+    """Where a campaign stands, from its campaign.json and the paths of its snapshot states
+    (relative to the run folder): the running phase and the iteration it resumes from."""
+    done, total = len(campaign.get("phases", [])), len(campaign.get("settings", {}).get("campaign", []))
+    its = [int(m.group(1)) for p in snapshots
+           if (m := re.fullmatch(rf"phase{done + 1}/.*_iter_(\d+)\.inqstate\.npz", p))]
+    return f"phase {done + 1} of {total}, resumes at iteration {max(its, default=0)}"
+
+
+def dir_progress(out: str) -> str:
+    """progress() of a run folder on this machine."""
+    with open(os.path.join(out, "campaign.json")) as f:
+        campaign = json.load(f)
+    states = glob.glob(os.path.join(out, "phase*", "*.inqstate.npz"))
+    return progress(campaign, [os.path.relpath(p, out) for p in states])
+
+
+def archive_progress(arch: str) -> str:
+    """progress() of a run packed by save(), read from the archive without unpacking it."""
+    with tarfile.open(arch) as tar:
+        names = tar.getnames()
+        rec = next((n for n in names if n.endswith("/campaign.json")), None)
+        if rec is None:
+            return "no campaign record in it"
+        campaign = json.load(tar.extractfile(rec))
+    run = rec[:-len("campaign.json")]
+    return progress(campaign, [n[len(run):] for n in names if n.startswith(run)])
