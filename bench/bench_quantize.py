@@ -13,6 +13,7 @@ the reference rule.
 import sys
 import time
 import tracemalloc
+from typing import Callable
 
 import numpy as np
 
@@ -23,7 +24,7 @@ SHAPE = (4096, 9216)
 REPS = 7
 
 
-def best(fn):
+def best(fn: Callable[[], object]) -> float:
     times = []
     for _ in range(REPS):
         t = time.perf_counter()
@@ -32,7 +33,7 @@ def best(fn):
     return min(times)
 
 
-def peak_extra(fn) -> int:
+def peak_extra(fn: Callable[[], object]) -> int:
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
     fn()
@@ -41,7 +42,7 @@ def peak_extra(fn) -> int:
     return peak
 
 
-def cases(w):
+def cases(w: np.ndarray) -> list[tuple[str, Callable[[], object]]]:
     """(name, call): the reference rule, the paper rule's first and second phase, the mse
     n1 rule's first phase at 2 bits, the random partition's second phase and the
     reference rule's random partition."""
@@ -59,7 +60,7 @@ def cases(w):
     ]
 
 
-def main():
+def main() -> None:
     a = np.ones(1 << 30, np.float32)  # first touches of memory since boot are slow on a VM
     del a
     w = np.random.default_rng(2017).normal(0, 0.005, SHAPE).astype(np.float32)

@@ -95,7 +95,7 @@ def campaign(kernel: str) -> None:
           f"one, 2 bytes a weight each, are {2 * 2 * weights / 2**20:.0f} MiB of it)", flush=True)
 
 
-def main():
+def main() -> None:
     """Each kernel in a fresh process, so that neither inherits the other's heap."""
     if sys.argv[1:2] == ["--kernel"]:
         campaign(sys.argv[2])

@@ -16,6 +16,7 @@ the doc is rendered again after every finished run, rows still running show as p
 """
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import threading
@@ -27,7 +28,7 @@ from replication.layout import OUT, run_dir
 from replication.plan import NETS, ROWS, SEEDS
 
 
-def parse(argv: list[str]):
+def parse(argv: list[str]) -> argparse.Namespace:
     ap = ArgParser(prog="scripts/replicate.py", description=__doc__.split("\n\n")[0].replace("`", ""),
                    epilog="rows: " + ", ".join(ROWS))
     ap.add_argument("rows", nargs="*", metavar="ROW", help="rows to run, 3 seeds each (default: all)")

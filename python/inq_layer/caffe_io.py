@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from types import ModuleType
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -14,8 +16,16 @@ from .atomic import write_text_atomic
 from .errors import InqError
 from .files import read_regular
 
+if TYPE_CHECKING:  # pycaffe is imported lazily (the quantizer needs no Caffe)
+    from caffe.proto.caffe_pb2 import BlobProto, LayerParameter, NetParameter, SolverParameter, V1LayerParameter
+    from google.protobuf.message import Message
 
-def pb2():
+    Layer = LayerParameter | V1LayerParameter
+
+M = TypeVar("M", bound="Message")
+
+
+def pb2() -> ModuleType:
     """caffe_pb2 of the pycaffe in use (imported lazily: the quantizer needs no Caffe)."""
     try:
         from caffe.proto import caffe_pb2
@@ -42,13 +52,13 @@ def caffe_tool_env(base: Mapping[str, str] | None = None, **extra: str) -> dict[
     return {**(os.environ if base is None else base), "GLOG_logtostderr": "1", **extra}
 
 
-def write_text_proto(path: str, message) -> None:
+def write_text_proto(path: str, message: Message) -> None:
     """`message` as a prototxt file, written atomically."""
     from google.protobuf import text_format
     write_text_atomic(path, text_format.MessageToString(message))
 
 
-def read_text_proto(path: str, message, what: str):
+def read_text_proto(path: str, message: M, what: str) -> M:
     """Parse a prototxt into `message`; errors carry protobuf's line:column."""
     from google.protobuf import text_format
     text = read_regular(path, what)
@@ -61,15 +71,15 @@ def read_text_proto(path: str, message, what: str):
     return message
 
 
-def read_solver(path: str):
+def read_solver(path: str) -> SolverParameter:
     return read_text_proto(path, pb2().SolverParameter(), "solver prototxt")
 
 
-def read_net(path: str):
+def read_net(path: str) -> NetParameter:
     return read_text_proto(path, pb2().NetParameter(), "net prototxt")
 
 
-def read_binary_proto(path: str, message, what: str):
+def read_binary_proto(path: str, message: M, what: str) -> M:
     from google.protobuf.message import DecodeError
     data = read_regular(path, what)
     try:
@@ -79,21 +89,21 @@ def read_binary_proto(path: str, message, what: str):
     return message
 
 
-def read_caffemodel(path: str):
+def read_caffemodel(path: str) -> NetParameter:
     net = read_binary_proto(path, pb2().NetParameter(), "caffemodel")
     if not net.layer and not net.layers:
         raise InqError(f"{path}: not a caffemodel (no layers in it)")
     return net
 
 
-def blob_shape(blob) -> tuple[int, ...]:
+def blob_shape(blob: BlobProto) -> tuple[int, ...]:
     if blob.HasField("shape"):
         return tuple(int(d) for d in blob.shape.dim)
     legacy = (blob.num, blob.channels, blob.height, blob.width)
     return tuple(int(d) for d in legacy) if any(legacy) else ()
 
 
-def blob_array(blob) -> np.ndarray:
+def blob_array(blob: BlobProto) -> np.ndarray:
     """Blob data as float32 with its shape (double_data converted)."""
     data = blob.data if len(blob.data) else blob.double_data
     arr = np.asarray(data, dtype=np.float32)
@@ -103,29 +113,29 @@ def blob_array(blob) -> np.ndarray:
     return arr.reshape(shape)
 
 
-def model_layers(model) -> list:
+def model_layers(model: NetParameter) -> list[Layer]:
     """The layers of a NetParameter, new-style or V1."""
     return list(model.layer) if model.layer else list(model.layers)
 
 
-def layer_type(layer) -> str:
+def layer_type(layer: Layer) -> str:
     t = layer.type
     if isinstance(t, str):
         return t
     return pb2().V1LayerParameter.LayerType.Name(t)
 
 
-def model_blobs(model) -> dict[str, list]:
+def model_blobs(model: NetParameter) -> dict[str, list[BlobProto]]:
     """{layer name: [BlobProto, ...]} of the layers that carry blobs."""
     return {ly.name: list(ly.blobs) for ly in model_layers(model) if len(ly.blobs)}
 
 
-def model_arrays(model) -> dict[str, list[np.ndarray]]:
+def model_arrays(model: NetParameter) -> dict[str, list[np.ndarray]]:
     """{layer name: [float32 array, ...]} of every blob, decoded once, in file order."""
     return {name: [blob_array(b) for b in blobs] for name, blobs in model_blobs(model).items()}
 
 
-def check_weights_fit(weights_path: str, model, net_shapes: dict[str, list[tuple]]) -> None:
+def check_weights_fit(weights_path: str, model: NetParameter, net_shapes: dict[str, list[tuple]]) -> None:
     """Refuse a caffemodel that Caffe's CopyTrainedLayersFrom would abort on, or that
     belongs to another net (no parameter layer in common). `net_shapes` has every layer of
     the net, those without parameters with []: Caffe copies every layer of the file whose
@@ -157,7 +167,7 @@ def check_weights_fit(weights_path: str, model, net_shapes: dict[str, list[tuple
                                f"shape {tuple(w)} needs {int(np.prod(w))}")
 
 
-def param_names(net) -> dict[tuple[str, int], str]:
+def param_names(net: NetParameter) -> dict[tuple[str, int], str]:
     """{(layer, blob index): shared name} of every blob a prototxt names with `param { name }`
     (V1 nets: `param: "name"`); Caffe shares the blobs of one name between their layers."""
     out = {}
@@ -169,7 +179,8 @@ def param_names(net) -> dict[tuple[str, int], str]:
     return out
 
 
-def shared_in_prototxt(net, keys: list[tuple[str, int]]) -> tuple[list[tuple[str, int]], dict]:
+def shared_in_prototxt(net: NetParameter, keys: list[tuple[str, int]]
+                       ) -> tuple[list[tuple[str, int]], dict[tuple[str, int], tuple[str, int]]]:
     """selection.owners by the prototxt's shared names: (owner keys, {alias: owner})."""
     from .selection import owners
     names = param_names(net)
@@ -184,7 +195,7 @@ _NO_BLOBS = {"Data", "Input", "DummyData", "ImageData", "HDF5Data", "MemoryData"
              "Power", "AbsVal", "BNLL", "ELU", "Silence", "ArgMax", "Crop", "Exp", "Log", "Threshold", "Tile"}
 
 
-def expected_blobs(layer) -> int | None:
+def expected_blobs(layer: Layer) -> int | None:
     """How many blobs Caffe gives a layer of the net prototxt, where the type says it."""
     t = layer_type(layer)
     if t in _NO_BLOBS or t.upper() in {x.upper() for x in _NO_BLOBS}:
@@ -225,7 +236,7 @@ def _stated(ly) -> tuple[int, list[int], bool, int, bool] | None:
     return None
 
 
-def check_stated_shapes(model_path: str, net, shapes: dict[str, list[tuple]], source: str) -> None:
+def check_stated_shapes(model_path: str, net: NetParameter, shapes: dict[str, list[tuple]], source: str) -> None:
     """Refuse weights whose shapes contradict what the net prototxt states (num_output,
     kernel size, bias): weights of another net, e.g. ip1 with 400 outputs under a 500-output
     LeNet, would otherwise load and even pass the check. Only what the prototxt says
@@ -254,7 +265,7 @@ def check_stated_shapes(model_path: str, net, shapes: dict[str, list[tuple]], so
                            f"says {n_out} outputs")
 
 
-def check_net_for_caffe(path: str, net, known_types: list[str]) -> None:
+def check_net_for_caffe(path: str, net: NetParameter, known_types: list[str]) -> None:
     """What Caffe would abort on when building the net: unknown layer types, missing
     data sources."""
     known = set(known_types)

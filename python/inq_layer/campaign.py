@@ -14,6 +14,7 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,6 +30,10 @@ from .solver_config import SolverConfig, caffe_solver_text
 from .state import (CampaignRecord, Pending, PhaseRecord, Record, SnapshotState, load_snapshot_state,
                     newest_complete_snapshot, save_snapshot_state, snapshot_files)
 from .trainer import check_finite, fast_forward_data, test_and_log, tests_before, train_phase
+
+if TYPE_CHECKING:  # annotations only: pycaffe is not imported at load time
+    from caffe import Net
+    from caffe._caffe import Solver
 
 DEFAULT_CAMPAIGN = "0.3,0.6,0.8,1.0"  # the original AlexNet one
 
@@ -65,7 +70,7 @@ class PhaseSettings:
         """Iterations of phase k."""
         return self.max_iter if self.max_iter is not None else cfg.max_iter
 
-    def freeze(self, net, k: int, prev: dict | None, log: CaffeLog) -> dict:
+    def freeze(self, net: Net, k: int, prev: dict | None, log: CaffeLog) -> dict:
         """Phase k's frozen blobs (FrozenBlob by key), given the previous phase's."""
         raise NotImplementedError
 
@@ -107,7 +112,7 @@ class Settings(PhaseSettings):
         default)."""
         return self.final_iters if k == len(self.campaign) - 1 else super().iters(cfg, k)
 
-    def freeze(self, net, k: int, prev: dict | None, log: CaffeLog) -> dict:
+    def freeze(self, net: Net, k: int, prev: dict | None, log: CaffeLog) -> dict:
         """quantize_net at the k-th accumulated portion."""
         blobs = quantize_net(net, self.campaign[k], self.bits, prev=prev, rule=self.rule, strategy=self.strategy,
                              seed=self.seed, quantize=self.quantize, n1_rule=self.n1_rule,
@@ -136,13 +141,13 @@ def inputs_of(cfg: SolverConfig, weights: str | None) -> dict:
             "weights_sha256": sha256_file(weights) if weights else None}
 
 
-def _net_shapes(solver) -> dict[str, list[tuple]]:
+def _net_shapes(solver: Solver) -> dict[str, list[tuple]]:
     """Every layer of the train net with its blob shapes ([] for a layer without any)."""
     net = solver.net
     return {name: [tuple(b.data.shape) for b in layer.blobs] for name, layer in net.layer_dict.items()}
 
 
-def load_weights(solver, path: str) -> list[str]:
+def load_weights(solver: Solver, path: str) -> list[str]:
     """Validate with caffe_pb2, then let Caffe copy (it would abort on a mismatch).
     Returns the net's parameter layers that the file lacks (they keep their fillers)."""
     model = caffe_io.read_caffemodel(path)

@@ -3,9 +3,15 @@ inq_layer.prune): the options of every run of phases and their checks, and the r
 the phases, the tool's own verdict on the final model, the reports, the summary printed."""
 from __future__ import annotations
 
-from typing import Callable
+import argparse
+from typing import TYPE_CHECKING, Callable
 
 from .errors import ArgParser, InqError
+
+if TYPE_CHECKING:  # annotations only: run() imports the campaign when it runs
+    from .campaign import PhaseSettings
+    from .solver_config import SolverConfig
+    from .state import Record
 
 INT32_MAX = 2**31 - 1  # Caffe's iteration counters are int
 SEED_MAX = 2**32 - 1  # numpy's SeedSequence entropy and Caffe's random_seed (uint32 after the cast)
@@ -28,13 +34,14 @@ def check_int(option: str, value: int | None, low: int, high: int = INT32_MAX) -
         raise InqError(f"{option} must be in {low}..{high}, got {value}")
 
 
-def check_run_options(a) -> None:
+def check_run_options(a: argparse.Namespace) -> None:
     check_int("--max-iter", a.max_iter, 1)
     check_int("--seed", a.seed, 0, SEED_MAX)
     check_int("--gpu", a.gpu, 0)
 
 
-def run(cfg, settings, resume: bool, verdict: Callable[[object], tuple[bool, list[str]]], done: str) -> tuple:
+def run(cfg: SolverConfig, settings: PhaseSettings, resume: bool,
+        verdict: Callable[[Record], tuple[bool, list[str]]], done: str) -> tuple[Record, bool]:
     """The phases into settings.out, then `verdict(record)` (ok, lines to print), the
     reports and their summary. Returns (record, ok)."""
     from .campaign import Campaign

@@ -13,12 +13,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from .campaign import DEFAULT_CAMPAIGN
 from .cli import add_run_options, check_int, check_run_options, run
 from .errors import ArgParser, cli_main
 from .quantize import N1_RULES, RULES, STRATEGIES
 from .selection import MODES
+
+if TYPE_CHECKING:  # annotations only: main() imports what a run needs when it runs
+    from .solver_config import SolverConfig
 
 # Where the README tells users to put the float model of each shipped solver.
 DEFAULT_WEIGHTS = {
@@ -59,7 +63,7 @@ def build_parser() -> ArgParser:
     return ap
 
 
-def default_out(cfg) -> str:
+def default_out(cfg: SolverConfig) -> str:
     prefix = cfg.param.snapshot_prefix or os.path.splitext(os.path.basename(cfg.path))[0]
     return prefix.rstrip("_/") + "_inq"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
-from typing import Callable
+from typing import Callable, NoReturn
 
 
 class InqError(Exception):
@@ -38,5 +38,5 @@ class ArgParser(argparse.ArgumentParser):
     """argparse with its errors as one `error:` line (cli_main prints it, exit 2) instead
     of the usage block."""
 
-    def error(self, message: str):
+    def error(self, message: str) -> NoReturn:
         raise InqError(f"{message} (see --help)")

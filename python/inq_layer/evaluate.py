@@ -1,10 +1,18 @@
 """Testing as Caffe's Solver::TestAll does it, on nets that share the trained weights."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+if TYPE_CHECKING:  # annotations only: pycaffe is not imported at load time
+    from caffe import Net
+    from caffe._caffe import Solver
 
-def test_net_outputs(net, iters: int) -> dict[str, float]:
+    from .solver_config import SolverConfig
+
+
+def test_net_outputs(net: Net, iters: int) -> dict[str, float]:
     """Mean of every output blob over `iters` forward passes (scalar outputs; larger
     outputs are averaged over their elements too)."""
     sums: dict[str, float] = {}
@@ -17,7 +25,7 @@ def test_net_outputs(net, iters: int) -> dict[str, float]:
     return {k: v / iters for k, v in sums.items()}
 
 
-def test_all(solver, cfg) -> list[dict[str, float]]:
+def test_all(solver: Solver, cfg: SolverConfig) -> list[dict[str, float]]:
     """Results of every test net; `share_with` first, since pycaffe's test nets do not
     see the trained weights until Caffe's own test step runs."""
     results = []

@@ -28,11 +28,11 @@ def check_regular(path: str, what: str) -> int:
     return st.st_size
 
 
-def read_regular(path: str, what: str, mode: str = "rb"):
+def read_regular(path: str, what: str) -> bytes:
     """The whole content of a regular file."""
     check_regular(path, what)
     try:
-        with open(path, mode) as f:
+        with open(path, "rb") as f:
             return f.read()
     except OSError as e:
         raise InqError(f"{path}: cannot read {what} file ({e.strerror})") from None

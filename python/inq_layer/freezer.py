@@ -14,12 +14,20 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import passes
 from .errors import InqError
 from .writeback import FLOAT, blend
+
+if TYPE_CHECKING:  # annotations only: pycaffe is not imported at load time
+    from collections.abc import Mapping, Sequence
+
+    from caffe._caffe import Blob, Solver
+
+    Params = Mapping[str, Sequence[Blob]]  # pycaffe's net.params
 
 
 def encode(quantized: np.ndarray, frozen: np.ndarray, name: str = "blob") -> np.ndarray:
@@ -84,7 +92,7 @@ class Freezer:
         self._active = [k for k, c in self.codes.items() if frozen_mask(c).any()]
         self._solver = None
 
-    def attach(self, solver) -> None:
+    def attach(self, solver: Solver) -> None:
         """Restore inside Caffe's own loop, at the start of every iteration (the solver's
         on_start callback), so that one step(n) call can run many iterations: calling
         step(1) per iteration cost about 3% on LeNet. After a step() returns, the last
@@ -104,16 +112,16 @@ class Freezer:
         solver.step(iters)
         self.restore(solver.net.params)
 
-    def attached_to(self, solver) -> bool:
+    def attached_to(self, solver: Solver) -> bool:
         return self._solver is not None and self._solver() is solver
 
-    def restore(self, params) -> None:
+    def restore(self, params: Params) -> None:
         """Write frozen values into `params` ({layer: [blob, ...]}, pycaffe's net.params)."""
         for layer, idx in self._active:
             blend(params[layer][idx].data.reshape(-1).view(np.uint32),
                   self.codes[(layer, idx)].reshape(-1))
 
-    def violations(self, params) -> int:
+    def violations(self, params: Params) -> int:
         """Frozen weights whose value in `params` differs from the frozen value (bitwise)."""
         bad = 0
         for (layer, idx), codes in self.codes.items():

@@ -23,6 +23,7 @@ ensure_main(__name__)  # `python -m` with a Python that lacks numpy re-runs unde
 import sys
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from .campaign import PhaseSettings, inputs_of
 from .cli import add_run_options, check_run_options, run
@@ -30,6 +31,9 @@ from .caffe_log import CaffeLog
 from .errors import ArgParser, InqError, cli_main
 from .partition import parse_portion, parse_schedule, target_count
 from .scheduler import prune_net, summary
+
+if TYPE_CHECKING:  # annotations only: pycaffe is not imported at load time
+    from caffe import Net
 
 
 def parse_sparsity(text: str) -> Decimal | dict[str, Decimal]:
@@ -83,7 +87,7 @@ class PruneSettings(PhaseSettings):
             return self.sparsity * frac
         return {name: t * frac for name, t in self.sparsity.items()}
 
-    def freeze(self, net, k: int, prev: dict | None, log: CaffeLog) -> dict:
+    def freeze(self, net: Net, k: int, prev: dict | None, log: CaffeLog) -> dict:
         if isinstance(self.sparsity, dict):
             known = {name for name, _ in prev} if prev else set(net.params)
             missing = sorted(set(self.sparsity) - known)

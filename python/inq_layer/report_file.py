@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from .errors import InqError
 
 Metrics = dict[str, float]  # test output name -> value (accuracy, loss, ...)
 
 
-def field_of(d: dict, key: str, types, where: str, default=...):
+def field_of(d: dict, key: str, types: type | tuple[type, ...], where: str, default: Any = ...) -> Any:
     """d[key] if it has one of `types` (bool is not an int here); InqError naming it otherwise."""
     if key not in d:
         if default is not ...:
@@ -26,11 +27,11 @@ def field_of(d: dict, key: str, types, where: str, default=...):
     return v
 
 
-def _tuple(types) -> tuple:
+def _tuple(types: type | tuple[type, ...]) -> tuple[type, ...]:
     return types if isinstance(types, tuple) else (types,)
 
 
-def _names(types) -> str:
+def _names(types: type | tuple[type, ...]) -> str:
     return " or ".join("null" if t is type(None) else t.__name__ for t in _tuple(types))
 
 
@@ -58,7 +59,7 @@ class LayerStats:
     bits: int | None = None  # the layer's own bit width (None: a pruning, or an older report)
 
     @classmethod
-    def parse(cls, d, where: str) -> LayerStats:
+    def parse(cls, d: dict, where: str) -> LayerStats:
         if not isinstance(d, dict):
             raise InqError(f"{where}: not an object")
         return cls(field_of(d, "count", int, where), float(field_of(d, "frozen_fraction", NUM, where)),
@@ -79,7 +80,7 @@ class Phase:
     unfrozen_by_reselection: int | dict | None = None
 
     @classmethod
-    def parse(cls, d, where: str) -> Phase:
+    def parse(cls, d: dict, where: str) -> Phase:
         if not isinstance(d, dict):
             raise InqError(f"{where}: not an object")
         layers = field_of(d, "layers", dict, where)
@@ -110,7 +111,7 @@ class Report:
     size: Size | None = None
     raw: dict = field(default_factory=dict, repr=False, compare=False)
 
-    def get(self, key: str, default=None):
+    def get(self, key: str, default: Any = None) -> Any:
         return self.settings.get(key, default)
 
     def accuracy(self, key: str = "test_after_training") -> float:
@@ -127,7 +128,7 @@ class Report:
 _OWN = ("tool", "test_float", "phases", "final_model", "check_passed", "init_from_fillers", "size")
 
 
-def parse_report(d, where: str = "report.json") -> Report:
+def parse_report(d: object, where: str = "report.json") -> Report:
     """A Report from report.json's decoded content; InqError names the field that is wrong."""
     if not isinstance(d, dict):
         raise InqError(f"{where}: not a JSON object")

@@ -12,6 +12,7 @@ The other half, keeping frozen weights exact during training, is freezer.Freezer
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,15 +25,18 @@ from .partition import parse_portion, target_count
 from .quantize import N1_RULES, RULES, STRATEGIES, check_choice, quantize_blob
 from .selection import MODES, owners, quantizable_blobs
 
+if TYPE_CHECKING:  # annotations only: pycaffe is not imported at load time
+    from caffe import Net
+
 Key = tuple[str, int]
 
 
-def net_layers(net) -> list[tuple[str, str, int]]:
+def net_layers(net: Net) -> list[tuple[str, str, int]]:
     """(name, type, number of blobs) of every layer of a pycaffe Net."""
     return [(name, layer.type, len(layer.blobs)) for name, layer in net.layer_dict.items()]
 
 
-def from_codes(layer: str, idx: int, codes, bits: int) -> FrozenBlob:
+def from_codes(layer: str, idx: int, codes: np.ndarray, bits: int) -> FrozenBlob:
     """A FrozenBlob from plain uint16 codes (what Freezer also takes): the grid is read off
     the frozen values, whose largest exponent is n1 (the weight of largest magnitude is
     frozen first)."""
@@ -52,7 +56,7 @@ def from_codes(layer: str, idx: int, codes, bits: int) -> FrozenBlob:
     return FrozenBlob(layer, idx, n1, n2, codes, None, bits)
 
 
-def shared_blobs(net, keys: list[Key]) -> tuple[list[Key], dict[Key, Key]]:
+def shared_blobs(net: Net, keys: list[Key]) -> tuple[list[Key], dict[Key, Key]]:
     """(owner keys, {alias: owner}): layers that share a parameter (`param { name }`) see
     one memory in Caffe, so the blob's data address tells them apart."""
     return owners(keys, lambda k: net.params[k[0]][k[1]].data.ctypes.data)
@@ -67,7 +71,7 @@ def blob_seed(seed: int | None, position: int, portion: Decimal) -> int | None:
     return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, position, milli]).generate_state(1)[0])
 
 
-def quantize_net(net, portion: float | str | Decimal, bits: int = 5, prev: dict[Key, FrozenBlob] | None = None,
+def quantize_net(net: Net, portion: float | str | Decimal, bits: int = 5, prev: dict[Key, FrozenBlob] | None = None,
                  rule: str = "paper", strategy: str = "magnitude", seed: int | None = None,
                  quantize: str = "default", n1_rule: str = "max", keep_zeros: bool = False,
                  layer_bits: dict[str, int] | None = None) -> dict[Key, FrozenBlob]:
@@ -124,7 +128,7 @@ def quantize_net(net, portion: float | str | Decimal, bits: int = 5, prev: dict[
     return out
 
 
-def prune_net(net, sparsity: dict[str, Decimal] | Decimal, prev: dict[Key, FrozenBlob] | None = None,
+def prune_net(net: Net, sparsity: dict[str, Decimal] | Decimal, prev: dict[Key, FrozenBlob] | None = None,
               quantize: str = "default") -> dict[Key, FrozenBlob]:
     """Magnitude pruning (Han et al. 2015), one step: in every quantizable blob, zero the
     smallest-magnitude weights until ceil(sparsity * count) are 0 and pruned, in place.

@@ -1,7 +1,7 @@
 """Which blobs INQ quantizes. The one place the driver, check and export ask."""
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Hashable, Iterable
 
 # Layer types whose blob 0 is a weight tensor; V1 (old prototxt) names beside the new ones.
 WEIGHT_LAYER_TYPES = frozenset({
@@ -28,7 +28,8 @@ def quantizable_blobs(layers: Iterable[tuple[str, str, int]], mode: str = "defau
     return out
 
 
-def owners(keys: list[tuple[str, int]], identity) -> tuple[list[tuple[str, int]], dict]:
+def owners(keys: list[tuple[str, int]], identity: Callable[[tuple[str, int]], Hashable | None]
+           ) -> tuple[list[tuple[str, int]], dict[tuple[str, int], tuple[str, int]]]:
     """Blobs that several layers share (Caffe's `param { name }`) are quantized, frozen and
     counted once, as their first layer's. `identity(key)` says which memory or shared name
     a blob is; returns (the keys that own their blob, {alias key: owner key})."""

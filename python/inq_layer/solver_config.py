@@ -11,11 +11,15 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from google.protobuf import text_format
 
 from .caffe_io import read_solver
 from .errors import InqError
+
+if TYPE_CHECKING:  # annotations only: pycaffe is not imported at load time
+    from caffe.proto.caffe_pb2 import SolverParameter
 
 
 @dataclass
@@ -80,7 +84,7 @@ def load_solver(path: str) -> SolverConfig:
 _AT_LEAST = {"snapshot": 0, "test_interval": 0, "display": 0, "iter_size": 1, "average_loss": 1}
 
 
-def check_counts(path: str, p) -> None:
+def check_counts(path: str, p: SolverParameter) -> None:
     for name, low in _AT_LEAST.items():
         v = getattr(p, name)
         if v < low:
@@ -94,7 +98,7 @@ _POLICY_NEEDS = {"fixed": (), "step": ("stepsize", "gamma"), "exp": ("gamma",), 
                  "multistep": ("gamma",), "poly": (), "sigmoid": ("gamma", "stepsize")}
 
 
-def check_lr_policy(path: str, p) -> None:
+def check_lr_policy(path: str, p: SolverParameter) -> None:
     if p.lr_policy not in _POLICY_NEEDS:
         raise InqError(f"{path}: unknown lr_policy {p.lr_policy!r}; use one of {', '.join(_POLICY_NEEDS)}")
     needs = _POLICY_NEEDS[p.lr_policy]
@@ -118,7 +122,7 @@ def caffe_solver_text(cfg: SolverConfig, prefix: str, max_iter: int) -> str:
     return text_format.MessageToString(p)
 
 
-def lr_at(param, it: int) -> float:
+def lr_at(param: SolverParameter, it: int) -> float:
     """Caffe's SGDSolver::GetLearningRate at iteration `it`."""
     policy, base, gamma = param.lr_policy, param.base_lr, param.gamma
     if policy == "fixed":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Callable
+from typing import Callable, TYPE_CHECKING
 
 import numpy as np
 
@@ -19,8 +19,12 @@ from .evaluate import flatten, test_all
 from .freezer import Freezer
 from .solver_config import SolverConfig, lr_at
 
+if TYPE_CHECKING:  # annotations only: pycaffe is not imported at load time
+    from caffe import Net
+    from caffe._caffe import Solver
 
-def test_and_log(solver, cfg: SolverConfig, log: CaffeLog, it: int) -> dict[str, float]:
+
+def test_and_log(solver: Solver, cfg: SolverConfig, log: CaffeLog, it: int) -> dict[str, float]:
     """Run every test net, log it as Caffe does at iteration `it`, return the results
     as one dict (evaluate.flatten)."""
     results = test_all(solver, cfg)
@@ -29,11 +33,11 @@ def test_and_log(solver, cfg: SolverConfig, log: CaffeLog, it: int) -> dict[str,
     return flatten(results)
 
 
-def train_outputs(net) -> dict[str, float]:
+def train_outputs(net: Net) -> dict[str, float]:
     return {name: float(np.mean(net.blobs[name].data)) for name in net.outputs}
 
 
-def fast_forward_data(net, batches: int) -> int:
+def fast_forward_data(net: Net, batches: int) -> int:
     """Advance a net's data layers by `batches` forward passes of those layers alone (the
     leading layers without bottoms): a restored solver's data layers start again at the
     first record, where the interrupted run had read further. Returns the layers run."""
@@ -54,7 +58,7 @@ def tests_before(cfg: SolverConfig, it: int) -> int:
     return (it - 1) // ti if ti and it > 0 else 0
 
 
-def check_finite(solver, cfg: SolverConfig) -> None:
+def check_finite(solver: Solver, cfg: SolverConfig) -> None:
     """Diverged weights (NaN or Inf) must never reach a snapshot: the last update can blow
     them up after the last forward pass looked fine."""
     for name, blobs in solver.net.params.items():
@@ -77,7 +81,7 @@ def _next_stop(p, it: int, iters: int) -> int:
     return min(stops)
 
 
-def train_phase(solver, cfg: SolverConfig, freezer: Freezer, iters: int, log: CaffeLog,
+def train_phase(solver: Solver, cfg: SolverConfig, freezer: Freezer, iters: int, log: CaffeLog,
                 snapshot: Callable[[int], None], label: str = "") -> None:
     """Run `solver` from its current iteration up to `iters`, in blocks between the
     display, test and snapshot iterations; the frozen weights are written back before

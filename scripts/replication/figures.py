@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import os
 import statistics
+from typing import TYPE_CHECKING
 
 from inq_layer.atomic import write_bytes_atomic
 
@@ -11,8 +12,11 @@ from . import plan as P
 from .layout import DOCS
 from .results import kept, reports
 
+if TYPE_CHECKING:  # annotations only: matplotlib is imported when a plot is drawn
+    from matplotlib.figure import Figure
 
-def save_png(fig, name: str) -> str:
+
+def save_png(fig: Figure, name: str) -> str:
     """The figure as docs/NAME, written atomically; returns NAME."""
     fig.tight_layout()
     buf = io.BytesIO()

@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 from .layout import (OUT, RESULTS, ROOT, driver_command, float_path, float_prefix, prune_command, prune_seed,
                      pruned_path, prototxt, rel, run_dir, solver_path)
@@ -23,7 +24,7 @@ ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1", GLOG_minloglevel="1")
 
 
 @contextlib.contextmanager
-def built_once(name: str):
+def built_once(name: str) -> Iterator[None]:
     """Held while a float model or a pruning is made: another thread or another replicate
     process that needs the same one waits, then finds it made."""
     os.makedirs(os.path.join(OUT, "locks"), exist_ok=True)

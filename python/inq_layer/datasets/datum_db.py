@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import io
 import os
-from typing import Iterator
+from typing import Iterator, TYPE_CHECKING
 
 import numpy as np
 
 from ..atomic import check_output_dir, replaced_dir
 from ..errors import InqError
+
+if TYPE_CHECKING:  # annotations only: pycaffe is not imported at load time
+    from caffe.proto.caffe_pb2 import Datum
 
 BACKENDS = ("lmdb", "leveldb")
 
@@ -80,7 +83,7 @@ def records(path: str) -> tuple[Iterator[tuple[bytes, bytes]], int | None]:
     raise InqError(f"{path}: not an LMDB or LevelDB folder")
 
 
-def datum_array(d) -> np.ndarray:
+def datum_array(d: Datum) -> np.ndarray:
     """C x H x W of a Datum: uint8 (encoded ones decoded as convert_imageset stored them,
     BGR for colour), or float32 for float_data."""
     if d.encoded:

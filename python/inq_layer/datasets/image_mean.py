@@ -14,12 +14,16 @@ from ..interpreter import ensure_main
 ensure_main(__name__)  # `python -m` with a Python that lacks numpy re-runs under build/venv
 
 import sys
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..atomic import check_output, write_bytes_atomic
 from ..errors import ArgParser, InqError, cli_main
 from .datum_db import datum_array, records
+
+if TYPE_CHECKING:  # annotations only: pycaffe is not imported at load time
+    from caffe.proto.caffe_pb2 import BlobProto
 
 
 def mean_image(db_path: str, progress: bool = True) -> tuple[np.ndarray, int]:
@@ -47,7 +51,7 @@ def mean_image(db_path: str, progress: bool = True) -> tuple[np.ndarray, int]:
     return (total / n).astype(np.float32), n
 
 
-def blob_proto(mean: np.ndarray):
+def blob_proto(mean: np.ndarray) -> BlobProto:
     from ..caffe_io import pb2
     b = pb2().BlobProto()
     c, h, w = mean.shape
