@@ -36,7 +36,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     what.add_argument("--float", nargs="+", metavar="NET", choices=list(NETS), help="only the float models of NET")
     what.add_argument("--doc", action="store_true", help="render docs/REPLICATION.md and its plots")
     what.add_argument("--save", action="store_true", help="carry unfinished runs to the next checkout")
-    what.add_argument("--pending", action="store_true", help="list the runs not finished yet")
+    what.add_argument("--pending", action="store_true",
+                      help="list the runs not finished yet, and the phase and iteration each resumes from")
     a = ap.parse_args(argv)
     unknown = [r for r in a.rows if r not in ROWS]
     if unknown:
