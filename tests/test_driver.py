@@ -287,8 +287,20 @@ def test_resume_mid_phase_on_lmdb_data_is_bit_identical(tmp_path):
     p.wait()
     done = [it for it, _ in states(out, 2)]
     assert done and max(done) < 60 and not os.path.exists(os.path.join(out, "final_inq.caffemodel"))
+    # The phase's time so far, as the newest snapshot counted it, is carried into the resumed
+    # phase's: set it to an hour to see it come back.
+    from inq_layer.state import load_snapshot_state, save_snapshot_state, snapshot_files
+    newest = max(states(out, 2))[1]
+    st = load_snapshot_state(newest)
+    assert st.seconds > 0
+    st.seconds = 3600.0
+    save_snapshot_state(newest, st, *snapshot_files(newest))
+    t = time.time()
     r = run_driver(*args, "--out", out, "--resume")
+    took = time.time() - t
     assert "Fast-forwarded the data layers by" in r.stdout
+    phase2 = json.load(open(os.path.join(out, "report.json")))["phases"][1]["seconds"]
+    assert 3600 < phase2 < 3600 + took
     assert same_models(os.path.join(ref, "final_inq.caffemodel"), os.path.join(out, "final_inq.caffemodel"))
     a, b = (json.load(open(os.path.join(d, "report.json"))) for d in (ref, out))
     assert [p["test_after_training"] for p in a["phases"]] == [p["test_after_training"] for p in b["phases"]]

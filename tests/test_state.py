@@ -28,3 +28,25 @@ def test_newest_complete_snapshot_skips_damaged_ones(tmp_path):
     assert st.settings == {"bits": 5} and st.blobs[0].codes.dtype == np.uint16
     assert np.array_equal(st.by_key()[("ip", 0)].codes, np.full((2, 3), 0x3F00, np.uint16))
     assert newest_complete_snapshot(str(tmp_path / "none")) is None
+
+
+def test_snapshot_state_keeps_the_phase_time_and_reads_older_states(tmp_path):
+    """A resumed phase's time adds what its snapshot had counted; states written before
+    that field count as 0 s."""
+    import io
+    import json
+    from inq_layer.state import load_snapshot_state
+    snap(tmp_path, 4)
+    path = str(tmp_path / "inq_iter_4.inqstate.npz")
+    st = load_snapshot_state(path)
+    st.seconds = 123.25
+    save_snapshot_state(path, st, str(tmp_path / "inq_iter_4.caffemodel"), str(tmp_path / "inq_iter_4.solverstate"))
+    assert load_snapshot_state(path).seconds == 123.25
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    del meta["seconds"]
+    buf = io.BytesIO()
+    np.savez_compressed(buf, meta=np.array(json.dumps(meta)), **arrays)
+    (tmp_path / "inq_iter_4.inqstate.npz").write_bytes(buf.getvalue())
+    assert load_snapshot_state(path).seconds == 0.0 and load_snapshot_state(path).iteration == 4

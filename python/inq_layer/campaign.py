@@ -171,6 +171,7 @@ class Campaign:
         import caffe  # the only Caffe import of the campaign
         self.caffe, self.cfg, self.s, self.log = caffe, cfg, s, log
         self.out = os.path.abspath(s.out)
+        self._t0 = time.time()  # the running phase's clock (_begin)
         self.record = CampaignRecord(os.path.join(self.out, "campaign.json"),
                                      Record(s.record(), init_from_fillers=s.weights is None))
         for path in filter(None, [cfg.net_path, *cfg.param.test_net]):
@@ -236,8 +237,9 @@ class Campaign:
         base = os.path.join(self._phase_dir(k), f"inq_iter_{solver.iter}")
         model, sstate = base + ".caffemodel", base + ".solverstate"
         state_path = base + ".inqstate.npz"
-        save_snapshot_state(state_path, SnapshotState(k, solver.iter, list(blobs.values()), settings=self.s.record()),
-                            model, sstate)
+        state = SnapshotState(k, solver.iter, list(blobs.values()), settings=self.s.record(),
+                              seconds=round(time.time() - self._t0, 3))
+        save_snapshot_state(state_path, state, model, sstate)
         self.log(f"Snapshotting to {model} (+ .solverstate, .inqstate.npz)")
         return state_path
 
@@ -282,18 +284,19 @@ class Campaign:
         for k in range(len(self.record.data.phases), len(s.campaign)):
             solver = self._new_solver(k)
             try:
-                blobs, pending, t0 = self._begin(solver, k)
+                blobs, pending = self._begin(solver, k)
                 self._train(solver, k, blobs)
-                self._finish(solver, k, blobs, pending, t0)
+                self._finish(solver, k, blobs, pending)
             finally:
                 del solver  # before the next phase's solver opens the same LMDB
                 gc.collect()
         return self.record.data
 
-    def _begin(self, solver, k: int) -> tuple[dict, Pending, float]:
+    def _begin(self, solver, k: int) -> tuple[dict, Pending]:
         """Resume phase k from its newest complete snapshot, or start it: the previous
-        phase's weights (or the float model), quantization, a test."""
-        t0 = time.time()
+        phase's weights (or the float model), quantization, a test. Starts the phase's
+        clock, which a resumed phase sets back by the time its snapshot had counted."""
+        self._t0 = time.time()
         snap = newest_complete_snapshot(self._phase_dir(k), lambda p, why: self.log(
             f"warning: skipping snapshot {p}: {why}; resuming from an older one"))
         if snap is not None:
@@ -304,8 +307,9 @@ class Campaign:
             self._restore(solver, state_path)
             self._fast_forward(solver, k)
             self.log(f"Resuming phase {k + 1} from {state_path} (iteration {solver.iter})")
-            return st.by_key(), self.record.data.pending or Pending({}), t0
-        return (*self._start(solver, k), t0)
+            self._t0 -= st.seconds
+            return st.by_key(), self.record.data.pending or Pending({})
+        return self._start(solver, k)
 
     def _fast_forward(self, solver, k: int) -> None:
         """Put the data layers where the interrupted run had them: the train net past
@@ -351,7 +355,7 @@ class Campaign:
                     lambda it: self._snapshot(solver, k, blobs),
                     label=f"phase {k + 1}/{len(self.s.campaign)}")
 
-    def _finish(self, solver, k: int, blobs: dict, pending: Pending, t0: float) -> None:
+    def _finish(self, solver, k: int, blobs: dict, pending: Pending) -> None:
         """Test, check that no frozen weight moved, snapshot, record; after the last
         phase, the final model."""
         rec = self.record.data
@@ -364,7 +368,7 @@ class Campaign:
         rec.phases.append(PhaseRecord(
             portion=float(self.s.campaign[k]), frozen_fraction=summ["frozen_fraction"], layers=summ["layers"],
             test_after_quantize=pending.test_after_quantize, test_after_training=after,
-            iterations=self.s.iters(self.cfg, k), seconds=round(time.time() - t0, 3),
+            iterations=self.s.iters(self.cfg, k), seconds=round(time.time() - self._t0, 3),
             final_state=os.path.relpath(state_path, self.out),
             unfrozen_by_reselection=pending.unfrozen_by_reselection))
         if k == len(self.s.campaign) - 1:

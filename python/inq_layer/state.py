@@ -33,6 +33,7 @@ class SnapshotState:
     blobs: list[FrozenBlob]
     files: dict = field(default_factory=dict)  # kind -> {"name", "sha256"}
     settings: dict = field(default_factory=dict)  # campaign, bits, rule, ... (Settings.record())
+    seconds: float = 0.0  # time spent in the phase so far, earlier interrupted runs included
 
     def by_key(self) -> dict[tuple[str, int], FrozenBlob]:
         return {(b.layer, b.index): b for b in self.blobs}
@@ -41,7 +42,7 @@ class SnapshotState:
 def save_snapshot_state(path: str, state: SnapshotState, caffemodel: str, solverstate: str) -> None:
     meta = {
         "version": STATE_VERSION, "phase": state.phase, "iteration": state.iteration,
-        "settings": state.settings,
+        "settings": state.settings, "seconds": state.seconds,
         "blobs": [{"layer": b.layer, "index": b.index, "n1": b.n1, "n2": b.n2, "bits": b.bits} for b in state.blobs],
         "files": {kind: {"name": os.path.basename(p), "sha256": sha256_file(p)}
                   for kind, p in (("caffemodel", caffemodel), ("solverstate", solverstate))},
@@ -67,7 +68,8 @@ def load_snapshot_state(path: str, verify: bool = True) -> SnapshotState:
         raise
     except Exception as e:  # zip/npz/json damage of any kind
         raise InqError(f"{path}: damaged INQ state ({e})") from None
-    st = SnapshotState(meta["phase"], meta["iteration"], blobs, meta["files"], meta.get("settings", {}))
+    st = SnapshotState(meta["phase"], meta["iteration"], blobs, meta["files"], meta.get("settings", {}),
+                       float(meta.get("seconds", 0.0)))
     if verify:
         d = os.path.dirname(path)
         for kind, f in st.files.items():
