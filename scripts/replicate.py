@@ -37,7 +37,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     what.add_argument("--doc", action="store_true", help="render docs/REPLICATION.md and its plots")
     what.add_argument("--save", action="store_true", help="carry unfinished runs to the next checkout")
     what.add_argument("--pending", action="store_true",
-                      help="list the runs not finished yet, and the phase and iteration each resumes from")
+                      help="list the runs not finished yet: the phase and iteration each resumes from, the time left")
     a = ap.parse_args(argv)
     unknown = [r for r in a.rows if r not in ROWS]
     if unknown:

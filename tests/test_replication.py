@@ -93,10 +93,13 @@ def test_replicate_command_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(runner, "is_kept", lambda name: name == "r4_s2")
     monkeypatch.setattr(carry, "STATE", str(tmp_path / "state"))
     monkeypatch.setattr(replicate, "run_dir", lambda row, s: str(tmp_path / f"{row}_s{s}"))
-    record = json.dumps({"settings": {"campaign": ["0.5", "1"]}, "phases": [{}]})
+    record = json.dumps({"settings": {"campaign": ["0.5", "0.8", "1"], "final_iters": 1},
+                         "phases": [{"iterations": 2000, "seconds": 1.0}]})
     for phase in ("phase1", "phase2"):
         (tmp_path / "r4_s1" / phase).mkdir(parents=True)
     (tmp_path / "r4_s1" / "campaign.json").write_text(record)
+    (tmp_path / "r4_s1" / "driver.log").write_text("I1204 ... Iteration 1100 (9 iter/s), loss = 0.2\n"
+                                                   "I1204 ... Iteration 1300 (2 iter/s), loss = 0.1\n")
     for snap in ("phase2/inq_iter_400", "phase2/inq_iter_1200", "phase1/inq_iter_3000"):
         (tmp_path / "r4_s1" / f"{snap}.inqstate.npz").write_bytes(b"")
     (tmp_path / "state").mkdir()
@@ -106,4 +109,6 @@ def test_replicate_command_line(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "2 runs not finished:"
     assert out[1].startswith("  r4_s1: started in ") and out[2].startswith("  r4_s3: carried in ")
-    assert out[1].endswith(", phase 2 of 2, resumes at iteration 1200") and out[2].endswith(out[1][-40:])
+    # 800 iterations of phase 2, then the final phase's 1, at the last speed the log printed
+    assert out[1].endswith(", phase 2 of 3, resumes at iteration 1200, 7 min of training left at 2 iterations/s")
+    assert out[2].endswith(out[1][-80:])

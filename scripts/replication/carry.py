@@ -134,13 +134,24 @@ def restore() -> list[str]:
     return done
 
 
-def progress(campaign: dict, snapshots: list[str]) -> str:
-    """Where a campaign stands, from its campaign.json and the paths of its snapshot states
-    (relative to the run folder): the running phase and the iteration it resumes from."""
-    done, total = len(campaign.get("phases", [])), len(campaign.get("settings", {}).get("campaign", []))
+def progress(campaign: dict, snapshots: list[str], log: str = "") -> str:
+    """Where a campaign stands, from its campaign.json, the paths of its snapshot states
+    (relative to the run folder) and its driver.log: the running phase, the iteration it
+    resumes from and the training left at the speed the log last printed."""
+    phases, settings = campaign.get("phases", []), campaign.get("settings", {})
+    done, total = len(phases), len(settings.get("campaign", []))
     its = [int(m.group(1)) for p in snapshots
            if (m := re.fullmatch(rf"phase{done + 1}/.*_iter_(\d+)\.inqstate\.npz", p))]
-    return f"phase {done + 1} of {total}, resumes at iteration {max(its, default=0)}"
+    at = max(its, default=0)
+    line = f"phase {done + 1} of {total}, resumes at iteration {at}"
+    speeds = re.findall(r"Iteration \d+ \(([\d.]+) iter/s\)", log)
+    if phases and speeds and float(speeds[-1]) > 0:
+        final = int(settings.get("final_iters") or phases[0]["iterations"])
+        left = max(0, total - 1 - done) * phases[0]["iterations"] + final - at
+        secs = left / float(speeds[-1])
+        line += (f", {secs / 3600:.1f} h" if secs >= 3600 else f", {secs / 60:.0f} min") + \
+            f" of training left at {float(speeds[-1]):g} iterations/s"
+    return line
 
 
 def dir_progress(out: str) -> str:
@@ -148,7 +159,9 @@ def dir_progress(out: str) -> str:
     with open(os.path.join(out, "campaign.json")) as f:
         campaign = json.load(f)
     states = glob.glob(os.path.join(out, "phase*", "*.inqstate.npz"))
-    return progress(campaign, [os.path.relpath(p, out) for p in states])
+    log = os.path.join(out, "driver.log")
+    text = open(log, errors="replace").read() if os.path.exists(log) else ""
+    return progress(campaign, [os.path.relpath(p, out) for p in states], text)
 
 
 def archive_progress(arch: str) -> str:
@@ -158,6 +171,7 @@ def archive_progress(arch: str) -> str:
         rec = next((n for n in names if n.endswith("/campaign.json")), None)
         if rec is None:
             return "no campaign record in it"
+        run = rec[:-len("campaign.json")]
         campaign = json.load(tar.extractfile(rec))
-    run = rec[:-len("campaign.json")]
-    return progress(campaign, [n[len(run):] for n in names if n.startswith(run)])
+        log = tar.extractfile(run + "driver.log").read().decode(errors="replace") if run + "driver.log" in names else ""
+    return progress(campaign, [n[len(run):] for n in names if n.startswith(run)], log)
