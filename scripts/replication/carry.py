@@ -159,8 +159,10 @@ def dir_progress(out: str) -> str:
     with open(os.path.join(out, "campaign.json")) as f:
         campaign = json.load(f)
     states = glob.glob(os.path.join(out, "phase*", "*.inqstate.npz"))
-    log = os.path.join(out, "driver.log")
-    text = open(log, errors="replace").read() if os.path.exists(log) else ""
+    text = ""
+    if os.path.exists(os.path.join(out, "driver.log")):
+        with open(os.path.join(out, "driver.log"), errors="replace") as f:
+            text = f.read()
     return progress(campaign, [os.path.relpath(p, out) for p in states], text)
 
 
