@@ -140,8 +140,9 @@ def progress(campaign: dict, snapshots: list[str], log: str = "") -> str:
     resumes from and the training left at the speed the log last printed."""
     phases, settings = campaign.get("phases", []), campaign.get("settings", {})
     done, total = len(phases), len(settings.get("campaign", []))
+    from inq_layer.state import _STATE_RE
     its = [int(m.group(1)) for p in snapshots
-           if (m := re.fullmatch(rf"phase{done + 1}/.*_iter_(\d+)\.inqstate\.npz", p))]
+           if p.startswith(f"phase{done + 1}/") and (m := _STATE_RE.search(p))]
     at = max(its, default=0)
     line = f"phase {done + 1} of {total}, resumes at iteration {at}"
     speeds = re.findall(r"Iteration \d+ \(([\d.]+) iter/s\)", log)
