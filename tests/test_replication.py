@@ -112,3 +112,26 @@ def test_replicate_command_line(tmp_path, monkeypatch, capsys):
     # 800 iterations of phase 2, then the final phase's 1, at the last speed the log printed
     assert out[1].endswith(", phase 2 of 3, resumes at iteration 1200, 7 min of training left at 2 iterations/s")
     assert out[2].endswith(out[1][-80:])
+
+
+def test_the_seed_with_most_training_left_starts_first(tmp_path, monkeypatch):
+    """Within a row, runs start longest first: a fresh seed beside the carried ones, not alone
+    after them; rows keep their declared order."""
+    from replication import runner
+    monkeypatch.setattr(runner, "run_dir", lambda row, s: str(tmp_path / f"{row}_s{s}"))
+    monkeypatch.setattr(runner, "collect", lambda row, s: (row, s) == ("r4", 2))
+    per_phase = plan.ALEX_ITERS
+    for seed, done, at in ((1, 4, 2000), (2, 3, 8000)):
+        run = tmp_path / f"r2_mse_alexnet_s{seed}"
+        (run / f"phase{done + 1}").mkdir(parents=True)
+        (run / f"phase{done + 1}" / f"inq_iter_{at}.inqstate.npz").write_bytes(b"")
+        (run / f"phase{done}").mkdir()
+        (run / f"phase{done}" / f"inq_iter_{per_phase}.inqstate.npz").write_bytes(b"")
+        (run / "campaign.json").write_text(json.dumps({"settings": {"campaign": plan.C2.split(",")},
+                                                       "phases": [{"iterations": per_phase}] * done}))
+    assert runner.iterations_left("r2_mse_alexnet", 3) == 9 * per_phase
+    assert runner.iterations_left("r2_mse_alexnet", 2) == 6 * per_phase - 8000
+    assert runner.iterations_left("r2_mse_alexnet", 1) == 5 * per_phase - 2000
+    assert runner.iterations_left("r4", 1) == 5 * 1252  # the shipped INQ solver's max_iter
+    assert runner.pending(["r4", "r2_mse_alexnet"]) == [("r4", 1), ("r4", 3), ("r2_mse_alexnet", 3),
+                                                        ("r2_mse_alexnet", 2), ("r2_mse_alexnet", 1)]

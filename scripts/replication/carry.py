@@ -134,16 +134,37 @@ def restore() -> list[str]:
     return done
 
 
+def resume_point(campaign: dict, snapshots: list[str]) -> tuple[int, int]:
+    """(phases finished, iteration the running phase resumes from) of a campaign.json and
+    the paths of its snapshot states relative to the run folder."""
+    from inq_layer.state import _STATE_RE
+    done = len(campaign.get("phases", []))
+    its = [int(m.group(1)) for p in snapshots
+           if p.startswith(f"phase{done + 1}/") and (m := _STATE_RE.search(p))]
+    return done, max(its, default=0)
+
+
+def dir_resume_point(out: str) -> tuple[int, int]:
+    """resume_point() of a run folder on this machine ((0, 0) before its campaign.json)."""
+    path = os.path.join(out, "campaign.json")
+    if not os.path.exists(path):
+        return 0, 0
+    with open(path) as f:
+        campaign = json.load(f)
+    return resume_point(campaign, _snapshots(out))
+
+
+def _snapshots(out: str) -> list[str]:
+    return [os.path.relpath(p, out) for p in glob.glob(os.path.join(out, "phase*", "*.inqstate.npz"))]
+
+
 def progress(campaign: dict, snapshots: list[str], log: str = "") -> str:
     """Where a campaign stands, from its campaign.json, the paths of its snapshot states
     (relative to the run folder) and its driver.log: the running phase, the iteration it
     resumes from and the training left at the speed the log last printed."""
     phases, settings = campaign.get("phases", []), campaign.get("settings", {})
-    done, total = len(phases), len(settings.get("campaign", []))
-    from inq_layer.state import _STATE_RE
-    its = [int(m.group(1)) for p in snapshots
-           if p.startswith(f"phase{done + 1}/") and (m := _STATE_RE.search(p))]
-    at = max(its, default=0)
+    total = len(settings.get("campaign", []))
+    done, at = resume_point(campaign, snapshots)
     line = f"phase {done + 1} of {total}, resumes at iteration {at}"
     speeds = re.findall(r"Iteration \d+ \(([\d.]+) iter/s\)", log)
     if phases and speeds and float(speeds[-1]) > 0:
@@ -159,12 +180,11 @@ def dir_progress(out: str) -> str:
     """progress() of a run folder on this machine."""
     with open(os.path.join(out, "campaign.json")) as f:
         campaign = json.load(f)
-    states = glob.glob(os.path.join(out, "phase*", "*.inqstate.npz"))
     text = ""
     if os.path.exists(os.path.join(out, "driver.log")):
         with open(os.path.join(out, "driver.log"), errors="replace") as f:
             text = f.read()
-    return progress(campaign, [os.path.relpath(p, out) for p in states], text)
+    return progress(campaign, _snapshots(out), text)
 
 
 def archive_progress(arch: str) -> str:

@@ -1,6 +1,7 @@
 """The replication's experiments, declared: nets, regimes, prunings, rows, and what the doc
 compares and judges. One place per fact: the runner and the renderer derive everything
-from these records (run order is declaration order, the longest last)."""
+from these records (rows run in declaration order, the longest last; within a row the
+seed with the most training left starts first)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

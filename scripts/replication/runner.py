@@ -207,5 +207,30 @@ def run(row: str, seed: int) -> None:
         print(f"  {row} seed {seed} FAILED: {e}", flush=True)
 
 
+def phase_iterations(regime: str, net: str) -> int:
+    """max_iter of the solver solver_file() writes for a regime: one phase's training."""
+    from inq_layer.caffe_io import read_solver
+    rg = REGIMES[regime]
+    if rg.overrides.get("max_iter") is not None:
+        return rg.overrides["max_iter"]
+    return read_solver(os.path.join(ROOT, NETS[net].float_solver if rg.base == "float" else INQ_SOLVER)).max_iter
+
+
+def iterations_left(row: str, seed: int) -> int:
+    """Training a row's run has left, in iterations: its whole campaign when it has not
+    started here (the final phase's few iterations not counted)."""
+    from .carry import dir_resume_point
+    r = ROWS[row]
+    done, at = dir_resume_point(run_dir(row, seed))
+    trained = len(r.campaign.split(",")) - 1  # phases that train; the last only tests
+    return max(0, (trained - done) * phase_iterations(r.regime, r.net) - at)
+
+
 def pending(rows: list[str]) -> list[tuple[str, int]]:
-    return [(row, s) for row in rows for s in SEEDS if not collect(row, s)]
+    """The unfinished runs, row by row; within a row the seed with the most training left
+    first, so that a seed not started yet does not run alone after the carried ones end."""
+    out = []
+    for row in rows:
+        seeds = [s for s in SEEDS if not collect(row, s)]
+        out += [(row, s) for s in sorted(seeds, key=lambda s: -iterations_left(row, s))]
+    return out
