@@ -1,6 +1,7 @@
 """scripts/replication/carry.py: unfinished runs packed for the next checkout and unpacked there."""
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -81,6 +82,9 @@ def test_unfinished_runs_come_back_on_a_fresh_checkout(tmp_path, monkeypatch):
     assert set(after) == expect  # the newest resume points only, never a cut file
     assert all(after[k] == before[k] for k in after)
     assert carry.restore() == []  # a run that has files here is left alone
+    packed, later = _tree(state), time.time() + 3600
+    monkeypatch.setattr(time, "time", lambda: later)  # the next session packs it again
+    assert carry.save() == sizes and _tree(state) == packed  # nothing moved: the same bytes
 
 
 def test_a_finished_float_model_is_carried_alone(tmp_path, monkeypatch):

@@ -6,6 +6,7 @@ it into build/replicate_fashion/ where that run has nothing yet."""
 from __future__ import annotations
 
 import glob
+import gzip
 import io
 import json
 import os
@@ -89,7 +90,9 @@ def save() -> dict[str, int]:
     sizes = {}
     for name, files in keep.items():
         buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        # gzip's header time set to 0: a run that has not moved packs to the same bytes, so
+        # committing the folder again adds nothing for it.
+        with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
             for f in files:
                 tar.add(f, arcname=os.path.relpath(f, OUT))
             listing = json.dumps(sorted(os.path.relpath(f, OUT) for f in files)).encode()
