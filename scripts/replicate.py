@@ -52,15 +52,16 @@ def pending_lines(rows: list[str]) -> list[str]:
     in replication_state/, or not started; for a started one, its phase and resume point."""
     out = []
     for row in rows:
+        per_phase = runner.phase_iterations(ROWS[row].regime, ROWS[row].net)  # until a phase has finished
         for s in SEEDS:
             name = f"{row}_s{s}"
             if runner.is_kept(name):
                 continue
-            arch = os.path.join(carry.STATE, f"{name}.tar.gz")
-            if os.path.exists(os.path.join(run_dir(row, s), "campaign.json")):
-                where = f"started in {os.path.relpath(run_dir(row, s))}, {carry.dir_progress(run_dir(row, s))}"
+            arch, here = os.path.join(carry.STATE, f"{name}.tar.gz"), run_dir(row, s)
+            if os.path.exists(os.path.join(here, "campaign.json")):
+                where = f"started in {os.path.relpath(here)}, {carry.dir_progress(here, per_phase)}"
             elif os.path.exists(arch):
-                where = f"carried in {os.path.relpath(carry.STATE)}, {carry.archive_progress(arch)}"
+                where = f"carried in {os.path.relpath(carry.STATE)}, {carry.archive_progress(arch, per_phase)}"
             else:
                 where = "not started"
             out.append(f"  {name}: {where}")

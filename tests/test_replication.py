@@ -129,9 +129,18 @@ def test_the_seed_with_most_training_left_starts_first(tmp_path, monkeypatch):
         (run / f"phase{done}" / f"inq_iter_{per_phase}.inqstate.npz").write_bytes(b"")
         (run / "campaign.json").write_text(json.dumps({"settings": {"campaign": plan.C2.split(",")},
                                                        "phases": [{"iterations": per_phase}] * done}))
-    assert runner.iterations_left("r2_mse_alexnet", 3) == 9 * per_phase
-    assert runner.iterations_left("r2_mse_alexnet", 2) == 6 * per_phase - 8000
-    assert runner.iterations_left("r2_mse_alexnet", 1) == 5 * per_phase - 2000
-    assert runner.iterations_left("r4", 1) == 5 * 1252  # the shipped INQ solver's max_iter
+    assert runner.iterations_left("r2_mse_alexnet", 3) == 9 * per_phase + 1
+    assert runner.iterations_left("r2_mse_alexnet", 2) == 6 * per_phase + 1 - 8000
+    assert runner.iterations_left("r2_mse_alexnet", 1) == 5 * per_phase + 1 - 2000
+    assert runner.iterations_left("r4", 1) == 5 * 1252 + 1  # the shipped INQ solver's max_iter
+    # --pending: before a phase has finished, a phase's iterations come from the plan
+    from replication import carry
+    line = carry.dir_progress(str(tmp_path / "r2_mse_alexnet_s1"), per_phase)
+    assert line == "phase 5 of 10, resumes at iteration 2000"  # no speed in a log yet
+    fresh = {"settings": {"campaign": plan.C2.split(","), "final_iters": 1}, "phases": []}
+    assert carry.progress(fresh, ["phase1/inq_iter_2000.inqstate.npz"], "Iteration 2100 (5 iter/s)",
+                          per_phase).endswith(f", {(9 * per_phase + 1 - 2000) / 5 / 3600:.1f} h of training "
+                                              "left at 5 iterations/s")
+    assert "left" not in carry.progress(fresh, [], "Iteration 2100 (5 iter/s)")
     assert runner.pending(["r4", "r2_mse_alexnet"]) == [("r4", 1), ("r4", 3), ("r2_mse_alexnet", 3),
                                                         ("r2_mse_alexnet", 2), ("r2_mse_alexnet", 1)]

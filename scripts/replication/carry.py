@@ -161,25 +161,32 @@ def _snapshots(out: str) -> list[str]:
     return [os.path.relpath(p, out) for p in glob.glob(os.path.join(out, "phase*", "*.inqstate.npz"))]
 
 
-def progress(campaign: dict, snapshots: list[str], log: str = "") -> str:
+def training_left(done: int, at: int, per_phase: int, total: int, final: int) -> int:
+    """Iterations a campaign of `total` phases has left with `done` finished and the running
+    one resuming at `at`: `per_phase` for each phase but the last, which trains `final`."""
+    return max(0, max(0, total - 1 - done) * per_phase + (final if done < total else 0) - at)
+
+
+def progress(campaign: dict, snapshots: list[str], log: str = "", per_phase: int | None = None) -> str:
     """Where a campaign stands, from its campaign.json, the paths of its snapshot states
     (relative to the run folder) and its driver.log: the running phase, the iteration it
-    resumes from and the training left at the speed the log last printed."""
+    resumes from and the training left at the speed the log last printed. A phase's
+    iterations come from the first finished phase, else from `per_phase`."""
     phases, settings = campaign.get("phases", []), campaign.get("settings", {})
     total = len(settings.get("campaign", []))
     done, at = resume_point(campaign, snapshots)
     line = f"phase {done + 1} of {total}, resumes at iteration {at}"
+    per_phase = phases[0]["iterations"] if phases else per_phase
     speeds = re.findall(r"Iteration \d+ \(([\d.]+) iter/s\)", log)
-    if phases and speeds and float(speeds[-1]) > 0:
-        final = int(settings.get("final_iters") or phases[0]["iterations"])
-        left = max(0, total - 1 - done) * phases[0]["iterations"] + final - at
-        secs = left / float(speeds[-1])
+    if per_phase and speeds and float(speeds[-1]) > 0:
+        final = int(settings.get("final_iters") or per_phase)
+        secs = training_left(done, at, per_phase, total, final) / float(speeds[-1])
         line += (f", {secs / 3600:.1f} h" if secs >= 3600 else f", {secs / 60:.0f} min") + \
             f" of training left at {float(speeds[-1]):g} iterations/s"
     return line
 
 
-def dir_progress(out: str) -> str:
+def dir_progress(out: str, per_phase: int | None = None) -> str:
     """progress() of a run folder on this machine."""
     with open(os.path.join(out, "campaign.json")) as f:
         campaign = json.load(f)
@@ -187,10 +194,10 @@ def dir_progress(out: str) -> str:
     if os.path.exists(os.path.join(out, "driver.log")):
         with open(os.path.join(out, "driver.log"), errors="replace") as f:
             text = f.read()
-    return progress(campaign, _snapshots(out), text)
+    return progress(campaign, _snapshots(out), text, per_phase)
 
 
-def archive_progress(arch: str) -> str:
+def archive_progress(arch: str, per_phase: int | None = None) -> str:
     """progress() of a run packed by save(), read from the archive without unpacking it."""
     with tarfile.open(arch) as tar:
         names = tar.getnames()
@@ -200,4 +207,4 @@ def archive_progress(arch: str) -> str:
         run = rec[:-len("campaign.json")]
         campaign = json.load(tar.extractfile(rec))
         log = tar.extractfile(run + "driver.log").read().decode(errors="replace") if run + "driver.log" in names else ""
-    return progress(campaign, [n[len(run):] for n in names if n.startswith(run)], log)
+    return progress(campaign, [n[len(run):] for n in names if n.startswith(run)], log, per_phase)

@@ -218,12 +218,12 @@ def phase_iterations(regime: str, net: str) -> int:
 
 def iterations_left(row: str, seed: int) -> int:
     """Training a row's run has left, in iterations: its whole campaign when it has not
-    started here (the final phase's few iterations not counted)."""
-    from .carry import dir_resume_point
+    started here."""
+    from .carry import dir_resume_point, training_left
     r = ROWS[row]
     done, at = dir_resume_point(run_dir(row, seed))
-    trained = len(r.campaign.split(",")) - 1  # phases that train; the last only tests
-    return max(0, (trained - done) * phase_iterations(r.regime, r.net) - at)
+    # the driver's default --final-iters: the last phase only tests
+    return training_left(done, at, phase_iterations(r.regime, r.net), len(r.campaign.split(",")), 1)
 
 
 def pending(rows: list[str]) -> list[tuple[str, int]]:
