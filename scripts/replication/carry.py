@@ -149,12 +149,14 @@ def resume_point(campaign: dict, snapshots: list[str]) -> tuple[int, int]:
 
 def dir_resume_point(out: str) -> tuple[int, int]:
     """resume_point() of a run folder on this machine ((0, 0) before its campaign.json)."""
-    path = os.path.join(out, "campaign.json")
-    if not os.path.exists(path):
+    if not os.path.exists(os.path.join(out, "campaign.json")):
         return 0, 0
-    with open(path) as f:
-        campaign = json.load(f)
-    return resume_point(campaign, _snapshots(out))
+    return resume_point(_campaign(out), _snapshots(out))
+
+
+def _campaign(out: str) -> dict:
+    with open(os.path.join(out, "campaign.json")) as f:
+        return json.load(f)
 
 
 def _snapshots(out: str) -> list[str]:
@@ -188,13 +190,11 @@ def progress(campaign: dict, snapshots: list[str], log: str = "", per_phase: int
 
 def dir_progress(out: str, per_phase: int | None = None) -> str:
     """progress() of a run folder on this machine."""
-    with open(os.path.join(out, "campaign.json")) as f:
-        campaign = json.load(f)
     text = ""
     if os.path.exists(os.path.join(out, "driver.log")):
         with open(os.path.join(out, "driver.log"), errors="replace") as f:
             text = f.read()
-    return progress(campaign, _snapshots(out), text, per_phase)
+    return progress(_campaign(out), _snapshots(out), text, per_phase)
 
 
 def archive_progress(arch: str, per_phase: int | None = None) -> str:

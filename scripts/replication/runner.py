@@ -51,7 +51,7 @@ def solver_file(regime: str, net: str, seed: int | None = None) -> str:
     """The shipped solver with the regime's changes, under OUT/solvers."""
     from inq_layer.caffe_io import read_solver, write_text_proto
     rg = REGIMES[regime]
-    p = read_solver(os.path.join(ROOT, NETS[net].float_solver if rg.base == "float" else INQ_SOLVER))
+    p = read_solver(_base_solver(regime, net))
     # Relative to ROOT (every run's working directory): the file, and so the hash a carried
     # campaign's --resume checks, is the same in any checkout.
     p.net = rel(prototxt(net))
@@ -207,13 +207,16 @@ def run(row: str, seed: int) -> None:
         print(f"  {row} seed {seed} FAILED: {e}", flush=True)
 
 
+def _base_solver(regime: str, net: str) -> str:
+    """The shipped solver a regime changes: the net's float solver or the INQ solver."""
+    return os.path.join(ROOT, NETS[net].float_solver if REGIMES[regime].base == "float" else INQ_SOLVER)
+
+
 def phase_iterations(regime: str, net: str) -> int:
     """max_iter of the solver solver_file() writes for a regime: one phase's training."""
     from inq_layer.caffe_io import read_solver
-    rg = REGIMES[regime]
-    if rg.overrides.get("max_iter") is not None:
-        return rg.overrides["max_iter"]
-    return read_solver(os.path.join(ROOT, NETS[net].float_solver if rg.base == "float" else INQ_SOLVER)).max_iter
+    max_iter = REGIMES[regime].overrides.get("max_iter")
+    return max_iter if max_iter is not None else read_solver(_base_solver(regime, net)).max_iter
 
 
 def iterations_left(row: str, seed: int) -> int:
