@@ -7,16 +7,15 @@ import statistics
 
 from . import plan as P
 from .layout import ROOT
-from .plan import REGIMES, ROWS, SEEDS
+from .plan import ROWS, SEEDS
 from .results import change, kept, ms, report, reports, spread, tried, verdict
+from .runner import phase_iterations
 
 
 def _iterations(row: str) -> int:
     """Training iterations of one seed of a row (the last phase runs 1)."""
-    from inq_layer.caffe_io import read_solver
     r = ROWS[row]
-    per_phase = REGIMES[r.regime].overrides.get("max_iter") or read_solver(os.path.join(ROOT, P.INQ_SOLVER)).max_iter
-    return (len(r.campaign.split(",")) - 1) * per_phase + 1
+    return (len(r.campaign.split(",")) - 1) * phase_iterations(r.regime, r.net) + 1
 
 
 def curve_text() -> list[str]:
