@@ -1,6 +1,7 @@
 import re
 import struct
 import zlib
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -9,7 +10,8 @@ from hypothesis import given, settings, strategies as st
 
 from inq_layer import quantize_blob
 from inq_layer.errors import InqError
-from inq_layer.inq_format import HEADER, Entry, decode_codes, deserialize, encode_codes, pack, serialize, unpack
+from inq_layer.inq_format import (HEADER, Entry, _check_holdable, _entropy_coded, decode_codes, deserialize,
+                                  encode_codes, pack, serialize, unpack)
 
 
 @settings(max_examples=examples(100), deadline=None)
@@ -337,10 +339,88 @@ def test_deserialize_names_each_entry_defect():
         deserialize(_with_payload(entropy, bytes(p)), "x.inq")
 
 
+def _virtual(n: int) -> np.ndarray:
+    """A float32 vector of n elements that takes no memory (one element, stride 0)."""
+    return np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), (n,), (0,))
+
+
 def test_serialize_refuses_what_the_format_cannot_hold():
+    """Each field's limit (docs/FORMAT.md) holds its largest value and refuses the next one."""
     w = np.array([0.5], np.float32)
-    for e, msg in ((Entry("x" * 70000, 0, w, False), "the name is 70,000 bytes"),
-                   (Entry("c", 70000, w, False), "blob index 70000 is outside"),
-                   (Entry("c", 0, w, True, None), "n1 = None does not fit")):
-        with pytest.raises(ValueError, match=msg):
-            serialize([e], 5)
+    for e in (Entry("x" * 0xFFFF, 0, w, False), Entry("c", 0xFFFF, w, False), Entry("c", 0, w, True, -1)):
+        assert serialize([e], 5)  # the largest name and index fit
+    for e in (Entry("c", 0, w, True, -0x8000), Entry("c", 0, w, True, 0x7FFF),
+              Entry("c", 0, _virtual(0xFFFFFFFF), False),
+              Entry("c", 0, SimpleNamespace(ndim=255, shape=(1,) * 255), False)):  # no numpy array has 255
+        _check_holdable(e, b"c")
+    where = "layer 'c' blob 0: "
+    cases = ((Entry("x" * 0x10000, 0, w, False),
+              "layer '" + "x" * 0x10000 + "' blob 0: the name is 65,536 bytes, the format holds at most 65,535"),
+             (Entry("c", 0x10000, w, False), "layer 'c' blob 65536: blob index 65536 is outside the format's 0..65535"),
+             (Entry("c", -1, w, False), "layer 'c' blob -1: blob index -1 is outside the format's 0..65535"),
+             (Entry("c", 0, _virtual(1 << 32), False),
+              where + "shape (4294967296,) does not fit the format (at most 255 dimensions below 2^32)"),
+             (Entry("c", 0, SimpleNamespace(ndim=256, shape=(1,) * 256), False),
+              where + f"shape {(1,) * 256} does not fit the format (at most 255 dimensions below 2^32)"),
+             (Entry("c", 0, w, True, None), where + "n1 = None does not fit the format's i16"),
+             (Entry("c", 0, w, True, -0x8001), where + "n1 = -32769 does not fit the format's i16"),
+             (Entry("c", 0, w, True, 0x8000), where + "n1 = 32768 does not fit the format's i16"))
+    for e, msg in cases:
+        with pytest.raises(ValueError, match=f"^{re.escape(msg)}$"):
+            _check_holdable(e, e.layer.encode())
+    with pytest.raises(ValueError, match="blob index 65536"):
+        serialize([Entry("c", 0, w, False), Entry("c", 0x10000, w, False)], 5)  # checked in serialize
+
+
+def test_each_entry_says_how_it_was_stored():
+    es = [Entry("c", 0, np.zeros(0, np.float32), True, -1), Entry("f", 0, np.ones(3, np.float32), False)]
+    data = serialize(es, 4)
+    assert [(e.stored, e.nbytes) for e in es] == [("packed", 1 + 2), ("float32", 12)]  # bits, n1; 3 floats
+    _, back = deserialize(data)
+    assert back[0].array.shape == (0,) and back[1].array.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_a_tie_in_size_stays_packed():
+    """Entropy coding only when strictly smaller: on a tie the packed form is the plainer one."""
+    w = np.zeros(156, np.float32)
+    w[::2] = 0.5
+    codes = encode_codes(w, -1, 2)
+    assert len(_entropy_coded(codes, -1, 2)) == 2 + (156 * 2 + 7) // 8  # n1 and codes: a tie
+    es = [Entry("c", 0, w, True, -1)]
+    serialize(es, 2)
+    assert es[0].stored == "packed"
+
+
+def test_version_2_files_with_entropy_coded_entries_load():
+    """Version 2 had kind 3 but no per-entry bits byte: drop it from a version 3 file."""
+    es = sparse_entries(5)
+    payload = serialize(es, 5)[HEADER.size:]
+    at = 3 + len("ip1") + 3 + 4  # kind, name, index, ndim, one dimension: then the bits byte
+    assert payload[0] == 3 and payload[at] == 5
+    p = payload[:at] + payload[at + 1:]
+    _, back = deserialize(HEADER.pack(b"INQMODEL", 2, 5, 0, 2, len(p), zlib.crc32(p)) + p, "old.inq")
+    assert all(np.array_equal(a.array.view(np.uint32), b.array.view(np.uint32)) for a, b in zip(es, back))
+
+
+def test_check_sees_every_declared_shape_before_decoding():
+    data = serialize(entries(5), 5)
+    seen = []
+    bits, back = deserialize(data, "x.inq", check=lambda heads: seen.extend((h.layer, h.shape) for h in heads))
+    assert seen == [(e.layer, e.array.shape) for e in back]
+
+    def refuse(heads):
+        raise InqError("x.inq: does not fit the net")
+    with pytest.raises(InqError, match="does not fit the net"):
+        deserialize(data, "x.inq", check=refuse)
+
+
+def test_a_code_with_the_whole_probability_range_is_refused():
+    good = serialize([Entry("fc", 0, _sparse(), True, -1)], 5)
+    p = bytearray(good[HEADER.size:])
+    freqs_at = 3 + 2 + 3 + 4 + 1 + 2 + 5  # kind, name, index, ndim, one dimension, bits, n1, prob bits, lanes
+    freqs = np.zeros(32, "<u2")
+    freqs[0] = 1 << 15  # the whole range at 15 probability bits
+    p[freqs_at:freqs_at + 64] = freqs.tobytes()
+    with pytest.raises(InqError, match=re.escape("x.inq: entry 'fc': a code has the whole probability range "
+                                                 "(no encoder writes that)") + "$"):
+        deserialize(_with_payload(good, bytes(p)), "x.inq")

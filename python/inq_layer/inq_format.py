@@ -193,7 +193,7 @@ def _decode_rans(payload: bytes, h: EntryHead, where: str) -> np.ndarray:
     off += 4 * lanes
     (nwords,) = struct.unpack_from("<I", payload, off)
     words = np.frombuffer(payload, "<u2", nwords, off + 4).astype(np.uint16)
-    if int(freqs.max(initial=0)) >= rans.M:  # a code that costs no bits: any count from no data
+    if int(freqs.max()) >= rans.M:  # a code that costs no bits: any count from no data
         raise InqError(f"{where}: a code has the whole probability range (no encoder writes that)")
     try:
         return rans.decode(states, words, freqs, h.count)
@@ -221,7 +221,7 @@ def _payload(data: bytes, path: str) -> tuple[int, int, int, bytes]:
     return version, bits, n, payload
 
 
-def read_layout(data: bytes, path: str = ".inq file") -> tuple[int, list[EntryHead]]:
+def read_layout(data: bytes, path: str) -> tuple[int, list[EntryHead]]:
     """The file's bits and every entry's header, checked against the file's real size;
     nothing is decoded, so nothing is allocated for what a header merely claims."""
     version, bits, n, payload = _payload(data, path)
@@ -266,7 +266,7 @@ def read_layout(data: bytes, path: str = ".inq file") -> tuple[int, list[EntryHe
     return bits, heads
 
 
-def decode_entry(data: bytes, h: EntryHead, path: str = ".inq file") -> Entry:
+def decode_entry(data: bytes, h: EntryHead, path: str) -> Entry:
     payload = memoryview(data)[HEADER.size:]
     if h.kind == KIND_FLOAT:
         arr = np.frombuffer(payload, "<f4", h.count, h.off).astype(np.float32).reshape(h.shape)
