@@ -54,17 +54,13 @@ _EXACT = "if n2 - 1 < -126 or n1 > 127:"
 _WHY_EXACT = ("equivalent: the exact path gives the same bits as the fast one on any grid (both are tested "
               "against the scan); the condition only sends it the grids the fast path cannot do, and these "
               "mutants send it more grids or, for n1 = 128, let the fast path clamp to the same +inf pattern")
-_ABOVE = "above_lim = (n1 + 1 + 127) << 23  # bits of 2^(n1+1)"
-_WHY_ABOVE = ("equivalent: weights above this bound take the exact path; any bound up to 2^(n1+53) gives the "
-              "same bits (the double distances only round beyond it), so a lower or slightly higher bound, or "
-              "0, changes only speed (a far higher bound, `<< 24`, is killed by the 2^-54 quirk test)")
-_SPAN = "cands = [n1 for n1 in range(top, top - _MSE_SPAN - 1, -1) if n2_from_n1(n1, bits) >= _MIN_N2] or [top]"
+_ABOVE = "return min(_F32_100_BITS, (n1 + 1 + 127) << 23) if original else None"
+_WHY_ABOVE = ("equivalent: weights from this bound up take the exact path, which gives the same bits as the "
+              "fast one; any bound up to 2^(n1+53) does (the double distances only round beyond it), so a lower "
+              "bound, even 0, or a slightly higher one changes only speed")
+_SPAN = "return [n1 for n1 in range(top, top - _MSE_SPAN - 1, -1) if n2_from_n1(n1, bits) >= _MIN_N2] or [top]"
 _WHY_SPAN = ("equivalent for any blob that fits in memory: a grid 38 or more octaves below the max rule's "
              "clips the largest weight to almost nothing, which more than 2^74 weights would have to win back")
-_TOL = "tol = 1e-9 * total"
-_WHY_TOL = ("equivalent in practice: the tolerance only widens the shortlist that is then measured exactly; "
-            "the estimates equal the exact sums up to rounding (tested), so a different tolerance can only "
-            "change the result when two grids' errors agree to rounding, where either is as good")
 EQUIVALENT.update({
     ("levels", _EXACT, "if n2 - 2 < -126 or n1 > 127:"): _WHY_EXACT,
     ("levels", _EXACT, "if n2 - 1 <= -126 or n1 > 127:"): _WHY_EXACT,
@@ -72,23 +68,16 @@ EQUIVALENT.update({
     ("levels", _EXACT, "if n2 - 1 < -126 or n1 >= 127:"): _WHY_EXACT,
     ("levels", _EXACT, "if n2 - 1 < -126 or n1 > 128:"): _WHY_EXACT,
     **{("levels", _ABOVE, _ABOVE.replace("(n1 + 1 + 127) << 23", m)): _WHY_ABOVE
-       for m in ("(n1 - 1 + 127) << 23", "(n1 + 2 + 127) << 23", "(n1 + 1 - 127) << 23", "(n1 + 1 + 128) << 23",
-                 "(n1 + 1 + 127) >> 23")},
+       for m in ("(n1 - 1 + 127) << 23", "(n1 + 2 + 127) << 23", "(n1 + 1 + 128) << 23", "(n1 + 1 + 127) >> 23")},
     ("levels", "q |= b & np.int32(-0x80000000)  # the sign of w", "q |= b & np.int32(+0x80000000)  # the sign of w"):
         "equivalent under the pinned numpy 1.26, which wraps +0x80000000 to the same int32 bit pattern",
     ("levels", "nonzero >>= 31  # all ones where |w| > 2^(n2-1), else 0 (no masked store: slow)",
      "nonzero >>= 32  # all ones where |w| > 2^(n2-1), else 0 (no masked store: slow)"):
         "equivalent: numpy defines a right shift of an int32 by 32 or more as the sign fill, like 31",
-    ("levels", "lev[e < n2 - 1] = 0.0", "lev[e <= n2 - 1] = 0.0"):
-        "equivalent: the next line sets the e == n2 - 1 bucket to 2^n2 anyway",
-    ("levels", "_MSE_SPAN = 40  # n1 candidates below the max rule's: far more than clipping ever pays for",
+    ("n1_choice", "_MSE_SPAN = 40  # n1 candidates below the max rule's: far more than clipping ever pays for",
      "_MSE_SPAN = 41  # n1 candidates below the max rule's: far more than clipping ever pays for"): _WHY_SPAN,
-    ("levels", _SPAN, _SPAN.replace("top - _MSE_SPAN - 1", "top - _MSE_SPAN + 1")): _WHY_SPAN,
-    ("levels", _SPAN, _SPAN.replace("top - _MSE_SPAN - 1", "top - _MSE_SPAN - 2")): _WHY_SPAN,
-    ("levels", _TOL, _TOL.replace("1e-9 *", "2e-09 *")): _WHY_TOL,
-    ("levels", _TOL, _TOL.replace("1e-9 *", "1e-9 /")): _WHY_TOL,
-    ("levels", "short = {c for c, e in zip(cands, est) if e <= best_est + tol} | {top}",
-     "short = {c for c, e in zip(cands, est) if e < best_est + tol} | {top}"): _WHY_TOL,
+    ("n1_choice", _SPAN, _SPAN.replace("top - _MSE_SPAN - 1", "top - _MSE_SPAN + 1")): _WHY_SPAN,
+    ("n1_choice", _SPAN, _SPAN.replace("top - _MSE_SPAN - 1", "top - _MSE_SPAN - 2")): _WHY_SPAN,
     ("writeback", "keep = q + 1  # 0x10000 for FLOAT, <= 0xFF80 for a frozen code",
      "keep = q + 2  # 0x10000 for FLOAT, <= 0xFF80 for a frozen code"):
         "equivalent for every code encode() makes: FLOAT + 2 still carries into bit 16 and a frozen code "
@@ -107,9 +96,6 @@ EQUIVALENT.update({
         "equivalent: an empty blob then goes through the entropy coder, whose output (a table of 2^bits "
         "frequencies and a lane state) is longer than the packed form, which is chosen; a one-weight blob "
         "is packed either way for the same reason",
-    ("inq_format", "return (KIND_RANS, coded) if len(coded) < len(packed) else (KIND_CODED, packed)",
-     "return (KIND_RANS, coded) if len(coded) <= len(packed) else (KIND_CODED, packed)"):
-        "equivalent: on a tie either form gives the same file size and the same weights",
 })
 
 

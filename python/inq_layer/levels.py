@@ -112,12 +112,9 @@ def exact_path_from(n1: int, original: bool) -> int | None:
     return min(_F32_100_BITS, (n1 + 1 + 127) << 23) if original else None
 
 
-def nearest_level(w: np.ndarray, n1: int, n2: int, out: np.ndarray | None = None,
-                  chosen: np.ndarray | None = None, original: bool = True) -> np.ndarray:
+def nearest_level(w: np.ndarray, n1: int, n2: int, original: bool = True) -> np.ndarray:
     """Nearest grid level of every element, bit-identical to `nearest_level_scan` (with
     the same `original`).
-    With a bool mask `chosen`, only those elements are quantized; the others keep w
-    (blended with integer operations: a masked copy is several times slower).
 
     Works on the float32 bit patterns: adding 0x3FFFFF to |w|'s bits carries into the
     exponent exactly when the mantissa is above 1.5 (a midpoint keeps the lower power,
@@ -125,17 +122,13 @@ def nearest_level(w: np.ndarray, n1: int, n2: int, out: np.ndarray | None = None
     """
     w = np.ascontiguousarray(w, dtype=np.float32)
     flat = w.reshape(-1)
-    if out is None:
-        out = np.empty_like(w)
+    out = np.empty_like(w)
     oflat = out.reshape(-1)
-    cflat = None if chosen is None else np.ascontiguousarray(chosen, bool).reshape(-1).view(np.int8)
     start = _SCAN_START_DIST if original else math.inf
     if n2 - 1 < -126 or n1 > 127:
         # Grid in the subnormal range or beyond float32: rare, do it all exactly.
         for s in range(0, flat.size, _CHUNK):
             oflat[s:s + _CHUNK] = _nearest_level_exact(flat[s:s + _CHUNK], n1, n2, start)
-        if cflat is not None:
-            np.copyto(oflat, flat, where=cflat == 0)
         return out
     lo_bits, hi_bits, zero_lim = grid_bits(n1, n2)
     special_lim = exact_path_from(n1, original)
@@ -156,10 +149,6 @@ def nearest_level(w: np.ndarray, n1: int, n2: int, out: np.ndarray | None = None
             special = mag >= special_lim
             if special.any():
                 q[special] = _nearest_level_exact(flat[s:s + _CHUNK][special], n1, n2, start).view(np.int32)
-        if cflat is not None:
-            keep = cflat[s:s + _CHUNK].astype(np.int32)
-            keep -= 1  # -1 (all ones) where not chosen: take w's bits there
-            q ^= (q ^ b) & keep
         obits[s:s + _CHUNK] = q
     return out
 
