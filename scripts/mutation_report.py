@@ -61,6 +61,7 @@ _WHY_ABOVE = ("equivalent: weights from this bound up take the exact path, which
 _SPAN = "return [n1 for n1 in range(top, top - _MSE_SPAN - 1, -1) if n2_from_n1(n1, bits) >= _MIN_N2] or [top]"
 _WHY_SPAN = ("equivalent for any blob that fits in memory: a grid 38 or more octaves below the max rule's "
              "clips the largest weight to almost nothing, which more than 2^74 weights would have to win back")
+_WRITE = "out, mask, members = passes.write(wbits, prev, held, bucket, int(hist[bucket]) if need else 0, g, key)"
 EQUIVALENT.update({
     ("levels", _EXACT, "if n2 - 2 < -126 or n1 > 127:"): _WHY_EXACT,
     ("levels", _EXACT, "if n2 - 1 <= -126 or n1 > 127:"): _WHY_EXACT,
@@ -78,6 +79,16 @@ EQUIVALENT.update({
      "_MSE_SPAN = 41  # n1 candidates below the max rule's: far more than clipping ever pays for"): _WHY_SPAN,
     ("n1_choice", _SPAN, _SPAN.replace("top - _MSE_SPAN - 1", "top - _MSE_SPAN + 1")): _WHY_SPAN,
     ("n1_choice", _SPAN, _SPAN.replace("top - _MSE_SPAN - 1", "top - _MSE_SPAN - 2")): _WHY_SPAN,
+    ("quantize", 'hist, max_bits, n_held, n_cand, sums = passes.histogram(wbits, prev, held, sums=n1 is None and '
+     'n1_rule == "mse",',
+     'hist, max_bits, n_held, n_cand, sums = passes.histogram(wbits, prev, held, sums=n1 is None or '
+     'n1_rule == "mse",'):
+        "equivalent: the sums are read only when the mse rule picks n1; summing in other cases costs time only",
+    ("quantize", "m = 0", "m = 1"):
+        "equivalent: with no live weight there is no candidate, so choosing none (0) or all (m >= 1) writes the same",
+    ("quantize", _WRITE, _WRITE.replace("if need else 0", "if need else 1")):
+        "equivalent: with need 0 the bucket is ALL or NONE, which no value falls in, so no member is collected "
+        "whatever room is made for one",
     ("writeback", "keep = q + 1  # 0x10000 for FLOAT, <= 0xFF80 for a frozen code",
      "keep = q + 2  # 0x10000 for FLOAT, <= 0xFF80 for a frozen code"):
         "equivalent for every code encode() makes: FLOAT + 2 still carries into bit 16 and a frozen code "

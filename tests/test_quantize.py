@@ -321,3 +321,32 @@ def test_a_given_n1_is_an_integer_float32_exponent():
         with pytest.raises(ValueError, match=f"^blob: {re.escape(msg)}"):
             quantize_blob(w, 0.5, 5, n1=n1, rule="paper")
     assert quantize_blob(w, 1.0, 5, n1=np.int64(-1), rule="paper").n1 == -1
+    for n1 in (-149, 127):  # the ends of the range
+        assert quantize_blob(w, 1.0, 5, n1=n1, rule="paper").n1 == n1
+
+
+def test_a_blob_larger_than_caffe_holds_is_refused_before_any_copy():
+    w = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), (2**31,), (0,))  # no memory behind it
+    with pytest.raises(ValueError, match=r"^fc: 2147483648 weights, more than a Caffe blob holds \(2\^31 - 1\)$"):
+        quantize_blob(w, 0.5, 5, name="fc")
+
+
+def test_a_scalar_blob_honours_its_frozen_and_pruned_masks():
+    w = np.array(0.3, np.float32)
+    kept = quantize_blob(w, 0.5, 5, frozen=np.array(True), rule="paper", n1=-1)
+    assert float(kept.quantized) == np.float32(0.3) and bool(kept.frozen)  # frozen earlier: not snapped
+    held = quantize_blob(w, 0.5, 5, pruned=np.array(True))
+    assert float(held.quantized) == 0.0 and bool(held.frozen)
+
+
+def test_the_cut_inside_one_histogram_bucket_takes_the_largest():
+    """Ten magnitudes that differ below the histogram's 8 mantissa bits share one bucket:
+    the cut is made inside it, by magnitude (paper rule), and the reference rule's random
+    draw takes as many as its magnitude cut."""
+    w = (1 + np.array([3, 9, 0, 7, 1, 8, 2, 6, 4, 5]) * 2.0**-20).astype(np.float32)
+    r = quantize_blob(w, 0.5, 5, rule="paper")
+    assert sorted(np.flatnonzero(r.frozen)) == sorted(np.argsort(-w)[:5].tolist())
+    ref = quantize_blob(w, 0.5, 5)
+    assert ref.frozen.sum() == 6  # |w| >= the 4th smallest (int(10 * 0.5) - 1)
+    for seed in range(5):
+        assert quantize_blob(w, 0.5, 5, strategy="random", seed=seed).frozen.sum() == 6

@@ -106,9 +106,9 @@ def quantize_blob(weights: np.ndarray, portion: float | str | Decimal, bits: int
         r = quantize_blob(np.reshape(weights, 1), portion, bits, None if frozen is None else np.reshape(frozen, 1),
                           rule, strategy, seed, name, n1, n1_rule, None if pruned is None else np.reshape(pruned, 1))
         return QuantizedBlob(r.quantized.reshape(()), r.frozen.reshape(()), r.n1, r.n2, r.partition_index, r.all_zero)
+    if np.size(weights) >= 2**31:  # before the copy below could take 8 GB
+        raise ValueError(f"{name}: {np.size(weights)} weights, more than a Caffe blob holds (2^31 - 1)")
     w = np.ascontiguousarray(weights, dtype=np.float32)
-    if w.size >= 2**31:
-        raise ValueError(f"{name}: {w.size} weights, more than a Caffe blob holds (2^31 - 1)")
     wbits = w.reshape(-1).view(np.uint32)
     prev = _mask(frozen, w.shape, "frozen", name) if rule == "paper" else None
     held = _mask(pruned, w.shape, "pruned", name)
