@@ -46,6 +46,9 @@ _WHY_RESHAPE = "equivalent: numpy's reshape takes any negative size as 'infer th
 EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("levels", "top = math.ldexp(1.0, n1)", "top = math.ldexp(2.0, n1)"): _WHY_CLIP,
     ("levels", "a = np.minimum(a, math.ldexp(1.0, n1))", "a = np.minimum(a, math.ldexp(2.0, n1))"): _WHY_CLIP,
+    ("freezer", "Params = Mapping[str, Sequence[Blob]]  # pycaffe's net.params",
+     "Params = None  # pycaffe's net.params"):
+        "equivalent: an alias for annotations inside `if TYPE_CHECKING:`, which is never true at run time",
     ("freezer", "solver.add_callback(lambda: self.restore(params), lambda: None)",
      "solver.add_callback(lambda: self.restore(params), lambda: 0)"):
         "equivalent: pycaffe ignores what the on_gradients_ready callback returns",

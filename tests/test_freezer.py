@@ -71,6 +71,7 @@ def test_frozen_blob_state_and_counts():
                           "n1": -1, "n2": -8}
     p = FrozenBlob("conv1", 0, -1, -8, b.codes, pruned=np.array([[False, False], [True, False], [False, False]]))
     assert p.counts()["pruned_fraction"] == 1 / 6
+    assert FrozenBlob("conv1", 0, -1, -8, b.codes, bits=5).counts() == {**b.counts(), "bits": 5}
 
 
 class FakeSolver:
@@ -119,6 +120,7 @@ def test_attach_and_step_keep_frozen_weights_exact_in_every_forward_pass():
 
 
 def test_freezer_refuses_codes_that_are_not_uint16():
-    for bad in (np.zeros(3, np.int32), np.zeros(3, np.float32), [0, 1]):
-        with pytest.raises(InqError, match=r"Freezer: the codes of \('ip', 0\) are .*, not uint16"):
+    for bad, dtype in ((np.zeros(3, np.int32), "int32"), (np.zeros(3, np.float32), "float32"), ([0, 1], "None")):
+        with pytest.raises(InqError, match=rf"^Freezer: the codes of \('ip', 0\) are {dtype}, not uint16 "
+                                           r"\(freezer\.encode makes them\)$"):
             Freezer({("ip", 0): bad})
