@@ -30,10 +30,13 @@ for m in "${mods[@]}"; do
     echo "mutate: $m ($(date +%H:%M))"
     # mutmut 2 counts a mutant as killed only when the runner exits 1: a crash (a segfault
     # in the C write-back, an import error) would count as a survivor, so any failure is 1.
+    # At its timeout mutmut kills the sh but not pytest, and then waits for pytest's output
+    # to end: a mutant that loops (HIST_SIZE = 0 in the C kernel) hung the run for good, so
+    # `timeout` ends pytest itself (the suite takes about 12 s).
     # mutmut's exit status: bit flags for survivors/timeouts; the report says what they are.
     "$PY" -m mutmut run --paths-to-mutate "python/inq_layer/$m.py" --simple-output --no-progress \
         --test-time-base 60 \
-        --runner "sh -c \"env INQ_MUTATE=1 $PY -m pytest -x -q -p no:cacheprovider $tests || exit 1\""
+        --runner "sh -c \"timeout -s KILL 120 env INQ_MUTATE=1 $PY -m pytest -x -q -p no:cacheprovider $tests || exit 1\""
     # keep this module's counts and survivors; docs/MUTATION.md is written again each time
     "$PY" scripts/mutation_report.py --keep "$m" || true
 done
