@@ -25,6 +25,10 @@ if [ ${#mods[@]} -eq 0 ]; then
 fi
 for m in "${mods[@]}"; do
     [ -f "python/inq_layer/$m.py" ] || { echo "mutate: no module python/inq_layer/$m.py" >&2; exit 2; }
+    # A stopped mutmut leaves its current mutant in the source, and every later run would
+    # then measure against it (all mutants "killed" by a suite that already fails).
+    git diff --quiet -- python/inq_layer || { echo "mutate: python/inq_layer differs from the commit" \
+        "(a mutant left by a stopped run?); see git diff, then git checkout -- python/inq_layer" >&2; exit 2; }
     tests="tests/test_$m.py"
     for o in "${ALL[@]}"; do [ "$o" != "$m" ] && tests="$tests tests/test_$o.py"; done
     echo "mutate: $m ($(date +%H:%M))"
