@@ -78,6 +78,11 @@ EQUIVALENT.update({
     ("levels", "nonzero >>= 31  # all ones where |w| > 2^(n2-1), else 0 (no masked store: slow)",
      "nonzero >>= 32  # all ones where |w| > 2^(n2-1), else 0 (no masked store: slow)"):
         "equivalent: numpy defines a right shift of an int32 by 32 or more as the sign fill, like 31",
+    ("n1_choice", "SCALE = 300  # squared errors are integers times 2^-SCALE",
+     "SCALE = 301  # squared errors are integers times 2^-SCALE"):
+        "equivalent: the scale only has to keep every shift non-negative (n2 >= -126 makes 300 enough); a larger "
+        "one multiplies every offset by the same power of two, so the comparisons and the tests (which read "
+        "SCALE) are unchanged",
     ("n1_choice", "_MSE_SPAN = 40  # n1 candidates below the max rule's: far more than clipping ever pays for",
      "_MSE_SPAN = 41  # n1 candidates below the max rule's: far more than clipping ever pays for"): _WHY_SPAN,
     ("n1_choice", _SPAN, _SPAN.replace("top - _MSE_SPAN - 1", "top - _MSE_SPAN + 1")): _WHY_SPAN,

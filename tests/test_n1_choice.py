@@ -9,7 +9,7 @@ from hyp import examples
 from hypothesis import given, settings, strategies as st
 
 from inq_layer.levels import n1_from_max, n2_from_n1, nearest_level, squared_error
-from inq_layer.n1_choice import SCALE, candidates, error_offsets, n1_mse
+from inq_layer.n1_choice import SCALE, candidates, error_offsets, n1_from_sums, n1_mse
 from inq_layer.passes import half_octave_sums
 
 F32 = np.float32
@@ -106,3 +106,28 @@ def test_mse_n1_edge_cases():
     # and 0.5 from the level 1 of n1 = 0.
     w = np.array([1.5], F32)
     assert brute_mse(w, 2)[1][1] == brute_mse(w, 2)[1][0] and n1_mse(w, 2) == 1
+
+
+@pytest.mark.parametrize("bits", [2, 3, 5, 8])
+def test_grids_that_reach_the_subnormals_are_exact(bits):
+    """Blobs whose candidates go down to n2 = -126, with subnormals on both sides of 2^-127
+    (below it they round to 0; from it up, to 2^-126 on the lowest grid)."""
+    rng = np.random.default_rng(bits)
+    lowest = -126 + 2 ** (bits - 2) - 1  # the n1 whose grid has n2 = -126
+    tiny = np.array([2.0 ** -128, 1e-40, 2.0 ** -127, 1.5 * 2.0 ** -127, 1.9 * 2.0 ** -127], F32)
+    for top in (lowest, lowest + 3):
+        w = np.concatenate([tiny, (rng.random(40) * 2.0 ** (top + 1)).astype(F32)])
+        n1s = candidates(n1_from_max(float(np.max(np.abs(w)))), bits)
+        assert min(n2_from_n1(c, bits) for c in n1s) == -126  # the lowest grid is a candidate, none below
+        total = sum(Fraction(float(x)) ** 2 for x in w)
+        for n1, off in error_offsets(half_octave_sums(w.view(np.uint32)), n1s, bits).items():
+            assert Fraction(off, 2 ** SCALE) == exact_error(w, n1, bits) - total, n1
+        assert n1_mse(w, bits) == brute_mse(w, bits)[0]
+
+
+def test_what_cannot_be_measured_is_named():
+    w = np.array([0.5], F32)
+    with pytest.raises(ValueError, match=r"^error_offsets: n1 = -125 puts n2 = -128 below -126$"):
+        error_offsets(half_octave_sums(w.view(np.uint32)), [-125], 4)
+    with pytest.raises(ValueError, match=r"^n1_from_sums: the blob has no non-zero weight$"):
+        n1_from_sums(half_octave_sums(np.zeros(3, np.uint32)), 0.0, 5)
