@@ -64,6 +64,7 @@ _WHY_ABOVE = ("equivalent: weights from this bound up take the exact path, which
 _SPAN = "return [n1 for n1 in range(top, top - _MSE_SPAN - 1, -1) if n2_from_n1(n1, bits) >= _MIN_N2] or [top]"
 _WHY_SPAN = ("equivalent for any blob that fits in memory: a grid 38 or more octaves below the max rule's "
              "clips the largest weight to almost nothing, which more than 2^74 weights would have to win back")
+_HIST = "HIST_SIZE = 1 << 16  # buckets: a magnitude's exponent and 8 mantissa bits, or a key's top half"
 _WRITE = "out, mask, members = passes.write(wbits, prev, held, bucket, int(hist[bucket]) if need else 0, g, key)"
 EQUIVALENT.update({
     ("levels", _EXACT, "if n2 - 2 < -126 or n1 > 127:"): _WHY_EXACT,
@@ -97,6 +98,23 @@ EQUIVALENT.update({
     ("quantize", _WRITE, _WRITE.replace("if need else 0", "if need else 1")):
         "equivalent: with need 0 the bucket is ALL or NONE, which no value falls in, so no member is collected "
         "whatever room is made for one",
+    **{("passes", _HIST, _HIST.replace("1 << 16", m)): "equivalent: a larger table only adds buckets above every "
+       "value (a bucket is a magnitude's or a key's top 16 bits); NONE and the dropped bucket move up with it"
+       for m in ("1 << 17", "2 << 16")},
+    ("passes", "KEYS = 512  # half-octaves: magnitude bits >> 22", "KEYS = 513  # half-octaves: magnitude bits >> 22"):
+        "equivalent: one more half-octave than magnitude bits >> 22 can reach, always empty (n1_choice reads KEYS)",
+    ("passes", "return np.random.SeedSequence(seed).generate_state(2, np.uint32)",
+     "return np.random.SeedSequence(seed).generate_state(3, np.uint32)"):
+        "equivalent: SeedSequence's first two words do not depend on how many are asked for, and only two are read",
+    ("passes", "Sums = tuple[list[int], list[int]]", "Sums = None"): _WHY_ANNOTATION,
+    ("passes", "def histogram(bits: np.ndarray, prev: np.ndarray | None, held: np.ndarray | None, sums: bool = False,",
+     "def histogram(bits: np.ndarray, prev: np.ndarray | None, held: np.ndarray | None, sums: bool = True,"):
+        ("equivalent: the callers that leave `sums` at its default (`largest`, the reference rule's random "
+         "draw) read only the counts; summing costs time only"),
+    ("passes", "stats = np.zeros(3, np.uint64)", "stats = np.zeros(4, np.uint64)"):
+        "equivalent: the kernel writes three words; a fourth is never read",
+    ("passes", "acc = np.zeros((2, KEYS), np.int64)", "acc = np.zeros((3, KEYS), np.int64)"):
+        "equivalent: a third row that nothing writes or reads",
     ("writeback", "keep = q + 1  # 0x10000 for FLOAT, <= 0xFF80 for a frozen code",
      "keep = q + 2  # 0x10000 for FLOAT, <= 0xFF80 for a frozen code"):
         "equivalent for every code encode() makes: FLOAT + 2 still carries into bit 16 and a frozen code "

@@ -1,6 +1,7 @@
 """passes.py: the compiled kernel equals the numpy fallback bit for bit, and the fallback
 equals plain definitions of each pass."""
 import contextlib
+import ctypes
 import math
 
 import numpy as np
@@ -9,7 +10,7 @@ from hyp import examples
 from hypothesis import given, settings, strategies as st
 
 from inq_layer import passes
-from inq_layer.levels import nearest_level_scan
+from inq_layer.levels import exact_path_from, grid_bits, nearest_level_scan
 
 F32 = np.float32
 SPECIAL = [0.0, -0.0, 1.0, -1.0, 1.5, 0.75, 100.0, -100.0, 99.99999, 1500.0, 3e38, -3e38, 1e-40, -1e-45,
@@ -229,3 +230,45 @@ def test_a_stale_or_missing_kernel_falls_back(tmp_path, monkeypatch):
     assert passes.load(str(tmp_path / "absent.so")) is None
     monkeypatch.setenv("INQ_QUANTIZE", "numpy")
     assert passes.load() is None
+
+
+def test_encode_is_its_definition_with_both_kernels():
+    """The freezer's codes: the upper half of each frozen value, 0xFFFF where float, and the
+    count of frozen values with a non-zero lower half, over several numpy chunks."""
+    rng = np.random.default_rng(8)
+    n = 3 * (1 << 17) + 5
+    bits = rng.integers(0, 2**32, n, dtype=np.uint64).astype(np.uint32)
+    bits[rng.random(n) < 0.5] &= np.uint32(0xFFFF0000)  # values a code holds exactly
+    frozen = rng.random(n) < 0.6
+    codes = np.where(frozen, bits >> 16, 0xFFFF).astype(np.uint16)
+    bad = int(np.count_nonzero(frozen & (bits & np.uint32(0xFFFF) != 0)))
+    assert 0 < np.count_nonzero(frozen[:1 << 17] & (bits[:1 << 17] & np.uint32(0xFFFF) != 0)) < bad
+    for got in _both(passes.encode, bits, frozen):
+        assert got[0].dtype == np.uint16 and np.array_equal(got[0], codes) and got[1] == bad
+
+
+def test_grid_tells_the_kernel_its_path():
+    """The fields quantize_kernel.c reads: the fast path's bounds, or the exact path for a
+    grid that reaches below 2^-126 (n2 - 1 < -126)."""
+    g = passes.grid(-5, -12, True)
+    assert (g.n1, g.n2, g.original, g.exact) == (-5, -12, 1, 0)
+    assert (g.lo, g.hi, g.zero, g.special) == (*grid_bits(-5, -12), exact_path_from(-5, True))
+    assert passes.grid(-5, -12, False).special == 0xFFFFFFFF  # without the start value: never exact
+    g = passes.grid(-118, -125, True)
+    assert g.exact == 0 and (g.lo, g.hi, g.zero) == grid_bits(-118, -125)
+    g = passes.grid(-119, -126, True)
+    assert (g.exact, g.lo, g.hi, g.zero, g.special) == (1, 0, 0, 0, 0xFFFFFFFF)
+
+
+def test_a_kernel_that_cannot_allocate_its_table_falls_back_to_numpy(monkeypatch):
+    """inq_histogram reports a failed allocation as max magnitude 2^64 - 1."""
+    w = np.random.default_rng(9).normal(size=1000).astype(F32)
+    with numpy_only():
+        want = passes.histogram(w.view(np.uint32), None, None, sums=True)
+
+    class NoMemory:
+        def inq_histogram(self, *args):
+            ctypes.c_uint64.from_address(args[6]).value = 2**64 - 1  # stats[0]
+
+    monkeypatch.setattr(passes, "_lib", NoMemory())
+    _same(passes.histogram(w.view(np.uint32), None, None, sums=True), want)
