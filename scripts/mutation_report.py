@@ -115,6 +115,15 @@ EQUIVALENT.update({
         "equivalent: the kernel writes three words; a fourth is never read",
     ("passes", "acc = np.zeros((2, KEYS), np.int64)", "acc = np.zeros((3, KEYS), np.int64)"):
         "equivalent: a third row that nothing writes or reads",
+    **{("passes", f"{v} = np.empty(count + 1, np.uint32)", f"{v} = np.empty(count + 2, np.uint32)"):
+       "equivalent: a larger list for the kernel to fill; only the `got` entries it wrote are returned"
+       for v in ("out", "members")},
+    ("passes", "if m >= n_cand:", "if m > n_cand:"):
+        "equivalent: with m = n_cand the cut falls in the lowest candidate bucket with all of it needed, which "
+        "chooses every candidate, as ALL does",
+    ("passes", "return ALL, 0", "return ALL, 1"):
+        "equivalent: no value falls in the ALL bucket (-1), so what is needed inside it is never taken: the "
+        "collected list is empty",
     ("writeback", "keep = q + 1  # 0x10000 for FLOAT, <= 0xFF80 for a frozen code",
      "keep = q + 2  # 0x10000 for FLOAT, <= 0xFF80 for a frozen code"):
         "equivalent for every code encode() makes: FLOAT + 2 still carries into bit 16 and a frozen code "
