@@ -35,8 +35,8 @@ for m in "${mods[@]}"; do
     # mutmut 2 counts a mutant as killed only when the runner exits 1: a crash (a segfault
     # in the C write-back, an import error) would count as a survivor, so any failure is 1.
     # At its timeout mutmut kills the sh but not pytest, and then waits for pytest's output
-    # to end: a mutant that loops (HIST_SIZE = 0 in the C kernel) hung the run for good, so
-    # `timeout` ends pytest itself (the suite takes about 12 s).
+    # to end, so a mutant that makes a loop endless would stop the run: `timeout` ends pytest
+    # itself (the suite takes about 12 s).
     # mutmut's exit status: bit flags for survivors/timeouts; the report says what they are.
     "$PY" -m mutmut run --paths-to-mutate "python/inq_layer/$m.py" --simple-output --no-progress \
         --test-time-base 60 \
