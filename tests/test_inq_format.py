@@ -412,6 +412,14 @@ def test_check_sees_every_declared_shape_before_decoding():
         raise InqError("x.inq: does not fit the net")
     with pytest.raises(InqError, match="does not fit the net"):
         deserialize(data, "x.inq", check=refuse)
+    # An entry whose data would not decode (its n1 is off float32's range): the check comes first.
+    good = serialize([Entry("c", 0, np.array([0.5, -0.25], np.float32), True, -1)], 5)
+    p = bytearray(good[HEADER.size:])
+    struct.pack_into("<h", p, 3 + 1 + 3 + 4 + 1, 200)  # kind, name "c", index, ndim, one dimension, bits: n1
+    with pytest.raises(InqError, match="n1 = 200"):
+        deserialize(_with_payload(good, bytes(p)), "x.inq")
+    with pytest.raises(InqError, match="does not fit the net"):
+        deserialize(_with_payload(good, bytes(p)), "x.inq", check=refuse)
 
 
 def test_a_code_with_the_whole_probability_range_is_refused():
