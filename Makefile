@@ -1,7 +1,7 @@
 # The two commands a user needs: `make run` (the main job) and `make test`.
 PYTHON ?= python3
 VPY := build/venv/bin/python
-CAFFE_TOOL = $(shell $(VPY) -c 'from inq_layer.caffe_io import caffe_tool; print(caffe_tool())')
+CAFFE_TOOL = $(shell $(VPY) -c 'from inq_layer.caffe_edge.caffe_io import caffe_tool; print(caffe_tool())')
 FLOAT_MODEL := build/lenet/lenet_float.caffemodel
 # The float LeNet's last iteration, read from its solver (the snapshot's name carries it).
 FLOAT_ITERS = $(shell sed -n 's/^max_iter: *\([0-9]*\).*/\1/p' prototxt/lenet_solver.prototxt)

@@ -5,5 +5,6 @@ from setuptools import Extension, setup
 
 KERNELS = ("writeback", "quantize_kernel")
 
-setup(ext_modules=[Extension(f"inq_layer._{k}", [f"python/inq_layer/{k}.c"], extra_compile_args=["-O3", "-std=c99"],
-                             libraries=["m"], optional=True) for k in KERNELS])
+setup(ext_modules=[Extension(f"inq_layer.core._{k}", [f"python/inq_layer/core/{k}.c"],
+                             extra_compile_args=["-O3", "-std=c99"], libraries=["m"], optional=True)
+                   for k in KERNELS])

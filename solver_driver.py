@@ -7,11 +7,11 @@ import sys
 # This checkout's package, whichever Python runs the script (as pycaffe's python/ folder).
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "python"))
 
-from inq_layer.interpreter import ensure  # noqa: E402
+from inq_layer.tools.interpreter import ensure  # noqa: E402
 
 ensure()  # a Python without the project's packages re-runs this under build/venv
 
-from inq_layer.driver import build_parser, main  # noqa: E402
+from inq_layer.tools.driver import build_parser, main  # noqa: E402
 
 __all__ = ["build_parser", "main"]
 

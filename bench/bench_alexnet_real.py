@@ -35,16 +35,17 @@ def run(*args: str) -> str:
 
 def real_files(folder: str, train_batch: int, test_batch: int) -> tuple[str, str]:
     """The data (once), and copies of the shipped AlexNet prototxts pointing at it."""
-    from inq_layer.caffe_io import read_net, read_solver, write_text_proto
+    from inq_layer.caffe_edge.caffe_io import read_net, read_solver, write_text_proto
     from inq_layer.datasets.sample_images import sample_imageset
     images, listing = sample_imageset(os.path.join(ROOT, "build", "downloads"), os.path.join(folder, "photos"))
     db, val = os.path.join(folder, "train_lmdb"), os.path.join(folder, "val_lmdb")
     mean = os.path.join(folder, "mean.binaryproto")
     if not os.path.exists(mean):
-        print(run("-m", "inq_layer.imageset", "--root", images, "--list", listing, "--out", db, "--resize", "256",
+        print(run("-m", "inq_layer.tools.imageset", "--root", images, "--list", listing, "--out", db, "--resize", "256",
                   "256", "--shuffle", "--seed", "1").strip())
-        run("-m", "inq_layer.imageset", "--root", images, "--list", listing, "--out", val, "--resize", "256", "256")
-        print(run("-m", "inq_layer.image_mean", db, mean).strip())
+        run("-m", "inq_layer.tools.imageset", "--root", images, "--list", listing, "--out", val,
+            "--resize", "256", "256")
+        print(run("-m", "inq_layer.tools.image_mean", db, mean).strip())
     net = read_net(os.path.join(ROOT, "prototxt", "alexnet_train_val.prototxt"))
     for ly in net.layer:
         if ly.type == "Data":  # one source per phase: Caffe 1.0 cannot share it between them
@@ -75,10 +76,10 @@ def campaign(folder: str) -> None:
     if not rep["check_passed"] or len(layers) != 8 or rep["phases"][-1]["frozen_fraction"] != 1.0:
         sys.exit("AlexNet real-image smoke: unexpected result")
     inq, back = os.path.join(folder, "alexnet.inq"), os.path.join(folder, "back.caffemodel")
-    print(run("-m", "inq_layer.export", "--model", net, "--weights", rep["final_model"], "--bits", "5",
+    print(run("-m", "inq_layer.deploy.export", "--model", net, "--weights", rep["final_model"], "--bits", "5",
               "--out", inq).strip().splitlines()[-1])
-    run("-m", "inq_layer.export", "--load", inq, "--model", net, "--out", back)
-    from inq_layer import caffe_io
+    run("-m", "inq_layer.deploy.export", "--load", inq, "--model", net, "--out", back)
+    from inq_layer.caffe_edge import caffe_io
     a = caffe_io.model_arrays(caffe_io.read_caffemodel(rep["final_model"]))
     b = caffe_io.model_arrays(caffe_io.read_caffemodel(back))
     same = sorted(a) == sorted(b) and all(np.array_equal(x.view(np.uint32), y.view(np.uint32))
@@ -92,7 +93,7 @@ def full_batch(folder: str, iters: int = 2, batches: int = 5) -> None:
     """One training iteration and one data-layer fast-forward at batch 256, in this process."""
     import caffe
 
-    from inq_layer.trainer import fast_forward_data
+    from inq_layer.campaign.trainer import fast_forward_data
     _, solver_path = real_files(folder, 256, 50)
     caffe.set_mode_cpu()
     s = caffe.get_solver(solver_path)

@@ -51,8 +51,8 @@ def main() -> None:
     os.chdir(ROOT)
     if not os.path.exists("build/digits/.complete"):
         subprocess.run([sys.executable, "-m", "inq_layer.datasets.digits_data"], check=True)
-    from inq_layer.caffe_io import caffe_tool, caffe_tool_env, write_text_proto
-    from inq_layer.solver_config import load_solver
+    from inq_layer.caffe_edge.caffe_io import caffe_tool, caffe_tool_env, write_text_proto
+    from inq_layer.caffe_edge.solver_config import load_solver
     tool = caffe_tool()
     tmp = tempfile.mkdtemp(prefix="bench_driver.")
     cfg = load_solver("prototxt/lenet_solver.prototxt")
@@ -93,7 +93,7 @@ def main() -> None:
         print(f"{label}: caffe train {c * 1e3:.2f} ms/iter, driver {d * 1e3:.2f} ms/iter, "
               f"ratio driver/caffe = {d / c:.3f} (per pair: {each})")
 
-    from inq_layer import writeback
+    from inq_layer.core import writeback
     print(f"write-back kernel: {writeback.KERNEL}")
     print(f"LeNet, batch 64, {ITERS} iterations a run, display every {DISPLAY}; driver phase 1 "
           f"with 50% of weights frozen; medians over {PAIRS} alternated pairs; goal <= 1.03", flush=True)

@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from inq_layer import quantize_blob
-from inq_layer.inq_format import Entry, deserialize, serialize
+from inq_layer.deploy.inq_format import Entry, deserialize, serialize
 
 ALEXNET = [("conv1", (96, 3, 11, 11)), ("conv2", (256, 48, 5, 5)), ("conv3", (384, 256, 3, 3)),
            ("conv4", (384, 192, 3, 3)), ("conv5", (256, 192, 3, 3)), ("fc6", (4096, 9216)),

@@ -17,8 +17,8 @@ from typing import Callable
 
 import numpy as np
 
-from inq_layer import passes
-from inq_layer.quantize import quantize_blob, quantize_blob_plain
+from inq_layer.core import passes
+from inq_layer.core.quantize import quantize_blob, quantize_blob_plain
 
 SHAPE = (4096, 9216)
 REPS = 7

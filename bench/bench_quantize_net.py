@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from inq_layer import passes
+from inq_layer.core import passes
 
 SCHEDULE = ("0.5", "0.75", "0.875", "1")
 CONVS = [(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)]  # (channels, layers) per stage
@@ -66,7 +66,7 @@ def campaign(kernel: str) -> None:
     """The four phases in this process, with one kernel; prints one line."""
     warm_memory()
     import caffe
-    from inq_layer.scheduler import quantize_net
+    from inq_layer.net.quantize_net import quantize_net
     caffe.set_mode_cpu()
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "vgg16.prototxt")

@@ -23,7 +23,7 @@ QUIET_LOAD = 0.5  # one-minute load average below which a core counts as quiet
 
 
 def forward_backward_ms(model: str) -> float:
-    from inq_layer.caffe_io import caffe_tool, caffe_tool_env
+    from inq_layer.caffe_edge.caffe_io import caffe_tool, caffe_tool_env
     env = caffe_tool_env(OPENBLAS_NUM_THREADS="1", GLOG_minloglevel="0")  # the timings are INFO lines
     r = subprocess.run([caffe_tool(), "time", f"-model={model}", f"-iterations={ITERATIONS}"], cwd=ROOT,
                        capture_output=True, text=True, env=env)

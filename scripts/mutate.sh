@@ -24,7 +24,8 @@ if [ ${#mods[@]} -eq 0 ]; then
     done
 fi
 for m in "${mods[@]}"; do
-    [ -f "python/inq_layer/$m.py" ] || { echo "mutate: no module python/inq_layer/$m.py" >&2; exit 2; }
+    src=(python/inq_layer/*/"$m".py)
+    [ -f "${src[0]}" ] || { echo "mutate: no module python/inq_layer/*/$m.py" >&2; exit 2; }
     # A stopped mutmut leaves its current mutant in the source, and every later run would
     # then measure against it (all mutants "killed" by a suite that already fails).
     git diff --quiet -- python/inq_layer || { echo "mutate: python/inq_layer differs from the commit" \
@@ -38,7 +39,7 @@ for m in "${mods[@]}"; do
     # to end, so a mutant that makes a loop endless would stop the run: `timeout` ends pytest
     # itself (the suite takes about 12 s).
     # mutmut's exit status: bit flags for survivors/timeouts; the report says what they are.
-    "$PY" -m mutmut run --paths-to-mutate "python/inq_layer/$m.py" --simple-output --no-progress \
+    "$PY" -m mutmut run --paths-to-mutate "${src[0]}" --simple-output --no-progress \
         --test-time-base 60 \
         --runner "sh -c \"timeout -s KILL 120 env INQ_MUTATE=1 $PY -m pytest -x -q -p no:cacheprovider $tests || exit 1\""
     # keep this module's counts and survivors; docs/MUTATION.md is written again each time

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import glob
 import hashlib
 import json
 import os
@@ -175,7 +176,11 @@ def mutated_line(source: str, line: str, index: int, line_number: int, filename:
 
 
 def source_path(mod: str) -> str:
-    return os.path.join(ROOT, "python", "inq_layer", f"{mod}.py")
+    """python/inq_layer/SUBPACKAGE/MOD.py: module names are unique across the package."""
+    found = glob.glob(os.path.join(ROOT, "python", "inq_layer", "*", f"{mod}.py"))
+    if len(found) != 1:
+        raise InqError(f"no single module {mod}.py under python/inq_layer/*/ (found {len(found)})")
+    return found[0]
 
 
 def sha256(text: str) -> str:

@@ -187,9 +187,9 @@ if [[ ! -f "$PTH" || "$(cat "$PTH")" != "$CAFFE_PY" ]]; then
   printf '%s\n' "$CAFFE_PY" > "$PTH.tmp" && mv "$PTH.tmp" "$PTH"
 fi
 install=0
-"$VPY" -I -c 'import inq_layer.native, os, sys; sys.exit(not os.path.samefile(inq_layer.native.HERE, sys.argv[1]))' \
-  "$ROOT/python/inq_layer" 2>/dev/null || install=1
-for src in "$ROOT"/python/inq_layer/*.c; do
+"$VPY" -I -c 'import inq_layer.core.native, os, sys; sys.exit(not os.path.samefile(inq_layer.core.native.HERE, sys.argv[1]))' \
+  "$ROOT/python/inq_layer/core" 2>/dev/null || install=1
+for src in "$ROOT"/python/inq_layer/core/*.c; do
   lib=("${src%/*}/_$(basename "$src" .c)".cpython-*.so)
   [[ -f "${lib[0]}" && ! "$src" -nt "${lib[0]}" ]] || install=1
 done
@@ -197,7 +197,7 @@ if [[ $install == 1 ]]; then
   # No build isolation: the venv's own setuptools builds it, with no download.
   "$VPY" -m pip install --no-deps --no-build-isolation -e "$ROOT" > "$BUILD/pip-install-e.log" 2>&1 \
     || { tail -n 5 "$BUILD/pip-install-e.log" >&2; die "pip install -e . failed (build/pip-install-e.log)"; }
-  "$VPY" -I -c 'from inq_layer import passes, writeback; import sys; sys.exit(passes.KERNEL != "compiled" or writeback.KERNEL != "compiled")' \
+  "$VPY" -I -c 'from inq_layer.core import passes, writeback; import sys; sys.exit(passes.KERNEL != "compiled" or writeback.KERNEL != "compiled")' \
     || say "warning: the C kernels did not compile (build/pip-install-e.log): inq_layer runs them with numpy"
 fi
 "$VPY" -c 'import caffe, inq_layer' 2>"$BUILD/import.log" \

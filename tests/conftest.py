@@ -23,7 +23,7 @@ def tiny_net(tmp_path):
 def both_kernels(request):
     """Runs a module's tests with quantize_kernel.c and again with the numpy fallback
     (module scope: hypothesis tests cannot take function-scoped fixtures)."""
-    from inq_layer import passes
+    from inq_layer.core import passes
     saved = passes._lib
     if request.param == "numpy":
         passes._lib = None

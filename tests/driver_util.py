@@ -18,13 +18,13 @@ def run_driver(*args, check=True, **kw):
 
 
 def caffemodel_params(path):
-    from inq_layer import caffe_io
+    from inq_layer.caffe_edge import caffe_io
     return caffe_io.model_arrays(caffe_io.read_caffemodel(path))
 
 
 def states(out_dir, phase):
     """[(iteration, state path)] of a phase, by iteration."""
-    from inq_layer.state import _STATE_RE
+    from inq_layer.campaign.state import _STATE_RE
     found = []
     for p in glob.glob(os.path.join(out_dir, f"phase{phase}", "*.inqstate.npz")):
         found.append((int(_STATE_RE.search(p).group(1)), p))
@@ -33,13 +33,13 @@ def states(out_dir, phase):
 
 def phase_states(out_dir, n):
     """The last INQ state of each of the first n phases."""
-    from inq_layer.state import load_snapshot_state
+    from inq_layer.campaign.state import load_snapshot_state
     return [load_snapshot_state(states(out_dir, k)[-1][1]) for k in range(1, n + 1)]
 
 
 def final_masks(out_dir, phase):
-    from inq_layer.freezer import frozen_mask
-    from inq_layer.state import load_snapshot_state
+    from inq_layer.net.freezer import frozen_mask
+    from inq_layer.campaign.state import load_snapshot_state
     st = load_snapshot_state(states(out_dir, phase)[-1][1])
     return {(b.layer, b.index): frozen_mask(b.codes) for b in st.blobs}
 
@@ -55,9 +55,13 @@ def same_models(path_a, path_b):
         len(a[n]) == len(b[n]) and all(np.array_equal(bits(x), bits(y)) for x, y in zip(a[n], b[n])) for n in a)
 
 
+TOOLS = {"check": "deploy.check", "export": "deploy.export", "prune": "campaign.prune", "imageset": "tools.imageset",
+         "image_mean": "tools.image_mean"}
+
+
 def run_tool(module, *args, check=True, **kw):
     """`python -m inq_layer.<module> ...` from the repository root."""
-    out = subprocess.run([sys.executable, "-m", f"inq_layer.{module}", *args], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", f"inq_layer.{TOOLS[module]}", *args], capture_output=True, text=True,
                          cwd=ROOT, **kw)
     if check and out.returncode != 0:
         raise AssertionError(f"{module} failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
@@ -89,12 +93,12 @@ def caffe_reads_leveldb() -> bool:
     if not _LEVELDB:
         import tempfile
 
-        from inq_layer.caffe_probe import run_child
+        from inq_layer.caffe_edge.probe import run_child
         from inq_layer.datasets.datum_db import DatumWriter
         with tempfile.TemporaryDirectory() as tmp:
             db = os.path.join(tmp, "db")
             w = DatumWriter(db, "leveldb")
-            from inq_layer.caffe_io import pb2
+            from inq_layer.caffe_edge.caffe_io import pb2
             w.put(b"0", pb2().Datum(channels=1, height=1, width=1, data=b"\0", label=0).SerializeToString())
             w.commit()
             w.close()

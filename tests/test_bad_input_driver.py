@@ -109,8 +109,8 @@ def test_disk_full_during_state_write_keeps_previous_and_resume_works(tmp_path, 
     import errno
 
     from driver_util import driver_module, states
-    from inq_layer import state as state_mod
-    from inq_layer.state import newest_complete_snapshot
+    from inq_layer.campaign import state as state_mod
+    from inq_layer.campaign.state import newest_complete_snapshot
     drv = driver_module()
     solver = write_tiny(str(tmp_path), max_iter=8, snapshot=2)
     out = str(tmp_path / "o")
@@ -137,7 +137,7 @@ def test_disk_full_during_state_write_keeps_previous_and_resume_works(tmp_path, 
 
 
 def test_caffemodel_of_another_net_names_it(tmp_path, tiny):
-    from inq_layer.caffe_io import pb2
+    from inq_layer.caffe_edge.caffe_io import pb2
     m = pb2().NetParameter(name="other")
     layer = m.layer.add(name="fc_other", type="InnerProduct")
     b = layer.blobs.add()
@@ -259,7 +259,7 @@ def test_divergence_stops_with_one_line_and_keeps_earlier_snapshots(tmp_path):
     out2 = tmp_path / "o2"
     r = run_driver("--solver", solver, "--init-from-fillers", "--out", str(out2), "--campaign", "0.5,1", check=False)
     assert_clean_error(r, "training diverged at iteration", "loss nan")
-    from inq_layer.state import load_snapshot_state
+    from inq_layer.campaign.state import load_snapshot_state
     for p in out2.glob("phase1/*.inqstate.npz"):  # whatever was snapshotted is complete and finite
         st = load_snapshot_state(str(p))
         w = caffemodel_params(str(p)[: -len(".inqstate.npz")] + ".caffemodel")
@@ -309,7 +309,7 @@ def test_damaged_campaign_record_is_one_line(tmp_path, tiny):
 
 
 def test_weights_without_a_layer_are_named(tmp_path, tiny):
-    from inq_layer import caffe_io
+    from inq_layer.caffe_edge import caffe_io
     w = save_weights(tmp_path, tiny)
     model = caffe_io.read_caffemodel(w)
     keep = [ly for ly in model.layer if ly.name != "ip1"]

@@ -1,7 +1,7 @@
 """caffe_io: Caffe's files read with caffe_pb2 only, every problem one line."""
 import pytest
 
-from inq_layer import caffe_io
+from inq_layer.caffe_edge import caffe_io
 from inq_layer.errors import InqError
 
 

@@ -35,7 +35,7 @@ def test_forward_backward_and_one_sgd_step_changes_weights(tmp_path):
 
 def test_caffe_tool_runs(tmp_path):
     """The tool trains, and in caffe_tool_env its glog leaves no files in the temp dir."""
-    from inq_layer.caffe_io import caffe_tool, caffe_tool_env
+    from inq_layer.caffe_edge.caffe_io import caffe_tool, caffe_tool_env
     tool = caffe_tool()
     assert os.access(tool, os.X_OK), tool
     solver = write_tiny(str(tmp_path), max_iter=2, snapshot=0)

@@ -5,9 +5,9 @@ import types
 
 import pytest
 
-from inq_layer.campaign import Settings, inputs_of
+from inq_layer.campaign.phases import Settings, inputs_of
 from inq_layer.errors import InqError
-from inq_layer.state import CampaignRecord, Record
+from inq_layer.campaign.state import CampaignRecord, Record
 
 
 def _settings(**kw):

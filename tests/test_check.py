@@ -4,7 +4,7 @@ import numpy as np
 
 from caffe_nets import write_tiny
 from driver_util import run_tool
-from inq_layer.check import check_array
+from inq_layer.deploy.check import check_array
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

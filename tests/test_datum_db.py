@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from inq_layer.caffe_io import pb2
+from inq_layer.caffe_edge.caffe_io import pb2
 from inq_layer.datasets.datum_db import DatumWriter, datum_array, read_arrays, records, write_arrays
 from inq_layer.errors import InqError
 

@@ -24,7 +24,7 @@ def test_cut_split_and_lmdb(tmp_path):
     assert np.array_equal(tr, tr2) and np.array_equal(te, te2)  # seeded
     write_arrays(str(tmp_path / "db"), images[te], labels[te])
     import lmdb
-    from inq_layer.caffe_io import pb2
+    from inq_layer.caffe_edge.caffe_io import pb2
     with lmdb.open(str(tmp_path / "db"), readonly=True).begin() as txn:
         assert txn.stat()["entries"] == 1000
         d = pb2().Datum()

@@ -18,11 +18,11 @@ def test_no_frozen_weight_gives_exactly_plain_step(tmp_path):
     """The driver's loop (test at 0 and at test_interval, step(n) blocks, write-back) against
     Caffe's own solver.step(N) with the same prototxt: bit-identical weights."""
     import caffe
-    from inq_layer.caffe_log import CaffeLog
-    from inq_layer.evaluate import test_all
-    from inq_layer.freezer import FLOAT, Freezer
-    from inq_layer.solver_config import caffe_solver_text, load_solver
-    from inq_layer.trainer import train_phase
+    from inq_layer.caffe_edge.log_format import CaffeLog
+    from inq_layer.campaign.evaluate import test_all
+    from inq_layer.net.freezer import FLOAT, Freezer
+    from inq_layer.caffe_edge.solver_config import caffe_solver_text, load_solver
+    from inq_layer.campaign.trainer import train_phase
     caffe.set_mode_cpu()
     plain = write_tiny(str(tmp_path), max_iter=12, snapshot=0)
     cfg = load_solver(plain)
@@ -56,8 +56,8 @@ def test_campaign_end_to_end_frozen_exact_in_every_snapshot(tmp_path):
     assert set(rep["test_float"]) == {"accuracy", "loss"}
     for f in ("report.md", "accuracy.png", "final_inq.caffemodel", "train.log"):
         assert os.path.getsize(os.path.join(out, f)) > 0
-    from inq_layer.freezer import decode, frozen_mask
-    from inq_layer.state import load_snapshot_state, snapshot_files
+    from inq_layer.net.freezer import decode, frozen_mask
+    from inq_layer.campaign.state import load_snapshot_state, snapshot_files
     for phase in (1, 2, 3):
         snaps = states(out, phase)
         assert len(snaps) >= 2 if phase < 3 else len(snaps) == 1
@@ -76,7 +76,7 @@ def test_campaign_end_to_end_frozen_exact_in_every_snapshot(tmp_path):
                 assert not np.array_equal(first["ip1"][0][~m], params["ip1"][0][~m])
     final = caffemodel_params(os.path.join(out, "final_inq.caffemodel"))
     # BatchNorm statistics and biases stay float (the original quantized them: a defect).
-    from inq_layer.check import check_array
+    from inq_layer.deploy.check import check_array
     assert check_array(final["bn1"][0], 4)[3] > 0
     assert check_array(final["conv1"][1], 4)[3] > 0
     log = open(os.path.join(out, "train.log")).read()
@@ -85,7 +85,7 @@ def test_campaign_end_to_end_frozen_exact_in_every_snapshot(tmp_path):
 
 
 def test_caffe_parse_log_reads_the_driver_log(tmp_path):
-    from inq_layer.caffe_io import caffe_root
+    from inq_layer.caffe_edge.caffe_io import caffe_root
     solver = write_tiny(str(tmp_path), max_iter=6, snapshot=0, test_interval=3)
     out = str(tmp_path / "out")
     run_driver("--solver", solver, "--init-from-fillers", "--out", out, "--campaign", "0.5,1")
@@ -107,7 +107,7 @@ def test_caffe_parse_log_reads_the_driver_log(tmp_path):
 
 def test_rules_reference_reselects_paper_monotonic(tmp_path):
     from inq_layer import quantize_blob
-    from inq_layer.state import snapshot_files
+    from inq_layer.campaign.state import snapshot_files
     solver = write_tiny(str(tmp_path), max_iter=8, snapshot=0)
     outs = {}
     for rule in ("paper", "reference"):
@@ -168,8 +168,8 @@ SOLVER_FIELDS = ("base_lr", "lr_policy", "gamma", "stepsize", "max_iter", "momen
 def test_solver_values_equal_what_caffe_reads(tmp_path):
     """Caffe prints the SolverParameter it parsed; ours must agree on every field."""
     from google.protobuf import text_format
-    from inq_layer.caffe_io import pb2
-    from inq_layer.solver_config import load_solver
+    from inq_layer.caffe_edge.caffe_io import pb2
+    from inq_layer.caffe_edge.solver_config import load_solver
     root = os.path.dirname(DRIVER)
     for solver in (write_tiny(str(tmp_path)), os.path.join(root, "prototxt", "alexnet_solver.prototxt")):
         if not os.path.exists(solver):
@@ -234,7 +234,7 @@ def test_keep_momentum_carries_history_and_changes_training(tmp_path):
 
 
 def snapshot_files_of(out, phase):
-    from inq_layer.state import snapshot_files
+    from inq_layer.campaign.state import snapshot_files
     return snapshot_files(states(str(out), phase)[-1][1])[0]
 
 
@@ -289,7 +289,7 @@ def test_resume_mid_phase_on_lmdb_data_is_bit_identical(tmp_path):
     assert done and max(done) < 60 and not os.path.exists(os.path.join(out, "final_inq.caffemodel"))
     # The phase's time so far, as the newest snapshot counted it, is carried into the resumed
     # phase's: set it to an hour to see it come back.
-    from inq_layer.state import load_snapshot_state, save_snapshot_state, snapshot_files
+    from inq_layer.campaign.state import load_snapshot_state, save_snapshot_state, snapshot_files
     newest = max(states(out, 2))[1]
     st = load_snapshot_state(newest)
     assert st.seconds > 0
@@ -362,7 +362,7 @@ def test_a_damaged_campaign_record_is_refused_before_training(tmp_path):
 def test_weights_with_blobs_caffe_would_abort_on_are_refused(tmp_path):
     """A blob on a parameterless layer (relu1), a layer twice, a layer without its blobs:
     Caffe's copy_from aborts (Check failed, exit 134) on the first and the last."""
-    from inq_layer import caffe_io
+    from inq_layer.caffe_edge import caffe_io
     solver = write_tiny(str(tmp_path), max_iter=2, snapshot=0)
     import caffe
     caffe.set_mode_cpu()

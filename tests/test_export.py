@@ -92,7 +92,7 @@ def test_load_rejects_corrupt_file_without_writing(tmp_path):
 def test_lenet_shaped_round_trip(tmp_path):
     """The shipped LeNet definition (read with caffe_pb2 only; no data needed)."""
     from inq_layer import quantize_blob
-    from inq_layer.caffe_io import pb2
+    from inq_layer.caffe_edge.caffe_io import pb2
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     proto = os.path.join(root, "prototxt", "lenet_train_test.prototxt")
     shapes = {"conv1": [(20, 1, 5, 5), (20,)], "conv2": [(50, 20, 5, 5), (50,)],

@@ -9,7 +9,7 @@ import pytest
 from driver_util import run_driver, run_tool
 from inq_layer.errors import InqError
 from inq_layer.files import check_fits_memory, check_regular, read_regular
-from inq_layer.inq_format import HEADER, Entry, serialize
+from inq_layer.deploy.inq_format import HEADER, Entry, serialize
 
 
 def test_only_regular_files_are_read(tmp_path):
@@ -83,7 +83,8 @@ def test_export_load_checks_declared_shapes_before_decoding(tmp_path):
 
 
 def test_declared_entries_beyond_memory_are_refused_before_decoding(tmp_path, monkeypatch):
-    from inq_layer import export, files
+    from inq_layer.deploy import export
+    from inq_layer import files
     model = tmp_path / "net.prototxt"
     model.write_text(NET.replace("num_output: 3", "num_output: 40000"))
     w = np.zeros((40000, 4), np.float32)

@@ -5,7 +5,7 @@ from hypothesis import given, settings, strategies as st
 
 from inq_layer import quantize_blob
 from inq_layer.errors import InqError
-from inq_layer.freezer import FLOAT, Freezer, FrozenBlob, decode, encode, frozen_mask
+from inq_layer.net.freezer import FLOAT, Freezer, FrozenBlob, decode, encode, frozen_mask
 
 
 class Blob:

@@ -64,7 +64,7 @@ def watched_segments(path):
 
 
 def assert_frozen_invariants(out, watch_path=None, rule="paper", iter_size=1):
-    from inq_layer.freezer import decode
+    from inq_layer.net.freezer import decode
     rep = json.load(open(os.path.join(out, "report.json")))
     assert rep["check_passed"]
     sts = phase_states(out, len(rep["phases"]))
@@ -166,7 +166,7 @@ def test_n1_grows_under_training_but_the_grid_and_frozen_weights_stay(tmp_path):
     """A large lr and the random partition let float weights outgrow 1.5 * 2^n1 between
     phases (the max rule would then move n1 up and push weights at 2^n2 off the grid):
     the paper rule keeps the first phase's grid and every frozen value."""
-    from inq_layer.levels import n1_from_max
+    from inq_layer.core.levels import n1_from_max
     out, watch, _ = run_watched(tmp_path, "--campaign", "0.3,0.6,0.8,1", "--strategy", "random", "--seed", "3",
                                 "--bits", "4", solver_lines=["base_lr: 0.5", "lr_policy: \"fixed\""],
                                 max_iter=25, snapshot=0)

@@ -28,7 +28,7 @@ def images(tmp_path):
 
 
 def read_db(path, backend="lmdb"):
-    from inq_layer.caffe_io import pb2
+    from inq_layer.caffe_edge.caffe_io import pb2
     items = []
     if backend == "lmdb":
         import lmdb
@@ -114,7 +114,7 @@ def test_caffe_reads_the_database_and_the_mean_file(tmp_path, images, backend):
     import caffe
     from google.protobuf import text_format
 
-    from inq_layer.caffe_io import pb2
+    from inq_layer.caffe_edge.caffe_io import pb2
     root, lst = images
     db, mean = tmp_path / "db", tmp_path / "mean.binaryproto"
     run_tool("imageset", "--root", str(root), "--list", str(lst), "--out", str(db), "--resize", "16", "16",

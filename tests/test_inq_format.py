@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 from inq_layer import quantize_blob
 from inq_layer.errors import InqError
-from inq_layer.inq_format import (HEADER, Entry, _check_holdable, _entropy_coded, decode_codes, deserialize,
+from inq_layer.deploy.inq_format import (HEADER, Entry, _check_holdable, _entropy_coded, decode_codes, deserialize,
                                   encode_codes, pack, serialize, unpack)
 
 
@@ -83,7 +83,7 @@ def test_corrupt_and_truncated_files_rejected():
 
 @pytest.mark.parametrize("bits", [2, 3, 5, 7, 8])
 def test_pack_unpack_across_chunks(bits, monkeypatch):
-    from inq_layer import inq_format
+    from inq_layer.deploy import inq_format
     monkeypatch.setattr(inq_format, "_CHUNK", 16)  # the 4M-code steps of big blobs, in small
     codes = np.random.default_rng(bits).integers(0, 2 ** bits, 16 * 5 + 3).astype(np.uint8)
     data = pack(codes, bits)
@@ -300,7 +300,7 @@ def test_deserialize_names_each_entropy_coding_defect(monkeypatch):
     struct.pack_into("<I", p, at + 7 + 2 * 32, 1)  # a lane state below the range
     refused(p, "entropy-coded data do not decode (a lane's state is out of range)")
     # As many lanes as the format allows are read (a smaller limit stands in for 2^16).
-    from inq_layer import rans
+    from inq_layer.deploy import rans
     monkeypatch.setattr(rans, "MAX_LANES", 4)
     assert deserialize(good)[1][0].array.tolist() == _sparse().tolist()
 

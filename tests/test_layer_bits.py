@@ -8,8 +8,8 @@ import pytest
 from caffe_nets import write_tiny
 from driver_util import run_driver, run_tool, same_models
 from inq_layer.errors import InqError
-from inq_layer.layer_bits import parse_layer_bits
-from inq_layer.levels import n2_from_n1
+from inq_layer.net.layer_bits import parse_layer_bits
+from inq_layer.core.levels import n2_from_n1
 
 
 def test_parse_layer_bits():
@@ -25,7 +25,7 @@ def test_parse_layer_bits():
 
 def test_quantize_net_gives_each_layer_its_grid(tiny_net):
     from inq_layer import quantize_net
-    from inq_layer.check import check_array
+    from inq_layer.deploy.check import check_array
     blobs = quantize_net(tiny_net, 1.0, bits=2, layer_bits={"conv1": 8})
     c, i = blobs[("conv1", 0)], blobs[("ip1", 0)]
     assert (c.bits, i.bits) == (8, 2) and c.n2 == n2_from_n1(c.n1, 8) and i.n2 == i.n1

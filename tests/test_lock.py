@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from inq_layer.errors import InqError
-from inq_layer.lock import OutLock
+from inq_layer.campaign.lock import OutLock
 
 
 def test_a_second_owner_is_refused_with_the_first_ones_pid(tmp_path):
@@ -19,7 +19,7 @@ def test_a_second_owner_is_refused_with_the_first_ones_pid(tmp_path):
 
 
 def test_a_killed_owner_leaves_no_stale_lock(tmp_path):
-    code = ("import sys, os; from inq_layer.lock import OutLock; "
+    code = ("import sys, os; from inq_layer.campaign.lock import OutLock; "
             "l = OutLock(sys.argv[1]).__enter__(); os.kill(os.getpid(), 9)")
     r = subprocess.run([sys.executable, "-c", code, str(tmp_path)])
     assert r.returncode == -9 and os.path.exists(tmp_path / ".lock")

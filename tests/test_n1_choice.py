@@ -8,9 +8,9 @@ import pytest
 from hyp import examples
 from hypothesis import given, settings, strategies as st
 
-from inq_layer.levels import n1_from_max, n2_from_n1, nearest_level, squared_error
-from inq_layer.n1_choice import SCALE, candidates, error_offsets, n1_from_sums, n1_mse
-from inq_layer.passes import half_octave_sums
+from inq_layer.core.levels import n1_from_max, n2_from_n1, nearest_level, squared_error
+from inq_layer.core.n1_choice import SCALE, candidates, error_offsets, n1_from_sums, n1_mse
+from inq_layer.core.passes import half_octave_sums
 
 F32 = np.float32
 pytestmark = pytest.mark.usefixtures("both_kernels")

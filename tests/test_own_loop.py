@@ -19,7 +19,7 @@ def example() -> str:
 
 def test_readme_own_loop_example_runs_and_quantizes(tmp_path, monkeypatch):
     import caffe
-    from inq_layer.check import check_model, passed
+    from inq_layer.deploy.check import check_model, passed
     code = example()
     first, rest = code.split("\n", 1)
     assert first.startswith("solver_file, weights, iters = ")
@@ -37,7 +37,7 @@ def test_readme_own_loop_example_runs_and_quantizes(tmp_path, monkeypatch):
     codes = scope["codes"]
     assert all(b.frozen.all() for b in codes.values())
     # phase 1's frozen weights are still exactly where phase 1 put them
-    from inq_layer import caffe_io
+    from inq_layer.caffe_edge import caffe_io
     p1 = caffe_io.model_arrays(caffe_io.read_caffemodel(str(tmp_path / "inq_phase1.caffemodel")))
     p4 = caffe_io.model_arrays(caffe_io.read_caffemodel(str(tmp_path / "inq_phase4.caffemodel")))
     w1, w4 = p1["ip1"][0], p4["ip1"][0]

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from inq_layer.partition import parse_portion, parse_schedule, reference_partition_index, target_count
+from inq_layer.core.partition import parse_portion, parse_schedule, reference_partition_index, target_count
 
 
 def test_parse_portion_float_and_string_agree():

@@ -3,8 +3,8 @@ import os
 
 import numpy as np
 
-from inq_layer.caffe_io import read_net
-from inq_layer.solver_config import load_solver
+from inq_layer.caffe_edge.caffe_io import read_net
+from inq_layer.caffe_edge.solver_config import load_solver
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -27,7 +27,7 @@ def test_alexnet_solver_is_the_original():
 def test_resnet8_is_a_residual_net_with_batchnorm():
     """bench_resnet_mini times this net: three basic blocks, BatchNorm + Scale after every
     convolution, projections where the shape changes; INQ would quantize only the weights."""
-    from inq_layer.selection import quantizable_blobs
+    from inq_layer.net.selection import quantizable_blobs
     net = read_net(os.path.join(ROOT, "prototxt", "fashion_resnet8_train_test.prototxt"))
     layers = {ly.name: ly for ly in net.layer}
     convs = [ly.name for ly in net.layer if ly.type == "Convolution"]
@@ -46,7 +46,7 @@ def test_resnet18_builds_in_caffe_with_its_weight_count(tmp_path):
     LMDB here), built by Caffe: 20 convolutions each followed by BatchNorm + Scale, 8 residual
     sums, fc1000, and ResNet-18's 11,689,512 weights (convolutions, Scale, fc1000)."""
     import caffe
-    from inq_layer.caffe_io import write_text_proto
+    from inq_layer.caffe_edge.caffe_io import write_text_proto
     net = read_net(os.path.join(ROOT, "prototxt", "resnet18_train_val.prototxt"))
     data = [ly for ly in net.layer if ly.type == "Data"]
     assert [ly.data_param.source for ly in data] == ["data/ilsvrc12_train_lmdb", "data/ilsvrc12_val_lmdb"]

@@ -5,7 +5,7 @@ import pytest
 from hyp import examples
 from hypothesis import given, settings, strategies as st
 
-from inq_layer import rans
+from inq_layer.deploy import rans
 
 
 @st.composite

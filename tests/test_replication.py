@@ -52,7 +52,7 @@ def test_every_reference_in_the_plan_exists():
 @pytest.mark.parametrize("key", sorted(plan.ROWS))
 def test_driver_command_parses(key):
     """Every row's command line is one the driver accepts."""
-    from inq_layer.driver import build_parser
+    from inq_layer.tools.driver import build_parser
     args = layout.driver_command(key, 1)
     assert args[0] == "solver_driver.py"
     a = build_parser().parse_args(args[1:])

@@ -18,8 +18,8 @@ def _write(path, data=b"x"):
 
 
 def _snapshot(folder, it, damaged=False):
-    from inq_layer.freezer import FrozenBlob
-    from inq_layer.state import SnapshotState, save_snapshot_state
+    from inq_layer.net.freezer import FrozenBlob
+    from inq_layer.campaign.state import SnapshotState, save_snapshot_state
     base = os.path.join(folder, f"inq_iter_{it}")
     _write(base + ".caffemodel", b"model %d" % it)
     _write(base + ".solverstate", b"state %d" % it)
@@ -32,8 +32,8 @@ def _snapshot(folder, it, damaged=False):
 
 
 def _fake_runs(out):
-    from inq_layer.caffe_io import pb2
-    from inq_layer.state import CampaignRecord, PhaseRecord, Record
+    from inq_layer.caffe_edge.caffe_io import pb2
+    from inq_layer.campaign.state import CampaignRecord, PhaseRecord, Record
     prefix = os.path.join(out, "float_resnet8_s3")
     _write(f"{prefix}_iter_938.solverstate", pb2().SolverState(iter=938).SerializeToString())
     _write(f"{prefix}_iter_938.caffemodel", b"float weights")

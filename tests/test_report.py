@@ -1,7 +1,7 @@
 import json
 
-from inq_layer.report import build_report, markdown, write_reports
-from inq_layer.state import Record
+from inq_layer.campaign.report import build_report, markdown, write_reports
+from inq_layer.campaign.state import Record
 
 
 def record(rule="reference"):

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from inq_layer.errors import InqError
-from inq_layer.report_file import load_report, parse_report
+from inq_layer.campaign.report_schema import load_report, parse_report
 
 LAYER = {"count": 500, "frozen_fraction": 1.0, "n1": 0, "n2": -7, "zero_fraction": 0.01, "pruned_fraction": 0.0}
 PHASE = {"portion": 1.0, "frozen_fraction": 1.0, "iterations": 1, "seconds": 0.5, "layers": {"conv1": LAYER},

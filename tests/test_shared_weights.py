@@ -53,8 +53,8 @@ def test_a_shared_blob_is_frozen_and_counted_once(tmp_path, n):
     for phase, portion in zip(rep["phases"], (0.5, 1.0)):
         assert sorted(phase["layers"]) == ["conv0", "ip1", "rec1"]  # rec2.. share rec1's blob
         assert phase["frozen_fraction"] == portion and phase["layers"]["rec1"]["frozen_fraction"] == portion
-    from inq_layer.freezer import frozen_mask
-    from inq_layer.state import load_snapshot_state
+    from inq_layer.net.freezer import frozen_mask
+    from inq_layer.campaign.state import load_snapshot_state
     st = load_snapshot_state(states(out, 1)[-1][1])
     assert sorted(b.layer for b in st.blobs) == ["conv0", "ip1", "rec1"]
     masks = [frozen_mask(b.codes) for b in st.blobs]
@@ -82,7 +82,7 @@ def test_export_stores_a_shared_blob_once_and_load_gives_it_back(tmp_path):
 
 
 def test_check_finds_a_sharing_layer_that_differs(tmp_path):
-    from inq_layer import caffe_io
+    from inq_layer.caffe_edge import caffe_io
     solver, net = write(tmp_path, 2)
     out = str(tmp_path / "o")
     run_driver("--solver", solver, "--init-from-fillers", "--out", out, "--campaign", "1")
@@ -96,7 +96,7 @@ def test_check_finds_a_sharing_layer_that_differs(tmp_path):
 
 
 def test_load_refuses_a_file_without_the_shared_blob(tmp_path):
-    from inq_layer.inq_format import Entry, serialize
+    from inq_layer.deploy.inq_format import Entry, serialize
     solver, net = write(tmp_path, 2)
     out = str(tmp_path / "o")
     run_driver("--solver", solver, "--init-from-fillers", "--out", out, "--campaign", "1")

@@ -7,7 +7,7 @@ import pytest
 
 from caffe_nets import write_tiny
 from inq_layer.errors import InqError
-from inq_layer.solver_config import caffe_solver_text, load_solver, lr_at
+from inq_layer.caffe_edge.solver_config import caffe_solver_text, load_solver, lr_at
 
 POLICIES = {
     "fixed": "", "step": "gamma: 0.5 stepsize: 3", "exp": "gamma: 0.9", "inv": "gamma: 0.1 power: 0.75",
@@ -17,7 +17,7 @@ POLICIES = {
 
 @pytest.mark.parametrize("policy", sorted(POLICIES))
 def test_lr_schedule_matches_caffe(tmp_path, policy):
-    from inq_layer.caffe_io import caffe_tool, caffe_tool_env
+    from inq_layer.caffe_edge.caffe_io import caffe_tool, caffe_tool_env
     solver = write_tiny(str(tmp_path), max_iter=8, snapshot=0, test_interval=100)
     text = open(solver).read()
     text = re.sub(r'lr_policy: "step"\ngamma: 0.5\nstepsize: 7\n', f'lr_policy: "{policy}"\n{POLICIES[policy]}\n', text)

@@ -1,7 +1,7 @@
 import numpy as np
 
-from inq_layer.freezer import FrozenBlob as BlobState
-from inq_layer.state import SnapshotState, newest_complete_snapshot, save_snapshot_state
+from inq_layer.net.freezer import FrozenBlob as BlobState
+from inq_layer.campaign.state import SnapshotState, newest_complete_snapshot, save_snapshot_state
 
 
 def snap(folder, it, content=b"model"):
@@ -35,7 +35,7 @@ def test_snapshot_state_keeps_the_phase_time_and_reads_older_states(tmp_path):
     that field count as 0 s."""
     import io
     import json
-    from inq_layer.state import load_snapshot_state
+    from inq_layer.campaign.state import load_snapshot_state
     snap(tmp_path, 4)
     path = str(tmp_path / "inq_iter_4.inqstate.npz")
     st = load_snapshot_state(path)

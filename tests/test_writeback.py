@@ -8,8 +8,8 @@ import pytest
 from hyp import examples
 from hypothesis import given, settings, strategies as st
 
-from inq_layer import passes, writeback
-from inq_layer.writeback import FLOAT, blend, blend_numpy
+from inq_layer.core import passes, writeback
+from inq_layer.core.writeback import FLOAT, blend, blend_numpy
 
 
 def expected(data_bits, codes):
@@ -91,7 +91,7 @@ def test_missing_or_stale_library_falls_back(tmp_path):
 
 
 def test_env_forces_the_numpy_kernels():
-    code = "from inq_layer import passes, writeback; print(writeback.KERNEL, passes.KERNEL)"
+    code = "from inq_layer.core import passes, writeback; print(writeback.KERNEL, passes.KERNEL)"
     env = dict(os.environ, INQ_WRITEBACK="numpy", INQ_QUANTIZE="numpy")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["numpy", "numpy"]

@@ -1,15 +1,16 @@
 """Incremental Network Quantization (Zhou et al., ICLR 2017) on stock Caffe.
 
-The quantization core (levels, partition, passes, n1_choice, quantize) is pure numpy (with
-optional C kernels); the modules that talk to Caffe import it lazily. Importing the
+core/ is the quantization core, pure numpy (with optional C kernels); caffe_edge/ reads and
+checks Caffe's files; net/ quantizes and freezes a net's blobs; campaign/ runs INQ's phases;
+deploy/ checks and exports the result; tools/ holds the commands. Importing the
 package loads nothing: the names below are imported on first use.
 """
 from __future__ import annotations
 
 import importlib
 
-_NAMES = {"Freezer": "freezer", "FrozenBlob": "freezer", "QuantizedBlob": "quantize", "quantize_blob": "quantize",
-          "quantize_net": "scheduler", "quantizable_blobs": "selection"}
+_NAMES = {"Freezer": "net.freezer", "FrozenBlob": "net.freezer", "QuantizedBlob": "core.quantize",
+          "quantize_blob": "core.quantize", "quantize_net": "net.quantize_net", "quantizable_blobs": "net.selection"}
 __all__ = sorted(_NAMES)
 
 

@@ -26,7 +26,7 @@ def _kept(name: str) -> bool:
 
 def _solverstate_ok(path: str) -> bool:
     """A solverstate Caffe finished writing (one being written does not parse)."""
-    from inq_layer.caffe_io import pb2
+    from inq_layer.caffe_edge.caffe_io import pb2
     try:
         with open(path, "rb") as f:
             st = pb2().SolverState.FromString(f.read())
@@ -51,7 +51,7 @@ def float_files(net: str, seed: int) -> list[str]:
 def campaign_files(row: str, seed: int) -> list[str]:
     """What `--resume` needs: the record, the logs, the last finished phase's snapshot (the
     next phase starts from it) and the running phase's newest complete one."""
-    from inq_layer.state import CampaignRecord, newest_complete_snapshot, snapshot_files
+    from inq_layer.campaign.state import CampaignRecord, newest_complete_snapshot, snapshot_files
     out = run_dir(row, seed)
     rec = CampaignRecord.load(os.path.join(out, "campaign.json"))
     if rec is None:
@@ -140,7 +140,7 @@ def restore() -> list[str]:
 def resume_point(campaign: dict, snapshots: list[str]) -> tuple[int, int]:
     """(phases finished, iteration the running phase resumes from) of a campaign.json and
     the paths of its snapshot states relative to the run folder."""
-    from inq_layer.state import _STATE_RE
+    from inq_layer.campaign.state import _STATE_RE
     done = len(campaign.get("phases", []))
     its = [int(m.group(1)) for p in snapshots
            if p.startswith(f"phase{done + 1}/") and (m := _STATE_RE.search(p))]

@@ -29,7 +29,7 @@ def curve_text() -> list[str]:
     at = lambda e: statistics.mean(c[e] for c in epochs)
     last = max(epochs[0])
     marks = [e for e in (1, 5, 10, 11, 15, 16, last) if all(e in c for c in epochs)]
-    from inq_layer.caffe_io import read_solver
+    from inq_layer.caffe_edge.caffe_io import read_solver
     solver = read_solver(os.path.join(ROOT, P.NETS["resnet8"].float_solver))
     settled = max(solver.stepvalue, default=0) // P.EPOCH + 1  # the first test after the last lr step
     late = [c[last] - c[settled] for c in epochs]
@@ -192,7 +192,7 @@ def resnet18_command() -> list[str]:
     """The driver command for ImageNet ResNet-18 with the choices the kept runs support (the
     LeNet evidence while a ResNet-8 row is pending): its n1 rule, and its first convolution
     and last fully-connected layer at 8 bits unless that measured worse."""
-    from inq_layer.caffe_io import read_net
+    from inq_layer.caffe_edge.caffe_io import read_net
     layers = read_net(os.path.join(ROOT, P.RESNET18_NET)).layer
     first = next(ly.name for ly in layers if ly.type == "Convolution")
     last = [ly.name for ly in layers if ly.type == "InnerProduct"][-1]
@@ -219,7 +219,7 @@ def readme_section() -> list[str]:
 
 def _solver_note() -> str:
     """What the shipped solver's phase length rests on, as far as the runs go."""
-    from inq_layer.caffe_io import read_net, read_solver
+    from inq_layer.caffe_edge.caffe_io import read_net, read_solver
     s = read_solver(os.path.join(ROOT, P.RESNET18_SOLVER))
     batch = next(ly.data_param.batch_size for ly in read_net(os.path.join(ROOT, P.RESNET18_NET)).layer
                  if ly.type == "Data" and any(r.phase == 0 for r in ly.include))  # TRAIN

@@ -7,7 +7,7 @@ import json
 import os
 import statistics
 
-from inq_layer.report_file import Report, load_report
+from inq_layer.campaign.report_schema import Report, load_report
 
 from .layout import RESULTS
 from .plan import PRUNES, ROWS, SEEDS

@@ -1,4 +1,4 @@
-"""Runs the plan: float models (`caffe train`), prunings (inq_layer.prune) and campaigns
+"""Runs the plan: float models (`caffe train`), prunings (inq_layer.campaign.prune) and campaigns
 (solver_driver.py), each once per seed, and collects what each finished run measured
 into docs/replication/ once. Interrupted runs continue where they stopped."""
 from __future__ import annotations
@@ -49,7 +49,7 @@ def is_kept(name: str) -> bool:
 
 def solver_file(regime: str, net: str, seed: int | None = None) -> str:
     """The shipped solver with the regime's changes, under OUT/solvers."""
-    from inq_layer.caffe_io import read_solver, write_text_proto
+    from inq_layer.caffe_edge.caffe_io import read_solver, write_text_proto
     rg = REGIMES[regime]
     p = read_solver(_base_solver(regime, net))
     # Relative to ROOT (every run's working directory): the file, and so the hash a carried
@@ -107,7 +107,7 @@ def float_model(net: str, seed: int) -> str:
     """The float model of one net and seed, trained once with `caffe train`; an interrupted
     training continues from its newest solverstate (the data layer restarts at its first
     record, as `caffe train --snapshot` does)."""
-    from inq_layer.caffe_io import caffe_tool, caffe_tool_env, read_solver
+    from inq_layer.caffe_edge.caffe_io import caffe_tool, caffe_tool_env, read_solver
     final = float_path(net, seed)
     with built_once(f"float_{net}_s{seed}"):
         if os.path.exists(final):
@@ -187,7 +187,7 @@ def collect(name: str, seed: int) -> bool:
 def export_size(row: str, rep: dict, folder: str) -> dict:
     """The run's final model exported to .inq: file bytes, the float32 bytes of all its
     blobs, and the sparsity of its quantized weights."""
-    from inq_layer.export import export_model
+    from inq_layer.deploy.export import export_model
     r = export_model(prototxt(ROWS[row].net), rep["final_model"], rep["bits"], os.path.join(folder, "model.inq"))
     zeros = sum(ly["sparsity"] * ly["count"] for ly in r["layers"]) / sum(ly["count"] for ly in r["layers"])
     return {"file_bytes": r["file_bytes"], "float_bytes": r["float_bytes"], "sparsity": zeros}
@@ -214,7 +214,7 @@ def _base_solver(regime: str, net: str) -> str:
 
 def phase_iterations(regime: str, net: str) -> int:
     """max_iter of the solver solver_file() writes for a regime: one phase's training."""
-    from inq_layer.caffe_io import read_solver
+    from inq_layer.caffe_edge.caffe_io import read_solver
     max_iter = REGIMES[regime].overrides.get("max_iter")
     return max_iter if max_iter is not None else read_solver(_base_solver(regime, net)).max_iter
 

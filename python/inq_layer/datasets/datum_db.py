@@ -100,7 +100,7 @@ def write_arrays(path: str, images: np.ndarray, labels: np.ndarray, backend: str
     """images: N x H x W (one channel) or N x C x H x W uint8, keys %08d in order, as Caffe's
     converters write. Written beside `path` and renamed into place, so an interrupted run
     leaves no half database."""
-    from ..caffe_io import pb2
+    from ..caffe_edge.caffe_io import pb2
     images = np.asarray(images, np.uint8)
     if images.ndim == 3:
         images = images[:, None]
@@ -119,7 +119,7 @@ def write_arrays(path: str, images: np.ndarray, labels: np.ndarray, backend: str
 
 def read_arrays(path: str) -> tuple[list[bytes], np.ndarray, np.ndarray]:
     """(keys, images N x C x H x W, labels) of a Datum database."""
-    from ..caffe_io import pb2
+    from ..caffe_edge.caffe_io import pb2
     keys, images, labels = [], [], []
     d = pb2().Datum()
     for k, v in records(path)[0]:

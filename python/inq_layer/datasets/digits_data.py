@@ -10,7 +10,7 @@ test (4000 / 1000), then the train set shuffled (seeded) since Caffe reads LMDBs
 """
 from __future__ import annotations
 
-from ..interpreter import ensure_main
+from ..tools.interpreter import ensure_main
 
 ensure_main(__name__)  # `python -m` with a Python that lacks numpy re-runs under build/venv
 

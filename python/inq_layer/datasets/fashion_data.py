@@ -10,7 +10,7 @@ seed, since Caffe reads an LMDB front to back; the test set keeps the file's ord
 """
 from __future__ import annotations
 
-from ..interpreter import ensure_main
+from ..tools.interpreter import ensure_main
 
 ensure_main(__name__)  # `python -m` with a Python that lacks numpy re-runs under build/venv
 

@@ -1,7 +1,7 @@
 """The mean image of a Datum database, as Caffe's compute_image_mean writes it (which
 needs OpenCV, left out of this build):
 
-    python -m inq_layer.image_mean DB OUT.binaryproto
+    python -m inq_layer.tools.image_mean DB OUT.binaryproto
 
 DB is an LMDB or a LevelDB folder (told apart by their files). OUT is a BlobProto
 1 x C x H x W of float32: the per-pixel mean over every Datum (raw or encoded), summed in
@@ -9,7 +9,7 @@ double precision, read in one streaming pass with a progress bar.
 """
 from __future__ import annotations
 
-from ..interpreter import ensure_main
+from ..tools.interpreter import ensure_main
 
 ensure_main(__name__)  # `python -m` with a Python that lacks numpy re-runs under build/venv
 
@@ -30,7 +30,7 @@ def mean_image(db_path: str, progress: bool = True) -> tuple[np.ndarray, int]:
     """(mean C x H x W float32, number of images) of a Datum database, in one pass."""
     from tqdm import tqdm
 
-    from ..caffe_io import pb2
+    from ..caffe_edge.caffe_io import pb2
     items, count = records(db_path)
     total, n, shape = None, 0, None
     d = pb2().Datum()
@@ -52,7 +52,7 @@ def mean_image(db_path: str, progress: bool = True) -> tuple[np.ndarray, int]:
 
 
 def blob_proto(mean: np.ndarray) -> BlobProto:
-    from ..caffe_io import pb2
+    from ..caffe_edge.caffe_io import pb2
     b = pb2().BlobProto()
     c, h, w = mean.shape
     b.num, b.channels, b.height, b.width = 1, c, h, w  # the legacy dims, as compute_image_mean
@@ -62,7 +62,7 @@ def blob_proto(mean: np.ndarray) -> BlobProto:
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
-    ap = ArgParser(prog="python -m inq_layer.image_mean", description=__doc__.splitlines()[0])
+    ap = ArgParser(prog="python -m inq_layer.tools.image_mean", description=__doc__.splitlines()[0])
     ap.add_argument("lmdb", help="the Datum database (LMDB or LevelDB folder)")
     ap.add_argument("out", help="the mean file to write (.binaryproto)")
     a = ap.parse_args(argv)

@@ -1,7 +1,7 @@
 """Images to a Caffe LMDB, as Caffe's convert_imageset does (which needs OpenCV, left out
 of this build):
 
-    python -m inq_layer.imageset --root DIR --list LIST --out LMDB [--resize 256 256]
+    python -m inq_layer.tools.imageset --root DIR --list LIST --out LMDB [--resize 256 256]
         [--shuffle --seed S] [--encoded] [--gray] [--backend lmdb|leveldb]
         [--stop-on-error] [--jobs N]
 
@@ -21,7 +21,7 @@ aliasing here); enlarged ones agree up to rounding.
 """
 from __future__ import annotations
 
-from ..interpreter import ensure_main
+from ..tools.interpreter import ensure_main
 
 ensure_main(__name__)  # `python -m` with a Python that lacks numpy re-runs under build/venv
 
@@ -75,7 +75,7 @@ def encode_datum(opt: Options, name: str, label: int) -> bytes:
     """The serialized Datum of one image (raises OSError/ValueError for a bad image)."""
     from PIL import Image
 
-    from ..caffe_io import pb2
+    from ..caffe_edge.caffe_io import pb2
     path = os.path.join(opt.root, name)
     d = pb2().Datum(label=label)
     if opt.encoded and opt.resize is None:
@@ -150,7 +150,7 @@ def convert(opt: Options, items: list[tuple[str, int]], out: str, jobs: int = 0,
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
-    ap = ArgParser(prog="python -m inq_layer.imageset", description=__doc__.splitlines()[0])
+    ap = ArgParser(prog="python -m inq_layer.tools.imageset", description=__doc__.splitlines()[0])
     ap.add_argument("--root", required=True, help="folder the list's paths are relative to")
     ap.add_argument("--list", required=True, help="`relative/path label` per line")
     ap.add_argument("--out", required=True, help="the LMDB folder to write")

@@ -8,10 +8,10 @@ import os
 import sys
 from typing import Iterator
 
-from . import caffe_io
-from .caffe_log import CaffeLog
-from .errors import InqError
-from .solver_config import SolverConfig, load_solver
+from ..caffe_edge import caffe_io
+from ..caffe_edge.log_format import CaffeLog
+from ..errors import InqError
+from ..caffe_edge.solver_config import SolverConfig, load_solver
 
 
 def solver_with_net_file(path: str) -> SolverConfig:
@@ -37,7 +37,7 @@ def starting_weights(weights: str | None, fillers: bool, default: str | None) ->
 
 def writable_out(out: str, inputs: list[str | None]) -> str:
     """--out, made if missing, after the check that it is no input and holds none."""
-    from .atomic import check_disjoint
+    from ..atomic import check_disjoint
     check_disjoint(out, inputs)
     try:
         os.makedirs(out, exist_ok=True)
@@ -54,7 +54,7 @@ def writable_out(out: str, inputs: list[str | None]) -> str:
 def campaign_log(out: str) -> Iterator[CaffeLog]:
     """The --out lock and train.log for the time of a campaign; OSErrors (a full disk
     above all) become one line that says to resume."""
-    from .atomic import describe_os_error
+    from ..atomic import describe_os_error
     from .lock import OutLock
     with OutLock(out), open(os.path.join(out, "train.log"), "a") as logf:
         try:

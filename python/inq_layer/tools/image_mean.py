@@ -1,4 +1,4 @@
-"""`python -m inq_layer.image_mean`, the documented name of inq_layer.datasets.image_mean."""
+"""`python -m inq_layer.tools.image_mean`, the documented name of inq_layer.datasets.image_mean."""
 import runpy
 
 if __name__ == "__main__":

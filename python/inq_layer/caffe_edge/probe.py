@@ -12,7 +12,7 @@ import re
 import subprocess
 import sys
 
-from .errors import InqError
+from ..errors import InqError
 
 _FATAL = re.compile(r"^F\d{4,8} [\d:.]+\s+\d+ [^\]]*\] (.*)$")
 _GPU: dict[int, bool] = {}

@@ -1,17 +1,17 @@
 """What the two training tools' command lines share (solver_driver.py, python -m
-inq_layer.prune): the options of every run of phases and their checks, and the run itself:
+inq_layer.campaign.prune): the options of every run of phases and their checks, and the run itself:
 the phases, the tool's own verdict on the final model, the reports, the summary printed."""
 from __future__ import annotations
 
 import argparse
 from typing import TYPE_CHECKING, Callable
 
-from .errors import ArgParser, InqError
+from ..errors import ArgParser, InqError
 
 if TYPE_CHECKING:  # annotations only: run() imports the campaign when it runs
-    from .campaign import PhaseSettings
-    from .solver_config import SolverConfig
-    from .state import Record
+    from ..campaign.phases import PhaseSettings
+    from ..caffe_edge.solver_config import SolverConfig
+    from ..campaign.state import Record
 
 INT32_MAX = 2**31 - 1  # Caffe's iteration counters are int
 SEED_MAX = 2**32 - 1  # numpy's SeedSequence entropy and Caffe's random_seed (uint32 after the cast)
@@ -44,9 +44,9 @@ def run(cfg: SolverConfig, settings: PhaseSettings, resume: bool,
         verdict: Callable[[Record], tuple[bool, list[str]]], done: str) -> tuple[Record, bool]:
     """The phases into settings.out, then `verdict(record)` (ok, lines to print), the
     reports and their summary. Returns (record, ok)."""
-    from .campaign import Campaign
-    from .report import build_report, markdown, write_reports
-    from .runner import campaign_log
+    from ..campaign.phases import Campaign
+    from ..campaign.report import build_report, markdown, write_reports
+    from ..campaign.inputs import campaign_log
     with campaign_log(settings.out) as log:
         record = Campaign(cfg, settings, log).run(resume)
         ok, lines = verdict(record)

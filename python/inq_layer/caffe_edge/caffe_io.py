@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
-from .atomic import write_text_atomic
-from .errors import InqError
-from .files import read_regular
+from ..atomic import write_text_atomic
+from ..errors import InqError
+from ..files import read_regular
 
 if TYPE_CHECKING:  # pycaffe is imported lazily (the quantizer needs no Caffe)
     from caffe.proto.caffe_pb2 import BlobProto, LayerParameter, NetParameter, SolverParameter, V1LayerParameter
@@ -182,7 +182,7 @@ def param_names(net: NetParameter) -> dict[tuple[str, int], str]:
 def shared_in_prototxt(net: NetParameter, keys: list[tuple[str, int]]
                        ) -> tuple[list[tuple[str, int]], dict[tuple[str, int], tuple[str, int]]]:
     """selection.owners by the prototxt's shared names: (owner keys, {alias: owner})."""
-    from .selection import owners
+    from ..net.selection import owners
     names = param_names(net)
     return owners(keys, names.get)
 
@@ -281,4 +281,4 @@ def check_net_for_caffe(path: str, net: NetParameter, known_types: list[str]) ->
         mean = ly.transform_param.mean_file
         if mean and not os.path.exists(mean):
             raise InqError(f"{path}: layer {ly.name!r} reads the mean file {mean!r}, which does not exist "
-                           f"(make it with `python -m inq_layer.image_mean TRAIN_DB {mean}`)")
+                           f"(make it with `python -m inq_layer.tools.image_mean TRAIN_DB {mean}`)")

@@ -9,7 +9,7 @@ if TYPE_CHECKING:  # annotations only: pycaffe is not imported at load time
     from caffe import Net
     from caffe._caffe import Solver
 
-    from .solver_config import SolverConfig
+    from ..caffe_edge.solver_config import SolverConfig
 
 
 def test_net_outputs(net: Net, iters: int) -> dict[str, float]:

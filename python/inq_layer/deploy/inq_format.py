@@ -25,8 +25,8 @@ from typing import Callable
 import numpy as np
 
 from . import rans
-from .errors import InqError
-from .levels import check_bits
+from ..errors import InqError
+from ..core.levels import check_bits
 
 MAGIC = b"INQMODEL"
 VERSION = 3

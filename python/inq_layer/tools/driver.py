@@ -15,14 +15,14 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from .campaign import DEFAULT_CAMPAIGN
-from .cli import add_run_options, check_int, check_run_options, run
-from .errors import ArgParser, cli_main
-from .quantize import N1_RULES, RULES, STRATEGIES
-from .selection import MODES
+from ..campaign.phases import DEFAULT_CAMPAIGN
+from .run_options import add_run_options, check_int, check_run_options, run
+from ..errors import ArgParser, cli_main
+from ..core.quantize import N1_RULES, RULES, STRATEGIES
+from ..net.selection import MODES
 
 if TYPE_CHECKING:  # annotations only: main() imports what a run needs when it runs
-    from .solver_config import SolverConfig
+    from ..caffe_edge.solver_config import SolverConfig
 
 # Where the README tells users to put the float model of each shipped solver.
 DEFAULT_WEIGHTS = {
@@ -71,16 +71,16 @@ def default_out(cfg: SolverConfig) -> str:
 @cli_main
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
-    from .levels import check_bits
-    from .partition import parse_schedule
+    from ..core.levels import check_bits
+    from ..core.partition import parse_schedule
     campaign = parse_schedule(a.campaign, "--campaign", end_at_one=True)
     check_bits(a.bits)
     check_run_options(a)
     check_int("--final-iters", a.final_iters, 1)
 
-    from .campaign import Settings, inputs_of
-    from .check import check_model, format_table, net_layer_bits, passed, verdict
-    from .runner import solver_with_net_file, starting_weights, writable_out
+    from ..campaign.phases import Settings, inputs_of
+    from ..deploy.check import check_model, format_table, net_layer_bits, passed, verdict
+    from ..campaign.inputs import solver_with_net_file, starting_weights, writable_out
     cfg = solver_with_net_file(a.solver)
     weights = starting_weights(a.weights, a.init_from_fillers, DEFAULT_WEIGHTS.get(os.path.basename(a.solver)))
     layer_bits = net_layer_bits(a.layer_bits, cfg.net_path, a.quantize)

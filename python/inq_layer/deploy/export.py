@@ -1,11 +1,12 @@
 """Deployable INQ models: caffemodel <-> .inq (b-bit exponent codes, see inq_format.py).
 
-    python -m inq_layer.export --model NET.prototxt --weights W.caffemodel --bits 5 [--layer-bits conv1=8] --out M.inq
-    python -m inq_layer.export --load M.inq --model NET.prototxt --out W.caffemodel
+    python -m inq_layer.deploy.export --model NET.prototxt --weights W.caffemodel --bits 5 \
+        [--layer-bits conv1=8] --out M.inq
+    python -m inq_layer.deploy.export --load M.inq --model NET.prototxt --out W.caffemodel
 """
 from __future__ import annotations
 
-from .interpreter import ensure_main
+from ..tools.interpreter import ensure_main
 
 ensure_main(__name__)  # `python -m` with a Python that lacks numpy re-runs under build/venv
 
@@ -13,14 +14,14 @@ import sys
 
 import numpy as np
 
-from . import caffe_io
-from .atomic import check_output, write_bytes_atomic
+from ..caffe_edge import caffe_io
+from ..atomic import check_output, write_bytes_atomic
 from .check import check_model
-from .errors import InqError, ArgParser, cli_main
-from .files import check_fits_memory, read_regular
+from ..errors import InqError, ArgParser, cli_main
+from ..files import check_fits_memory, read_regular
 from .inq_format import Entry, EntryHead, deserialize, serialize
-from .layer_bits import parse_layer_bits
-from .selection import MODES
+from ..net.layer_bits import parse_layer_bits
+from ..net.selection import MODES
 
 
 def export_model(model_path: str, weights_path: str, bits: int, out: str,
@@ -106,7 +107,7 @@ def load_model(inq_path: str, model_path: str, out: str) -> int:
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
-    ap = ArgParser(prog="python -m inq_layer.export", description=__doc__.splitlines()[0])
+    ap = ArgParser(prog="python -m inq_layer.deploy.export", description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, help="net prototxt")
     ap.add_argument("--weights", help="INQ caffemodel to export")
     ap.add_argument("--load", help=".inq file to turn back into a caffemodel")

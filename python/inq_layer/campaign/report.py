@@ -6,8 +6,8 @@ import os
 
 from dataclasses import asdict
 
-from .atomic import write_text_atomic, written_by_path
-from .report_file import Report, parse_report
+from ..atomic import write_text_atomic, written_by_path
+from .report_schema import Report, parse_report
 from .state import Record
 
 

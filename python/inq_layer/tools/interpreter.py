@@ -1,5 +1,5 @@
 """Run under the project's interpreter: `python solver_driver.py ...` or `python -m
-inq_layer.check ...` typed with a system Python that lacks numpy or pycaffe's protobuf is
+inq_layer.deploy.check ...` typed with a system Python that lacks numpy or pycaffe's protobuf is
 re-executed under build/venv/bin/python when `make setup` made it, or stopped with one line
 that says to run it. Standard library only: the command-line entry points call `ensure`
 (or `ensure_main`) before they import anything else; importing the package never does."""
@@ -9,7 +9,8 @@ import importlib.util
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))  # the repository, in a checkout
+# the repository, in a checkout: four levels above python/inq_layer/tools/interpreter.py
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__)))))
 VENV = os.path.join(ROOT, "build", "venv")
 VENV_PYTHON = os.path.join(VENV, "bin", "python")
 NEEDED = ("numpy", "google.protobuf")

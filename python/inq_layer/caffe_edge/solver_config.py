@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from google.protobuf import text_format
 
 from .caffe_io import read_solver
-from .errors import InqError
+from ..errors import InqError
 
 if TYPE_CHECKING:  # annotations only: pycaffe is not imported at load time
     from caffe.proto.caffe_pb2 import SolverParameter

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 
-from .errors import InqError
+from ..errors import InqError
 
 
 class OutLock:

@@ -1,4 +1,4 @@
-"""`python -m inq_layer.imageset`, the documented name of inq_layer.datasets.imageset."""
+"""`python -m inq_layer.tools.imageset`, the documented name of inq_layer.datasets.imageset."""
 import runpy
 
 if __name__ == "__main__":

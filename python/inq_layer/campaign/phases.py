@@ -18,15 +18,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import caffe_io, passes, writeback
-from .caffe_probe import gpu_usable, try_solver
-from .atomic import scratch_file, written_by_path
-from .caffe_log import CaffeLog
-from .errors import InqError
-from .freezer import Freezer
-from .layer_bits import format_layer_bits
-from .scheduler import quantize_net, summary, unfrozen_by_reselection
-from .solver_config import SolverConfig, caffe_solver_text
+from ..caffe_edge import caffe_io
+from ..core import passes, writeback
+from ..caffe_edge.probe import gpu_usable, try_solver
+from ..atomic import scratch_file, written_by_path
+from ..caffe_edge.log_format import CaffeLog
+from ..errors import InqError
+from ..net.freezer import Freezer
+from ..net.layer_bits import format_layer_bits
+from ..net.quantize_net import quantize_net, summary, unfrozen_by_reselection
+from ..caffe_edge.solver_config import SolverConfig, caffe_solver_text
 from .state import (CampaignRecord, Pending, PhaseRecord, Record, SnapshotState, load_snapshot_state,
                     newest_complete_snapshot, save_snapshot_state, snapshot_files)
 from .trainer import check_finite, fast_forward_data, test_and_log, tests_before, train_phase
@@ -132,8 +133,8 @@ class Settings(PhaseSettings):
 def inputs_of(cfg: SolverConfig, weights: str | None) -> dict:
     """What a resume must find unchanged besides the options: the solver file, the net files
     it names and the starting weights, by content."""
-    from .atomic import sha256_file
-    from .files import read_regular
+    from ..atomic import sha256_file
+    from ..files import read_regular
     net = hashlib.sha256()
     for path in filter(None, [cfg.net_path, *cfg.param.test_net]):
         net.update(read_regular(path, "net prototxt"))

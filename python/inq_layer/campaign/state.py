@@ -16,11 +16,11 @@ from typing import Callable
 
 import numpy as np
 
-from .atomic import sha256_file, write_bytes_atomic, write_text_atomic
-from .errors import InqError
-from .files import check_regular
-from .report_file import NUM, field_of, metrics_of
-from .freezer import FrozenBlob
+from ..atomic import sha256_file, write_bytes_atomic, write_text_atomic
+from ..errors import InqError
+from ..files import check_regular
+from .report_schema import NUM, field_of, metrics_of
+from ..net.freezer import FrozenBlob
 
 STATE_VERSION = 1
 _STATE_RE = re.compile(r"_iter_(\d+)\.inqstate\.npz$")

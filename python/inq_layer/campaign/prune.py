@@ -1,9 +1,9 @@
 """Iterative magnitude pruning with retraining (Han et al. 2015), the step before INQ on a
 sparse model (the paper's Table 5):
 
-    python -m inq_layer.prune --solver S --weights W --sparsity 0.9 --out DIR
+    python -m inq_layer.campaign.prune --solver S --weights W --sparsity 0.9 --out DIR
         [--steps 0.5,0.7,0.8,0.9] [--max-iter N] [--seed S]
-    python -m inq_layer.prune ... --sparsity conv1=0.6,conv2=0.8,ip1=0.95,ip2=0.8
+    python -m inq_layer.campaign.prune ... --sparsity conv1=0.6,conv2=0.8,ip1=0.95,ip2=0.8
 
 Each step zeroes the smallest-magnitude weights of every quantizable layer (Convolution,
 Deconvolution, InnerProduct weights) up to that step's sparsity, holds them at 0 with the
@@ -16,7 +16,7 @@ and the accuracy after pruning and after retraining.
 """
 from __future__ import annotations
 
-from .interpreter import ensure_main
+from ..tools.interpreter import ensure_main
 
 ensure_main(__name__)  # `python -m` with a Python that lacks numpy re-runs under build/venv
 
@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from .campaign import PhaseSettings, inputs_of
-from .cli import add_run_options, check_run_options, run
-from .caffe_log import CaffeLog
-from .errors import ArgParser, InqError, cli_main
-from .partition import parse_portion, parse_schedule, target_count
-from .scheduler import prune_net, summary
+from .phases import PhaseSettings, inputs_of
+from ..tools.run_options import add_run_options, check_run_options, run
+from ..caffe_edge.log_format import CaffeLog
+from ..errors import ArgParser, InqError, cli_main
+from ..core.partition import parse_portion, parse_schedule, target_count
+from ..net.quantize_net import prune_net, summary
 
 if TYPE_CHECKING:  # annotations only: pycaffe is not imported at load time
     from caffe import Net
@@ -102,7 +102,7 @@ class PruneSettings(PhaseSettings):
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
-    ap = ArgParser(prog="python -m inq_layer.prune", description=__doc__.splitlines()[0])
+    ap = ArgParser(prog="python -m inq_layer.campaign.prune", description=__doc__.splitlines()[0])
     add_run_options(ap, weights_help="float caffemodel to prune", out_help="output folder (required)",
                     seed_help="recorded with the run (the solver's random_seed seeds Caffe)",
                     max_iter_help="retraining iterations per step (default: the solver's max_iter)")
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         steps = default_steps(sparsity)
 
-    from .runner import solver_with_net_file, starting_weights, writable_out
+    from .inputs import solver_with_net_file, starting_weights, writable_out
     cfg = solver_with_net_file(a.solver)
     weights = starting_weights(a.weights, a.init_from_fillers, None)
     out = writable_out(a.out, [cfg.path, cfg.net_path, weights])
@@ -145,8 +145,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def zero_counts(net_path: str, weights_path: str) -> dict[str, tuple[int, int]]:
     """(weights, zeros) of blob 0 of every prunable layer of a caffemodel."""
-    from . import caffe_io
-    from .selection import quantizable_blobs
+    from ..caffe_edge import caffe_io
+    from ..net.selection import quantizable_blobs
     arrays = caffe_io.model_arrays(caffe_io.read_caffemodel(weights_path))
     types = {ly.name: caffe_io.layer_type(ly) for ly in caffe_io.model_layers(caffe_io.read_net(net_path))}
     keys = quantizable_blobs([(n, t, len(arrays.get(n, []))) for n, t in types.items()])

@@ -13,11 +13,11 @@ from typing import Callable, TYPE_CHECKING
 
 import numpy as np
 
-from .caffe_log import CaffeLog
-from .errors import InqError
+from ..caffe_edge.log_format import CaffeLog
+from ..errors import InqError
 from .evaluate import flatten, test_all
-from .freezer import Freezer
-from .solver_config import SolverConfig, lr_at
+from ..net.freezer import Freezer
+from ..caffe_edge.solver_config import SolverConfig, lr_at
 
 if TYPE_CHECKING:  # annotations only: pycaffe is not imported at load time
     from caffe import Net

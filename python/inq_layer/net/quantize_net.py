@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import passes
-from .errors import InqError
+from ..core import passes
+from ..errors import InqError
 from .freezer import FLOAT, FrozenBlob, decode, encode, frozen_mask
 from .layer_bits import bits_of, check_layer_bits
-from .levels import check_bits, n2_from_n1
-from .partition import parse_portion, target_count
-from .quantize import N1_RULES, RULES, STRATEGIES, check_choice, quantize_blob
+from ..core.levels import check_bits, n2_from_n1
+from ..core.partition import parse_portion, target_count
+from ..core.quantize import N1_RULES, RULES, STRATEGIES, check_choice, quantize_blob
 from .selection import MODES, owners, quantizable_blobs
 
 if TYPE_CHECKING:  # annotations only: pycaffe is not imported at load time

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from .errors import InqError
-from .levels import MAX_BITS, MIN_BITS
+from ..errors import InqError
+from ..core.levels import MAX_BITS, MIN_BITS
 
 
 def parse_layer_bits(text: str | None, option: str = "--layer-bits") -> dict[str, int]:

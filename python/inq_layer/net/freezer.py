@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import passes
-from .errors import InqError
-from .writeback import FLOAT, blend
+from ..core import passes
+from ..errors import InqError
+from ..core.writeback import FLOAT, blend
 
 if TYPE_CHECKING:  # annotations only: pycaffe is not imported at load time
     from collections.abc import Mapping, Sequence

@@ -1,11 +1,11 @@
 """Check that a model is INQ-quantized: every quantizable weight is 0 or +-2^k with
 n2 <= k <= n1, n1 from that blob's max |w|. Reads files with caffe_pb2 only.
 
-    python -m inq_layer.check --model NET.prototxt --weights W.caffemodel --bits 5 [--layer-bits conv1=8]
+    python -m inq_layer.deploy.check --model NET.prototxt --weights W.caffemodel --bits 5 [--layer-bits conv1=8]
 """
 from __future__ import annotations
 
-from .interpreter import ensure_main
+from ..tools.interpreter import ensure_main
 
 ensure_main(__name__)  # `python -m` with a Python that lacks numpy re-runs under build/venv
 
@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import caffe_io
-from .errors import InqError, ArgParser, cli_main
-from .layer_bits import bits_of, check_layer_bits, parse_layer_bits
-from .levels import check_bits, n1_from_max, n2_from_n1
-from .selection import MODES, quantizable_blobs
+from ..caffe_edge import caffe_io
+from ..errors import InqError, ArgParser, cli_main
+from ..net.layer_bits import bits_of, check_layer_bits, parse_layer_bits
+from ..core.levels import check_bits, n1_from_max, n2_from_n1
+from ..net.selection import MODES, quantizable_blobs
 
 
 @dataclass
@@ -127,7 +127,7 @@ def verdict(rows: list[BlobCheck]) -> str:
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
-    ap = ArgParser(prog="python -m inq_layer.check", description=__doc__.splitlines()[0])
+    ap = ArgParser(prog="python -m inq_layer.deploy.check", description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, help="net prototxt")
     ap.add_argument("--weights", required=True, help="caffemodel to check")
     ap.add_argument("--bits", type=int, default=5)

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import InqError
+from ..errors import InqError
 
 Metrics = dict[str, float]  # test output name -> value (accuracy, loss, ...)
 
