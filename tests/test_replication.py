@@ -76,6 +76,10 @@ def test_resnet18_answer_follows_the_rows(monkeypatch):
     fake["r2_mse_fl8_epoch"] = [-0.2, -0.3, -0.1]
     assert "`epoch` regime, best alone: `r2_mse_fl8_epoch` -0.20 ± 0.10 points" in rr._together()
     fake["r2_mse_alexnet"] = [0.0, 0.1, -0.1]
+    assert "`alexnet` regime, best alone: pending" in rr._together()
+    fake["r2_mse_fl8_alexnet"] = [-0.4, -0.5, -0.3]
+    assert "`alexnet` regime, best alone: `r2_mse_fl8_alexnet` -0.40 ± 0.10 points" in rr._together()
+    monkeypatch.setattr(rr.P, "RESNET_TOGETHER", ("r2_mse_fl8_epoch", "r2_mse_fl8"))
     assert "not measured together at the `alexnet` regime" in rr._together()
     fake.update({"r2": [-40.0, -45.0, -50.0], "r2_mse_fl8": [-1.0, -1.1, -0.9], "r2_mse_epoch": None})
     cmd = "\n".join(rr.resnet18_command())
