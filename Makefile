@@ -24,8 +24,8 @@ bench: setup data $(FLOAT_MODEL)
 	@for b in bench/bench_*.py; do echo "== $$b"; GLOG_minloglevel=1 $(VPY) $$b || exit 1; done
 
 data: setup
-	@$(VPY) -m inq_layer.datasets.digits_data --out build/digits --downloads build/downloads
-	@$(VPY) -m inq_layer.datasets.fashion_data --out build/fashion --downloads build/downloads
+	@$(VPY) -m inq_layer.tools.digits_data --out build/digits --downloads build/downloads
+	@$(VPY) -m inq_layer.tools.fashion_data --out build/fashion --downloads build/downloads
 
 # Float LeNet, trained once with Caffe's own tool (seeded by the solver's random_seed).
 $(FLOAT_MODEL):

@@ -76,9 +76,9 @@ def campaign(folder: str) -> None:
     if not rep["check_passed"] or len(layers) != 8 or rep["phases"][-1]["frozen_fraction"] != 1.0:
         sys.exit("AlexNet real-image smoke: unexpected result")
     inq, back = os.path.join(folder, "alexnet.inq"), os.path.join(folder, "back.caffemodel")
-    print(run("-m", "inq_layer.deploy.export", "--model", net, "--weights", rep["final_model"], "--bits", "5",
+    print(run("-m", "inq_layer.tools.export", "--model", net, "--weights", rep["final_model"], "--bits", "5",
               "--out", inq).strip().splitlines()[-1])
-    run("-m", "inq_layer.deploy.export", "--load", inq, "--model", net, "--out", back)
+    run("-m", "inq_layer.tools.export", "--load", inq, "--model", net, "--out", back)
     from inq_layer.caffe_edge import caffe_io
     a = caffe_io.model_arrays(caffe_io.read_caffemodel(rep["final_model"]))
     b = caffe_io.model_arrays(caffe_io.read_caffemodel(back))

@@ -50,7 +50,7 @@ def per_iteration(log_text: str) -> float:
 def main() -> None:
     os.chdir(ROOT)
     if not os.path.exists("build/digits/.complete"):
-        subprocess.run([sys.executable, "-m", "inq_layer.datasets.digits_data"], check=True)
+        subprocess.run([sys.executable, "-m", "inq_layer.tools.digits_data"], check=True)
     from inq_layer.caffe_edge.caffe_io import caffe_tool, caffe_tool_env, write_text_proto
     from inq_layer.caffe_edge.solver_config import load_solver
     tool = caffe_tool()

@@ -1,7 +1,7 @@
 """INQ after pruning on the digits LeNet of `make run`: how small, at what accuracy.
 
 The float LeNet (build/lenet/lenet_float.caffemodel, `make run` trains it) is pruned per
-layer with retraining (python -m inq_layer.campaign.prune, conv1 0.6, conv2 0.85, ip1 0.95, ip2 0.8,
+layer with retraining (python -m inq_layer.tools.prune, conv1 0.6, conv2 0.85, ip1 0.95, ip2 0.8,
 four steps of prototxt/lenet_inq_solver.prototxt), then quantized to 5 bits with
 --keep-zeros and the INQ author's finer schedule, then exported to .inq. Prints the
 accuracy of each model, the sparsity, the .inq size and its ratio to the float32
@@ -35,7 +35,7 @@ def main() -> None:
     folder = tempfile.mkdtemp(prefix="prune_inq.")
     try:
         pruned = os.path.join(folder, "pruned")
-        run("-m", "inq_layer.campaign.prune", "--solver", SOLVER, "--weights", FLOAT, "--out", pruned,
+        run("-m", "inq_layer.tools.prune", "--solver", SOLVER, "--weights", FLOAT, "--out", pruned,
             "--sparsity", "conv1=0.6,conv2=0.85,ip1=0.95,ip2=0.8", "--steps", "0.5,0.75,0.9,1")
         prep = json.load(open(os.path.join(pruned, "report.json")))
         inq = os.path.join(folder, "inq")

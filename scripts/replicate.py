@@ -22,7 +22,8 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from inq_layer.errors import ArgParser, InqError, cli_main
+from inq_layer.errors import InqError
+from inq_layer.tools.command import ArgParser, cli_main
 from replication import carry, render, runner
 from replication.layout import OUT, run_dir
 from replication.plan import NETS, ROWS, SEEDS

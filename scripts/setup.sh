@@ -193,12 +193,17 @@ for src in "$ROOT"/python/inq_layer/core/*.c; do
   lib=("${src%/*}/_$(basename "$src" .c)".cpython-*.so)
   [[ -f "${lib[0]}" && ! "$src" -nt "${lib[0]}" ]] || install=1
 done
+# The entry points (inq-check, ...) are written at install time: again when the project's
+# metadata changed since.
+STAMP="$VENV/.inq_layer_installed"
+[[ -f "$STAMP" && ! "$ROOT/pyproject.toml" -nt "$STAMP" && ! "$ROOT/setup.py" -nt "$STAMP" ]] || install=1
 if [[ $install == 1 ]]; then
   # No build isolation: the venv's own setuptools builds it, with no download.
   "$VPY" -m pip install --no-deps --no-build-isolation -e "$ROOT" > "$BUILD/pip-install-e.log" 2>&1 \
     || { tail -n 5 "$BUILD/pip-install-e.log" >&2; die "pip install -e . failed (build/pip-install-e.log)"; }
   "$VPY" -I -c 'from inq_layer.core import passes, writeback; import sys; sys.exit(passes.KERNEL != "compiled" or writeback.KERNEL != "compiled")' \
     || say "warning: the C kernels did not compile (build/pip-install-e.log): inq_layer runs them with numpy"
+  touch "$STAMP"
 fi
 "$VPY" -c 'import caffe, inq_layer' 2>"$BUILD/import.log" \
   || { tail -n 3 "$BUILD/import.log" >&2; die "'import caffe' fails in build/venv (see build/import.log)"; }

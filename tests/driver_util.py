@@ -55,13 +55,9 @@ def same_models(path_a, path_b):
         len(a[n]) == len(b[n]) and all(np.array_equal(bits(x), bits(y)) for x, y in zip(a[n], b[n])) for n in a)
 
 
-TOOLS = {"check": "deploy.check", "export": "deploy.export", "prune": "campaign.prune", "imageset": "tools.imageset",
-         "image_mean": "tools.image_mean"}
-
-
 def run_tool(module, *args, check=True, **kw):
-    """`python -m inq_layer.<module> ...` from the repository root."""
-    out = subprocess.run([sys.executable, "-m", f"inq_layer.{TOOLS[module]}", *args], capture_output=True, text=True,
+    """`python -m inq_layer.tools.<module> ...` from the repository root."""
+    out = subprocess.run([sys.executable, "-m", f"inq_layer.tools.{module}", *args], capture_output=True, text=True,
                          cwd=ROOT, **kw)
     if check and out.returncode != 0:
         raise AssertionError(f"{module} failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")

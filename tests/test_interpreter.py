@@ -20,10 +20,10 @@ def test_driver_and_tools_reexecute_under_the_project_venv(tmp_path):
     r = subprocess.run([py, DRIVER, "--help"], capture_output=True, text=True, env=env, cwd=str(tmp_path))
     assert r.returncode == 0 and "--solver" in r.stdout, r.stderr
     env_tools = dict(env, PYTHONPATH=os.path.join(ROOT, "python"))  # the package folder, as for pycaffe
-    for tool, flag in (("deploy.check", "--model"), ("deploy.export", "--model"), ("campaign.prune", "--solver"),
-                       ("tools.imageset", "--root"), ("tools.image_mean", "binaryproto"),
-                       ("datasets.fashion_data", "--downloads")):
-        r = subprocess.run([py, "-m", f"inq_layer.{tool}", "--help"], capture_output=True, text=True, env=env_tools,
+    tools = (("check", "--model"), ("export", "--model"), ("prune", "--solver"), ("imageset", "--root"),
+             ("image_mean", "binaryproto"), ("fashion_data", "--downloads"))
+    for tool, flag in tools:
+        r = subprocess.run([py, "-m", f"inq_layer.tools.{tool}", "--help"], capture_output=True, text=True, env=env_tools,
                            cwd=str(tmp_path))
         assert r.returncode == 0 and flag in r.stdout, (tool, r.stderr)
 

@@ -48,7 +48,7 @@ def prune_command(prune: str, seed: int) -> list[str]:
     """The prune tool's arguments after `python`."""
     p = PRUNES[prune]
     start = pruned_path(p.start, seed) if p.start else float_path("lenet", seed)
-    return ["-m", "inq_layer.campaign.prune", "--solver", solver_path(p.regime, "lenet", prune_seed(p, seed)),
+    return ["-m", "inq_layer.tools.prune", "--solver", solver_path(p.regime, "lenet", prune_seed(p, seed)),
             "--weights", start, "--sparsity", p.sparsity, "--steps", p.steps, "--seed", str(seed),
             "--out", run_dir(prune, seed)]
 

@@ -74,7 +74,7 @@ REGIMES = {
 
 @dataclass(frozen=True)
 class Prune:
-    """Magnitude pruning (python -m inq_layer.campaign.prune) of a float model or of another pruning's."""
+    """Magnitude pruning (python -m inq_layer.tools.prune) of a float model or of another pruning's."""
     sparsity: str  # --sparsity
     steps: str  # --steps
     regime: str  # the solver that retrains each step

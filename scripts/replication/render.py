@@ -259,7 +259,7 @@ def doc_text(made: list[str]) -> str:
     L += table(P.TABLES["bn"])
     L += render_resnet.section(made)
     L += ["", "## Pruning + INQ (the paper's Table 5 shape)", "",
-          "Float LeNet pruned by magnitude with retraining (`python -m inq_layer.campaign.prune`, each step "
+          "Float LeNet pruned by magnitude with retraining (`python -m inq_layer.tools.prune`, each step "
           "retrained with the solver of the regime named in the row), then INQ with `--keep-zeros` "
           "(retrained with `advice` unless the row names another regime). The change is measured from "
           "the float model the pruning started from.", ""]

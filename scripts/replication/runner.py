@@ -1,4 +1,4 @@
-"""Runs the plan: float models (`caffe train`), prunings (inq_layer.campaign.prune) and campaigns
+"""Runs the plan: float models (`caffe train`), prunings (inq_layer.tools.prune) and campaigns
 (solver_driver.py), each once per seed, and collects what each finished run measured
 into docs/replication/ once. Interrupted runs continue where they stopped."""
 from __future__ import annotations

@@ -6,10 +6,9 @@ import glob
 import os
 import subprocess
 import tempfile
-from typing import Callable
 
 from ..atomic import move_into_place, sha256_file
-from ..errors import ArgParser, InqError, cli_main
+from ..errors import InqError
 
 
 def _apt_download(package: str, folder: str) -> subprocess.CompletedProcess:
@@ -56,16 +55,3 @@ def extract(deb: str, members: list[str], dest: str) -> list[str]:
             move_into_place(os.path.join(tmp, m), target)
             out.append(target)
     return out
-
-
-def data_cli(prog: str, doc: str, default_out: str, make: Callable[[str, str], None]) -> Callable[..., int]:
-    """The command line of a data module: `python -m PROG [--out DIR] [--downloads DIR]`."""
-    @cli_main
-    def main(argv: list[str] | None = None) -> int:
-        ap = ArgParser(prog=prog, description=doc.splitlines()[0])
-        ap.add_argument("--out", default=default_out)
-        ap.add_argument("--downloads", default="build/downloads")
-        a = ap.parse_args(argv)
-        make(a.out, a.downloads)
-        return 0
-    return main

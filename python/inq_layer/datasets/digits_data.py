@@ -6,21 +6,15 @@ each digit centred in a 28x28 uint8 image (4 pixels of zero border, as MNIST pad
 20x20 digits), one channel. Split: per class a seeded permutation, 400 to train and 100 to
 test (4000 / 1000), then the train set shuffled (seeded) since Caffe reads LMDBs in order.
 
-    python -m inq_layer.datasets.digits_data [--out build/digits]
 """
 from __future__ import annotations
 
-from ..tools.interpreter import ensure_main
-
-ensure_main(__name__)  # `python -m` with a Python that lacks numpy re-runs under build/venv
-
 import os
-import sys
 
 import numpy as np
 
 from ..atomic import move_into_place, sha256_file
-from .debian_data import data_cli, extract, fetch_deb
+from .debian_data import extract, fetch_deb
 from ..errors import InqError
 from .datum_db import write_arrays
 
@@ -80,10 +74,3 @@ def make_data(out: str, downloads: str) -> None:
     write_arrays(os.path.join(out, "digits_test_lmdb"), images[te], labels[te])
     open(done, "w").close()
     print(f"digits: 4000 train / 1000 test 28x28 images in {out}")
-
-
-main = data_cli("python -m inq_layer.datasets.digits_data", __doc__, "build/digits", make_data)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

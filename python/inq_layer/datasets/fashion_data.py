@@ -6,22 +6,16 @@ go into LMDBs unchanged (1 x 28 x 28 uint8 Datums, labels 0..9, the layout of Ca
 convert_mnist_data). Only the order differs: the training set is shuffled with a fixed
 seed, since Caffe reads an LMDB front to back; the test set keeps the file's order.
 
-    python -m inq_layer.datasets.fashion_data [--out build/fashion] [--downloads build/downloads]
 """
 from __future__ import annotations
-
-from ..tools.interpreter import ensure_main
-
-ensure_main(__name__)  # `python -m` with a Python that lacks numpy re-runs under build/venv
 
 import gzip
 import os
 import struct
-import sys
 
 import numpy as np
 
-from .debian_data import data_cli, extract, fetch_deb
+from .debian_data import extract, fetch_deb
 from ..errors import InqError
 from .datum_db import write_arrays
 
@@ -82,10 +76,3 @@ def make_data(out: str, downloads: str) -> None:
         write_arrays(os.path.join(out, f"fashion_{split}_lmdb"), images[order], labels[order])
     open(done, "w").close()
     print(f"fashion-mnist: 60000 train (shuffled, seed {SEED}) / 10000 test 28x28 images in {out}")
-
-
-main = data_cli("python -m inq_layer.datasets.fashion_data", __doc__, "build/fashion", make_data)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

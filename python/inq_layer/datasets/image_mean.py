@@ -9,17 +9,12 @@ double precision, read in one streaming pass with a progress bar.
 """
 from __future__ import annotations
 
-from ..tools.interpreter import ensure_main
-
-ensure_main(__name__)  # `python -m` with a Python that lacks numpy re-runs under build/venv
-
 import sys
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..atomic import check_output, write_bytes_atomic
-from ..errors import ArgParser, InqError, cli_main
+from ..errors import InqError
 from .datum_db import datum_array, records
 
 if TYPE_CHECKING:  # annotations only: pycaffe is not imported at load time
@@ -58,21 +53,3 @@ def blob_proto(mean: np.ndarray) -> BlobProto:
     b.num, b.channels, b.height, b.width = 1, c, h, w  # the legacy dims, as compute_image_mean
     b.data.extend(mean.reshape(-1).tolist())
     return b
-
-
-@cli_main
-def main(argv: list[str] | None = None) -> int:
-    ap = ArgParser(prog="python -m inq_layer.tools.image_mean", description=__doc__.splitlines()[0])
-    ap.add_argument("lmdb", help="the Datum database (LMDB or LevelDB folder)")
-    ap.add_argument("out", help="the mean file to write (.binaryproto)")
-    a = ap.parse_args(argv)
-    check_output(a.out, [a.lmdb], "OUT")
-    mean, n = mean_image(a.lmdb)
-    write_bytes_atomic(a.out, blob_proto(mean).SerializeToString())
-    print(f"wrote {a.out}: mean of {n:,} images, {'x'.join(map(str, mean.shape))}, "
-          f"per-channel means {', '.join(f'{v:.3f}' for v in mean.mean(axis=(1, 2)))}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -21,10 +21,6 @@ aliasing here); enlarged ones agree up to rounding.
 """
 from __future__ import annotations
 
-from ..tools.interpreter import ensure_main
-
-ensure_main(__name__)  # `python -m` with a Python that lacks numpy re-runs under build/venv
-
 import io
 import os
 import sys
@@ -32,12 +28,11 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-import numpy as np
 
-from ..atomic import check_output_dir, replaced_dir
-from .datum_db import BACKENDS, DatumWriter
+from ..atomic import replaced_dir
+from .datum_db import DatumWriter
 from ..files import read_regular
-from ..errors import ArgParser, InqError, cli_main
+from ..errors import InqError
 
 
 @dataclass
@@ -146,38 +141,3 @@ def convert(opt: Options, items: list[tuple[str, int]], out: str, jobs: int = 0,
             raise InqError("no image could be read; nothing was written")
     secs = time.perf_counter() - t0
     return {"written": written, "bad": bad, "seconds": secs, "rate": written / max(secs, 1e-9)}
-
-
-@cli_main
-def main(argv: list[str] | None = None) -> int:
-    ap = ArgParser(prog="python -m inq_layer.tools.imageset", description=__doc__.splitlines()[0])
-    ap.add_argument("--root", required=True, help="folder the list's paths are relative to")
-    ap.add_argument("--list", required=True, help="`relative/path label` per line")
-    ap.add_argument("--out", required=True, help="the LMDB folder to write")
-    ap.add_argument("--resize", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"), help="resize every image")
-    ap.add_argument("--shuffle", action="store_true", help="shuffle the lines (seeded)")
-    ap.add_argument("--seed", type=int, default=0, help="seed of --shuffle (default 0)")
-    ap.add_argument("--encoded", action="store_true", help="store the encoded image (JPEG when resized)")
-    ap.add_argument("--gray", action="store_true", help="one grey channel")
-    ap.add_argument("--backend", choices=BACKENDS, default="lmdb", help="database kind (default lmdb)")
-    ap.add_argument("--stop-on-error", action="store_true", help="stop at the first unreadable image")
-    ap.add_argument("--jobs", type=int, default=0, help="decoding processes (default: one per core)")
-    a = ap.parse_args(argv)
-    if not os.path.isdir(a.root):
-        raise InqError(f"--root {a.root}: not a folder")
-    if a.resize is not None and min(a.resize) < 1:
-        raise InqError(f"--resize {a.resize[0]} {a.resize[1]}: sizes must be positive")
-    check_output_dir(a.out, [a.root, a.list])
-    items = read_list(a.list)
-    if a.shuffle:
-        order = np.random.default_rng(a.seed).permutation(len(items))
-        items = [items[i] for i in order]
-    opt = Options(a.root, tuple(a.resize) if a.resize else None, a.encoded, a.gray)
-    r = convert(opt, items, a.out, a.jobs, a.stop_on_error, backend=a.backend)
-    print(f"wrote {a.out}: {r['written']:,} images ({len(r['bad'])} unreadable left out), "
-          f"{r['rate']:.0f} images/s")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

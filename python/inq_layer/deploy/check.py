@@ -1,24 +1,19 @@
 """Check that a model is INQ-quantized: every quantizable weight is 0 or +-2^k with
 n2 <= k <= n1, n1 from that blob's max |w|. Reads files with caffe_pb2 only.
 
-    python -m inq_layer.deploy.check --model NET.prototxt --weights W.caffemodel --bits 5 [--layer-bits conv1=8]
+    python -m inq_layer.tools.check --model NET.prototxt --weights W.caffemodel --bits 5 [--layer-bits conv1=8]
 """
 from __future__ import annotations
 
-from ..tools.interpreter import ensure_main
-
-ensure_main(__name__)  # `python -m` with a Python that lacks numpy re-runs under build/venv
-
-import sys
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..caffe_edge import caffe_io
-from ..errors import InqError, ArgParser, cli_main
+from ..errors import InqError
 from ..net.layer_bits import bits_of, check_layer_bits, parse_layer_bits
 from ..core.levels import check_bits, n1_from_max, n2_from_n1
-from ..net.selection import MODES, quantizable_blobs
+from ..net.selection import quantizable_blobs
 
 
 @dataclass
@@ -123,22 +118,3 @@ def verdict(rows: list[BlobCheck]) -> str:
     count, zeros = sum(r.count for r in rows), sum(r.zeros for r in rows)
     return (f"check {'passed' if not bad else 'FAILED'}: {len(rows)} blobs, {bad} violations, "
             f"sparsity {zeros / max(count, 1):.2%} ({zeros:,} of {count:,} weights are 0)")
-
-
-@cli_main
-def main(argv: list[str] | None = None) -> int:
-    ap = ArgParser(prog="python -m inq_layer.deploy.check", description=__doc__.splitlines()[0])
-    ap.add_argument("--model", required=True, help="net prototxt")
-    ap.add_argument("--weights", required=True, help="caffemodel to check")
-    ap.add_argument("--bits", type=int, default=5)
-    ap.add_argument("--layer-bits", help="layers with their own bit width: NAME=BITS,... (as the campaign's)")
-    ap.add_argument("--quantize", choices=MODES, default="default", help="which blobs are quantized")
-    a = ap.parse_args(argv)
-    rows = check_model(a.model, a.weights, a.bits, a.quantize, layer_bits=parse_layer_bits(a.layer_bits))
-    print(format_table(rows))
-    print(verdict(rows))
-    return 0 if passed(rows) else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,27 +1,20 @@
 """Deployable INQ models: caffemodel <-> .inq (b-bit exponent codes, see inq_format.py).
 
-    python -m inq_layer.deploy.export --model NET.prototxt --weights W.caffemodel --bits 5 \
+    python -m inq_layer.tools.export --model NET.prototxt --weights W.caffemodel --bits 5 \
         [--layer-bits conv1=8] --out M.inq
-    python -m inq_layer.deploy.export --load M.inq --model NET.prototxt --out W.caffemodel
+    python -m inq_layer.tools.export --load M.inq --model NET.prototxt --out W.caffemodel
 """
 from __future__ import annotations
 
-from ..tools.interpreter import ensure_main
-
-ensure_main(__name__)  # `python -m` with a Python that lacks numpy re-runs under build/venv
-
-import sys
 
 import numpy as np
 
 from ..caffe_edge import caffe_io
-from ..atomic import check_output, write_bytes_atomic
+from ..atomic import write_bytes_atomic
 from .check import check_model
-from ..errors import InqError, ArgParser, cli_main
+from ..errors import InqError
 from ..files import check_fits_memory, read_regular
 from .inq_format import Entry, EntryHead, deserialize, serialize
-from ..net.layer_bits import parse_layer_bits
-from ..net.selection import MODES
 
 
 def export_model(model_path: str, weights_path: str, bits: int, out: str,
@@ -103,41 +96,3 @@ def load_model(inq_path: str, model_path: str, out: str) -> int:
             blob.data.extend(e.array.reshape(-1).tolist())
     write_bytes_atomic(out, model.SerializeToString())
     return len(entries)
-
-
-@cli_main
-def main(argv: list[str] | None = None) -> int:
-    ap = ArgParser(prog="python -m inq_layer.deploy.export", description=__doc__.splitlines()[0])
-    ap.add_argument("--model", required=True, help="net prototxt")
-    ap.add_argument("--weights", help="INQ caffemodel to export")
-    ap.add_argument("--load", help=".inq file to turn back into a caffemodel")
-    ap.add_argument("--bits", type=int, default=5)
-    ap.add_argument("--layer-bits", help="layers with their own bit width: NAME=BITS,... (as the campaign's)")
-    ap.add_argument("--quantize", choices=MODES, default="default")
-    ap.add_argument("--out", required=True)
-    a = ap.parse_args(argv)
-    if bool(a.weights) == bool(a.load):
-        raise InqError("give either --weights (export) or --load (back to a caffemodel)")
-    check_output(a.out, [a.model, a.weights, a.load])
-    if a.load:
-        n = load_model(a.load, a.model, a.out)
-        print(f"wrote {a.out} ({n} blobs)")
-        return 0
-    r = export_model(a.model, a.weights, a.bits, a.out, a.quantize, parse_layer_bits(a.layer_bits))
-    print(f"{'layer':<20} {'weights':>11} {'bits':>4} {'sparsity':>8} {'stored':>8} {'bits/weight':>11} {'bytes':>11}")
-    for ly in r["layers"]:
-        print(f"{ly['layer']:<20} {ly['count']:>11,} {ly['bits']:>4} {ly['sparsity']:>8.2%} {ly['stored']:>8} "
-              f"{ly['bits_per_weight']:>11.3f} {ly['bytes']:>11,}")
-    print(f"wrote {a.out}: {r['file_bytes']:,} bytes")
-    widths = "/".join(map(str, sorted({ly["bits"] for ly in r["layers"]}, reverse=True)))
-    print(f"quantized weights: {r['quantized_weights']:,} -> {r['coded_bytes']:,} bytes at {widths} bits, packed "
-          f"or entropy-coded "
-          f"(float32: {r['quantized_float_bytes']:,} bytes, "
-          f"{r['quantized_float_bytes'] / max(r['coded_bytes'], 1):.1f}x smaller)")
-    print(f"whole model: float32 {r['float_bytes']:,} bytes, .inq {r['file_bytes']:,} bytes, "
-          f"ratio {r['float_bytes'] / r['file_bytes']:.2f}x")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

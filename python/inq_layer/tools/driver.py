@@ -16,8 +16,9 @@ import sys
 from typing import TYPE_CHECKING
 
 from ..campaign.phases import DEFAULT_CAMPAIGN
-from .run_options import add_run_options, check_int, check_run_options, run
-from ..errors import ArgParser, cli_main
+from ..campaign.run import run
+from .command import ArgParser, cli_main
+from .run_options import add_run_options, check_int, check_run_options
 from ..core.quantize import N1_RULES, RULES, STRATEGIES
 from ..net.selection import MODES
 

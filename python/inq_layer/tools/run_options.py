@@ -1,17 +1,11 @@
-"""What the two training tools' command lines share (solver_driver.py, python -m
-inq_layer.campaign.prune): the options of every run of phases and their checks, and the run itself:
-the phases, the tool's own verdict on the final model, the reports, the summary printed."""
+"""The options the two training commands share (solver_driver.py, python -m
+inq_layer.tools.prune): every run of phases takes them, checked the same way."""
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Callable
 
-from ..errors import ArgParser, InqError
-
-if TYPE_CHECKING:  # annotations only: run() imports the campaign when it runs
-    from ..campaign.phases import PhaseSettings
-    from ..caffe_edge.solver_config import SolverConfig
-    from ..campaign.state import Record
+from ..errors import InqError
+from .command import ArgParser
 
 INT32_MAX = 2**31 - 1  # Caffe's iteration counters are int
 SEED_MAX = 2**32 - 1  # numpy's SeedSequence entropy and Caffe's random_seed (uint32 after the cast)
@@ -38,22 +32,3 @@ def check_run_options(a: argparse.Namespace) -> None:
     check_int("--max-iter", a.max_iter, 1)
     check_int("--seed", a.seed, 0, SEED_MAX)
     check_int("--gpu", a.gpu, 0)
-
-
-def run(cfg: SolverConfig, settings: PhaseSettings, resume: bool,
-        verdict: Callable[[Record], tuple[bool, list[str]]], done: str) -> tuple[Record, bool]:
-    """The phases into settings.out, then `verdict(record)` (ok, lines to print), the
-    reports and their summary. Returns (record, ok)."""
-    from ..campaign.phases import Campaign
-    from ..campaign.report import build_report, markdown, write_reports
-    from ..campaign.inputs import campaign_log
-    with campaign_log(settings.out) as log:
-        record = Campaign(cfg, settings, log).run(resume)
-        ok, lines = verdict(record)
-        for line in lines:
-            print(line)
-        rep = build_report(record, ok)
-        write_reports(settings.out, rep)
-        print(markdown(rep))
-        print(f"{done}: {record.final_model}\nreports: {settings.out}/report.md, report.json, accuracy.png")
-    return record, ok

@@ -1,0 +1,55 @@
+"""What every command shares: argparse with one-line errors, and the wrapper that turns a
+user's bad input (InqError, an OSError on a path, an interrupt) into one `error:` line and
+exit 2, while a bug anywhere else keeps its traceback."""
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from typing import Callable, NoReturn
+
+from ..errors import InqError
+
+
+def cli_main(fn: Callable[..., int | None]) -> Callable[..., int]:
+    """Wrap a command-line entry point: InqError/ValueError -> 'error: ...' and exit 2."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs) -> int:
+        try:
+            return fn(*args, **kwargs) or 0
+        except (InqError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        except OSError as e:  # a path the checks could not foresee (a read-only disk, ...)
+            where = e.filename or "a file"
+            print(f"error: {where}: {e.strerror or e}", file=sys.stderr)
+            return 2
+        except MemoryError:
+            print("error: out of memory (an input declares more data than this machine holds; "
+                  "nothing was written)", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+    return run
+
+
+class ArgParser(argparse.ArgumentParser):
+    """argparse with its errors as one `error:` line (cli_main prints it, exit 2) instead
+    of the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        raise InqError(f"{message} (see --help)")
+
+
+def data_command(prog: str, doc: str, default_out: str, make: Callable[[str, str], None]) -> Callable[..., int]:
+    """The command line of a data set: `python -m PROG [--out DIR] [--downloads DIR]`."""
+    @cli_main
+    def main(argv: list[str] | None = None) -> int:
+        ap = ArgParser(prog=prog, description=doc.splitlines()[0])
+        ap.add_argument("--out", default=default_out)
+        ap.add_argument("--downloads", default="build/downloads")
+        a = ap.parse_args(argv)
+        make(a.out, a.downloads)
+        return 0
+    return main
