@@ -16,9 +16,11 @@ export PYTHON
 setup:
 	@bash scripts/setup.sh
 
+# Two tiers: tests/unit without pycaffe (seconds), then everything that builds Caffe nets.
 test: setup
 	$(VPY) -m ruff check --quiet .
-	$(VPY) -m pytest -q -p no:cacheprovider tests
+	$(VPY) tests/unit_without_caffe.py -q
+	$(VPY) -m pytest -q -p no:cacheprovider tests --ignore=tests/unit
 
 bench: setup data $(FLOAT_MODEL)
 	@for b in bench/bench_*.py; do echo "== $$b"; GLOG_minloglevel=1 $(VPY) $$b || exit 1; done

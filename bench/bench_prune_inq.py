@@ -43,7 +43,8 @@ def main() -> None:
             "--keep-zeros", "--bits", "5", "--campaign", FINE, "--out", inq)
         rep = json.load(open(os.path.join(inq, "report.json")))
         from inq_layer.deploy.export import export_model
-        size = export_model(NET, rep["final_model"], 5, os.path.join(folder, "lenet.inq"))
+        from inq_layer.options import QuantOptions
+        size = export_model(NET, rep["final_model"], QuantOptions(bits=5), os.path.join(folder, "lenet.inq"))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     fl = 100 * prep["test_float"]["accuracy"]

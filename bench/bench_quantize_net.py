@@ -67,6 +67,7 @@ def campaign(kernel: str) -> None:
     warm_memory()
     import caffe
     from inq_layer.net.quantize_net import quantize_net
+    from inq_layer.options import QuantOptions
     caffe.set_mode_cpu()
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "vgg16.prototxt")
@@ -85,7 +86,7 @@ def campaign(kernel: str) -> None:
     prev, times = None, []
     for portion in SCHEDULE:
         t = time.perf_counter()
-        prev = quantize_net(net, portion, bits=5, prev=prev)
+        prev = quantize_net(net, portion, QuantOptions(bits=5), prev)
         times.append(time.perf_counter() - t)
     extra = (rss_kb("VmHWM") - base) * 1024
     print(f"{kernel:8s} quantize_net, 5 bits, paper rule: " + ", ".join(

@@ -30,8 +30,8 @@ for m in "${mods[@]}"; do
     # then measure against it (all mutants "killed" by a suite that already fails).
     git diff --quiet -- python/inq_layer || { echo "mutate: python/inq_layer differs from the commit" \
         "(a mutant left by a stopped run?); see git diff, then git checkout -- python/inq_layer" >&2; exit 2; }
-    tests="tests/test_$m.py"
-    for o in "${ALL[@]}"; do [ "$o" != "$m" ] && tests="$tests tests/test_$o.py"; done
+    tests="tests/unit/test_$m.py"
+    for o in "${ALL[@]}"; do [ "$o" != "$m" ] && tests="$tests tests/unit/test_$o.py"; done
     echo "mutate: $m ($(date +%H:%M))"
     # mutmut 2 counts a mutant as killed only when the runner exits 1: a crash (a segfault
     # in the C write-back, an import error) would count as a survivor, so any failure is 1.

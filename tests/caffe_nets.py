@@ -1,6 +1,8 @@
 """Small nets and solvers written into a test's tmp folder."""
 import os
 
+import numpy as np
+
 NET = """name: "tiny"
 layer {{ name: "data" type: "DummyData" top: "data" top: "label"
   dummy_data_param {{ shape {{ dim: {batch} dim: 1 dim: {hw} dim: {hw} }} shape {{ dim: {batch} }}
@@ -45,4 +47,23 @@ def write_tiny(folder, max_iter=10, snapshot=4, test_interval=5, batch=8, hw=8, 
     solver = os.path.join(folder, "solver.prototxt")
     with open(solver, "w") as f:
         f.write(SOLVER.format(net=net, max_iter=max_iter, snapshot=snapshot, test_interval=test_interval))
+    return solver
+
+
+def lmdb_tiny(tmp_path, **kw):
+    """The tiny net reading 64 random images from LMDBs (8 batches of 8: where a data
+    layer stands matters)."""
+    from inq_layer.datasets.datum_db import write_arrays
+    rng = np.random.default_rng(0)
+    data = 'name: "tiny_lmdb"\n'
+    for phase in ("TRAIN", "TEST"):
+        db = str(tmp_path / f"db_{phase}")
+        write_arrays(db, rng.integers(0, 255, (64, 8, 8)).astype(np.uint8), rng.integers(0, 3, 64))
+        data += ('layer { name: "data" type: "Data" top: "data" top: "label"\n'
+                 f'  include {{ phase: {phase} }} transform_param {{ scale: 0.00390625 }}\n'
+                 f'  data_param {{ source: "{db}" batch_size: 8 backend: LMDB }} }}\n')
+    solver = write_tiny(str(tmp_path), **kw)
+    net = tmp_path / "net.prototxt"
+    text = net.read_text()
+    net.write_text(data + text[text.index('layer { name: "conv1"'):])
     return solver

@@ -5,13 +5,19 @@ import types
 
 import pytest
 
+import dataclasses
+
 from inq_layer.campaign.phases import Settings, inputs_of
+from inq_layer.options import QuantOptions
 from inq_layer.errors import InqError
 from inq_layer.campaign.state import CampaignRecord, Record
 
 
 def _settings(**kw):
-    return Settings(campaign=["0.5", "0.75", "1"], **kw)
+    """Settings with the QuantOptions fields of `kw` in its options, the rest its own."""
+    names = {f.name for f in dataclasses.fields(QuantOptions)}
+    opts = QuantOptions(**{k: v for k, v in kw.items() if k in names})
+    return Settings(campaign=["0.5", "0.75", "1"], options=opts, **{k: v for k, v in kw.items() if k not in names})
 
 
 def test_record_holds_every_option_that_shapes_the_results():

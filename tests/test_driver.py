@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from caffe_nets import write_tiny
+from caffe_nets import lmdb_tiny, write_tiny
 from driver_util import DRIVER, bits, caffemodel_params, final_masks, run_driver, same_models, states
 
 
@@ -246,25 +246,6 @@ def test_campaign_on_an_lmdb_net_releases_each_phase_solver(tmp_path):
     r = run_driver("--solver", solver, "--init-from-fillers", "--out", out, "--campaign", "0.5,0.8,1",
                    timeout=120)
     assert "check passed" in r.stdout
-
-
-def lmdb_tiny(tmp_path, **kw):
-    """The tiny net reading 64 random images from LMDBs (8 batches of 8: where a data
-    layer stands matters)."""
-    from inq_layer.datasets.datum_db import write_arrays
-    rng = np.random.default_rng(0)
-    data = 'name: "tiny_lmdb"\n'
-    for phase in ("TRAIN", "TEST"):
-        db = str(tmp_path / f"db_{phase}")
-        write_arrays(db, rng.integers(0, 255, (64, 8, 8)).astype(np.uint8), rng.integers(0, 3, 64))
-        data += ('layer { name: "data" type: "Data" top: "data" top: "label"\n'
-                 f'  include {{ phase: {phase} }} transform_param {{ scale: 0.00390625 }}\n'
-                 f'  data_param {{ source: "{db}" batch_size: 8 backend: LMDB }} }}\n')
-    solver = write_tiny(str(tmp_path), **kw)
-    net = tmp_path / "net.prototxt"
-    text = net.read_text()
-    net.write_text(data + text[text.index('layer { name: "conv1"'):])
-    return solver
 
 
 def test_resume_mid_phase_on_lmdb_data_is_bit_identical(tmp_path):

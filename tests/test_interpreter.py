@@ -23,8 +23,8 @@ def test_driver_and_tools_reexecute_under_the_project_venv(tmp_path):
     tools = (("check", "--model"), ("export", "--model"), ("prune", "--solver"), ("imageset", "--root"),
              ("image_mean", "binaryproto"), ("fashion_data", "--downloads"))
     for tool, flag in tools:
-        r = subprocess.run([py, "-m", f"inq_layer.tools.{tool}", "--help"], capture_output=True, text=True, env=env_tools,
-                           cwd=str(tmp_path))
+        r = subprocess.run([py, "-m", f"inq_layer.tools.{tool}", "--help"], capture_output=True, text=True,
+                           env=env_tools, cwd=str(tmp_path))
         assert r.returncode == 0 and flag in r.stdout, (tool, r.stderr)
 
 

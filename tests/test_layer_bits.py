@@ -8,7 +8,7 @@ import pytest
 from caffe_nets import write_tiny
 from driver_util import run_driver, run_tool, same_models
 from inq_layer.errors import InqError
-from inq_layer.net.layer_bits import parse_layer_bits
+from inq_layer.options import QuantOptions, parse_layer_bits
 from inq_layer.core.levels import n2_from_n1
 
 
@@ -18,15 +18,16 @@ def test_parse_layer_bits():
     assert parse_layer_bits("a=b=4") == {"a=b": 4}  # the last '=' splits: layer names may hold one
     for text, msg in (("conv1", "'conv1' is not LAYER=BITS"), ("=4", "'=4' is not LAYER=BITS"),
                       ("conv1=x", "bits 'x' is not an integer"), ("conv1=9", "bits must be in 2..8"),
-                      ("conv1=1", "bits must be in 2..8"), ("c=4,c=5", "layer 'c' is given twice")):
-        with pytest.raises(InqError, match=f"^--layer-bits: .*{msg}"):
+                      ("conv1=1", "bits must be in 2..8"), ("c=4,c=5", "layer 'c' is given twice"),
+                      ("conv1=8,,ip1=6", "has an empty item"), ("conv1=8,", "has an empty item")):
+        with pytest.raises(InqError, match=f"^--layer-bits.*{msg}"):
             parse_layer_bits(text)
 
 
 def test_quantize_net_gives_each_layer_its_grid(tiny_net):
     from inq_layer import quantize_net
     from inq_layer.deploy.check import check_array
-    blobs = quantize_net(tiny_net, 1.0, bits=2, layer_bits={"conv1": 8})
+    blobs = quantize_net(tiny_net, 1.0, QuantOptions(bits=2, layer_bits={"conv1": 8}))
     c, i = blobs[("conv1", 0)], blobs[("ip1", 0)]
     assert (c.bits, i.bits) == (8, 2) and c.n2 == n2_from_n1(c.n1, 8) and i.n2 == i.n1
     assert c.counts()["bits"] == 8
@@ -34,18 +35,18 @@ def test_quantize_net_gives_each_layer_its_grid(tiny_net):
     conv1 = tiny_net.params["conv1"][0].data
     assert check_array(conv1, 8)[3] == 0 and check_array(conv1, 2)[3] > 0
     with pytest.raises(InqError, match="not a 2-bit grid"):  # phase 2 with other bits for conv1
-        quantize_net(tiny_net, 1.0, bits=2, prev=blobs)
+        quantize_net(tiny_net, 1.0, QuantOptions(bits=2), blobs)
     for lb, msg in (({"nope": 8}, "the net has no layer 'nope'"),
                     ({"bn1": 8}, "layer 'bn1' of the net has no quantizable blob"),
                     ({"conv1": 9}, "bits must be an integer in 2..8")):
         with pytest.raises(InqError, match=msg):
-            quantize_net(tiny_net, 0.5, bits=2, layer_bits=lb)
+            quantize_net(tiny_net, 0.5, QuantOptions(bits=2, layer_bits=lb))
 
 
 def _mixed_model(tmp_path, net):
     """conv1 at 8 bits, ip1 at 2, saved."""
     from inq_layer import quantize_net
-    quantize_net(net, 1.0, bits=2, layer_bits={"conv1": 8})
+    quantize_net(net, 1.0, QuantOptions(bits=2, layer_bits={"conv1": 8}))
     w = str(tmp_path / "mixed.caffemodel")
     net.save(w)
     return str(tmp_path / "net.prototxt"), w

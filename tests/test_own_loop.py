@@ -20,6 +20,7 @@ def example() -> str:
 def test_readme_own_loop_example_runs_and_quantizes(tmp_path, monkeypatch):
     import caffe
     from inq_layer.deploy.check import check_model, passed
+    from inq_layer.options import QuantOptions
     code = example()
     first, rest = code.split("\n", 1)
     assert first.startswith("solver_file, weights, iters = ")
@@ -32,7 +33,8 @@ def test_readme_own_loop_example_runs_and_quantizes(tmp_path, monkeypatch):
     scope = {}
     exec(f"solver_file, weights, iters = {solver!r}, 'float.caffemodel', 6\n" + rest, scope)
     assert scope["weights"] == "inq_phase4.caffemodel"
-    rows = check_model(str(tmp_path / "net.prototxt"), str(tmp_path / "inq_phase4.caffemodel"), 5)
+    rows = check_model(str(tmp_path / "net.prototxt"), str(tmp_path / "inq_phase4.caffemodel"),
+                       QuantOptions(bits=5))
     assert passed(rows) and {r.layer for r in rows} == {"conv1", "ip1"}
     codes = scope["codes"]
     assert all(b.frozen.all() for b in codes.values())

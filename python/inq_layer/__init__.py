@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import importlib
 
-_NAMES = {"Freezer": "net.freezer", "FrozenBlob": "net.freezer", "QuantizedBlob": "core.quantize",
-          "quantize_blob": "core.quantize", "quantize_net": "net.quantize_net", "quantizable_blobs": "net.selection"}
+_NAMES = {"Freezer": "net.freezer", "FrozenBlob": "net.freezer", "QuantOptions": "options",
+          "QuantizedBlob": "core.quantize", "quantize_blob": "core.quantize", "quantize_net": "net.quantize_net",
+          "quantizable_blobs": "net.selection"}
 __all__ = sorted(_NAMES)
 
 

@@ -188,7 +188,9 @@ def export_size(row: str, rep: dict, folder: str) -> dict:
     """The run's final model exported to .inq: file bytes, the float32 bytes of all its
     blobs, and the sparsity of its quantized weights."""
     from inq_layer.deploy.export import export_model
-    r = export_model(prototxt(ROWS[row].net), rep["final_model"], rep["bits"], os.path.join(folder, "model.inq"))
+    from inq_layer.options import QuantOptions
+    r = export_model(prototxt(ROWS[row].net), rep["final_model"], QuantOptions.from_record(rep),
+                     os.path.join(folder, "model.inq"))
     zeros = sum(ly["sparsity"] * ly["count"] for ly in r["layers"]) / sum(ly["count"] for ly in r["layers"])
     return {"file_bytes": r["file_bytes"], "float_bytes": r["float_bytes"], "sparsity": zeros}
 

@@ -25,11 +25,12 @@ from ..atomic import scratch_file, written_by_path
 from ..caffe_edge.log_format import CaffeLog
 from ..errors import InqError
 from ..net.freezer import Freezer
-from ..net.layer_bits import format_layer_bits
 from ..net.quantize_net import quantize_net, summary, unfrozen_by_reselection
 from ..caffe_edge.solver_config import SolverConfig, caffe_solver_text
+from ..options import QuantOptions
+from .activations import Activations
 from .state import (CampaignRecord, Pending, PhaseRecord, Record, SnapshotState, load_snapshot_state,
-                    newest_complete_snapshot, save_snapshot_state, snapshot_files)
+                    newest_complete_snapshot, phase_portions, save_snapshot_state, snapshot_files)
 from .trainer import check_finite, fast_forward_data, test_and_log, tests_before, train_phase
 
 if TYPE_CHECKING:  # annotations only: pycaffe is not imported at load time
@@ -45,8 +46,6 @@ class PhaseSettings:
     list, where to write, how long to train, the starting weights. Subclasses say what a
     phase freezes."""
     campaign: list[str]
-    seed: int | None = None
-    quantize: str = "default"
     out: str = "inq_out"
     max_iter: int | None = None  # override of the solver's max_iter
     gpu: int | None = None
@@ -67,6 +66,10 @@ class PhaseSettings:
     def describe(self) -> str:
         raise NotImplementedError
 
+    def phases(self) -> list[str]:
+        """The portion of each phase."""
+        return self.campaign
+
     def iters(self, cfg: SolverConfig, k: int) -> int:
         """Iterations of phase k."""
         return self.max_iter if self.max_iter is not None else cfg.max_iter
@@ -84,29 +87,21 @@ class PhaseSettings:
 @dataclass
 class Settings(PhaseSettings):
     """An INQ campaign: phase k quantizes and freezes the k-th accumulated portion."""
-    bits: int = 5
-    rule: str = "paper"
-    strategy: str = "magnitude"
+    options: QuantOptions = field(default_factory=QuantOptions)
     final_iters: int = 1
-    n1_rule: str = "max"  # max (the paper's) or mse (least squared error, chosen once)
-    keep_zeros: bool = False  # weights 0 in the starting model stay 0 (INQ after pruning)
-    layer_bits: dict[str, int] = field(default_factory=dict)  # layers with their own bit width
 
     final_name = "final_inq.caffemodel"
 
     def own_record(self) -> dict:
-        rec = {"campaign": self.campaign, "bits": self.bits, "rule": self.rule,
-               "strategy": self.strategy, "seed": self.seed, "quantize": self.quantize,
-               "keep_momentum": self.keep_momentum, "n1_rule": self.n1_rule,
-               "keep_zeros": self.keep_zeros, "final_iters": self.final_iters}
-        if self.layer_bits:  # absent when empty: campaigns without it resume as before
-            rec["layer_bits"] = dict(sorted(self.layer_bits.items()))
-        return rec
+        return {"campaign": self.campaign, "keep_momentum": self.keep_momentum, "final_iters": self.final_iters,
+                **self.options.record()}
 
     def describe(self) -> str:
-        own = f", {format_layer_bits(self.layer_bits)}" if self.layer_bits else ""
-        return (f"INQ campaign {','.join(self.campaign)} ({self.bits} bits{own}, {self.rule} rule, "
-                f"{self.strategy} partition, n1 rule {self.n1_rule})")
+        return f"INQ campaign {','.join(self.campaign)} ({self.options.describe()})"
+
+    def phases(self) -> list[str]:
+        """The campaign's portions, and with --act-from end one phase more at portion 1."""
+        return phase_portions(self.record())
 
     def iters(self, cfg: SolverConfig, k: int) -> int:
         """The last phase only finishes the quantization (as the original: 1 iteration by
@@ -115,19 +110,17 @@ class Settings(PhaseSettings):
 
     def freeze(self, net: Net, k: int, prev: dict | None, log: CaffeLog) -> dict:
         """quantize_net at the k-th accumulated portion."""
-        blobs = quantize_net(net, self.campaign[k], self.bits, prev=prev, rule=self.rule, strategy=self.strategy,
-                             seed=self.seed, quantize=self.quantize, n1_rule=self.n1_rule,
-                             keep_zeros=self.keep_zeros, layer_bits=self.layer_bits)
+        blobs = quantize_net(net, self.phases()[k], self.options, prev)
         for b in blobs.values():
             if b.n1 is None:
                 log(f"warning: layer {b.layer!r}: all weights are zero, counted as quantized")
-        log(f"Phase {k + 1}/{len(self.campaign)}: quantized portion {self.campaign[k]} "
+        log(f"Phase {k + 1}/{len(self.phases())}: quantized portion {self.phases()[k]} "
             f"(frozen {summary(blobs)['frozen_fraction']:.4f})")
         return blobs
 
     def unfrozen(self, prev: dict | None, blobs: dict) -> dict | None:
         """The reference rule re-selects each phase and can free earlier frozen weights."""
-        return unfrozen_by_reselection(prev, blobs) if self.rule == "reference" and prev else None
+        return unfrozen_by_reselection(prev, blobs) if self.options.rule == "reference" and prev else None
 
 
 def inputs_of(cfg: SolverConfig, weights: str | None) -> dict:
@@ -178,6 +171,13 @@ class Campaign:
         for path in filter(None, [cfg.net_path, *cfg.param.test_net]):
             net = caffe_io.read_net(path)
             caffe_io.check_net_for_caffe(path, net, list(caffe.layer_type_list()))
+        opts = getattr(s, "options", None)
+        self.act = (Activations(cfg, self.out, opts, len(s.phases()))
+                    if opts is not None and opts.act_bits is not None else None)
+
+    def _cfg(self, k: int) -> SolverConfig:
+        """The solver of phase k: with quantized activations from then on, the rewritten net."""
+        return self.act.cfg if self.act is not None and self.act.active(k) else self.cfg
 
     # -- solver handling ------------------------------------------------------------
     def _choose_device(self) -> None:
@@ -203,12 +203,12 @@ class Campaign:
         """Build the first phase's solver in a child process: what Caffe would abort on
         becomes one error line before any phase runs. Scratch files that a killed run
         left in the phase folders go first (the --out lock is ours)."""
-        for k in range(len(self.s.campaign)):
+        for k in range(len(self.s.phases())):
             for stale in glob.glob(os.path.join(self._phase_dir(k), "tmp*.prototxt")) + \
                     glob.glob(os.path.join(self._phase_dir(k), "tmp*.solverstate")):
                 os.unlink(stale)
         os.makedirs(self._phase_dir(0), exist_ok=True)
-        text = caffe_solver_text(self.cfg, os.path.join(self._phase_dir(0), "inq"), self.s.iters(self.cfg, 0))
+        text = caffe_solver_text(self._cfg(0), os.path.join(self._phase_dir(0), "inq"), self.s.iters(self.cfg, 0))
         with scratch_file(self._phase_dir(0), ".prototxt", text.encode()) as path:
             try_solver(path, self.cfg.path, self.device)
 
@@ -217,7 +217,7 @@ class Campaign:
 
     def _new_solver(self, k: int):
         os.makedirs(self._phase_dir(k), exist_ok=True)
-        text = caffe_solver_text(self.cfg, os.path.join(self._phase_dir(k), "inq"), self.s.iters(self.cfg, k))
+        text = caffe_solver_text(self._cfg(k), os.path.join(self._phase_dir(k), "inq"), self.s.iters(self.cfg, k))
         with scratch_file(self._phase_dir(k), ".prototxt", text.encode()) as path:
             return self.caffe.get_solver(path)
 
@@ -278,11 +278,15 @@ class Campaign:
             log(f"warning: {passes.LIBRARY} is not built (make setup): blobs are quantized with numpy, "
                 f"same results, about 6 times slower at each phase boundary")
         self._choose_device()
+        if self.act is not None:
+            self.act.write(self.record.data.activations)
         self._try_in_child()
         if not any(self.cfg.test_iters()):  # none, or all at 0 or below
             log(f"warning: {self.cfg.path} has no test_iter above 0: no tests will run, the report has "
                 f"no accuracy")
-        for k in range(len(self.record.data.phases), len(s.campaign)):
+        for k in range(len(self.record.data.phases), len(s.phases())):
+            if self.act is not None and self.act.active(k) and self.record.data.activations is None:
+                self._calibrate(k)
             solver = self._new_solver(k)
             try:
                 blobs, pending = self._begin(solver, k)
@@ -292,6 +296,19 @@ class Campaign:
                 del solver  # before the next phase's solver opens the same LMDB
                 gc.collect()
         return self.record.data
+
+    def _calibrate(self, k: int) -> None:
+        """Each quantizer's f, from the weights phase k starts from, before its solver opens
+        the training data."""
+        rec = self.record.data
+        weights = self.s.weights if k == 0 else snapshot_files(os.path.join(self.out, rec.phases[k - 1].final_state))[0]
+        t = time.time()
+        rec.activations = self.act.calibrate(self.caffe, weights)
+        self.record.save()
+        o = self.act.options
+        self.log(f"Calibrated {len(rec.activations)} activation quantizers ({o.act_bits} bits, {o.act_calibration} "
+                 f"rule, {o.act_calibration_batches} batches, {time.time() - t:.1f} s): "
+                 + ", ".join(f"{n} f={q['f']}{' signed' if q['signed'] else ''}" for n, q in rec.activations.items()))
 
     def _begin(self, solver, k: int) -> tuple[dict, Pending]:
         """Resume phase k from its newest complete snapshot, or start it: the previous
@@ -354,28 +371,34 @@ class Campaign:
     def _train(self, solver, k: int, blobs: dict) -> None:
         train_phase(solver, self.cfg, Freezer(blobs), self.s.iters(self.cfg, k), self.log,
                     lambda it: self._snapshot(solver, k, blobs),
-                    label=f"phase {k + 1}/{len(self.s.campaign)}")
+                    label=f"phase {k + 1}/{len(self.s.phases())}")
 
     def _finish(self, solver, k: int, blobs: dict, pending: Pending) -> None:
         """Test, check that no frozen weight moved, snapshot, record; after the last
         phase, the final model."""
         rec = self.record.data
         check_finite(solver, self.cfg)
+        act = self.act is not None and self.act.active(k)
+        for net in solver.test_nets if act else []:
+            self.act.reset_counts(net)
         after = test_and_log(solver, self.cfg, self.log, solver.iter)
+        saturated = self.act.saturated(solver.test_nets) if act else None
         if Freezer(blobs).violations(solver.net.params):
             raise InqError("internal error: frozen weights moved")  # never expected
         state_path = self._snapshot(solver, k, blobs)
         summ = summary(blobs)
         rec.phases.append(PhaseRecord(
-            portion=float(self.s.campaign[k]), frozen_fraction=summ["frozen_fraction"], layers=summ["layers"],
+            portion=float(self.s.phases()[k]), frozen_fraction=summ["frozen_fraction"], layers=summ["layers"],
             test_after_quantize=pending.test_after_quantize, test_after_training=after,
             iterations=self.s.iters(self.cfg, k), seconds=round(time.time() - self._t0, 3),
             final_state=os.path.relpath(state_path, self.out),
-            unfrozen_by_reselection=pending.unfrozen_by_reselection))
-        if k == len(self.s.campaign) - 1:
+            unfrozen_by_reselection=pending.unfrozen_by_reselection, saturated=saturated))
+        if k == len(self.s.phases()) - 1:
             final = os.path.join(self.out, self.s.final_name)
             with written_by_path(final) as tmp:
                 solver.net.save(tmp)
             rec.final_model = final
+            if self.act is not None:
+                self.act.write_deploy(solver.test_nets[0] if solver.test_nets else solver.net)
         rec.pending = None
         self.record.save()

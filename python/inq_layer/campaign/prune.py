@@ -36,9 +36,9 @@ def parse_sparsity(text: str) -> Decimal | dict[str, Decimal]:
         try:
             d = parse_portion(v)
         except ValueError as e:
-            raise ValueError(f"--sparsity {where}{v}: {str(e).replace('portion ', '')}") from None
+            raise InqError(f"--sparsity {where}{v}: {str(e).replace('portion ', '')}") from None
         if d >= 1:
-            raise ValueError(f"--sparsity {where}{v}: must be below 1 (a layer cannot lose every weight)")
+            raise InqError(f"--sparsity {where}{v}: must be below 1 (a layer cannot lose every weight)")
         return d
     if "=" not in text:
         return one(text.strip(), "")
@@ -46,9 +46,9 @@ def parse_sparsity(text: str) -> Decimal | dict[str, Decimal]:
     for item in text.split(","):
         name, eq, v = item.partition("=")
         if not eq or not name.strip() or not v.strip():
-            raise ValueError(f"--sparsity item {item!r} is not layer=value")
+            raise InqError(f"--sparsity item {item!r} is not layer=value")
         if name.strip() in out:
-            raise ValueError(f"--sparsity names layer {name.strip()!r} twice")
+            raise InqError(f"--sparsity names layer {name.strip()!r} twice")
         out[name.strip()] = one(v.strip(), f"{name.strip()}=")
     return out
 
@@ -63,6 +63,8 @@ def default_steps(target: Decimal | dict) -> list[str]:
 class PruneSettings(PhaseSettings):
     """Phases that are pruning steps (every step trains the full max_iter)."""
     sparsity: Decimal | dict = Decimal("0.9")
+    seed: int | None = None  # recorded only: the solver's random_seed seeds Caffe
+    quantize: str = "default"  # which blobs are prunable (the quantize modes)
 
     final_name = "pruned.caffemodel"
 

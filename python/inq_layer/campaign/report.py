@@ -16,10 +16,26 @@ def build_report(record: Record, check_passed: bool) -> dict:
     test, each phase's record without its state path, the final model and the check."""
     rep = dict(record.settings)
     rep["campaign"] = [float(p) for p in rep["campaign"]]
+    acts = record.activations
+    phases = []
+    for ph in record.phases:
+        d = {k: v for k, v in asdict(ph).items() if k not in ("final_state", "saturated")}
+        if ph.saturated is not None:
+            d["activations"] = _activations(acts, ph.saturated)
+        phases.append(d)
     rep.update({"init_from_fillers": record.init_from_fillers, "test_float": record.test_float or {},
-                "phases": [{k: v for k, v in asdict(ph).items() if k != "final_state"} for ph in record.phases],
-                "final_model": record.final_model, "check_passed": check_passed})
+                "phases": phases, "final_model": record.final_model, "check_passed": check_passed})
+    if acts is not None:
+        last = next((ph.saturated for ph in reversed(record.phases) if ph.saturated is not None), {})
+        rep["activations"] = _activations(acts, last)
     return rep
+
+
+def _activations(acts: dict, saturated: dict) -> dict:
+    """{quantizer top blob: {"bits", "f", "signed", "saturated"}} (saturated: the fraction of
+    its inputs clipped in the phase's last test, None where no test ran)."""
+    return {name: {"bits": q["bits"], "f": q["f"], "signed": q["signed"], "saturated": saturated.get(name)}
+            for name, q in acts.items()}
 
 
 def _metric_names(rep: Report) -> list[str]:
@@ -74,7 +90,17 @@ def markdown(rep: dict | Report) -> str:
                   "|" + "---|" * (len(layers) + 1)]
         for i, ph in enumerate(rep.phases, 1):
             lines.append(f"| {i} | " + " | ".join(f"{ph.layers[n].pruned_fraction:.4f}" for n in layers) + " |")
-    elif rep.phases:
+    acts = rep.raw.get("activations")
+    if acts:
+        lines += [f"Activations: {len(acts)} quantizers, {rep.get('act_bits')} bits ({rep.get('act_calibration')} "
+                  f"calibration over {rep.get('act_calibration_batches')} batches, in from the {rep.get('act_from')}); "
+                  "a value is q * 2^-f:", "", "| blob | bits | f | signed | saturated in the last test |",
+                  "|---|---|---|---|---|"]
+        for name, q in acts.items():
+            sat = "" if q.get("saturated") is None else f"{q['saturated']:.6f}"
+            lines.append(f"| {_cell(name)} | {q['bits']} | {q['f']} | {q['signed']} | {sat} |")
+        lines.append("")
+    if not pruning and rep.phases:
         lines += ["Per layer after the last phase:", "",
                   "| layer | weights | bits | frozen | zero | pruned | n1 | n2 |", "|---|---|---|---|---|---|---|---|"]
         for name, ly in rep.phases[-1].layers.items():
@@ -82,6 +108,10 @@ def markdown(rep: dict | Report) -> str:
             lines.append(f"| {name} | {ly.count:,} | {bits} | {ly.frozen_fraction:.4f} | {ly.zero_fraction:.4f} | "
                          f"{ly.pruned_fraction:.4f} | {ly.n1} | {ly.n2} |")
     return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
 
 
 def plot(rep: dict | Report, path: str) -> None:

@@ -114,6 +114,7 @@ class PhaseRecord:
     seconds: float
     final_state: str  # the phase's last .inqstate.npz, relative to --out
     unfrozen_by_reselection: int | None = None  # reference rule, from phase 2 on
+    saturated: dict | None = None  # quantizer -> fraction of its test inputs saturated (activations in)
 
 
 @dataclass
@@ -132,6 +133,7 @@ class Record:
     phases: list[PhaseRecord] = field(default_factory=list)
     pending: Pending | None = None
     final_model: str | None = None
+    activations: dict | None = None  # quantizer -> {"blob", "bits", "f", "signed"}, once calibrated
 
     @classmethod
     def from_json(cls, data: dict, path: str) -> "Record":
@@ -142,6 +144,7 @@ class Record:
             campaign = field_of(settings, "campaign", list, where)
             if not campaign or not all(isinstance(c, str) for c in campaign):
                 raise InqError(f"{where}: settings.campaign is {campaign!r}, not a list of portions")
+            campaign = phase_portions(settings)
             rec = cls(settings, field_of(data, "init_from_fillers", bool, where, False),
                       metrics_of(data, "test_float", where) if data.get("test_float") is not None else None,
                       final_model=field_of(data, "final_model", (str, type(None)), where, None))
@@ -154,7 +157,8 @@ class Record:
                     field_of(p, "layers", dict, w), metrics_of(p, "test_after_quantize", w),
                     metrics_of(p, "test_after_training", w), field_of(p, "iterations", int, w),
                     float(field_of(p, "seconds", NUM, w)), field_of(p, "final_state", str, w),
-                    field_of(p, "unfrozen_by_reselection", (int, type(None)), w, None)))
+                    field_of(p, "unfrozen_by_reselection", (int, type(None)), w, None),
+                    _saturated(field_of(p, "saturated", (dict, type(None)), w, None), w)))
                 if i >= len(campaign) or abs(rec.phases[-1].portion - float(campaign[i])) > 1e-9:
                     raise InqError(f"{w}: portion {rec.phases[-1].portion:g} is not portion {i + 1} of the "
                                    f"campaign {','.join(campaign)} (a duplicated or foreign phase record)")
@@ -163,9 +167,40 @@ class Record:
                 rec.pending = Pending(metrics_of(pend, "test_after_quantize", f"{where}, pending"),
                                       field_of(pend, "unfrozen_by_reselection", (int, type(None)),
                                                f"{where}, pending", None))
+            rec.activations = _activations(field_of(data, "activations", (dict, type(None)), where, None), where)
         except ValueError as e:
             raise InqError(f"{where} ({e}); move it away or use another --out") from None
         return rec
+
+
+def phase_portions(settings: dict) -> list[str]:
+    """The portion of each phase: the campaign's, and 1 once more for the activation phase
+    of `act_from` end."""
+    extra = ["1"] if settings.get("act_bits") is not None and settings.get("act_from") == "end" else []
+    return list(settings["campaign"]) + extra
+
+
+def _activations(d: dict | None, where: str) -> dict | None:
+    if d is None:
+        return None
+    for name, q in d.items():
+        w = f"{where}, activations.{name}"
+        if not isinstance(q, dict):
+            raise InqError(f"{w}: not an object")
+        field_of(q, "blob", str, w)
+        for k in ("bits", "f"):
+            field_of(q, k, int, w)
+        field_of(q, "signed", bool, w)
+    return d
+
+
+def _saturated(d: dict | None, where: str) -> dict | None:
+    for name, v in (d or {}).items():
+        if v is None:  # no test ran
+            continue
+        if isinstance(v, bool) or not isinstance(v, NUM) or not 0 <= v <= 1:
+            raise InqError(f"{where}: saturated.{name} is {v!r}, not a fraction")
+    return d
 
 
 class CampaignRecord:
@@ -204,4 +239,9 @@ class CampaignRecord:
                                f"use another --out or the same settings")
 
     def save(self) -> None:
-        write_text_atomic(self.path, json.dumps(asdict(self.data), indent=1))
+        d = asdict(self.data)
+        if d["activations"] is None:  # a campaign without activation quantizers: the record of before
+            del d["activations"]
+            for p in d["phases"]:
+                del p["saturated"]
+        write_text_atomic(self.path, json.dumps(d, indent=1))

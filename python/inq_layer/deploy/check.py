@@ -11,8 +11,9 @@ import numpy as np
 
 from ..caffe_edge import caffe_io
 from ..errors import InqError
-from ..net.layer_bits import bits_of, check_layer_bits, parse_layer_bits
-from ..core.levels import check_bits, n1_from_max, n2_from_n1
+from ..core.levels import n1_from_max, n2_from_n1
+from ..net.layer_bits import check_layer_bits
+from ..options import QuantOptions
 from ..net.selection import quantizable_blobs
 
 
@@ -52,13 +53,11 @@ def _bits(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, np.float32).view(np.uint32)
 
 
-def check_model(model_path: str, weights_path: str, bits: int, mode: str = "default",
-                arrays: dict[str, list[np.ndarray]] | None = None,
-                layer_bits: dict[str, int] | None = None) -> list[BlobCheck]:
-    """Check every quantizable blob, each on its layer's grid (`layer_bits`, else `bits`).
-    `arrays` (caffe_io.model_arrays of weights_path) saves decoding the caffemodel again
-    when the caller already has it."""
-    bits = check_bits(bits)
+def check_model(model_path: str, weights_path: str, options: QuantOptions,
+                arrays: dict[str, list[np.ndarray]] | None = None) -> list[BlobCheck]:
+    """Check every quantizable blob (options.quantize says which), each on its layer's grid
+    (options.bits_of). `arrays` (caffe_io.model_arrays of weights_path) saves decoding the
+    caffemodel again when the caller already has it."""
     net = caffe_io.read_net(model_path)
     if arrays is None:
         arrays = caffe_io.model_arrays(caffe_io.read_caffemodel(weights_path))
@@ -70,15 +69,15 @@ def check_model(model_path: str, weights_path: str, bits: int, mode: str = "defa
         raise InqError(f"{weights_path}: has no weights for layer {missing[0][0]!r} of {model_path}"
                        + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
     layers = [(name, types[name], len(arrays.get(name, []))) for name in types]
-    keys = quantizable_blobs(layers, mode)
+    keys = quantizable_blobs(layers, options.quantize)
     if not keys:
         raise InqError(f"{weights_path}: no quantizable layer of {model_path} has weights in it")
-    check_layer_bits(layer_bits or {}, types, [k[0] for k in keys], model_path)
+    check_layer_bits(options.layer_bits, types, [k[0] for k in keys], model_path)
     keys, alias = caffe_io.shared_in_prototxt(net, keys)
     out = []
     for layer, idx in keys:
         w = arrays[layer][idx]
-        b = bits_of(layer, bits, layer_bits)
+        b = options.bits_of(layer)
         n1, n2, exps, nbad, first = check_array(w, b)
         # a layer that shares this blob (counted once, here) must hold the very same values
         for al, ai in [a for a, owner in alias.items() if owner == (layer, idx)]:
@@ -88,14 +87,12 @@ def check_model(model_path: str, weights_path: str, bits: int, mode: str = "defa
     return out
 
 
-def net_layer_bits(text: str | None, model_path: str, mode: str = "default") -> dict[str, int]:
-    """--layer-bits parsed and checked against the net prototxt, before any training."""
-    layer_bits = parse_layer_bits(text)
-    if layer_bits:
+def check_net_layer_bits(options: QuantOptions, model_path: str) -> None:
+    """The options' layer bits checked against the net prototxt, before any training."""
+    if options.layer_bits:
         types = {ly.name: caffe_io.layer_type(ly) for ly in caffe_io.model_layers(caffe_io.read_net(model_path))}
-        keys = quantizable_blobs([(n, t, 1) for n, t in types.items()], mode)
-        check_layer_bits(layer_bits, types, [k[0] for k in keys], model_path)
-    return layer_bits
+        keys = quantizable_blobs([(n, t, 1) for n, t in types.items()], options.quantize)
+        check_layer_bits(options.layer_bits, types, [k[0] for k in keys], model_path)
 
 
 def format_table(rows: list[BlobCheck]) -> str:

@@ -12,15 +12,17 @@ import numpy as np
 from ..caffe_edge import caffe_io
 from ..atomic import write_bytes_atomic
 from .check import check_model
+from ..options import QuantOptions
 from ..errors import InqError
 from ..files import check_fits_memory, read_regular
 from .inq_format import Entry, EntryHead, deserialize, serialize
 
 
-def export_model(model_path: str, weights_path: str, bits: int, out: str,
-                 mode: str = "default", layer_bits: dict[str, int] | None = None) -> dict:
+def export_model(model_path: str, weights_path: str, options: QuantOptions, out: str) -> dict:
+    """The .inq file of a checked INQ model at `out` (bits per layer from `options`); its
+    sizes, per layer and in all."""
     arrays = caffe_io.model_arrays(caffe_io.read_caffemodel(weights_path))
-    rows = check_model(model_path, weights_path, bits, mode, arrays, layer_bits)
+    rows = check_model(model_path, weights_path, options, arrays)
     for r in rows:
         if r.violations:
             raise InqError(f"{weights_path}: layer {r.layer!r} fails the check ({r.violations} weights "
@@ -32,7 +34,7 @@ def export_model(model_path: str, weights_path: str, bits: int, out: str,
     entries = [Entry(name, i, arr, (name, i) in coded, getattr(coded.get((name, i)), "n1", None),
                      bits=getattr(coded.get((name, i)), "bits", None))
                for name, arrs in arrays.items() for i, arr in enumerate(arrs) if (name, i) not in alias]
-    data = serialize(entries, bits)
+    data = serialize(entries, options.bits)
     write_bytes_atomic(out, data)
     float_bytes = sum(e.array.size * 4 for e in entries)
     qw = sum(e.array.size for e in entries if e.coded)

@@ -2,10 +2,11 @@
 
 `quantize_net` works on any pycaffe Net, so a training loop of one's own can drive INQ:
 
-    codes = quantize_net(solver.net, 0.5, bits=5)           # phase 1
+    opts = QuantOptions(bits=5)
+    codes = quantize_net(solver.net, 0.5, opts)             # phase 1
     f = Freezer(codes); f.attach(solver); f.step(n)          # frozen weights stay exact,
                                                              # restored after the last update
-    codes = quantize_net(solver2.net, 0.75, prev=codes)      # phase 2, on a fresh solver
+    codes = quantize_net(solver2.net, 0.75, opts, codes)     # phase 2, on a fresh solver
 
 The other half, keeping frozen weights exact during training, is freezer.Freezer.
 """
@@ -19,10 +20,11 @@ import numpy as np
 from ..core import passes
 from ..errors import InqError
 from .freezer import FLOAT, FrozenBlob, decode, encode, frozen_mask
-from .layer_bits import bits_of, check_layer_bits
-from ..core.levels import check_bits, n2_from_n1
+from .layer_bits import check_layer_bits
+from ..core.levels import n2_from_n1
 from ..core.partition import parse_portion, target_count
-from ..core.quantize import N1_RULES, RULES, STRATEGIES, check_choice, quantize_blob
+from ..core.quantize import check_choice, quantize_blob
+from ..options import QuantOptions
 from .selection import MODES, owners, quantizable_blobs
 
 if TYPE_CHECKING:  # annotations only: pycaffe is not imported at load time
@@ -71,40 +73,40 @@ def blob_seed(seed: int | None, position: int, portion: Decimal) -> int | None:
     return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, position, milli]).generate_state(1)[0])
 
 
-def quantize_net(net: Net, portion: float | str | Decimal, bits: int = 5, prev: dict[Key, FrozenBlob] | None = None,
-                 rule: str = "paper", strategy: str = "magnitude", seed: int | None = None,
-                 quantize: str = "default", n1_rule: str = "max", keep_zeros: bool = False,
-                 layer_bits: dict[str, int] | None = None) -> dict[Key, FrozenBlob]:
+def quantize_net(net: Net, portion: float | str | Decimal, options: QuantOptions | None = None,
+                 prev: dict[Key, FrozenBlob] | None = None) -> dict[Key, FrozenBlob]:
     """Quantize the accumulated `portion` of every quantizable blob of `net` in place and
     return the frozen state of each, keyed (layer, blob index).
 
     `prev` is the previous phase's return value (or plain uint16 codes per key, as Freezer
     takes them; their grid is read off the frozen values): its frozen masks (paper rule), grids
     (paper rule, and the mse rule in both rules: chosen once in the first phase) and pruned
-    masks carry over. `keep_zeros`: weights that are exactly 0 in the first phase stay 0
-    and frozen for good, and the portions count only the others (INQ after pruning).
-    `layer_bits` ({layer name: bits}) gives those layers their own bit width.
+    masks carry over. `options` (default: QuantOptions()) gives the bits, per layer too, the
+    rule, partition, n1 rule and seed, which blobs, and keep_zeros: weights that are exactly
+    0 in the first phase stay 0 and frozen for good, and the portions count only the others
+    (INQ after pruning).
     """
-    check_choice("rule", rule, RULES)
-    check_choice("strategy", strategy, STRATEGIES)
-    check_choice("n1 rule", n1_rule, N1_RULES)
-    check_choice("quantize mode", quantize, MODES)
-    p = parse_portion(portion)
-    check_bits(bits)
+    o = QuantOptions() if options is None else options
+    if not isinstance(o, QuantOptions):
+        raise TypeError(f"options must be a QuantOptions, got {type(o).__name__}")
+    try:
+        p = parse_portion(portion)
+    except ValueError as e:
+        raise InqError(str(e)) from None
     layers = net_layers(net)
-    keys = quantizable_blobs(layers, quantize)
+    keys = quantizable_blobs(layers, o.quantize)
     if not keys:
         raise InqError("the net has no quantizable layer (Convolution, Deconvolution, InnerProduct)")
-    check_layer_bits(layer_bits or {}, [n for n, _, _ in layers], [k[0] for k in keys], "the net")
+    check_layer_bits(o.layer_bits, [n for n, _, _ in layers], [k[0] for k in keys], "the net")
     keys, alias = shared_blobs(net, keys)
-    for a, o in alias.items():
-        if bits_of(a[0], bits, layer_bits) != bits_of(o[0], bits, layer_bits):
-            raise InqError(f"layer bits: layer {a[0]!r} shares its blob {a[1]} with layer {o[0]!r}: give both "
+    for a, owner in alias.items():
+        if o.bits_of(a[0]) != o.bits_of(owner[0]):
+            raise InqError(f"layer bits: layer {a[0]!r} shares its blob {a[1]} with layer {owner[0]!r}: give both "
                            f"the same bits")
     out = {}
     for position, (layer, idx) in enumerate(keys):
         data = net.params[layer][idx].data
-        b = bits_of(layer, bits, layer_bits)
+        b = o.bits_of(layer)
         before = (prev or {}).get((layer, idx))
         if before is not None and not isinstance(before, FrozenBlob):
             before = from_codes(layer, idx, before, b)
@@ -115,14 +117,17 @@ def quantize_net(net: Net, portion: float | str | Decimal, bits: int = 5, prev: 
             raise InqError(f"layer {layer!r} blob {idx}: the previous phase's grid {before.n2}..{before.n1} is "
                            f"not a {b}-bit grid; give the bits of the previous phase")
         if before is None:
-            pruned = (data == 0) if keep_zeros else None
+            pruned = (data == 0) if o.keep_zeros else None
             n1 = None
         else:
             pruned = before.pruned
-            n1 = before.n1 if (rule == "paper" or n1_rule == "mse") else None
-        r = quantize_blob(data, p, b, frozen=None if before is None else before.frozen, rule=rule,
-                          strategy=strategy, seed=blob_seed(seed, position, p), name=layer,
-                          n1=n1, n1_rule=n1_rule, pruned=pruned)
+            n1 = before.n1 if (o.rule == "paper" or o.n1_rule == "mse") else None
+        try:
+            r = quantize_blob(data, p, b, frozen=None if before is None else before.frozen, rule=o.rule,
+                              strategy=o.strategy, seed=blob_seed(o.seed, position, p), name=layer,
+                              n1=n1, n1_rule=o.n1_rule, pruned=pruned)
+        except ValueError as e:  # the blob's values (NaN, a magnitude past float32's grids), named
+            raise InqError(str(e)) from None
         data[...] = r.quantized
         out[(layer, idx)] = FrozenBlob(layer, idx, r.n1, r.n2, encode(r.quantized, r.frozen, layer), pruned, b)
     return out

@@ -12,7 +12,7 @@ ensure_main(__name__)  # `python -m` with a Python that lacks numpy re-runs unde
 import sys
 
 from ..deploy.check import check_model, format_table, passed, verdict
-from ..net.layer_bits import parse_layer_bits
+from ..options import QuantOptions, parse_layer_bits
 from ..net.selection import MODES
 from .command import ArgParser, cli_main
 
@@ -25,11 +25,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bits", type=int, default=5)
     ap.add_argument("--layer-bits", help="layers with their own bit width: NAME=BITS,... (as the campaign's)")
     ap.add_argument("--quantize", choices=MODES, default="default", help="which blobs are quantized")
+    ap.add_argument("--act-bits", type=int, metavar="B",
+                    help="also check the activations: every quantizer of --model (the inq_net.prototxt of a "
+                         "campaign with --act-bits B) is calibrated at B bits and its output on test batches is on "
+                         "its grid")
+    ap.add_argument("--act-batches", type=int, default=3, metavar="N", help="test batches for --act-bits (default 3)")
     a = ap.parse_args(argv)
-    rows = check_model(a.model, a.weights, a.bits, a.quantize, layer_bits=parse_layer_bits(a.layer_bits))
+    opts = QuantOptions(bits=a.bits, layer_bits=parse_layer_bits(a.layer_bits), quantize=a.quantize,
+                        act_bits=a.act_bits)
+    rows = check_model(a.model, a.weights, opts)
     print(format_table(rows))
+    ok = passed(rows)
+    if a.act_bits is not None:
+        from ..deploy.check_activations import check_activations, format_act_table
+        acts = check_activations(a.model, a.weights, a.act_bits, a.act_batches)
+        print(format_act_table(acts))
+        ok = ok and not any(r.off_grid for r in acts)
+        print(f"activations {'on their grids' if ok else 'OFF their grids'}: {len(acts)} quantizers, "
+              f"{sum(r.count for r in acts):,} values checked, {sum(r.off_grid for r in acts):,} off grid")
     print(verdict(rows))
-    return 0 if passed(rows) else 1
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -12,12 +12,15 @@ from ..errors import InqError
 
 
 def cli_main(fn: Callable[..., int | None]) -> Callable[..., int]:
-    """Wrap a command-line entry point: InqError/ValueError -> 'error: ...' and exit 2."""
+    """Wrap a command-line entry point: InqError -> 'error: ...' and exit 2. Only the user's
+    input and machine reach here as errors (InqError, OSError, MemoryError: a file declared
+    more data than this machine holds); a ValueError or anything else is a bug and keeps
+    its traceback."""
     @functools.wraps(fn)
     def run(*args, **kwargs) -> int:
         try:
             return fn(*args, **kwargs) or 0
-        except (InqError, ValueError) as e:
+        except InqError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
         except OSError as e:  # a path the checks could not foresee (a read-only disk, ...)

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 from ..campaign.phases import DEFAULT_CAMPAIGN
 from ..campaign.run import run
+from ..errors import InqError
+from ..options import ACT_FROM, CALIBRATIONS, QuantOptions, parse_layer_bits
 from .command import ArgParser, cli_main
 from .run_options import add_run_options, check_int, check_run_options
 from ..core.quantize import N1_RULES, RULES, STRATEGIES
@@ -61,6 +63,18 @@ def build_parser() -> ArgParser:
                     help="carry SGD momentum history across phases (the original resets it)")
     ap.add_argument("--final-iters", type=int, default=1,
                     help="iterations of the last phase (default 1, as the original)")
+    act = ap.add_argument_group("activations (beyond the paper: fixed-point activations, trained with)")
+    act.add_argument("--act-bits", type=int, metavar="B",
+                     help="quantize the input of every quantized layer to B-bit fixed point (2..16; default: "
+                          "activations stay float); writes inq_net.prototxt and inq_deploy.prototxt into --out")
+    act.add_argument("--act-calibration", default="mse", choices=CALIBRATIONS,
+                     help="how each quantizer's step 2^-f is chosen: mse (least squared error, default) or max "
+                          "(the largest value fits)")
+    act.add_argument("--act-calibration-batches", type=int, default=20, metavar="N",
+                     help="training batches the calibration sees (default 20)")
+    act.add_argument("--act-from", default="start", choices=ACT_FROM,
+                     help="start: quantized activations from phase 1 (default); end: one more phase after the "
+                          "last, all weights frozen, of the solver's max_iter")
     return ap
 
 
@@ -72,27 +86,30 @@ def default_out(cfg: SolverConfig) -> str:
 @cli_main
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
-    from ..core.levels import check_bits
     from ..core.partition import parse_schedule
-    campaign = parse_schedule(a.campaign, "--campaign", end_at_one=True)
-    check_bits(a.bits)
+    try:
+        campaign = parse_schedule(a.campaign, "--campaign", end_at_one=True)
+    except ValueError as e:
+        raise InqError(str(e)) from None
     check_run_options(a)
     check_int("--final-iters", a.final_iters, 1)
+    opts = QuantOptions(bits=a.bits, layer_bits=parse_layer_bits(a.layer_bits), rule=a.rule, strategy=a.strategy,
+                        n1_rule=a.n1_rule, seed=a.seed, quantize=a.quantize, keep_zeros=a.keep_zeros,
+                        act_bits=a.act_bits, act_calibration=a.act_calibration,
+                        act_calibration_batches=a.act_calibration_batches, act_from=a.act_from)
 
     from ..campaign.phases import Settings, inputs_of
-    from ..deploy.check import check_model, format_table, net_layer_bits, passed, verdict
+    from ..deploy.check import check_model, check_net_layer_bits, format_table, passed, verdict
     from ..campaign.inputs import solver_with_net_file, starting_weights, writable_out
     cfg = solver_with_net_file(a.solver)
     weights = starting_weights(a.weights, a.init_from_fillers, DEFAULT_WEIGHTS.get(os.path.basename(a.solver)))
-    layer_bits = net_layer_bits(a.layer_bits, cfg.net_path, a.quantize)
+    check_net_layer_bits(opts, cfg.net_path)
     out = writable_out(a.out or default_out(cfg), [cfg.path, cfg.net_path, weights])
-    s = Settings(campaign=campaign, bits=a.bits, rule=a.rule, strategy=a.strategy, seed=a.seed,
-                 quantize=a.quantize, out=out, max_iter=a.max_iter, final_iters=a.final_iters,
-                 gpu=a.gpu, weights=weights, keep_momentum=a.keep_momentum, n1_rule=a.n1_rule,
-                 keep_zeros=a.keep_zeros, layer_bits=layer_bits, inputs=inputs_of(cfg, weights))
+    s = Settings(campaign=campaign, options=opts, out=out, max_iter=a.max_iter, final_iters=a.final_iters,
+                 gpu=a.gpu, weights=weights, keep_momentum=a.keep_momentum, inputs=inputs_of(cfg, weights))
 
     def checked(record) -> tuple[bool, list[str]]:
-        rows = check_model(cfg.net_path, record.final_model, a.bits, a.quantize, layer_bits=layer_bits)
+        rows = check_model(cfg.net_path, record.final_model, opts)
         return passed(rows), [format_table(rows), verdict(rows)]
 
     _, ok = run(cfg, s, a.resume, checked, "final model")

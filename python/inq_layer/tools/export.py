@@ -15,7 +15,7 @@ import sys
 from ..atomic import check_output
 from ..deploy.export import export_model, load_model
 from ..errors import InqError
-from ..net.layer_bits import parse_layer_bits
+from ..options import QuantOptions, parse_layer_bits
 from ..net.selection import MODES
 from .command import ArgParser, cli_main
 
@@ -33,12 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if bool(a.weights) == bool(a.load):
         raise InqError("give either --weights (export) or --load (back to a caffemodel)")
+    opts = QuantOptions(bits=a.bits, layer_bits=parse_layer_bits(a.layer_bits), quantize=a.quantize)
     check_output(a.out, [a.model, a.weights, a.load])
     if a.load:
         n = load_model(a.load, a.model, a.out)
         print(f"wrote {a.out} ({n} blobs)")
         return 0
-    r = export_model(a.model, a.weights, a.bits, a.out, a.quantize, parse_layer_bits(a.layer_bits))
+    r = export_model(a.model, a.weights, opts, a.out)
     print(f"{'layer':<20} {'weights':>11} {'bits':>4} {'sparsity':>8} {'stored':>8} {'bits/weight':>11} {'bytes':>11}")
     for ly in r["layers"]:
         print(f"{ly['layer']:<20} {ly['count']:>11,} {ly['bits']:>4} {ly['sparsity']:>8.2%} {ly['stored']:>8} "

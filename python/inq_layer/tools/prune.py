@@ -46,7 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     check_run_options(a)
     sparsity = parse_sparsity(a.sparsity)
     if a.steps:
-        steps = parse_schedule(a.steps, "--steps")
+        try:
+            steps = parse_schedule(a.steps, "--steps")
+        except ValueError as e:
+            raise InqError(str(e)) from None
         if isinstance(sparsity, Decimal) and Decimal(steps[-1]) != sparsity:
             raise InqError(f"--steps must end at the target sparsity {sparsity}; it ends at {steps[-1]}")
     else:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 
 from ..errors import InqError
+from ..options import SEED_MAX
 from .command import ArgParser
 
 INT32_MAX = 2**31 - 1  # Caffe's iteration counters are int
-SEED_MAX = 2**32 - 1  # numpy's SeedSequence entropy and Caffe's random_seed (uint32 after the cast)
 
 
 def add_run_options(ap: ArgParser, weights_help: str, out_help: str, seed_help: str,

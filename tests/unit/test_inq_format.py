@@ -98,7 +98,7 @@ def test_codes_in_the_file_match_the_format_doc_example():
     mapping that encode and decode both got wrong the same way."""
     import os
     import re
-    doc = open(os.path.join(os.path.dirname(__file__), "..", "docs", "FORMAT.md")).read()
+    doc = open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "FORMAT.md")).read()
     m = re.search(r"Example, (\d) bits, n1 = (-?\d+): (.*)", doc)
     bits, n1 = int(m.group(1)), int(m.group(2))
     pairs = re.findall(r"`(0b[01]+|0)` = ([+-]?2\^-?\d+|[+-]?[\d.]+)", m.group(3))

@@ -1,0 +1,113 @@
+"""net/act_placement.py: where the quantizers go (after the ReLU, after a residual sum and
+its ReLU, on the data, before max pooling), one per value, never in place; the deploy net."""
+import pytest
+from google.protobuf import text_format
+
+from inq_layer.caffe_edge.caffe_io import pb2
+from inq_layer.errors import InqError
+from inq_layer.net import act_placement as ap
+
+
+def net_of(text: str):
+    return text_format.Parse(text, pb2().NetParameter())
+
+
+def layer(name, type_, bottoms, tops, extra=""):
+    b = " ".join(f'bottom: "{x}"' for x in bottoms)
+    t = " ".join(f'top: "{x}"' for x in tops)
+    return f'layer {{ name: "{name}" type: "{type_}" {b} {t} {extra} }}\n'
+
+
+DATA = (layer("train", "Data", [], ["data", "label"], "include { phase: TRAIN }")
+        + layer("test", "Data", [], ["data", "label"], "include { phase: TEST }"))
+LOSS = layer("loss", "SoftmaxWithLoss", ["ip", "label"], ["loss"]) + \
+    layer("acc", "Accuracy", ["ip", "label"], ["accuracy"], "include { phase: TEST }")
+
+
+def reads(net):
+    return {ly.name: list(ly.bottom) for ly in net.layer}
+
+
+def test_quantizers_go_after_the_relu_and_before_max_pooling():
+    net = net_of(DATA + layer("conv1", "Convolution", ["data"], ["conv1"])
+                 + layer("relu1", "ReLU", ["conv1"], ["conv1"])
+                 + layer("pool1", "Pooling", ["conv1"], ["pool1"], "pooling_param { pool: MAX }")
+                 + layer("drop", "Dropout", ["pool1"], ["pool1"])
+                 + layer("ip", "InnerProduct", ["pool1"], ["ip"]) + LOSS)
+    qs = ap.add_quantizers(net, 8)
+    assert [(q.name, q.bottom) for q in qs] == [("data_q", "data"), ("conv1_q", "conv1")]
+    names = [ly.name for ly in net.layer]
+    assert names.index("data_q") == 2 and names.index("conv1_q") == names.index("relu1") + 1
+    r = reads(net)
+    assert r["conv1"] == ["data_q"] and r["pool1"] == ["conv1_q"] and r["ip"] == ["pool1"]
+    assert all(not ly.include for ly in net.layer if ly.name.endswith("_q"))  # both phases read them
+    assert ap.add_quantizers(net, 8) == qs  # a second rewrite finds them in place
+
+
+def test_residual_block_gets_one_quantizer_after_the_sum_and_its_relu():
+    net = net_of(layer("in", "Input", [], ["data"], "input_param { shape { dim: 1 dim: 2 dim: 4 dim: 4 } }")
+                 + layer("conv1", "Convolution", ["data"], ["c1"])
+                 + layer("r1", "ReLU", ["c1"], ["c1"])
+                 + layer("conv2", "Convolution", ["c1"], ["c2"])
+                 + layer("bn2", "BatchNorm", ["c2"], ["c2"])
+                 + layer("sum", "Eltwise", ["c1", "c2"], ["s"])
+                 + layer("r2", "ReLU", ["s"], ["s"])
+                 + layer("conv3", "Convolution", ["s"], ["c3"])
+                 + layer("pool", "Pooling", ["s"], ["p"], "pooling_param { pool: AVE }"))
+    qs = ap.add_quantizers(net, 4)
+    assert [(q.name, q.bottom) for q in qs] == [("data_q", "data"), ("c1_q", "c1"), ("s_q", "s")]
+    r = reads(net)
+    assert r["conv2"] == ["c1_q"] and r["sum"] == ["c1_q", "c2"]  # the shortcut carries the quantized value
+    assert r["conv3"] == ["s_q"] and r["pool"] == ["s_q"]
+    names = [ly.name for ly in net.layer]
+    assert names.index("s_q") == names.index("r2") + 1
+
+
+def test_a_quantizer_in_place_gets_a_top_of_its_own():
+    q = ('python_param { module: "inq_layer.net.fixed_point_layer" layer: "FixedPoint" '
+         'param_str: "{\\"bits\\": 8}" }')
+    net = net_of(layer("in", "Input", [], ["data"], "input_param { shape { dim: 1 dim: 4 } }")
+                 + layer("q", "Python", ["data"], ["data"], q) + layer("ip", "InnerProduct", ["data"], ["ip"]))
+    qs = ap.add_quantizers(net, 8)
+    assert [(x.name, x.bottom) for x in qs] == [("q", "data")]
+    assert list(net.layer[1].top) == ["data_q"] and reads(net)["ip"] == ["data_q"]
+
+
+def test_a_phase_only_consumer_gets_a_phase_only_quantizer():
+    net = net_of(DATA + layer("ip", "InnerProduct", ["data"], ["ip"]) + LOSS
+                 + layer("branch", "ReLU", ["ip"], ["a"], "include { phase: TEST }")
+                 + layer("aux", "InnerProduct", ["a"], ["aux"], "include { phase: TEST }"))
+    ap.add_quantizers(net, 8)
+    assert not next(ly for ly in net.layer if ly.name == "data_q").include
+    q = next(ly for ly in net.layer if ly.name == "a_q")
+    assert [r.phase for r in q.include] == [ap.TEST]
+
+
+def test_names_never_collide():
+    net = net_of(layer("in", "Input", [], ["data"], "input_param { shape { dim: 1 dim: 4 } }")
+                 + layer("data_q", "ReLU", ["data"], ["x"]) + layer("ip", "InnerProduct", ["data"], ["ip"]))
+    assert [q.name for q in ap.add_quantizers(net, 8)] == ["data_q2"]
+
+
+def test_what_cannot_get_a_quantizer_is_said_in_one_line():
+    with pytest.raises(InqError, match="no quantizable layer"):
+        ap.add_quantizers(net_of(layer("in", "Input", [], ["data"], "input_param { shape { dim: 1 } }")
+                                 + layer("r", "ReLU", ["data"], ["r"])), 8)
+    with pytest.raises(InqError, match="layer 'ip' reads blob 'nowhere', which no layer before it produces"):
+        ap.add_quantizers(net_of(layer("ip", "InnerProduct", ["nowhere"], ["ip"])), 8)
+    with pytest.raises(InqError, match="legacy `input:`"):
+        ap.add_quantizers(net_of('input: "data" input_dim: 1 input_dim: 4\n' + layer("ip", "InnerProduct",
+                                                                                   ["data"], ["ip"])), 8)
+
+
+def test_deploy_net_has_inputs_no_loss_and_the_same_blob_names():
+    net = net_of(DATA.replace('top: "label"', 'top: "label" transform_param { scale: 0.5 }')
+                 + layer("ip", "InnerProduct", ["data"], ["ip"]) + LOSS)
+    ap.add_quantizers(net, 8)
+    ap.set_quantizers(net, {"data_q": (8, 4, False)})
+    d = ap.deploy_net(net, {"data": (64, 3, 5, 5), "ip": (64, 10)})
+    assert [(ly.name, ly.type) for ly in d.layer] == [("data", "Input"), ("data_q", "Python"),
+                                                      ("ip", "InnerProduct"), ("prob", "Softmax")]
+    assert list(d.layer[0].input_param.shape[0].dim) == [1, 3, 5, 5]
+    assert d.layer[0].transform_param.scale == 0.5
+    assert '"f": 4' in d.layer[1].python_param.param_str and list(d.layer[3].bottom) == ["ip"]
