@@ -114,6 +114,9 @@ class Row:
     strategy: str = "magnitude"
     quantize: str = "default"
     keep_momentum: bool = False
+    act_bits: int | None = None  # fixed-point activations (--act-bits), None: float
+    act_calibration: str = "mse"
+    act_from: str = "start"
 
     @property
     def campaign(self) -> str:
@@ -136,6 +139,12 @@ class Row:
             o.append("--keep-momentum")
         if self.pruned:
             o.append("--keep-zeros")
+        if self.act_bits is not None:
+            o += ["--act-bits", str(self.act_bits)]
+            for flag, value, default in (("--act-calibration", self.act_calibration, "mse"),
+                                         ("--act-from", self.act_from, "start")):
+                if value != default:
+                    o += [flag, value]
         return o
 
 
@@ -209,6 +218,20 @@ RESNET = {
     "r2_mse_fl8_epoch": Row("ResNet-8 2 bits mse, conv1 and ip at 8 bits, one epoch per phase", net="resnet8",
                             regime="epoch", bits=2, n1_rule="mse", layer_bits=FIRST_LAST_8),
 }
+# Fixed-point activations (--act-bits): the weights of b5, b2_mse, r5 and r2_mse_fl8_epoch,
+# activations at 8 and 4 bits; at W5/A4 the calibration rule and when the quantizers come in.
+ACTIVATIONS = {
+    "b5_a8": Row("5 bits, activations 8 bits", act_bits=8),
+    "b5_a4": Row("5 bits, activations 4 bits", act_bits=4),
+    "b5_a4_max": Row("5 bits, activations 4 bits, max calibration", act_bits=4, act_calibration="max"),
+    "b5_a4_end": Row("5 bits, activations 4 bits, from an extra phase at the end", act_bits=4, act_from="end"),
+    "b2_mse_a8": Row("2 bits mse, activations 8 bits", bits=2, n1_rule="mse", act_bits=8),
+    "r5_a8": Row("ResNet-8 5 bits, activations 8 bits", net="resnet8", act_bits=8),
+    "r5_a4": Row("ResNet-8 5 bits, activations 4 bits", net="resnet8", act_bits=4),
+    "r2_mse_fl8_epoch_a8": Row("ResNet-8 2 bits mse, conv1 and ip at 8 bits, one epoch per phase, activations "
+                               "8 bits", net="resnet8", regime="epoch", bits=2, n1_rule="mse",
+                               layer_bits=FIRST_LAST_8, act_bits=8),
+}
 RESNET_LONGEST = {
     "r2_mse_alexnet": Row("ResNet-8 2 bits mse, AlexNet solver scaled", net="resnet8", regime="alexnet", bits=2,
                           n1_rule="mse"),
@@ -216,7 +239,7 @@ RESNET_LONGEST = {
     "r2_mse_fl8_alexnet": Row("ResNet-8 2 bits mse, conv1 and ip at 8 bits, AlexNet solver scaled", net="resnet8",
                               regime="alexnet", bits=2, n1_rule="mse", layer_bits=FIRST_LAST_8),
 }
-ROWS: dict[str, Row] = {**DENSE, **PRUNED, **LONGEST, **RESNET, **RESNET_LONGEST}
+ROWS: dict[str, Row] = {**DENSE, **PRUNED, **LONGEST, **RESNET, **ACTIVATIONS, **RESNET_LONGEST}
 # ResNet-8 2 bits mse by phase length, shortest first (`advice` is r2_mse)
 RESNET_PHASE_LENGTH = ("r2_mse_epoch", "r2_mse", "r2_mse_alexnet")
 # mse n1 with conv1 and ip at 8 bits, by phase length, shortest first
@@ -260,6 +283,18 @@ FLOAT_GOAL = 90.0  # the float LeNet's accuracy, every seed
 FIVE_BIT_GOAL = Goal("b5", -0.2, "5 bits, no loss (>= float - 0.2)")
 GOALS = (Goal("b3", -1.0, "3 bits, max n1 (>= float - 1.0)"), Goal("b3_mse", -1.0, "3 bits, mse n1 (>= float - 1.0)"),
          Goal("b2_mse", -2.0, "2 bits with the mse n1 (>= float - 2.0)"))
+# fixed-point activations: the tables, goals and choices of the doc's section
+ACT_TABLES = {"LeNet": ["b5", "b5_a8", "b5_a4", "b5_a4_max", "b5_a4_end", "b2_mse", "b2_mse_a8"],
+              "ResNet-8": ["r5", "r5_a8", "r5_a4", "r2_mse_fl8_epoch", "r2_mse_fl8_epoch_a8"]}
+ACT_GOALS = (Goal("b5_a8", -0.3, "LeNet W5/A8 (>= float - 0.3)"),
+             Goal("r5_a8", -0.3, "ResNet-8 W5/A8 (>= float - 0.3)"),
+             Goal("b5_a4", -1.0, "LeNet W5/A4 (>= float - 1.0)"),
+             Goal("r5_a4", -1.0, "ResNet-8 W5/A4 (>= float - 1.0)"),
+             Goal("r2_mse_fl8_epoch_a8", -2.0, "ResNet-8 2-bit recipe at A8 (>= float - 2.0)"))
+ACT_CHOICES = (("b5_a4_max", "b5_a4", "mse calibration against max (LeNet W5/A4)"),
+               ("b5_a4_end", "b5_a4", "quantizers from the start against an extra phase at the end (LeNet W5/A4)"),
+               ("b5", "b5_a8", "8-bit activations against float ones (LeNet W5)"),
+               ("r5", "r5_a8", "8-bit activations against float ones (ResNet-8 W5)"))
 PRUNING_HOLDS = -0.5  # a pruning holds within this many points of float
 SIZE_GOAL = (50, -0.5)  # pruned 5-bit rows: this many times smaller than float32, within these points
 PER_PHASE = ("b5", "b3", "b3_mse", "b2", "b2_mse")
