@@ -93,7 +93,7 @@ def main() -> None:
         print(f"{label}: caffe train {c * 1e3:.2f} ms/iter, driver {d * 1e3:.2f} ms/iter, "
               f"ratio driver/caffe = {d / c:.3f} (per pair: {each})")
 
-    from inq_layer.core import writeback
+    from inq_layer.core import codes as writeback
     print(f"write-back kernel: {writeback.KERNEL}")
     print(f"LeNet, batch 64, {ITERS} iterations a run, display every {DISPLAY}; driver phase 1 "
           f"with 50% of weights frozen; medians over {PAIRS} alternated pairs; goal <= 1.03", flush=True)

@@ -15,7 +15,7 @@
 set -u
 cd "$(dirname "$0")/.."
 PY=build/venv/bin/python
-ALL=(levels partition quantize passes n1_choice freezer writeback inq_format)
+ALL=(levels partition quantize passes n1_choice freezer codes inq_format)
 mods=("$@")
 if [ ${#mods[@]} -eq 0 ]; then
     for m in "${ALL[@]}"; do

@@ -30,7 +30,7 @@ from inq_layer.atomic import write_text_atomic
 from inq_layer.errors import InqError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODULES = ["levels", "partition", "quantize", "passes", "n1_choice", "freezer", "writeback", "inq_format"]
+MODULES = ["levels", "partition", "quantize", "passes", "n1_choice", "freezer", "codes", "inq_format"]
 DETECTED = {"ok_killed", "bad_timeout", "ok_suspicious"}  # a timeout is a mutant the tests stop
 KEPT = os.path.join(ROOT, "docs", "mutation")
 
@@ -125,7 +125,7 @@ EQUIVALENT.update({
     ("passes", "return ALL, 0", "return ALL, 1"):
         "equivalent: no value falls in the ALL bucket (-1), so what is needed inside it is never taken: the "
         "collected list is empty",
-    ("writeback", "keep = q + 1  # 0x10000 for FLOAT, <= 0xFF80 for a frozen code",
+    ("codes", "keep = q + 1  # 0x10000 for FLOAT, <= 0xFF80 for a frozen code",
      "keep = q + 2  # 0x10000 for FLOAT, <= 0xFF80 for a frozen code"):
         "equivalent for every code encode() makes: FLOAT + 2 still carries into bit 16 and a frozen code "
         "(at most 0xFF80) + 2 does not; only the NaN patterns 0xFFFE/0xFFFF differ, and 0xFFFE is never a code",

@@ -38,7 +38,7 @@ def phase_states(out_dir, n):
 
 
 def final_masks(out_dir, phase):
-    from inq_layer.net.freezer import frozen_mask
+    from inq_layer.core.codes import frozen_mask
     from inq_layer.campaign.state import load_snapshot_state
     st = load_snapshot_state(states(out_dir, phase)[-1][1])
     return {(b.layer, b.index): frozen_mask(b.codes) for b in st.blobs}

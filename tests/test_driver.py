@@ -20,7 +20,8 @@ def test_no_frozen_weight_gives_exactly_plain_step(tmp_path):
     import caffe
     from inq_layer.caffe_edge.log_format import CaffeLog
     from inq_layer.campaign.evaluate import test_all
-    from inq_layer.net.freezer import FLOAT, Freezer
+    from inq_layer.core.codes import FLOAT
+    from inq_layer.net.freezer import Freezer
     from inq_layer.caffe_edge.solver_config import caffe_solver_text, load_solver
     from inq_layer.campaign.trainer import train_phase
     caffe.set_mode_cpu()
@@ -56,7 +57,7 @@ def test_campaign_end_to_end_frozen_exact_in_every_snapshot(tmp_path):
     assert set(rep["test_float"]) == {"accuracy", "loss"}
     for f in ("report.md", "accuracy.png", "final_inq.caffemodel", "train.log"):
         assert os.path.getsize(os.path.join(out, f)) > 0
-    from inq_layer.net.freezer import decode, frozen_mask
+    from inq_layer.core.codes import decode, frozen_mask
     from inq_layer.campaign.state import load_snapshot_state, snapshot_files
     for phase in (1, 2, 3):
         snaps = states(out, phase)

@@ -64,7 +64,7 @@ def watched_segments(path):
 
 
 def assert_frozen_invariants(out, watch_path=None, rule="paper", iter_size=1):
-    from inq_layer.net.freezer import decode
+    from inq_layer.core.codes import decode
     rep = json.load(open(os.path.join(out, "report.json")))
     assert rep["check_passed"]
     sts = phase_states(out, len(rep["phases"]))

@@ -30,7 +30,7 @@ def test_pip_install_gives_the_package_kernels_and_commands(tmp_path):
                         "--target", str(target), ROOT], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     env = dict(os.environ, PYTHONPATH=str(target))
-    code = ("import inq_layer, inq_layer.core.passes as p, inq_layer.core.writeback as w; "
+    code = ("import inq_layer, inq_layer.core.passes as p, inq_layer.core.codes as w; "
             "print(inq_layer.__file__, p.KERNEL, w.KERNEL)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=str(tmp_path))
     path, *kernels = r.stdout.split()

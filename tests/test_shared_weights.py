@@ -53,7 +53,7 @@ def test_a_shared_blob_is_frozen_and_counted_once(tmp_path, n):
     for phase, portion in zip(rep["phases"], (0.5, 1.0)):
         assert sorted(phase["layers"]) == ["conv0", "ip1", "rec1"]  # rec2.. share rec1's blob
         assert phase["frozen_fraction"] == portion and phase["layers"]["rec1"]["frozen_fraction"] == portion
-    from inq_layer.net.freezer import frozen_mask
+    from inq_layer.core.codes import frozen_mask
     from inq_layer.campaign.state import load_snapshot_state
     st = load_snapshot_state(states(out, 1)[-1][1])
     assert sorted(b.layer for b in st.blobs) == ["conv0", "ip1", "rec1"]

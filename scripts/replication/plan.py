@@ -291,6 +291,7 @@ ACT_GOALS = (Goal("b5_a8", -0.3, "LeNet W5/A8 (>= float - 0.3)"),
              Goal("b5_a4", -1.0, "LeNet W5/A4 (>= float - 1.0)"),
              Goal("r5_a4", -1.0, "ResNet-8 W5/A4 (>= float - 1.0)"),
              Goal("r2_mse_fl8_epoch_a8", -2.0, "ResNet-8 2-bit recipe at A8 (>= float - 2.0)"))
+ACT_PLOT = (("LeNet", {4: "b5_a4", 8: "b5_a8", 32: "b5"}), ("ResNet-8", {4: "r5_a4", 8: "r5_a8", 32: "r5"}))
 ACT_CHOICES = (("b5_a4_max", "b5_a4", "mse calibration against max (LeNet W5/A4)"),
                ("b5_a4_end", "b5_a4", "quantizers from the start against an extra phase at the end (LeNet W5/A4)"),
                ("b5", "b5_a8", "8-bit activations against float ones (LeNet W5)"),

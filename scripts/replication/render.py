@@ -196,7 +196,7 @@ def commands() -> list[str]:
     return L + ["```", ""]
 
 
-def activations() -> list[str]:
+def activations(made: list[str]) -> list[str]:
     """The fixed-point activation rows (--act-bits): tables, goals, the choices measured."""
     L = ["", "## Low-precision activations (beyond the paper)", "",
          "`--act-bits B`: the input of every quantized layer is B-bit fixed point (q * 2^-f, f chosen per blob "
@@ -204,6 +204,8 @@ def activations() -> list[str]:
          "Each row's weights are those of the row without activations listed above it.", ""]
     for net, rows in P.ACT_TABLES.items():
         L += [f"{net}:", ""] + table(rows) + [""]
+    if "replication_activations.png" in made:
+        L += ["![change from float by activation bits](replication_activations.png)", ""]
     L += [goal(g.row, g.limit, g.text) for g in P.ACT_GOALS]
     for a, b, what in P.ACT_CHOICES:
         v = verdict(a, b, what)
@@ -273,7 +275,7 @@ def doc_text(made: list[str]) -> str:
           "running means and Scale gammas included, as the original code does.", ""]
     L += table(P.TABLES["bn"])
     L += render_resnet.section(made)
-    L += activations()
+    L += activations(made)
     L += ["", "## Pruning + INQ (the paper's Table 5 shape)", "",
           "Float LeNet pruned by magnitude with retraining (`python -m inq_layer.tools.prune`, each step "
           "retrained with the solver of the regime named in the row), then INQ with `--keep-zeros` "

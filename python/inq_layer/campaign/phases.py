@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..caffe_edge import caffe_io
-from ..core import passes, writeback
+from ..core import codes, passes
 from ..caffe_edge.probe import gpu_usable, try_solver
 from ..atomic import scratch_file, written_by_path
 from ..caffe_edge.log_format import CaffeLog
@@ -271,8 +271,8 @@ class Campaign:
             old.check_same(s.record())
             self.record = old
         log(f"Solving {s.describe()} into {self.out}")
-        if writeback.KERNEL != "compiled":
-            log(f"warning: {writeback.LIBRARY} is not built (make setup): frozen weights are "
+        if codes.KERNEL != "compiled":
+            log(f"warning: {codes.LIBRARY} is not built (make setup): frozen weights are "
                 f"written back with numpy, same results but a few percent slower on small nets")
         if passes.KERNEL != "compiled":
             log(f"warning: {passes.LIBRARY} is not built (make setup): blobs are quantized with numpy, "

@@ -1,14 +1,10 @@
 """Keeping frozen weights exact: the "optimizer step" half of INQ (which weights freeze
-when is scheduler.py). Stock Caffe updates every weight; after each update the frozen positions are
-written back to their quantized values, so forward passes, tests and snapshots see them
-exactly and unfrozen weights follow stock Caffe's solver.
+when is quantize_net.py). Stock Caffe updates every weight; after each update the frozen
+positions are written back to their quantized values, so forward passes, tests and
+snapshots see them exactly and unfrozen weights follow stock Caffe's solver.
 
 The write-back runs in the solver's on_start callback (see Freezer.attach), with the
-kernel of writeback.py.
-
-Bookkeeping is 2 bytes per quantizable weight: the upper 16 bits of the frozen float32
-value (a power of two or zero has an all-zero lower half), or FLOAT sentinel 0xFFFF (a NaN
-pattern, never a quantized value) for weights that are still float.
+kernel of core/codes.py, which also defines the 2-byte codes a FrozenBlob holds.
 """
 from __future__ import annotations
 
@@ -18,9 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..core import passes
+from ..core.codes import blend, decode, frozen_mask
 from ..errors import InqError
-from ..core.writeback import FLOAT, blend
 
 if TYPE_CHECKING:  # annotations only: pycaffe is not imported at load time
     from collections.abc import Mapping, Sequence
@@ -28,25 +23,6 @@ if TYPE_CHECKING:  # annotations only: pycaffe is not imported at load time
     from caffe._caffe import Blob, Solver
 
     Params = Mapping[str, Sequence[Blob]]  # pycaffe's net.params
-
-
-def encode(quantized: np.ndarray, frozen: np.ndarray, name: str = "blob") -> np.ndarray:
-    """Codes for one blob from its quantized values and frozen mask."""
-    q = np.ascontiguousarray(quantized, np.float32)
-    codes, bad = passes.encode(q.reshape(-1).view(np.uint32), np.ascontiguousarray(frozen, bool).reshape(-1))
-    if bad:
-        raise InqError(f"{name}: frozen weights below 2^-133 cannot be stored; the layer's "
-                       f"weights are too small for float32 training, rescale the model")
-    return codes.reshape(q.shape)
-
-
-def frozen_mask(codes: np.ndarray) -> np.ndarray:
-    return codes != FLOAT
-
-
-def decode(codes: np.ndarray) -> np.ndarray:
-    """The frozen values as float32 (meaningless where the mask is False)."""
-    return (codes.astype(np.uint32) << 16).view(np.float32)
 
 
 @dataclass
@@ -80,13 +56,13 @@ class Freezer:
     """Frozen codes of every quantizable blob of a net; `restore` writes them back.
 
     `codes`: {(layer, blob index): FrozenBlob or uint16 codes}, e.g. what
-    scheduler.quantize_net returns."""
+    quantize_net returns."""
 
     def __init__(self, codes: dict):
         for k, c in codes.items():
             dtype = getattr(getattr(c, "codes", c), "dtype", None)
             if dtype != np.uint16:
-                raise InqError(f"Freezer: the codes of {k} are {dtype}, not uint16 (freezer.encode makes them)")
+                raise InqError(f"Freezer: the codes of {k} are {dtype}, not uint16 (core.codes.encode makes them)")
         self.codes = {k: np.ascontiguousarray(getattr(c, "codes", c)) for k, c in codes.items()}
         # Blobs with nothing frozen need no work.
         self._active = [k for k, c in self.codes.items() if frozen_mask(c).any()]

@@ -19,7 +19,8 @@ import numpy as np
 
 from ..core import passes
 from ..errors import InqError
-from .freezer import FLOAT, FrozenBlob, decode, encode, frozen_mask
+from ..core.codes import FLOAT, decode, encode, frozen_mask
+from .freezer import FrozenBlob
 from .layer_bits import check_layer_bits
 from ..core.levels import n2_from_n1
 from ..core.partition import parse_portion, target_count
@@ -126,10 +127,11 @@ def quantize_net(net: Net, portion: float | str | Decimal, options: QuantOptions
             r = quantize_blob(data, p, b, frozen=None if before is None else before.frozen, rule=o.rule,
                               strategy=o.strategy, seed=blob_seed(o.seed, position, p), name=layer,
                               n1=n1, n1_rule=o.n1_rule, pruned=pruned)
-        except ValueError as e:  # the blob's values (NaN, a magnitude past float32's grids), named
+            codes = encode(r.quantized, r.frozen, layer)
+        except ValueError as e:  # the blob's values (NaN, magnitudes past float32's grids), named
             raise InqError(str(e)) from None
         data[...] = r.quantized
-        out[(layer, idx)] = FrozenBlob(layer, idx, r.n1, r.n2, encode(r.quantized, r.frozen, layer), pruned, b)
+        out[(layer, idx)] = FrozenBlob(layer, idx, r.n1, r.n2, codes, pruned, b)
     return out
 
 

@@ -1,6 +1,9 @@
-"""Writing frozen codes into a blob's float32 bits: data[frozen] = code << 16.
+"""The 2-byte codes of frozen weights, and writing them into a blob's float32 bits.
 
-Two kernels, bit-identical: the one-pass C loop in writeback.c, which scripts/setup.sh
+A code is the upper 16 bits of the frozen float32 value (a power of two or zero has an
+all-zero lower half), or FLOAT, 0xFFFF (a NaN pattern, never a quantized value), for a
+weight that is still float. `blend` writes them back: data[frozen] = code << 16, with two
+kernels, bit-identical: the one-pass C loop in writeback.c, which scripts/setup.sh
 compiles next to this file (_writeback.so), and a numpy fallback used when that library
 is absent or from another version, or when INQ_WRITEBACK=numpy is set. The driver runs
 this before every iteration, so its
@@ -12,7 +15,7 @@ import ctypes
 
 import numpy as np
 
-from . import native
+from . import native, passes
 
 FLOAT = np.uint16(0xFFFF)  # code of a weight that is still float (a NaN pattern)
 VERSION = 1  # must equal INQ_WRITEBACK_VERSION in writeback.c
@@ -63,3 +66,22 @@ def blend(data_bits: np.ndarray, codes: np.ndarray) -> None:
         _kernel(data_bits.ctypes.data, codes.ctypes.data, data_bits.size)
     else:
         blend_numpy(data_bits, codes)
+
+
+def encode(quantized: np.ndarray, frozen: np.ndarray, name: str = "blob") -> np.ndarray:
+    """Codes for one blob from its quantized values and frozen mask."""
+    q = np.ascontiguousarray(quantized, np.float32)
+    codes, bad = passes.encode(q.reshape(-1).view(np.uint32), np.ascontiguousarray(frozen, bool).reshape(-1))
+    if bad:
+        raise ValueError(f"{name}: frozen weights below 2^-133 cannot be stored; the layer's "
+                         f"weights are too small for float32 training, rescale the model")
+    return codes.reshape(q.shape)
+
+
+def frozen_mask(codes: np.ndarray) -> np.ndarray:
+    return codes != FLOAT
+
+
+def decode(codes: np.ndarray) -> np.ndarray:
+    """The frozen values as float32 (meaningless where the mask is False)."""
+    return (codes.astype(np.uint32) << 16).view(np.float32)
