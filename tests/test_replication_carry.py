@@ -33,7 +33,8 @@ def _snapshot(folder, it, damaged=False):
 
 def _fake_runs(out):
     from inq_layer.caffe_edge.caffe_io import pb2
-    from inq_layer.campaign.state import CampaignRecord, PhaseRecord, Record
+    from inq_layer.campaign.report_schema import Phase
+    from inq_layer.campaign.state import CampaignRecord, Record
     prefix = os.path.join(out, "float_resnet8_s3")
     _write(f"{prefix}_iter_938.solverstate", pb2().SolverState(iter=938).SerializeToString())
     _write(f"{prefix}_iter_938.caffemodel", b"float weights")
@@ -46,7 +47,7 @@ def _fake_runs(out):
     _snapshot(os.path.join(run, "phase2"), 50)
     _snapshot(os.path.join(run, "phase2"), 60, damaged=True)
     _write(os.path.join(run, "driver.log"), b"driver")
-    ph = PhaseRecord(0.2, 0.2, {}, {}, {}, 100, 1.0, "phase1/inq_iter_100.inqstate.npz")
+    ph = Phase(0.2, 0.2, 100, 1.0, {}, {}, {}, final_state="phase1/inq_iter_100.inqstate.npz")
     CampaignRecord(os.path.join(run, "campaign.json"), Record({"campaign": ["0.2", "1"]}, phases=[ph])).save()
 
 

@@ -29,7 +29,8 @@ from ..net.quantize_net import quantize_net, summary, unfrozen_by_reselection
 from ..caffe_edge.solver_config import SolverConfig, caffe_solver_text
 from ..options import QuantOptions
 from .activations import Activations
-from .state import (CampaignRecord, Pending, PhaseRecord, Record, SnapshotState, load_snapshot_state,
+from .report_schema import LayerStats, Phase
+from .state import (CampaignRecord, Pending, Record, SnapshotState, load_snapshot_state,
                     newest_complete_snapshot, phase_portions, save_snapshot_state, snapshot_files)
 from .trainer import check_finite, fast_forward_data, test_and_log, tests_before, train_phase
 
@@ -78,8 +79,8 @@ class PhaseSettings:
         """Phase k's frozen blobs (FrozenBlob by key), given the previous phase's."""
         raise NotImplementedError
 
-    def unfrozen(self, prev: dict | None, blobs: dict) -> dict | None:
-        """Weights frozen in the previous phase and free in this one, per layer (None: the
+    def unfrozen(self, prev: dict | None, blobs: dict) -> int | None:
+        """How many weights frozen in the previous phase are free in this one (None: the
         settings never unfreeze)."""
         return None
 
@@ -118,7 +119,7 @@ class Settings(PhaseSettings):
             f"(frozen {summary(blobs)['frozen_fraction']:.4f})")
         return blobs
 
-    def unfrozen(self, prev: dict | None, blobs: dict) -> dict | None:
+    def unfrozen(self, prev: dict | None, blobs: dict) -> int | None:
         """The reference rule re-selects each phase and can free earlier frozen weights."""
         return unfrozen_by_reselection(prev, blobs) if self.options.rule == "reference" and prev else None
 
@@ -387,8 +388,9 @@ class Campaign:
             raise InqError("internal error: frozen weights moved")  # never expected
         state_path = self._snapshot(solver, k, blobs)
         summ = summary(blobs)
-        rec.phases.append(PhaseRecord(
-            portion=float(self.s.phases()[k]), frozen_fraction=summ["frozen_fraction"], layers=summ["layers"],
+        rec.phases.append(Phase(
+            portion=float(self.s.phases()[k]), frozen_fraction=summ["frozen_fraction"],
+            layers={n: LayerStats.parse(c, f"layer {n!r}") for n, c in summ["layers"].items()},
             test_after_quantize=pending.test_after_quantize, test_after_training=after,
             iterations=self.s.iters(self.cfg, k), seconds=round(time.time() - self._t0, 3),
             final_state=os.path.relpath(state_path, self.out),

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 
-from dataclasses import asdict
 
 from ..atomic import write_text_atomic, written_by_path
 from .report_schema import Report, parse_report
@@ -16,26 +15,15 @@ def build_report(record: Record, check_passed: bool) -> dict:
     test, each phase's record without its state path, the final model and the check."""
     rep = dict(record.settings)
     rep["campaign"] = [float(p) for p in rep["campaign"]]
-    acts = record.activations
-    phases = []
-    for ph in record.phases:
-        d = {k: v for k, v in asdict(ph).items() if k not in ("final_state", "saturated")}
-        if ph.saturated is not None:
-            d["activations"] = _activations(acts, ph.saturated)
-        phases.append(d)
+    acts = record.activations or {}
     rep.update({"init_from_fillers": record.init_from_fillers, "test_float": record.test_float or {},
-                "phases": phases, "final_model": record.final_model, "check_passed": check_passed})
-    if acts is not None:
-        last = next((ph.saturated for ph in reversed(record.phases) if ph.saturated is not None), {})
-        rep["activations"] = _activations(acts, last)
+                "phases": [ph.to_json(acts) for ph in record.phases], "final_model": record.final_model,
+                "check_passed": check_passed})
+    if record.activations is not None:  # each quantizer as the last phase with quantizers left it
+        last = next((ph for ph in reversed(record.phases) if ph.saturated is not None), None)
+        rep["activations"] = last.to_json(acts)["activations"] if last else \
+            {n: {"bits": q["bits"], "f": q["f"], "signed": q["signed"], "saturated": None} for n, q in acts.items()}
     return rep
-
-
-def _activations(acts: dict, saturated: dict) -> dict:
-    """{quantizer top blob: {"bits", "f", "signed", "saturated"}} (saturated: the fraction of
-    its inputs clipped in the phase's last test, None where no test ran)."""
-    return {name: {"bits": q["bits"], "f": q["f"], "signed": q["signed"], "saturated": saturated.get(name)}
-            for name, q in acts.items()}
 
 
 def _metric_names(rep: Report) -> list[str]:

@@ -58,6 +58,12 @@ class LayerStats:
     pruned_fraction: float = 0.0
     bits: int | None = None  # the layer's own bit width (None: a pruning, or an older report)
 
+    def to_json(self) -> dict:
+        """FrozenBlob.counts()'s form."""
+        d = {"count": self.count, "frozen_fraction": self.frozen_fraction, "zero_fraction": self.zero_fraction,
+             "pruned_fraction": self.pruned_fraction, "n1": self.n1, "n2": self.n2}
+        return d if self.bits is None else {**d, "bits": self.bits}
+
     @classmethod
     def parse(cls, d: dict, where: str) -> LayerStats:
         if not isinstance(d, dict):
@@ -70,25 +76,53 @@ class LayerStats:
 
 @dataclass(frozen=True)
 class Phase:
+    """One finished phase: the one schema of campaign.json's phases and report.json's."""
     portion: float
-    frozen_fraction: float
+    frozen_fraction: float  # over all quantizable weights (weighted by blob size)
     iterations: int
     seconds: float
     test_after_quantize: Metrics
     test_after_training: Metrics
     layers: dict[str, LayerStats]
-    unfrozen_by_reselection: int | dict | None = None
+    unfrozen_by_reselection: int | dict | None = None  # reference rule, from phase 2 on
+    final_state: str | None = None  # the phase's last .inqstate.npz, relative to --out (the record's)
+    saturated: dict | None = None  # quantizer -> fraction of its test inputs saturated (activations in)
 
     @classmethod
     def parse(cls, d: dict, where: str) -> Phase:
         if not isinstance(d, dict):
             raise InqError(f"{where}: not an object")
         layers = field_of(d, "layers", dict, where)
+        saturated = field_of(d, "saturated", (dict, type(None)), where, None)
+        acts = field_of(d, "activations", (dict, type(None)), where, None)  # report.json's form
+        if saturated is None and acts is not None:
+            saturated = {n: a.get("saturated") if isinstance(a, dict) else a for n, a in acts.items()}
+        for name, v in (saturated or {}).items():
+            if v is not None and (isinstance(v, bool) or not isinstance(v, NUM) or not 0 <= v <= 1):
+                raise InqError(f"{where}: saturated.{name} is {v!r}, not a fraction")
         return cls(float(field_of(d, "portion", NUM, where)), float(field_of(d, "frozen_fraction", NUM, where)),
                    field_of(d, "iterations", int, where), float(field_of(d, "seconds", NUM, where)),
                    metrics_of(d, "test_after_quantize", where), metrics_of(d, "test_after_training", where),
                    {n: LayerStats.parse(v, f"{where} layer {n!r}") for n, v in layers.items()},
-                   field_of(d, "unfrozen_by_reselection", (int, dict, type(None)), where, None))
+                   field_of(d, "unfrozen_by_reselection", (int, dict, type(None)), where, None),
+                   field_of(d, "final_state", (str, type(None)), where, None), saturated)
+
+    def to_json(self, activations: dict | None = None) -> dict:
+        """campaign.json's form; with `activations` (the record's quantizers), report.json's:
+        no state path, and the quantizers with what this phase saturated."""
+        d = {"portion": self.portion, "frozen_fraction": self.frozen_fraction,
+             "layers": {n: ly.to_json() for n, ly in self.layers.items()},
+             "test_after_quantize": self.test_after_quantize, "test_after_training": self.test_after_training,
+             "iterations": self.iterations, "seconds": self.seconds,
+             "unfrozen_by_reselection": self.unfrozen_by_reselection}
+        if activations is None:
+            d["final_state"] = self.final_state
+            if self.saturated is not None:
+                d["saturated"] = self.saturated
+        elif self.saturated is not None:
+            d["activations"] = {n: {**{k: q[k] for k in ("bits", "f", "signed")}, "saturated": self.saturated.get(n)}
+                                for n, q in activations.items()}
+        return d
 
 
 @dataclass(frozen=True)

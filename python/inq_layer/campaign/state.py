@@ -19,7 +19,7 @@ import numpy as np
 from ..atomic import sha256_file, write_bytes_atomic, write_text_atomic
 from ..errors import InqError
 from ..files import check_regular
-from .report_schema import NUM, field_of, metrics_of
+from .report_schema import Phase, field_of, metrics_of
 from ..net.freezer import FrozenBlob
 
 STATE_VERSION = 1
@@ -103,21 +103,6 @@ def newest_complete_snapshot(folder: str, skipped: Callable[[str, str], None] | 
 
 
 @dataclass
-class PhaseRecord:
-    """The results of one finished phase, as report.json lists them."""
-    portion: float
-    frozen_fraction: float  # over all quantizable weights (weighted by blob size)
-    layers: dict  # layer -> FrozenBlob.counts()
-    test_after_quantize: dict
-    test_after_training: dict
-    iterations: int
-    seconds: float
-    final_state: str  # the phase's last .inqstate.npz, relative to --out
-    unfrozen_by_reselection: int | None = None  # reference rule, from phase 2 on
-    saturated: dict | None = None  # quantizer -> fraction of its test inputs saturated (activations in)
-
-
-@dataclass
 class Pending:
     """What a phase in progress measured before training (kept for a resume)."""
     test_after_quantize: dict
@@ -130,7 +115,7 @@ class Record:
     settings: dict  # Settings.record()
     init_from_fillers: bool = False
     test_float: dict | None = None
-    phases: list[PhaseRecord] = field(default_factory=list)
+    phases: list[Phase] = field(default_factory=list)
     pending: Pending | None = None
     final_model: str | None = None
     activations: dict | None = None  # quantizer -> {"blob", "bits", "f", "signed"}, once calibrated
@@ -150,17 +135,12 @@ class Record:
                       final_model=field_of(data, "final_model", (str, type(None)), where, None))
             for i, p in enumerate(field_of(data, "phases", list, where, [])):
                 w = f"{where}, phase {i + 1}"
-                if not isinstance(p, dict):
-                    raise InqError(f"{w}: not an object")
-                rec.phases.append(PhaseRecord(
-                    float(field_of(p, "portion", NUM, w)), float(field_of(p, "frozen_fraction", NUM, w)),
-                    field_of(p, "layers", dict, w), metrics_of(p, "test_after_quantize", w),
-                    metrics_of(p, "test_after_training", w), field_of(p, "iterations", int, w),
-                    float(field_of(p, "seconds", NUM, w)), field_of(p, "final_state", str, w),
-                    field_of(p, "unfrozen_by_reselection", (int, type(None)), w, None),
-                    _saturated(field_of(p, "saturated", (dict, type(None)), w, None), w)))
-                if i >= len(campaign) or abs(rec.phases[-1].portion - float(campaign[i])) > 1e-9:
-                    raise InqError(f"{w}: portion {rec.phases[-1].portion:g} is not portion {i + 1} of the "
+                ph = Phase.parse(p, w)
+                if ph.final_state is None:
+                    raise InqError(f"{w}: no field 'final_state'")
+                rec.phases.append(ph)
+                if i >= len(campaign) or abs(ph.portion - float(campaign[i])) > 1e-9:
+                    raise InqError(f"{w}: portion {ph.portion:g} is not portion {i + 1} of the "
                                    f"campaign {','.join(campaign)} (a duplicated or foreign phase record)")
             pend = field_of(data, "pending", (dict, type(None)), where, None)
             if pend is not None:
@@ -193,14 +173,6 @@ def _activations(d: dict | None, where: str) -> dict | None:
         field_of(q, "signed", bool, w)
     return d
 
-
-def _saturated(d: dict | None, where: str) -> dict | None:
-    for name, v in (d or {}).items():
-        if v is None:  # no test ran
-            continue
-        if isinstance(v, bool) or not isinstance(v, NUM) or not 0 <= v <= 1:
-            raise InqError(f"{where}: saturated.{name} is {v!r}, not a fraction")
-    return d
 
 
 class CampaignRecord:
@@ -239,9 +211,10 @@ class CampaignRecord:
                                f"use another --out or the same settings")
 
     def save(self) -> None:
-        d = asdict(self.data)
-        if d["activations"] is None:  # a campaign without activation quantizers: the record of before
-            del d["activations"]
-            for p in d["phases"]:
-                del p["saturated"]
+        r = self.data
+        d = {"settings": r.settings, "init_from_fillers": r.init_from_fillers, "test_float": r.test_float,
+             "phases": [p.to_json() for p in r.phases], "pending": None if r.pending is None else asdict(r.pending),
+             "final_model": r.final_model}
+        if r.activations is not None:  # absent without activation quantizers: the record of before
+            d["activations"] = r.activations
         write_text_atomic(self.path, json.dumps(d, indent=1))
