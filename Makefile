@@ -16,11 +16,12 @@ export PYTHON
 setup:
 	@bash scripts/setup.sh
 
-# Two tiers: tests/unit without pycaffe (seconds), then everything that builds Caffe nets.
+# Two tiers: tests/unit without pycaffe, then everything that builds Caffe nets (the replication's
+# tests live with it, in experiments/replication/tests).
 test: setup
 	$(VPY) -m ruff check --quiet .
 	$(VPY) tests/unit_without_caffe.py -q
-	$(VPY) -m pytest -q -p no:cacheprovider tests --ignore=tests/unit
+	$(VPY) -m pytest -q -p no:cacheprovider tests experiments/replication/tests --ignore=tests/unit
 
 bench: setup data $(FLOAT_MODEL)
 	@for b in bench/bench_*.py; do echo "== $$b"; GLOG_minloglevel=1 $(VPY) $$b || exit 1; done
@@ -46,11 +47,11 @@ run: data $(FLOAT_MODEL)
 
 # The paper's questions on Fashion-MNIST, 3 seeds a row: hours; resumable (finished runs are skipped).
 replicate: data
-	$(VPY) scripts/replicate.py
+	$(VPY) experiments/replication/replicate.py
 
 # docs/REPLICATION.md, its plots and the README's 2-bit ResNet section from the kept results (docs/replication/) alone: seconds.
 replication-doc: setup
-	$(VPY) scripts/replicate.py --doc
+	$(VPY) experiments/replication/replicate.py --doc
 
 # Mutation testing of the pure-numpy core (setup.cfg [mutmut]); not part of make test.
 # The C kernels (writeback.c, quantize_kernel.c) are not mutated; their tests compare them with numpy.

@@ -24,10 +24,10 @@ def caffemodel_params(path):
 
 def states(out_dir, phase):
     """[(iteration, state path)] of a phase, by iteration."""
-    from inq_layer.campaign.state import _STATE_RE
+    from inq_layer.campaign.state import snapshot_iteration
     found = []
     for p in glob.glob(os.path.join(out_dir, f"phase{phase}", "*.inqstate.npz")):
-        found.append((int(_STATE_RE.search(p).group(1)), p))
+        found.append((snapshot_iteration(p), p))
     return sorted(found)
 
 

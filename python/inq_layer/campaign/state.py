@@ -84,15 +84,21 @@ def snapshot_files(state_path: str) -> tuple[str, str]:
     return base + ".caffemodel", base + ".solverstate"
 
 
+def snapshot_iteration(path: str) -> int | None:
+    """The iteration of an INQ state file by its name (.../inq_iter_N.inqstate.npz), or None."""
+    m = _STATE_RE.search(path)
+    return int(m.group(1)) if m else None
+
+
 def newest_complete_snapshot(folder: str, skipped: Callable[[str, str], None] | None = None
                              ) -> tuple[str, SnapshotState] | None:
     """The complete snapshot with the highest iteration in `folder`, if any; `skipped`
     hears of each newer one passed over (path, why)."""
     found = []
     for p in glob.glob(os.path.join(folder, "*.inqstate.npz")):
-        m = _STATE_RE.search(p)
-        if m:
-            found.append((int(m.group(1)), p))
+        it = snapshot_iteration(p)
+        if it is not None:
+            found.append((it, p))
     for _, p in sorted(found, reverse=True):
         try:
             return p, load_snapshot_state(p)

@@ -1,12 +1,13 @@
-"""scripts/replication/carry.py: unfinished runs packed for the next checkout and unpacked there."""
+"""experiments/replication/replication/carry.py: unfinished runs packed for the next checkout and unpacked there."""
 import os
 import sys
 import time
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
+APP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # experiments/replication
+ROOT = os.path.dirname(os.path.dirname(APP))
+sys.path.insert(0, APP)
 
 from replication import carry, layout  # noqa: E402
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """`make replicate`: the paper's questions measured on Fashion-MNIST (60,000 / 10,000).
 
-    python scripts/replicate.py [ROW ...]     run rows (default: all), 3 seeds each
-    python scripts/replicate.py --float NET   only the float models of NET
-    python scripts/replicate.py --doc         render docs/REPLICATION.md and its plots
-    python scripts/replicate.py --save        carry unfinished runs to the next checkout
-    python scripts/replicate.py --pending     list the runs not finished yet, and where each is
+    python experiments/replication/replicate.py [ROW ...]     run rows (default: all), 3 seeds each
+    python experiments/replication/replicate.py --float NET   only the float models of NET
+    python experiments/replication/replicate.py --doc         render docs/REPLICATION.md and its plots
+    python experiments/replication/replicate.py --save        carry unfinished runs to the next checkout
+    python experiments/replication/replicate.py --pending     list the runs not finished yet, and where each is
 
 The experiments are declared in replication/plan.py. Runs live in
 build/replicate_fashion/<row>_s<seed>; what a finished run measured is kept in
@@ -23,14 +23,20 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from inq_layer.errors import InqError
-from inq_layer.tools.command import ArgParser, cli_main
 from replication import carry, render, runner
 from replication.layout import OUT, run_dir
 from replication.plan import NETS, ROWS, SEEDS
 
 
+class ArgParser(argparse.ArgumentParser):
+    """argparse's errors as one line (main prints it, exit 2)."""
+
+    def error(self, message: str):
+        raise InqError(f"{message} (see --help)")
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
-    ap = ArgParser(prog="scripts/replicate.py", description=__doc__.split("\n\n")[0].replace("`", ""),
+    ap = ArgParser(prog="experiments/replication/replicate.py", description=__doc__.split("\n\n")[0].replace("`", ""),
                    epilog="rows: " + ", ".join(ROWS))
     ap.add_argument("rows", nargs="*", metavar="ROW", help="rows to run, 3 seeds each (default: all)")
     what = ap.add_mutually_exclusive_group()
@@ -69,9 +75,22 @@ def pending_lines(rows: list[str]) -> list[str]:
     return out
 
 
-@cli_main
 def main(argv: list[str]) -> int:
-    a = parse(argv)
+    """The command; bad arguments and the package's one-line errors exit 2."""
+    try:
+        return run(parse(argv))
+    except InqError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a path the checks could not foresee (a full disk, ...)
+        print(f"error: {e.filename or 'a file'}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def run(a: argparse.Namespace) -> int:
     rows = a.rows or list(ROWS)
     if a.doc:
         render.write_doc()
@@ -93,8 +112,8 @@ def main(argv: list[str]) -> int:
         return 0
     lock = threading.Lock()
 
-    def job(run: tuple[str, int]) -> None:
-        runner.run(*run)
+    def job(which: tuple[str, int]) -> None:
+        runner.run(*which)
         with lock:
             render.write_doc()
 

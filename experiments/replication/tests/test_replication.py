@@ -1,4 +1,4 @@
-"""The replication's plan, runner commands and renderer (scripts/replication/), without training."""
+"""The replication's plan, runner commands and renderer (experiments/replication/replication/), without training."""
 import json
 import os
 import sys
@@ -6,8 +6,9 @@ import tarfile
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
+APP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # experiments/replication
+ROOT = os.path.dirname(os.path.dirname(APP))
+sys.path.insert(0, APP)
 
 from replication import figures, layout, plan, readme, render  # noqa: E402
 

@@ -6,7 +6,7 @@ import os
 
 from .plan import NETS, PRUNES, ROWS, Prune, REGIMES
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))  # the checkout
 OUT = os.path.join(ROOT, "build", "replicate_fashion")  # runs (not committed)
 RESULTS = os.path.join(ROOT, "docs", "replication")  # committed: one JSON per finished run
 DOCS = os.path.join(ROOT, "docs")

@@ -188,7 +188,7 @@ def commands() -> list[str]:
     L = ["", "## Commands", "",
          "Float models: `caffe train --solver=build/replicate_fashion/solvers/float_<net>_s<seed>.prototxt` "
          f"({P.FLOAT_SOLVER} with random_seed = seed). Campaigns, seed 1 shown "
-         "(`python scripts/replicate.py ROW...` runs chosen rows):", "", "```"]
+         "(`python experiments/replication/replicate.py ROW...` runs chosen rows):", "", "```"]
     for prune in PRUNES:
         L.append(f"# pruning {prune}\npython " + " ".join(rel(a) for a in prune_command(prune, 1)))
     for row in ROWS:
@@ -223,7 +223,8 @@ def doc_text(made: list[str]) -> str:
     """The doc's text; `made`: the plots that exist."""
     minutes, finished = compute_minutes()
     L = ["# Replication on Fashion-MNIST", "",
-         "Measured by `make replicate` (scripts/replicate.py) on this project's 2-core CPU machine, two "
+         "Measured by `make replicate` (experiments/replication/replicate.py) on this project's 2-core CPU "
+         "machine, two "
          f"runs at a time, one BLAS thread each. {finished} of {len(ROWS) * len(SEEDS)} runs finished; "
          f"their compute time (float training + campaign phases) adds up to {minutes:.0f} minutes.", "",
          "Task: Caffe's LeNet on Fashion-MNIST (Debian's dataset-fashion-mnist: 60,000 training "

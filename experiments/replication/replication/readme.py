@@ -10,7 +10,7 @@ from .layout import ROOT
 from .render_resnet import readme_section
 
 README = os.path.join(ROOT, "README.md")
-BEGIN = "<!-- begin: written by `make replication-doc` (scripts/replication/readme.py); do not edit -->"
+BEGIN = "<!-- begin: written by `make replication-doc` (experiments/replication/replication/readme.py); do not edit -->"
 END = "<!-- end: written by `make replication-doc` -->"
 
 

@@ -140,10 +140,9 @@ def restore() -> list[str]:
 def resume_point(campaign: dict, snapshots: list[str]) -> tuple[int, int]:
     """(phases finished, iteration the running phase resumes from) of a campaign.json and
     the paths of its snapshot states relative to the run folder."""
-    from inq_layer.campaign.state import _STATE_RE
+    from inq_layer.campaign.state import snapshot_iteration
     done = len(campaign.get("phases", []))
-    its = [int(m.group(1)) for p in snapshots
-           if p.startswith(f"phase{done + 1}/") and (m := _STATE_RE.search(p))]
+    its = [it for p in snapshots if p.startswith(f"phase{done + 1}/") and (it := snapshot_iteration(p)) is not None]
     return done, max(its, default=0)
 
 
