@@ -11,11 +11,11 @@
 # whole process group (Ctrl-C does; `kill -- -PGID` in the background): mutmut's worker
 # processes outlive a killed mutmut and go on editing the module. At the end,
 # scripts/mutation_report.py writes docs/MUTATION.md (exit 1 if a survivor is unexplained).
-#   scripts/mutate.sh [module ...]     default: all eight whose kept result is not current
+#   scripts/mutate.sh [module ...]     default: every module whose kept result is not current
 set -u
 cd "$(dirname "$0")/.."
 PY=build/venv/bin/python
-ALL=(levels partition quantize passes n1_choice freezer codes inq_format)
+ALL=(levels partition quantize passes n1_choice freezer codes inq_format fixed_point)
 mods=("$@")
 if [ ${#mods[@]} -eq 0 ]; then
     for m in "${ALL[@]}"; do

@@ -30,7 +30,7 @@ from inq_layer.atomic import write_text_atomic
 from inq_layer.errors import InqError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODULES = ["levels", "partition", "quantize", "passes", "n1_choice", "freezer", "codes", "inq_format"]
+MODULES = ["levels", "partition", "quantize", "passes", "n1_choice", "freezer", "codes", "inq_format", "fixed_point"]
 DETECTED = {"ok_killed", "bad_timeout", "ok_suspicious"}  # a timeout is a mutant the tests stop
 KEPT = os.path.join(ROOT, "docs", "mutation")
 

@@ -49,7 +49,7 @@ def test_only_modules_whose_source_is_unchanged_count(tree):
     _keep(tree, _result("passes", source="old source\n", survivors=[plus]))  # changed since its run
     lines, unexplained = mr.render()
     text = "\n".join(lines)
-    assert "Score over 2 of 8 modules: 20 of 22 mutants detected" in text
+    assert "Score over 2 of 9 modules: 20 of 22 mutants detected" in text
     assert "1 survivors are equivalent (reasons below), 1 unexplained" in text
     assert "| levels.py | abc1234 | 11 | 10 | 0 | 1 | 0 |" in text and "| passes.py |" not in text
     assert "passes.py (measured at abc1234: 11 mutants, 1 survived)" in text and "n1_choice.py (never run)" in text
