@@ -1,13 +1,18 @@
 """Promises of a campaign that a wrong line would break silently, each tested as a user
 sees it: every phase of a --keep-momentum campaign trains; non-finite starting weights are
-refused before any work."""
+refused before any work; a damaged solverstate is never used; a resumed campaign reports
+what an uninterrupted one does; the free-space check counts bytes."""
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 
-from caffe_nets import write_tiny
-from driver_util import assert_clean_error, caffemodel_params, run_driver, save_weights, states
+from caffe_nets import lmdb_tiny, write_tiny
+from driver_util import DRIVER, assert_clean_error, caffemodel_params, run_driver, same_models, save_weights, states
 
 
 def test_every_phase_of_a_keep_momentum_campaign_trains_its_iterations(tmp_path):
@@ -37,3 +42,64 @@ def test_non_finite_starting_weights_are_refused_in_one_line(tmp_path):
         r = run_driver("--solver", solver, "--weights", w, "--out", str(out), check=False)
         assert_clean_error(r, "layer 'ip1' blob 0 contains NaN or Inf")
         assert not (out / "phase1" / "inq_iter_2.caffemodel").exists()
+
+
+def _interrupted(tmp_path, args, out, phase, at):
+    """The driver stopped by Ctrl-C once phase `phase` has a snapshot at iteration `at` or later."""
+    p = subprocess.Popen([sys.executable, DRIVER, *args, "--out", out], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 120
+    while time.time() < deadline and p.poll() is None and not any(it >= at for it, _ in states(out, phase)):
+        time.sleep(0.002)
+    p.send_signal(signal.SIGINT)
+    p.wait()
+    assert not os.path.exists(os.path.join(out, "final_inq.caffemodel")), "interrupted too late"
+
+
+def _comparable(report: dict) -> dict:
+    """report.json without what a resume may change: timings and the --out path."""
+    rep = {k: v for k, v in report.items() if k != "final_model"}
+    rep["phases"] = [{k: v for k, v in p.items() if k != "seconds"} for p in report["phases"]]
+    return rep
+
+
+def test_a_cut_solverstate_is_skipped_and_the_resumed_report_equals_an_uninterrupted_one(tmp_path):
+    from inq_layer.campaign.state import snapshot_files
+    solver = lmdb_tiny(tmp_path, max_iter=40, snapshot=5, test_interval=10)
+    args = ["--solver", solver, "--init-from-fillers", "--campaign", "0.5,1", "--final-iters", "2"]
+    ref, out = str(tmp_path / "ref"), str(tmp_path / "cut")
+    run_driver(*args, "--out", ref)
+    _interrupted(tmp_path, args, out, 1, 20)
+    newest_it, newest = max(states(out, 1))
+    sstate = snapshot_files(newest)[1]
+    with open(sstate, "r+b") as f:  # cut in half, as a full disk or a kill mid-write leaves it
+        f.truncate(os.path.getsize(sstate) // 2)
+    r = run_driver(*args, "--out", out, "--resume")
+    assert f"skipping snapshot {newest}" in r.stdout and "resuming from an older one" in r.stdout
+    assert f"(iteration {newest_it - 5})" in r.stdout
+    assert same_models(os.path.join(ref, "final_inq.caffemodel"), os.path.join(out, "final_inq.caffemodel"))
+    a, b = (json.load(open(os.path.join(d, "report.json"))) for d in (ref, out))
+    assert _comparable(a) == _comparable(b)
+
+
+def test_the_space_check_refuses_a_disk_one_byte_short_of_a_snapshot(tmp_path, monkeypatch, capsys):
+    """The bytes a snapshot takes (caffemodel, solverstate, INQ state) measured on a net of
+    1.1 million weights: a disk with one byte less is refused before Caffe writes."""
+    import collections
+    import shutil
+
+    from driver_util import driver_module
+    solver = write_tiny(str(tmp_path), max_iter=2, snapshot=2, hw=64, conv=96, batch=2)
+    args = ["--solver", solver, "--init-from-fillers", "--campaign", "1", "--final-iters", "2"]
+    drv = driver_module()
+    first = str(tmp_path / "first")
+    assert drv.main(args + ["--out", first]) == 0
+    snap = [p for p in os.listdir(os.path.join(first, "phase1")) if p.startswith("inq_iter_2.")]
+    need = sum(os.path.getsize(os.path.join(first, "phase1", p)) for p in snap)
+    assert len(snap) == 3 and need > 8 * 2 ** 20  # the weights, not the 1 MiB of slack, dominate
+    real, usage = shutil.disk_usage, collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 ** 12, 10 ** 12 - need + 1, need - 1))
+    capsys.readouterr()
+    assert drv.main(args + ["--out", str(tmp_path / "short")]) == 2
+    assert "no space left on device for a snapshot" in capsys.readouterr().err
+    monkeypatch.setattr(shutil, "disk_usage", real)
