@@ -1,0 +1,116 @@
+"""Integer arithmetic of an INQ model with fixed-point activations: what the integer engine
+computes, in numpy, with the same integers a multiplier-free device computes.
+
+A value is an integer array q with an exponent f: q * 2^-f. A power-of-two weight acts on
+an activation as a shift: s * 2^e * q = +-(q << (e - n2)) at the accumulator's scale
+2^(n2 - f), n2 the smallest exponent of the layer's grid. Requantization is a rounding
+right shift, floor(x / 2^r + 1/2), then saturation: the quantizer layer's rule exactly.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+MULT_BITS = 24  # significant bits of a fixed-point multiplier (BatchNorm/Scale, average pooling)
+
+
+def round_shift(x: np.ndarray, r: int) -> np.ndarray:
+    """floor(x / 2^r + 1/2) for r > 0 (round half up), x * 2^-r for r <= 0; int64."""
+    x = np.asarray(x, np.int64)
+    if r <= 0:
+        return x << -r
+    return (x + (1 << (r - 1))) >> r
+
+
+def requantize(x: np.ndarray, f_in: int, bits: int, f_out: int, signed: bool) -> np.ndarray:
+    """The b-bit integers of the value x * 2^-f_in at step 2^-f_out, saturated; int64."""
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    return np.clip(round_shift(x, f_in - f_out), lo, hi)
+
+
+def weight_levels(w: np.ndarray) -> tuple[int, dict[int, np.ndarray]]:
+    """(n2, {e: signs}) of power-of-two weights: w = sum over e of signs_e * 2^e, each
+    signs_e in {-1, 0, +1} (int8, w's shape); n2 the smallest exponent (0 if all zero).
+    ValueError if a weight is not 0 or +-2^e."""
+    w = np.asarray(w, np.float32)
+    nz = w != 0
+    if not np.isfinite(w).all():
+        raise ValueError("weights hold NaN or Inf")
+    mant, exp = np.frexp(w[nz].astype(np.float64))  # |mant| in [0.5, 1): a power of two has 0.5
+    if np.any(np.abs(mant) != 0.5):
+        bad = w[nz][np.abs(mant) != 0.5][0]
+        raise ValueError(f"weight {float(bad)!r} is not 0 or +-2^e")
+    e = np.zeros(w.shape, np.int64)
+    e[nz] = exp - 1
+    if not nz.any():
+        return 0, {}
+    levels = {}
+    for k in np.unique(e[nz]):
+        sel = nz & (e == k)
+        levels[int(k)] = np.where(sel, np.sign(w), 0).astype(np.int8)
+    return int(min(levels)), levels
+
+
+def shift_add(cols: np.ndarray, levels: dict[int, np.ndarray], n2: int) -> np.ndarray:
+    """cols (N, K) integers times the weights (K, M) as sums of shifted activations: for
+    each exponent e, the activations are added or subtracted by sign, then shifted by
+    e - n2 (int64). The ±1 sums run as float64 products, exact for |sum| < 2^53."""
+    out = np.zeros((cols.shape[0], next(iter(levels.values())).shape[1]) if levels else (cols.shape[0], 0),
+                   np.int64)
+    c = cols.astype(np.float64)
+    for e, signs in sorted(levels.items()):
+        out += (c @ signs.astype(np.float64)).astype(np.int64) << (e - n2)
+    return out
+
+
+def accumulator_bound(q_max: int, levels: dict[int, np.ndarray], n2: int, bias: np.ndarray | None) -> int:
+    """The largest |accumulator| any input of magnitude <= q_max can give: per output,
+    q_max * sum over the fan-in of |weight| at the accumulator's scale, plus |bias|."""
+    per_out = None
+    for e, signs in levels.items():
+        s = np.abs(signs.astype(np.int64)).sum(axis=0) << (e - n2)
+        per_out = s if per_out is None else per_out + s
+    if per_out is None:
+        return int(np.abs(bias).max()) if bias is not None and bias.size else 0
+    total = q_max * per_out
+    if bias is not None:
+        total = total + np.abs(bias)
+    return int(total.max())
+
+
+def exact_exponent(values: np.ndarray) -> int:
+    """The smallest f for which every value * 2^f is an integer (float32 values: exact)."""
+    f = -10**9
+    for v in np.unique(np.abs(np.asarray(values, np.float64))):
+        if v == 0:
+            continue
+        mant, e = np.frexp(v)
+        m = int(mant * 2.0 ** 53)  # exact: 53 bits hold any float32 mantissa
+        tz = (m & -m).bit_length() - 1
+        f = max(f, 53 - int(e) - tz)
+    return f
+
+
+def fixed_multiplier(m: np.ndarray) -> tuple[np.ndarray, int]:
+    """(integers, k) with integers * 2^-k approximating m to MULT_BITS significant bits of
+    its largest magnitude (one k for the whole array: one shift per output element)."""
+    m = np.asarray(m, np.float64)
+    top = float(np.abs(m).max()) if m.size else 0.0
+    k = MULT_BITS - 1 - (int(np.floor(np.log2(top))) if top > 0 else 0)
+    return np.floor(m * 2.0 ** k + 0.5).astype(np.int64), k
+
+
+def im2col(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], pad: tuple[int, int],
+           dilation: tuple[int, int]) -> tuple[np.ndarray, int, int]:
+    """(N, C, H, W) -> (N * OH * OW, C * KH * KW) patches as Caffe's im2col orders them
+    (channel, kernel row, kernel column), zero padding; and OH, OW."""
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, pad, dilation
+    oh = (h + 2 * ph - (dh * (kh - 1) + 1)) // sh + 1
+    ow = (w + 2 * pw - (dw * (kw - 1) + 1)) // sw + 1
+    xp = np.zeros((n, c, h + 2 * ph, w + 2 * pw), x.dtype)
+    xp[:, :, ph:ph + h, pw:pw + w] = x
+    cols = np.empty((n, c, kh, kw, oh, ow), x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            cols[:, :, i, j] = xp[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw]
+    return cols.transpose(0, 4, 5, 1, 2, 3).reshape(n * oh * ow, c * kh * kw), oh, ow

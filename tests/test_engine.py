@@ -1,0 +1,126 @@
+"""deploy/engine.py against Caffe: the same deploy net with power-of-two weights and
+calibrated quantizers, run by Caffe in float32 and by the engine in integers. Where Caffe's
+float sums are exact (no BatchNorm) every quantizer output is the same integer and the
+logits agree to float32 rounding; with BatchNorm, Scale, average pooling and a residual
+sum, the integers differ only at float32 ties, by one step."""
+import numpy as np
+import pytest
+from google.protobuf import text_format
+
+from inq_layer.caffe_edge.caffe_io import pb2
+from inq_layer.deploy.engine import Engine
+
+Q = ('type: "Python" python_param {{ module: "inq_layer.net.fixed_point_layer" layer: "FixedPoint" '
+     "param_str: '{{\"bits\": {b}, \"f\": {f}, \"signed\": {s}}}' }}")
+
+
+def q(name, bottom, b, f, signed=False):
+    return (f'layer {{ name: "{name}" bottom: "{bottom}" top: "{name}" '
+            + Q.format(b=b, f=f, s="true" if signed else "false") + " }\n")
+
+
+PLAIN = ('layer { name: "in" type: "Input" top: "data" input_param { shape { dim: 4 dim: 4 dim: 11 dim: 10 } } }\n'
+         + q("data_q", "data", 8, 5, True)
+         + 'layer { name: "conv1" type: "Convolution" bottom: "data_q" top: "conv1" convolution_param { '
+           'num_output: 6 kernel_size: 3 stride: 2 pad: 1 group: 2 } }\n'
+         'layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }\n'
+         + q("conv1_q", "conv1", 6, 3)
+         + 'layer { name: "pool1" type: "Pooling" bottom: "conv1_q" top: "pool1" pooling_param { pool: MAX '
+           'kernel_size: 3 stride: 2 pad: 1 } }\n'
+         'layer { name: "conv2" type: "Convolution" bottom: "pool1" top: "conv2" convolution_param { '
+         'num_output: 5 kernel_size: 2 dilation: 2 pad: 1 } }\n'
+         + q("conv2_q", "conv2", 4, 1, True)
+         + 'layer { name: "ip" type: "InnerProduct" bottom: "conv2_q" top: "ip" inner_product_param { '
+           'num_output: 7 } }\n'
+         'layer { name: "prob" type: "Softmax" bottom: "ip" top: "prob" }\n')
+
+RESIDUAL = ('layer { name: "in" type: "Input" top: "data" input_param { shape { dim: 8 dim: 3 dim: 8 dim: 8 } } }\n'
+            + q("data_q", "data", 8, 4, True)
+            + 'layer { name: "c1" type: "Convolution" bottom: "data_q" top: "c1" convolution_param { '
+              'num_output: 4 kernel_size: 3 pad: 1 bias_term: false } }\n'
+            'layer { name: "bn1" type: "BatchNorm" bottom: "c1" top: "c1" }\n'
+            'layer { name: "sc1" type: "Scale" bottom: "c1" top: "c1" scale_param { bias_term: true } }\n'
+            'layer { name: "r1" type: "ReLU" bottom: "c1" top: "c1" }\n'
+            + q("c1_q", "c1", 8, 4)
+            + 'layer { name: "c2" type: "Convolution" bottom: "c1_q" top: "c2" convolution_param { '
+              'num_output: 4 kernel_size: 3 pad: 1 } }\n'
+            'layer { name: "sum" type: "Eltwise" bottom: "c1_q" bottom: "c2" top: "s" }\n'
+            'layer { name: "r2" type: "ReLU" bottom: "s" top: "s" }\n'
+            + q("s_q", "s", 8, 3)
+            + 'layer { name: "gap" type: "Pooling" bottom: "s_q" top: "gap" pooling_param { pool: AVE '
+              'global_pooling: true } }\n'
+            + q("gap_q", "gap", 8, 5)
+            + 'layer { name: "ip" type: "InnerProduct" bottom: "gap_q" top: "ip" inner_product_param { '
+              'num_output: 5 } }\n')
+
+
+def build(tmp_path, text, seed=0):
+    """The Caffe net with power-of-two weights (exponents -7..-1, a third at 0), float
+    biases and BatchNorm statistics; its weights as the engine takes them."""
+    import caffe
+    caffe.set_mode_cpu()
+    path = tmp_path / "deploy.prototxt"
+    path.write_text('name: "t"\n' + text)
+    net = caffe.Net(str(path), caffe.TEST)
+    rng = np.random.default_rng(seed)
+    for name, blobs in net.params.items():
+        kind = net.layers[list(net._layer_names).index(name)].type
+        if kind in ("Convolution", "InnerProduct"):
+            w = blobs[0].data
+            w[...] = rng.choice([-1, 0, 1], w.shape, p=[0.35, 0.3, 0.35]) * 2.0 ** rng.integers(-7, 0, w.shape)
+            if len(blobs) > 1:
+                blobs[1].data[...] = rng.normal(0, 0.3, blobs[1].data.shape)
+        elif kind == "BatchNorm":
+            blobs[0].data[...] = rng.normal(0, 0.5, blobs[0].data.shape) * 2
+            blobs[1].data[...] = rng.uniform(0.5, 2, blobs[1].data.shape) * 2
+            blobs[2].data[...] = 2
+        elif kind == "Scale":
+            blobs[0].data[...] = rng.uniform(0.5, 1.5, blobs[0].data.shape)
+            blobs[1].data[...] = rng.normal(0, 0.2, blobs[1].data.shape)
+    weights = {name: [b.data.copy() for b in blobs] for name, blobs in net.params.items()}
+    return net, text_format.Parse('name: "t"\n' + text, pb2().NetParameter()), weights
+
+
+def quantizers(param):
+    return [ly.name for ly in param.layer if ly.type == "Python"]
+
+
+def test_where_caffes_sums_are_exact_every_quantizer_gives_the_same_integers(tmp_path):
+    net, param, weights = build(tmp_path, PLAIN)
+    x = np.random.default_rng(1).normal(0, 1.5, net.blobs["data"].data.shape).astype(np.float32)
+    net.blobs["data"].data[...] = x
+    net.forward()
+    eng = Engine(param, weights)
+    got = eng.run({"data": x})
+    for name in quantizers(param):
+        v = got[name]
+        assert np.array_equal(v.q * 2.0 ** -v.f, net.blobs[name].data), name
+    logits = got["ip"].q * 2.0 ** -got["ip"].f
+    assert np.allclose(logits, net.blobs["ip"].data, rtol=2**-22, atol=2**-22 * np.abs(logits).max())
+    assert (logits.argmax(1) == net.blobs["prob"].data.argmax(1)).all()
+    assert eng.counts.shift_adds > 0 and eng.counts.multiplies == 0
+
+
+def test_batchnorm_scale_average_and_a_residual_sum_differ_only_at_ties(tmp_path):
+    net, param, weights = build(tmp_path, RESIDUAL, seed=3)
+    x = np.random.default_rng(2).normal(0, 1, net.blobs["data"].data.shape).astype(np.float32)
+    net.blobs["data"].data[...] = x
+    net.forward()
+    got = Engine(param, weights).run({"data": x})
+    total = same = 0
+    for name in quantizers(param):
+        v = got[name]
+        eng, caffe_q = v.q, np.round(net.blobs[name].data.astype(np.float64) * 2.0 ** v.f)
+        assert np.abs(eng - caffe_q).max() <= 1, name
+        total, same = total + eng.size, same + int((eng == caffe_q).sum())
+    assert same / total >= 0.999, (same, total)
+
+
+def test_layers_the_engine_does_not_run_are_named(tmp_path):
+    text = PLAIN.replace('type: "ReLU"', 'type: "TanH"')
+    net, param, weights = build(tmp_path, text)
+    with pytest.raises(ValueError, match="layer 'relu1' has type 'TanH'"):
+        Engine(param, weights).run({"data": np.zeros(net.blobs["data"].data.shape, np.float32)})
+    weights["conv1"][0].reshape(-1)[0] = 0.3
+    with pytest.raises(ValueError, match="layer 'conv1': weight 0.3.* is not 0 or \\+-2\\^e"):
+        Engine(param, weights).run({"data": np.zeros(net.blobs["data"].data.shape, np.float32)})
