@@ -124,3 +124,23 @@ def test_layers_the_engine_does_not_run_are_named(tmp_path):
     weights["conv1"][0].reshape(-1)[0] = 0.3
     with pytest.raises(ValueError, match="layer 'conv1': weight 0.3.* is not 0 or \\+-2\\^e"):
         Engine(param, weights).run({"data": np.zeros(net.blobs["data"].data.shape, np.float32)})
+
+
+def test_ties_round_half_up_as_the_quantizer_layer_does(tmp_path):
+    """Weights +-1/2 on integer steps: half the sums land exactly between two steps."""
+    text = ('layer { name: "in" type: "Input" top: "data" input_param { shape { dim: 2 dim: 3 dim: 4 dim: 4 } } }\n'
+            + q("data_q", "data", 8, 2, True)
+            + 'layer { name: "c" type: "Convolution" bottom: "data_q" top: "c" convolution_param { '
+              'num_output: 4 kernel_size: 1 bias_term: false } }\n'
+            + q("c_q", "c", 8, 2, True))
+    net, param, weights = build(tmp_path, text)
+    w = net.params["c"][0].data
+    w[...] = np.where(np.random.default_rng(5).random(w.shape) < 0.5, -0.5, 0.5)
+    weights["c"][0][...] = w
+    x = np.random.default_rng(6).integers(-40, 40, net.blobs["data"].data.shape) / 4.0
+    net.blobs["data"].data[...] = x
+    net.forward()
+    got = Engine(param, weights).run({"data": x.astype(np.float32)})
+    c = got["c"]
+    assert np.count_nonzero((c.q % 2) == 1) > c.q.size // 4  # many exact ties
+    assert np.array_equal(got["c_q"].q * 0.25, net.blobs["c_q"].data)
