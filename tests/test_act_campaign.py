@@ -164,3 +164,15 @@ def test_act_bits_on_a_net_without_a_quantizable_layer_is_one_line(tmp_path):
     r = run_driver("--solver", solver, "--init-from-fillers", "--act-bits", "8", "--out", str(tmp_path / "o"),
                    check=False)
     assert r.returncode == 2 and "Traceback" not in r.stderr and "quantizable layer" in r.stderr
+
+
+def test_the_float_model_is_tested_with_float_activations(tmp_path):
+    """report.json's test_float is the float model's: the same with and without --act-bits."""
+    solver = lmdb_tiny(tmp_path, max_iter=2, snapshot=0)
+    outs = {}
+    for name, extra in (("plain", []), ("a2", ["--act-bits", "2", "--act-calibration-batches", "1"])):
+        outs[name] = str(tmp_path / name)
+        run_driver(*args_of(solver, *extra), "--out", outs[name])
+    a, b = (json.load(open(os.path.join(outs[n], "report.json"))) for n in ("plain", "a2"))
+    assert a["test_float"] == b["test_float"]
+    assert b["phases"][0]["test_after_quantize"] != a["phases"][0]["test_after_quantize"]  # 2-bit activations show

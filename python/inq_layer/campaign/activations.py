@@ -8,9 +8,11 @@ again from the user's net and the campaign record on every run, so a resume need
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import gc
 import os
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from ..caffe_edge import caffe_io
@@ -73,6 +75,20 @@ class Activations:
                for q in self.quantizers}
         self.write(rec)
         return rec
+
+    @contextlib.contextmanager
+    def passing(self, nets: list[Net]) -> Iterator[None]:
+        """The quantizers of `nets` pass values through meanwhile: the float model's test
+        is of float activations too."""
+        layers = [ly for net in nets for _, ly in self._layers(net)]
+        saved = [ly.f for ly in layers]
+        for ly in layers:
+            ly.f = None
+        try:
+            yield
+        finally:
+            for ly, f in zip(layers, saved):
+                ly.f = f
 
     def reset_counts(self, net: Net) -> None:
         for _, ly in self._layers(net):

@@ -7,6 +7,7 @@ a test and a snapshot. State lives in --out so an interrupted campaign resumes.
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 import glob
 import hashlib
@@ -353,7 +354,9 @@ class Campaign:
                     self.log(f"warning: {s.weights} has no weights for layer(s) {', '.join(missing)}: they keep "
                              f"the values of their fillers")
             if rec.test_float is None:
-                rec.test_float = test_and_log(solver, self.cfg, self.log, 0)
+                quantizers = self.act.passing(solver.test_nets) if self.act is not None else contextlib.nullcontext()
+                with quantizers:  # the float model: float weights, float activations
+                    rec.test_float = test_and_log(solver, self.cfg, self.log, 0)
             else:  # measured by an interrupted run: skip its batches, as that run did
                 for i, net in enumerate(solver.test_nets):
                     fast_forward_data(net, self.cfg.test_iter_of(i))
