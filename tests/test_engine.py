@@ -68,8 +68,8 @@ def build(tmp_path, text, seed=0):
         if kind in ("Convolution", "InnerProduct"):
             w = blobs[0].data
             w[...] = rng.choice([-1, 0, 1], w.shape, p=[0.35, 0.3, 0.35]) * 2.0 ** rng.integers(-7, 0, w.shape)
-            if len(blobs) > 1:
-                blobs[1].data[...] = rng.normal(0, 0.3, blobs[1].data.shape)
+            if len(blobs) > 1:  # multiples of 2^-6: exact at every accumulator scale here
+                blobs[1].data[...] = np.round(rng.normal(0, 0.3, blobs[1].data.shape) * 64) / 64
         elif kind == "BatchNorm":
             blobs[0].data[...] = rng.normal(0, 0.5, blobs[0].data.shape) * 2
             blobs[1].data[...] = rng.uniform(0.5, 2, blobs[1].data.shape) * 2
@@ -98,7 +98,7 @@ def test_where_caffes_sums_are_exact_every_quantizer_gives_the_same_integers(tmp
     logits = got["ip"].q * 2.0 ** -got["ip"].f
     assert np.allclose(logits, net.blobs["ip"].data, rtol=2**-22, atol=2**-22 * np.abs(logits).max())
     assert (logits.argmax(1) == net.blobs["prob"].data.argmax(1)).all()
-    assert eng.counts.shift_adds > 0 and eng.counts.multiplies == 0
+    assert eng.counts.shift_adds > 0 and eng.counts.multiplies == 0 and eng.counts.int64_layers == []
 
 
 def test_batchnorm_scale_average_and_a_residual_sum_differ_only_at_ties(tmp_path):
@@ -144,3 +144,43 @@ def test_ties_round_half_up_as_the_quantizer_layer_does(tmp_path):
     c = got["c"]
     assert np.count_nonzero((c.q % 2) == 1) > c.q.size // 4  # many exact ties
     assert np.array_equal(got["c_q"].q * 0.25, net.blobs["c_q"].data)
+
+
+def test_inq_infer_agrees_with_caffe_on_a_trained_campaign(tmp_path):
+    """A campaign with --act-bits 8 on the tiny LMDB net, then `inq-infer` over its test
+    database: every prediction is Caffe's on inq_deploy.prototxt, the dump holds every
+    blob as integers with its f, and what it cannot run is one error line."""
+    import json
+    import os
+
+    import caffe
+    from caffe_nets import lmdb_tiny
+    from driver_util import assert_clean_error, run_driver, run_tool
+    from inq_layer.deploy.infer import batches, load
+    solver = lmdb_tiny(tmp_path, max_iter=20, snapshot=0)
+    out = str(tmp_path / "o")
+    run_driver("--solver", solver, "--init-from-fillers", "--campaign", "0.5,1", "--act-bits", "8", "--out", out)
+    deploy, final, db = (os.path.join(out, "inq_deploy.prototxt"), os.path.join(out, "final_inq.caffemodel"),
+                         str(tmp_path / "db_TEST"))
+    pred = tmp_path / "pred.txt"
+    r = run_tool("infer", "--model", deploy, "--weights", final, "--data", db, "--predictions", str(pred),
+                 "--dump", str(tmp_path / "dump"), "--images", "3", "--batch", "16")
+    assert "top-1 accuracy" in r.stdout and "every accumulator proven to fit 32 bits" in r.stdout
+    caffe.set_mode_cpu()
+    net = caffe.Net(deploy, caffe.TEST)
+    net.copy_from(final)
+    want = []
+    for x, _ in batches(load(deploy, final), db, 16):
+        net.blobs["data"].reshape(*x.shape)
+        net.blobs["data"].data[...] = x
+        net.forward()
+        want += net.blobs["ip1"].data.argmax(1).tolist()
+    assert [int(v) for v in pred.read_text().split()] == want and len(want) == 64
+    index = json.load(open(tmp_path / "dump" / "blobs.json"))
+    assert {"data_q", "conv1_q", "ip1"} <= set(index)
+    q = np.load(tmp_path / "dump" / index["conv1_q"]["file"])
+    assert q.shape[0] == 3 and q.dtype == np.int64 and q.min() >= 0 and q.max() <= 255
+    bad = tmp_path / "bad.prototxt"
+    bad.write_text(open(deploy).read().replace('type: "ReLU"', 'type: "TanH"'))
+    assert_clean_error(run_tool("infer", "--model", str(bad), "--weights", final, "--data", db, check=False),
+                       "has type 'TanH', which the integer engine does not run")

@@ -77,17 +77,22 @@ def accumulator_bound(q_max: int, levels: dict[int, np.ndarray], n2: int, bias: 
     return int(total.max())
 
 
-def exact_exponent(values: np.ndarray) -> int:
-    """The smallest f for which every value * 2^f is an integer (float32 values: exact)."""
-    f = -10**9
+def exact_exponent(values: np.ndarray) -> int | None:
+    """The smallest f for which every value * 2^f is an integer (None for all zeros)."""
+    f = None
     for v in np.unique(np.abs(np.asarray(values, np.float64))):
         if v == 0:
             continue
         mant, e = np.frexp(v)
-        m = int(mant * 2.0 ** 53)  # exact: 53 bits hold any float32 mantissa
-        tz = (m & -m).bit_length() - 1
-        f = max(f, 53 - int(e) - tz)
+        m = int(mant * 2.0 ** 53)  # exact: 53 bits hold any float32 or float64 mantissa
+        need = 53 - int(e) - ((m & -m).bit_length() - 1)
+        f = need if f is None else max(f, need)
     return f
+
+
+def round_shift_float(values: np.ndarray, f: int) -> np.ndarray:
+    """floor(v * 2^f + 1/2) of float values (a bias at an accumulator's scale); int64."""
+    return np.floor(np.asarray(values, np.float64) * 2.0 ** f + 0.5).astype(np.int64)
 
 
 def fixed_multiplier(m: np.ndarray) -> tuple[np.ndarray, int]:

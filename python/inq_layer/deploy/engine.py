@@ -27,9 +27,12 @@ ACC64 = (1 << 62) - 1  # the int64 headroom the engine allows itself
 @dataclass
 class Value:
     """q * 2^-f, then per channel (axis 1) * scale + offset when `scale` is set (a pending
-    BatchNorm/Scale/average, float64, made integer where an integer operation needs it)."""
+    BatchNorm/Scale/average, float64, made integer where an integer operation needs it).
+    `bound`: the largest |q| any input can give here, proven from the quantizers' ranges
+    and the weights, not from the images seen."""
     q: np.ndarray  # int64
     f: int
+    bound: int
     scale: np.ndarray | None = None
     offset: np.ndarray | None = None
 
@@ -40,9 +43,10 @@ class Value:
         m, k = integer.fixed_multiplier(self.scale)
         shape = (1, -1) + (1,) * (self.q.ndim - 2)
         c = np.floor(self.offset * 2.0 ** (self.f + k) + 0.5).astype(np.int64)
-        if np.abs(self.q).max(initial=0) * np.abs(m).max(initial=0) + np.abs(c).max(initial=0) > ACC64:
-            raise ValueError("a folded BatchNorm/Scale would overflow 64-bit integers")
-        return Value(self.q * m.reshape(shape) + c.reshape(shape), self.f + k)
+        bound = self.bound * int(np.abs(m).max(initial=0)) + int(np.abs(c).max(initial=0))
+        if bound > ACC64:
+            raise ValueError("a folded BatchNorm/Scale could overflow 64-bit integers")
+        return Value(self.q * m.reshape(shape) + c.reshape(shape), self.f + k, bound)
 
     def real(self) -> np.ndarray:
         v = self.exact()
@@ -84,10 +88,12 @@ class Engine:
         p = parse_param_str(ly.python_param.param_str)
         if p["f"] is None:
             raise ValueError(f"quantizer {ly.name!r} is not calibrated (its param_str has no f)")
+        lo, hi = fixed_point.int_range(p["bits"], p["signed"])
+        bound = max(-lo, hi)
         if isinstance(x, np.ndarray):  # the float input
-            return Value(fixed_point.to_int(x, p["bits"], p["f"], p["signed"]).astype(np.int64), p["f"])
+            return Value(fixed_point.to_int(x, p["bits"], p["f"], p["signed"]).astype(np.int64), p["f"], bound)
         v = x.exact()
-        return Value(integer.requantize(v.q, v.f, p["bits"], p["f"], p["signed"]), p["f"])
+        return Value(integer.requantize(v.q, v.f, p["bits"], p["f"], p["signed"]), p["f"], bound)
 
     def _prepare(self, ly, w: np.ndarray, groups: int) -> tuple[int, list[dict[int, np.ndarray]]]:
         """(n2, per group {e: signs} (fan-in x outputs)) of a layer's weights, once."""
@@ -104,30 +110,36 @@ class Engine:
 
     def _weighted(self, ly, x: Value, w: np.ndarray, bias, cols: np.ndarray, groups: int, positions: int):
         """The accumulators of `cols` (rows: output positions; columns: the fan-in of every
-        group) and their exponent; the bias is added as an integer at their scale."""
+        group), their exponent and bound. The products sit at 2^(n2 - f_in); the bias is
+        an integer at a scale up to `guard` bits finer, as fine as 32-bit accumulators
+        allow and no finer than it needs to be exact, so that the sum differs from Caffe's
+        float32 one only where that sum lies within the bias's rounding of a quantizer's
+        rounding boundary."""
         n2, levels = self._prepare(ly, w, groups)
         m, k = w.shape[0], cols.shape[1] // groups
-        # The products sit at 2^(n2 - f_in); a finer scale where the bias needs one, so that
-        # the bias is an exact integer and the sum the exact value Caffe rounds once.
-        f_out = max(x.f - n2, integer.exact_exponent(bias) if bias is not None else -10**9)
-        up = f_out - (x.f - n2)
-        b = None if bias is None else (bias.astype(np.float64) * 2.0 ** f_out).astype(np.int64)
-        q_max = int(np.abs(cols).max(initial=0))
-        outs, fits32 = [], True
+        per = m // groups
+        products = max(integer.accumulator_bound(x.bound, lv, n2, None) for lv in levels)
+        guard = 0
+        if bias is not None:
+            guard = max(0, (integer.exact_exponent(bias) or 0) - (x.f - n2))
+            while guard > 0 and (products << guard) + int(np.abs(integer.round_shift_float(
+                    bias, x.f - n2 + guard)).max(initial=0)) > ACC32:
+                guard -= 1
+        f_out = x.f - n2 + guard
+        b = None if bias is None else integer.round_shift_float(bias, f_out)
+        bound = (products << guard) + (0 if b is None else int(np.abs(b).max(initial=0)))
+        if bound > ACC64:
+            raise ValueError(f"layer {ly.name!r}: its sums can reach {bound:.3g}, beyond 64-bit integers")
+        if bound > ACC32 and ly.name not in self.counts.int64_layers:
+            self.counts.int64_layers.append(ly.name)
+        outs = []
         for g, lv in enumerate(levels):
-            part = slice(g * (m // groups), (g + 1) * (m // groups))
-            acc = integer.shift_add(cols[:, g * k:(g + 1) * k], lv, n2) << up if lv else \
-                np.zeros((cols.shape[0], m // groups), np.int64)
-            bound = (integer.accumulator_bound(q_max, lv, n2, None) << up) + \
-                (0 if b is None else int(np.abs(b[part]).max(initial=0)))
-            if bound > ACC64:
-                raise ValueError(f"layer {ly.name!r}: its sums can reach {bound:.3g}, beyond 64-bit integers")
-            fits32 = fits32 and bound <= ACC32
+            part = slice(g * per, (g + 1) * per)
+            acc = integer.shift_add(cols[:, g * k:(g + 1) * k], lv, n2) << guard if lv else \
+                np.zeros((cols.shape[0], per), np.int64)
             outs.append(acc if b is None else acc + b[part])
             self.counts.shift_adds += sum(int(np.count_nonzero(s)) for s in lv.values()) * positions
-        if not fits32 and ly.name not in self.counts.int64_layers:
-            self.counts.int64_layers.append(ly.name)
-        return np.concatenate(outs, axis=1), f_out
+        return np.concatenate(outs, axis=1), f_out, bound
 
     def _conv(self, ly, x: Value) -> Value:
         p = ly.convolution_param
@@ -137,8 +149,8 @@ class Engine:
         kernel, stride, pad, dil = _hw(p, "kernel", 1), _hw(p, "stride", 1), _hw(p, "pad", 0), _hw(p, "dilation", 1)
         n = v.q.shape[0]
         cols, oh, ow = integer.im2col(v.q, kernel, stride, pad, dil)
-        acc, f = self._weighted(ly, v, w, bias, cols, max(1, int(p.group)), oh * ow)
-        return Value(acc.reshape(n, oh, ow, -1).transpose(0, 3, 1, 2).copy(), f)
+        acc, f, bound = self._weighted(ly, v, w, bias, cols, max(1, int(p.group)), oh * ow)
+        return Value(acc.reshape(n, oh, ow, -1).transpose(0, 3, 1, 2).copy(), f, bound)
 
     def _inner_product(self, ly, x: Value) -> Value:
         p = ly.inner_product_param
@@ -149,8 +161,8 @@ class Engine:
         bias = self.weights[ly.name][1] if p.bias_term and len(self.weights[ly.name]) > 1 else None
         lead = v.q.shape[:axis]
         cols = v.q.reshape(int(np.prod(lead)), -1)
-        acc, f = self._weighted(ly, v, w.reshape(w.shape[0], -1), bias, cols, 1, 1)
-        return Value(acc.reshape(*lead, -1), f)
+        acc, f, bound = self._weighted(ly, v, w.reshape(w.shape[0], -1), bias, cols, 1, 1)
+        return Value(acc.reshape(*lead, -1), f, bound)
 
     def _pool(self, ly, x: Value) -> Value:
         p = ly.pooling_param
@@ -183,10 +195,10 @@ class Engine:
                     out[:, :, i, j] = win.sum(axis=(2, 3))
                     size[i, j] = (he - hs) * (we - ws)
         if p.pool == 0:
-            return Value(out, v.f)
+            return Value(out, v.f, v.bound)
         m, k = integer.fixed_multiplier(1.0 / size)
         self.counts.multiplies += c * oh * ow
-        return Value(out * m, v.f + k)
+        return Value(out * m, v.f + k, v.bound * kh * kw * int(m.max()))
 
     def _batch_norm(self, ly, x: Value) -> Value:
         mean, var, sf = (self.weights[ly.name][i].astype(np.float64) for i in range(3))
@@ -206,8 +218,8 @@ class Engine:
         Scale is one multiplier and one offset per channel."""
         if x.scale is None:
             self.counts.multiplies += int(np.prod(x.q.shape[1:]))
-            return Value(x.q, x.f, scale, offset)
-        return Value(x.q, x.f, x.scale * scale, x.offset * scale + offset)
+            return Value(x.q, x.f, x.bound, scale, offset)
+        return Value(x.q, x.f, x.bound, x.scale * scale, x.offset * scale + offset)
 
     def _eltwise(self, ly, xs: list[Value]) -> Value:
         p = ly.eltwise_param
@@ -215,13 +227,14 @@ class Engine:
             raise ValueError(f"layer {ly.name!r}: only Eltwise SUM with coefficients 1 is integer here")
         vs = [x.exact() for x in xs]
         f = max(v.f for v in vs)
-        return Value(sum(v.q << (f - v.f) for v in vs), f)
+        return Value(sum(v.q << (f - v.f) for v in vs), f, sum(v.bound << (f - v.f) for v in vs))
 
     def _concat(self, ly, xs: list[Value]) -> Value:
         vs = [x.exact() for x in xs]
         f = max(v.f for v in vs)
         axis = ly.concat_param.axis if ly.concat_param.HasField("axis") else 1
-        return Value(np.concatenate([v.q << (f - v.f) for v in vs], axis=axis), f)
+        return Value(np.concatenate([v.q << (f - v.f) for v in vs], axis=axis), f,
+                     max(v.bound << (f - v.f) for v in vs))
 
     # -- the net ------------------------------------------------------------------------
     def run(self, data: dict[str, np.ndarray]) -> dict[str, Value]:
@@ -247,7 +260,7 @@ class Engine:
                 if ly.relu_param.negative_slope != 0:
                     raise ValueError(f"layer {ly.name!r}: a leaky ReLU is not integer here")
                 v = ins[0].exact()
-                out = Value(np.maximum(v.q, 0), v.f)
+                out = Value(np.maximum(v.q, 0), v.f, v.bound)
             elif t == "Pooling":
                 out = self._pool(ly, ins[0])
             elif t == "BatchNorm":
@@ -261,8 +274,8 @@ class Engine:
             elif t in ("Dropout", "Split"):
                 out = ins[0]
             elif t == "Flatten":
-                v = ins[0]
-                out = Value(v.exact().q.reshape(v.q.shape[0], -1), v.exact().f)
+                v = ins[0].exact()
+                out = Value(v.q.reshape(v.q.shape[0], -1), v.f, v.bound)
             elif t == "Softmax":
                 out = ins[0]  # the logits decide; a device needs no exponential for top-k
             elif t == "LRN":

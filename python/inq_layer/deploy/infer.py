@@ -1,0 +1,148 @@
+"""Integer inference over a Datum database: a deploy prototxt with its quantizers and the
+model's weights, the images transformed as the net's data layer would (transform_param,
+kept on the deploy net's Input layer: scale, mean_value or mean_file, centre crop), the
+integer engine, the top-1 (and top-5) accuracy, the predictions, the blobs."""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+
+from ..caffe_edge import caffe_io
+from ..datasets.datum_db import datum_array, records
+from ..errors import InqError
+from .engine import Engine, Value
+
+
+@dataclass
+class Model:
+    engine: Engine
+    input: str  # the Input layer's top
+    shape: tuple[int, ...]  # C x H x W the net takes
+    transform: object  # caffe_pb2.TransformationParameter
+    output: str  # the logits blob
+    mean: np.ndarray | None = None
+
+
+def load(model_path: str, weights_path: str) -> Model:
+    """The deploy net and its weights, checked before any image is read."""
+    net = caffe_io.read_net(model_path)
+    inputs = [ly for ly in net.layer if ly.type == "Input"]
+    if len(inputs) != 1 or len(inputs[0].top) != 1:
+        raise InqError(f"{model_path}: the integer engine takes a deploy net with one Input layer of one top "
+                       f"(inq_deploy.prototxt), not {len(inputs)}")
+    shape = tuple(int(d) for d in inputs[0].input_param.shape[0].dim[1:]) if inputs[0].input_param.shape else ()
+    if len(shape) != 3:
+        raise InqError(f"{model_path}: Input {inputs[0].name!r} must give N x C x H x W, got {shape}")
+    weights = caffe_io.model_arrays(caffe_io.read_caffemodel(weights_path))
+    for ly in net.layer:
+        if ly.type in ("Convolution", "InnerProduct", "BatchNorm", "Scale") and ly.name not in weights:
+            raise InqError(f"{weights_path}: has no weights for layer {ly.name!r} of {model_path}")
+    last = [ly for ly in net.layer if ly.type not in ("Softmax", "Input")]
+    if not last:
+        raise InqError(f"{model_path}: no layer computes an output")
+    t = inputs[0].transform_param
+    mean = None
+    if t.HasField("mean_file"):
+        b = caffe_io.read_binary_proto(t.mean_file, caffe_io.pb2().BlobProto(), "mean file")
+        mean = caffe_io.blob_array(b).reshape(-1, *caffe_io.blob_shape(b)[-2:]).astype(np.float32)
+    return Model(Engine(net, weights), inputs[0].top[0], shape, t, last[-1].top[0], mean)
+
+
+def transformed(m: Model, image: np.ndarray) -> np.ndarray:
+    """One Datum's C x H x W array as Caffe's DataTransformer gives it at test time."""
+    t, (c, h, w) = m.transform, m.shape
+    x = image.astype(np.float32)
+    if x.shape[0] != c:
+        raise InqError(f"an image has {x.shape[0]} channels, the net takes {c}")
+    crop = t.crop_size
+    oy, ox = ((x.shape[1] - crop) // 2, (x.shape[2] - crop) // 2) if crop else (0, 0)
+    if m.mean is not None:
+        x = x - m.mean
+    elif len(t.mean_value):
+        mv = np.array(list(t.mean_value) * (c if len(t.mean_value) == 1 else 1), np.float32)[:c]
+        x = x - mv[:, None, None]
+    if crop:
+        x = x[:, oy:oy + crop, ox:ox + crop]
+    if x.shape[1:] != (h, w):
+        raise InqError(f"an image transforms to {x.shape[1]} x {x.shape[2]}, the net takes {h} x {w}")
+    return x * np.float32(t.scale) if t.HasField("scale") else x
+
+
+def batches(m: Model, db: str, size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(images, labels) of the database in its order, `size` at a time."""
+    pb = caffe_io.pb2()
+    it, _ = records(db)
+    xs, ys = [], []
+    for _, value in it:
+        d = pb.Datum()
+        d.ParseFromString(value)
+        xs.append(transformed(m, datum_array(d)))
+        ys.append(d.label)
+        if len(xs) == size:
+            yield np.stack(xs), np.array(ys)
+            xs, ys = [], []
+    if xs:
+        yield np.stack(xs), np.array(ys)
+
+
+@dataclass
+class Result:
+    images: int = 0
+    top1: int = 0
+    top5: int = 0
+    classes: int = 0
+    predictions: list[int] = field(default_factory=list)
+    shift_adds: int = 0  # per image
+    multiplies: int = 0
+    int64_layers: list[str] = field(default_factory=list)
+
+
+def safe_name(blob: str, taken: set[str]) -> str:
+    base = re.sub(r"[^A-Za-z0-9_.-]", "_", blob)[:100] or "blob"
+    name, k = base, 2
+    while name in taken:
+        name, k = f"{base}_{k}", k + 1
+    taken.add(name)
+    return name
+
+
+def dump(blobs: dict[str, Value], folder: str, count: int) -> None:
+    """Every blob of the first `count` images as integer .npy files and blobs.json
+    ({blob: {"file", "f"}}: value = integer * 2^-f)."""
+    os.makedirs(folder, exist_ok=True)
+    index, taken = {}, set()
+    for name, v in blobs.items():
+        e = v.exact()
+        fname = safe_name(name, taken) + ".npy"
+        np.save(os.path.join(folder, fname), e.q[:count])
+        index[name] = {"file": fname, "f": int(e.f)}
+    from ..atomic import write_text_atomic
+    write_text_atomic(os.path.join(folder, "blobs.json"), json.dumps(index, indent=1, sort_keys=True))
+
+
+def infer(m: Model, db: str, batch: int = 100, dump_to: str | None = None, dump_images: int = 0) -> Result:
+    """Every image of `db` through the engine, `batch` at a time; with `dump_to`, the blobs
+    of the first `dump_images` images (one batch holds them)."""
+    r = Result()
+    for x, y in batches(m, db, max(batch, dump_images if dump_to else 0)):
+        blobs = m.engine.run({m.input: x})
+        if dump_to is not None and r.images == 0:
+            dump(blobs, dump_to, dump_images)
+        logits = blobs[m.output].exact()
+        q = logits.q.reshape(len(x), -1)
+        r.classes = q.shape[1]
+        order = np.argsort(-q, axis=1, kind="stable")
+        r.top1 += int((order[:, 0] == y).sum())
+        r.top5 += int((order[:, :5] == y[:, None]).any(axis=1).sum())
+        r.predictions += order[:, 0].tolist()
+        r.images += len(x)
+        r.shift_adds, r.multiplies = m.engine.counts.shift_adds, m.engine.counts.multiplies  # per image
+        r.int64_layers = list(m.engine.counts.int64_layers)
+    if r.images == 0:
+        raise InqError(f"{db}: no image in the database")
+    return r
