@@ -127,12 +127,15 @@ def test_layers_the_engine_does_not_run_are_named(tmp_path):
 
 
 def test_ties_round_half_up_as_the_quantizer_layer_does(tmp_path):
-    """Weights +-1/2 on integer steps: half the sums land exactly between two steps."""
+    """Weights +-1/2 on integer steps: half the sums land exactly between two steps; a ReLU
+    before a signed quantizer."""
     text = ('layer { name: "in" type: "Input" top: "data" input_param { shape { dim: 2 dim: 3 dim: 4 dim: 4 } } }\n'
             + q("data_q", "data", 8, 2, True)
             + 'layer { name: "c" type: "Convolution" bottom: "data_q" top: "c" convolution_param { '
               'num_output: 4 kernel_size: 1 bias_term: false } }\n'
-            + q("c_q", "c", 8, 2, True))
+            + q("c_q", "c", 8, 2, True)
+            + 'layer { name: "r" type: "ReLU" bottom: "c" top: "r" }\n'  # a signed quantizer keeps what it drops
+            + q("r_q", "r", 8, 2, True))
     net, param, weights = build(tmp_path, text)
     w = net.params["c"][0].data
     w[...] = np.where(np.random.default_rng(5).random(w.shape) < 0.5, -0.5, 0.5)
@@ -144,6 +147,7 @@ def test_ties_round_half_up_as_the_quantizer_layer_does(tmp_path):
     c = got["c"]
     assert np.count_nonzero((c.q % 2) == 1) > c.q.size // 4  # many exact ties
     assert np.array_equal(got["c_q"].q * 0.25, net.blobs["c_q"].data)
+    assert np.array_equal(got["r_q"].q * 0.25, net.blobs["r_q"].data) and got["r_q"].q.min() == 0
 
 
 def test_inq_infer_agrees_with_caffe_on_a_trained_campaign(tmp_path):
