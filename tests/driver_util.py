@@ -125,3 +125,20 @@ def save_weights(tmp_path, solver, mutate=None, name="w.caffemodel"):
     path = str(tmp_path / name)
     s.net.save(path)
     return path
+
+
+def interrupted(args, out, phase, at):
+    """The driver (args, --out `out`) stopped by Ctrl-C once phase `phase` has a snapshot at
+    iteration `at` or later, before its final model."""
+    import signal
+    import time
+    # Ctrl-C's default action in the child, even when this test runs in the background
+    # (a shell starts background jobs with SIGINT ignored, and the child would inherit that).
+    p = subprocess.Popen([sys.executable, DRIVER, *args, "--out", out], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 120
+    while time.time() < deadline and p.poll() is None and not any(it >= at for it, _ in states(out, phase)):
+        time.sleep(0.002)
+    p.send_signal(signal.SIGINT)
+    p.wait()
+    assert not os.path.exists(os.path.join(out, "final_inq.caffemodel")), "interrupted too late"

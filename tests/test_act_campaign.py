@@ -3,16 +3,12 @@ the report and the record; outputs on their grids; the deploy net computes what 
 net does; bit-identical resume; --act-from end; bad input as one line."""
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 
 from caffe_nets import lmdb_tiny, write_tiny
-from driver_util import DRIVER, assert_clean_error, run_driver, run_tool, same_models, states
+from driver_util import assert_clean_error, interrupted, run_driver, run_tool, same_models
 
 
 def args_of(solver, *extra):
@@ -88,14 +84,7 @@ def test_act_resume_mid_phase_is_bit_identical(tmp_path):
     ref = str(tmp_path / "ref")
     run_driver(*args, "--out", ref)
     out = str(tmp_path / "cut")
-    p = subprocess.Popen([sys.executable, DRIVER, *args, "--out", out], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.time() + 120
-    while time.time() < deadline and p.poll() is None and not any(it >= 15 for it, _ in states(out, 1)):
-        time.sleep(0.002)
-    p.send_signal(signal.SIGINT)
-    p.wait()
-    assert not os.path.exists(os.path.join(out, "final_inq.caffemodel")), "interrupted too late"
+    interrupted(args, out, 1, 15)
     run_driver(*args, "--out", out, "--resume")
     assert same_models(os.path.join(ref, "final_inq.caffemodel"), os.path.join(out, "final_inq.caffemodel"))
     a, b = (json.load(open(os.path.join(d, "report.json"))) for d in (ref, out))

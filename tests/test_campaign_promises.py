@@ -4,15 +4,12 @@ refused before any work; a damaged solverstate is never used; a resumed campaign
 what an uninterrupted one does; the free-space check counts bytes."""
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 
 from caffe_nets import lmdb_tiny, write_tiny
-from driver_util import DRIVER, assert_clean_error, caffemodel_params, run_driver, same_models, save_weights, states
+from driver_util import (assert_clean_error, caffemodel_params, interrupted, run_driver, same_models,
+                         save_weights, states)
 
 
 def test_every_phase_of_a_keep_momentum_campaign_trains_its_iterations(tmp_path):
@@ -44,18 +41,6 @@ def test_non_finite_starting_weights_are_refused_in_one_line(tmp_path):
         assert not (out / "phase1" / "inq_iter_2.caffemodel").exists()
 
 
-def _interrupted(tmp_path, args, out, phase, at):
-    """The driver stopped by Ctrl-C once phase `phase` has a snapshot at iteration `at` or later."""
-    p = subprocess.Popen([sys.executable, DRIVER, *args, "--out", out], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.time() + 120
-    while time.time() < deadline and p.poll() is None and not any(it >= at for it, _ in states(out, phase)):
-        time.sleep(0.002)
-    p.send_signal(signal.SIGINT)
-    p.wait()
-    assert not os.path.exists(os.path.join(out, "final_inq.caffemodel")), "interrupted too late"
-
-
 def _comparable(report: dict) -> dict:
     """report.json without what a resume may change: timings and the --out path."""
     rep = {k: v for k, v in report.items() if k != "final_model"}
@@ -69,7 +54,7 @@ def test_a_cut_solverstate_is_skipped_and_the_resumed_report_equals_an_uninterru
     args = ["--solver", solver, "--init-from-fillers", "--campaign", "0.5,1", "--final-iters", "2"]
     ref, out = str(tmp_path / "ref"), str(tmp_path / "cut")
     run_driver(*args, "--out", ref)
-    _interrupted(tmp_path, args, out, 1, 20)
+    interrupted(args, out, 1, 20)
     newest_it, newest = max(states(out, 1))
     sstate = snapshot_files(newest)[1]
     with open(sstate, "r+b") as f:  # cut in half, as a full disk or a kill mid-write leaves it

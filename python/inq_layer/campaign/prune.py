@@ -1,9 +1,5 @@
 """Iterative magnitude pruning with retraining (Han et al. 2015), the step before INQ on a
-sparse model (the paper's Table 5):
-
-    python -m inq_layer.tools.prune --solver S --weights W --sparsity 0.9 --out DIR
-        [--steps 0.5,0.7,0.8,0.9] [--max-iter N] [--seed S]
-    python -m inq_layer.tools.prune ... --sparsity conv1=0.6,conv2=0.8,ip1=0.95,ip2=0.8
+sparse model (the paper's Table 5).
 
 Each step zeroes the smallest-magnitude weights of every quantizable layer (Convolution,
 Deconvolution, InnerProduct weights) up to that step's sparsity, holds them at 0 with the
@@ -13,6 +9,8 @@ sparsity at step i = its target * steps[i] / steps[-1]). Snapshots, resume (--re
 the log and the errors are the driver's. DIR/pruned.caffemodel is the result, for
 `solver_driver.py --keep-zeros`; DIR/report.{json,md} give per step the per-layer sparsity
 and the accuracy after pruning and after retraining.
+
+The command: python -m inq_layer.tools.prune (tools/prune.py).
 """
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
 """The mean image of a Datum database, as Caffe's compute_image_mean writes it (which
-needs OpenCV, left out of this build):
-
-    python -m inq_layer.tools.image_mean DB OUT.binaryproto
+needs OpenCV, left out of this build).
 
 DB is an LMDB or a LevelDB folder (told apart by their files). OUT is a BlobProto
 1 x C x H x W of float32: the per-pixel mean over every Datum (raw or encoded), summed in
 double precision, read in one streaming pass with a progress bar.
+
+The command: python -m inq_layer.tools.image_mean (tools/image_mean.py).
 """
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
 """Images to a Caffe LMDB, as Caffe's convert_imageset does (which needs OpenCV, left out
-of this build):
-
-    python -m inq_layer.tools.imageset --root DIR --list LIST --out LMDB [--resize 256 256]
-        [--shuffle --seed S] [--encoded] [--gray] [--backend lmdb|leveldb]
-        [--stop-on-error] [--jobs N]
+of this build).
 
 LIST has a `relative/path label` line per image (convert_imageset's format). Each image
 becomes a Datum keyed `%08d_relative/path` (its line number after the optional shuffle):
@@ -18,6 +14,8 @@ Resizing uses Pillow's bilinear filter, which averages over the source pixels a 
 pixel covers when it shrinks an image; OpenCV's INTER_LINEAR (convert_imageset) takes the
 four nearest source pixels only. Shrunk images therefore differ by a few grey levels (less
 aliasing here); enlarged ones agree up to rounding.
+
+The command: python -m inq_layer.tools.imageset (tools/imageset.py).
 """
 from __future__ import annotations
 

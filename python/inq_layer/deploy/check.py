@@ -1,7 +1,7 @@
 """Check that a model is INQ-quantized: every quantizable weight is 0 or +-2^k with
 n2 <= k <= n1, n1 from that blob's max |w|. Reads files with caffe_pb2 only.
 
-    python -m inq_layer.tools.check --model NET.prototxt --weights W.caffemodel --bits 5 [--layer-bits conv1=8]
+The command: python -m inq_layer.tools.check (tools/check.py).
 """
 from __future__ import annotations
 

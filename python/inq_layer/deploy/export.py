@@ -1,8 +1,6 @@
 """Deployable INQ models: caffemodel <-> .inq (b-bit exponent codes, see inq_format.py).
 
-    python -m inq_layer.tools.export --model NET.prototxt --weights W.caffemodel --bits 5 \
-        [--layer-bits conv1=8] --out M.inq
-    python -m inq_layer.tools.export --load M.inq --model NET.prototxt --out W.caffemodel
+The command: python -m inq_layer.tools.export (tools/export.py).
 """
 from __future__ import annotations
 

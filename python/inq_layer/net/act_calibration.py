@@ -35,11 +35,17 @@ class Calibrated:
     squared_error: float | None = None  # over the batches at f (mse rule)
 
 
-def _scan(net: Net, qs: list[Quantizer], batches: int, seen: Callable[[Quantizer, np.ndarray], None]) -> None:
+def _scan(make_net: Callable[[], Net], qs: list[Quantizer], batches: int,
+          seen: Callable[[Quantizer, np.ndarray], None]) -> None:
+    """`seen(quantizer, its input)` for `batches` forward passes of a net made for them and
+    released afterwards (its data layer reads the batches from the start)."""
+    net = make_net()
     for _ in range(batches):
         net.forward()
         for q in qs:
             seen(q, net.blobs[q.bottom].data)
+    del net
+    gc.collect()
 
 
 def calibrate(make_net: Callable[[], Net], qs: list[Quantizer], bits: int, batches: int,
@@ -61,10 +67,7 @@ def calibrate(make_net: Callable[[], Net], qs: list[Quantizer], bits: int, batch
             top[q.name] = max(top[q.name], float(np.abs(x).max()))
             low[q.name] = min(low[q.name], float(x.min()))
 
-    net = make_net()
-    _scan(net, qs, batches, extent)
-    del net
-    gc.collect()
+    _scan(make_net, qs, batches, extent)
     f_max = {}
     for q in qs:
         if top[q.name] == 0:
@@ -82,10 +85,7 @@ def calibrate(make_net: Callable[[], Net], qs: list[Quantizer], bits: int, batch
         for f in errors[q.name]:
             errors[q.name][f] += fixed_point.squared_error(x, bits, f, low[q.name] < 0)
 
-    net = make_net()
-    _scan(net, qs, batches, error)
-    del net
-    gc.collect()
+    _scan(make_net, qs, batches, error)
     out = {}
     for q in qs:
         e = errors[q.name]

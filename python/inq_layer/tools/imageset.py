@@ -5,19 +5,7 @@ of this build):
         [--shuffle --seed S] [--encoded] [--gray] [--backend lmdb|leveldb]
         [--stop-on-error] [--jobs N]
 
-LIST has a `relative/path label` line per image (convert_imageset's format). Each image
-becomes a Datum keyed `%08d_relative/path` (its line number after the optional shuffle):
-3 x H x W uint8 in BGR order (OpenCV's), or 1 x H x W with --gray, or the encoded file
-bytes with --encoded (re-encoded as JPEG when resized). Images are decoded with Pillow in
-parallel processes; an unreadable image gets one `warning:` line and is left out (or ends
-the run with --stop-on-error). The LMDB is written beside --out and renamed into place, and
-the same command gives the same database again. `--backend leveldb` writes a LevelDB
-instead (the original INQ AlexNet read LevelDB).
-
-Resizing uses Pillow's bilinear filter, which averages over the source pixels a target
-pixel covers when it shrinks an image; OpenCV's INTER_LINEAR (convert_imageset) takes the
-four nearest source pixels only. Shrunk images therefore differ by a few grey levels (less
-aliasing here); enlarged ones agree up to rounding.
+What it writes and how: inq_layer.datasets.imageset.
 """
 from __future__ import annotations
 

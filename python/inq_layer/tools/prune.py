@@ -5,14 +5,7 @@ sparse model (the paper's Table 5):
         [--steps 0.5,0.7,0.8,0.9] [--max-iter N] [--seed S]
     python -m inq_layer.tools.prune ... --sparsity conv1=0.6,conv2=0.8,ip1=0.95,ip2=0.8
 
-Each step zeroes the smallest-magnitude weights of every quantizable layer (Convolution,
-Deconvolution, InnerProduct weights) up to that step's sparsity, holds them at 0 with the
-freezer, and retrains with the solver's settings. The steps are the sparsities of a single
-target; with per-layer targets they are fractions of each layer's target (a layer's
-sparsity at step i = its target * steps[i] / steps[-1]). Snapshots, resume (--resume),
-the log and the errors are the driver's. DIR/pruned.caffemodel is the result, for
-`solver_driver.py --keep-zeros`; DIR/report.{json,md} give per step the per-layer sparsity
-and the accuracy after pruning and after retraining.
+What it writes and how: inq_layer.campaign.prune.
 """
 from __future__ import annotations
 
