@@ -1,6 +1,6 @@
 """The paper's AlexNet path on real photographs, on this CPU.
 
-Debian's opencv-doc photos (26, two classes; inq_layer.sample_images) go through the README's
+Debian's opencv-doc photos (26, two classes; tests/sample_images.py) go through the README's
 commands: imageset (256x256; shuffled for training, in order for validation) -> LMDBs,
 image_mean -> mean file, then
 prototxt/alexnet_train_val.prototxt with its real Data layers (crop 227, mirror, mean file)
@@ -36,7 +36,8 @@ def run(*args: str) -> str:
 def real_files(folder: str, train_batch: int, test_batch: int) -> tuple[str, str]:
     """The data (once), and copies of the shipped AlexNet prototxts pointing at it."""
     from inq_layer.caffe_edge.caffe_io import read_net, read_solver, write_text_proto
-    from inq_layer.datasets.sample_images import sample_imageset
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    from sample_images import sample_imageset  # the tests' photographs
     images, listing = sample_imageset(os.path.join(ROOT, "build", "downloads"), os.path.join(folder, "photos"))
     db, val = os.path.join(folder, "train_lmdb"), os.path.join(folder, "val_lmdb")
     mean = os.path.join(folder, "mean.binaryproto")

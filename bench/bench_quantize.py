@@ -10,6 +10,7 @@ before it draws.
 Goals (issue 25): at most 10 passes (5), peak at most 2x (1.25), the paper rule as fast as
 the reference rule.
 """
+import os
 import sys
 import time
 import tracemalloc
@@ -18,7 +19,10 @@ from typing import Callable
 import numpy as np
 
 from inq_layer.core import passes
-from inq_layer.core.quantize import quantize_blob, quantize_blob_plain
+from inq_layer.core.quantize import quantize_blob
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "unit"))
+from oracles import quantize_blob_plain  # noqa: E402  (the tests' transcription of blob.cpp)
 
 SHAPE = (4096, 9216)
 REPS = 7

@@ -45,7 +45,6 @@ _WHY_ANNOTATION = ("equivalent: a field's annotation, never evaluated (the modul
                    "import annotations`)")
 _WHY_RESHAPE = "equivalent: numpy's reshape takes any negative size as 'infer this dimension', like -1"
 EQUIVALENT: dict[tuple[str, str, str], str] = {
-    ("levels", "top = math.ldexp(1.0, n1)", "top = math.ldexp(2.0, n1)"): _WHY_CLIP,
     ("levels", "a = np.minimum(a, math.ldexp(1.0, n1))", "a = np.minimum(a, math.ldexp(2.0, n1))"): _WHY_CLIP,
     ("freezer", "Params = Mapping[str, Sequence[Blob]]  # pycaffe's net.params",
      "Params = None  # pycaffe's net.params"):

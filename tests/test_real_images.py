@@ -25,7 +25,7 @@ layer {{ name: "acc" type: "Accuracy" bottom: "fc" bottom: "label" top: "accurac
 
 
 def test_photos_to_lmdb_mean_and_a_campaign(tmp_path):
-    from inq_layer.datasets.sample_images import sample_imageset
+    from sample_images import sample_imageset
     images, listing = sample_imageset(os.path.join(ROOT, "build", "downloads"), str(tmp_path / "photos"))
     assert len(open(listing).read().split("\n")) >= 20
     db, mean = str(tmp_path / "db"), str(tmp_path / "mean.binaryproto")

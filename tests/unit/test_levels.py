@@ -6,7 +6,8 @@ import pytest
 from hyp import examples
 from hypothesis import given, settings, strategies as st
 
-from inq_layer.core.levels import check_bits, n1_from_max, n2_from_n1, nearest_level, nearest_level_scan, squared_error
+from inq_layer.core.levels import check_bits, n1_from_max, n2_from_n1, nearest_level, squared_error
+from oracles import nearest_level_scan
 
 F32 = np.float32
 

@@ -10,7 +10,8 @@ from hyp import examples
 from hypothesis import given, settings, strategies as st
 
 from inq_layer.core import passes
-from inq_layer.core.levels import exact_path_from, grid_bits, nearest_level_scan
+from inq_layer.core.levels import exact_path_from, grid_bits
+from oracles import nearest_level_scan
 
 F32 = np.float32
 SPECIAL = [0.0, -0.0, 1.0, -1.0, 1.5, 0.75, 100.0, -100.0, 99.99999, 1500.0, 3e38, -3e38, 1e-40, -1e-45,

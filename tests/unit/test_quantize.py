@@ -11,8 +11,8 @@ from hypothesis import given, settings, strategies as st
 
 from driver_util import bits as u32
 from inq_layer import quantize_blob
-from inq_layer.core.levels import n1_from_max, n2_from_n1, nearest_level_scan
-from inq_layer.core.quantize import quantize_blob_plain
+from inq_layer.core.levels import n1_from_max, n2_from_n1
+from oracles import nearest_level_scan, quantize_blob_plain
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "data", "blobcpp_cases.npz")
 pytestmark = pytest.mark.usefixtures("both_kernels")  # compiled, then the numpy fallback

@@ -2,8 +2,8 @@
 
 Levels are {0} U {+-2^k : n2 <= k <= n1}. The original (blob.cpp) picks the level by a
 scan in double precision that starts from "distance 100, result +1.0" (docs/INQ_REFERENCE.md,
-section 2.6): `nearest_level_scan` is a plain transcription of that scan,
-`nearest_level` computes the same bits without looping over levels: the candidate exponent
+section 2.6); `nearest_level` computes the same bits without looping over levels (the
+tests hold a plain transcription of the scan as its oracle): the candidate exponent
 comes from the float's own exponent and mantissa, and only the elements where the scan's
 quirks can bite (|w| >= 100, weights above the grid, grids in the subnormal range) go
 through an exact double-precision path. With `original=False` the start value is dropped:
@@ -40,32 +40,6 @@ def n1_from_max(max_abs: float) -> int:
 def n2_from_n1(n1: int, bits: int) -> int:
     """Lowest exponent: 2^(bits-2) exponents n2..n1, plus zero (one bit is the sign)."""
     return n1 + 1 - 2 ** (check_bits(bits) - 2)
-
-
-def nearest_level_scan(w: np.ndarray, n1: int, n2: int, original: bool = True) -> np.ndarray:
-    """Plain transcription of blob.cpp's scan (the oracle for `nearest_level`).
-
-    Vectorised over elements, looping over the levels in the original order with strict
-    '<' improvements, so an exact tie keeps the earlier candidate. original=False starts
-    from an infinite distance instead of blob.cpp's 100.
-    """
-    x = np.asarray(w, dtype=np.float32).astype(np.float64)
-    if not original:  # the nearest level above the grid is its top (and no double rounding)
-        top = math.ldexp(1.0, n1)
-        x = np.clip(x, -top, top)
-    best = np.full(x.shape, _SCAN_START_DIST if original else math.inf)
-    res = np.ones(x.shape)
-    ax = np.abs(x)
-    take = ax < best
-    best[take], res[take] = ax[take], 0.0
-    for i in range(n2, n1 + 1):
-        p = math.ldexp(1.0, i)
-        for cand in (p, -p):
-            d = np.abs(x - cand)
-            take = d < best
-            best[take], res[take] = d[take], cand
-    with np.errstate(over="ignore"):
-        return res.astype(np.float32)
 
 
 def _nearest_level_exact(x: np.ndarray, n1: int, n2: int, start: float = _SCAN_START_DIST) -> np.ndarray:
@@ -113,7 +87,7 @@ def exact_path_from(n1: int, original: bool) -> int | None:
 
 
 def nearest_level(w: np.ndarray, n1: int, n2: int, original: bool = True) -> np.ndarray:
-    """Nearest grid level of every element, bit-identical to `nearest_level_scan` (with
+    """Nearest grid level of every element, bit-identical to blob.cpp's scan (with
     the same `original`).
 
     Works on the float32 bit patterns: adding 0x3FFFFF to |w|'s bits carries into the

@@ -40,7 +40,7 @@ from decimal import Decimal
 import numpy as np
 
 from . import passes
-from .levels import check_bits, n1_from_max, n2_from_n1, nearest_level_scan
+from .levels import check_bits, n1_from_max, n2_from_n1
 from .n1_choice import n1_from_sums
 from .partition import parse_portion, reference_partition_index, target_count
 
@@ -160,18 +160,3 @@ def quantize_blob(weights: np.ndarray, portion: float | str | Decimal, bits: int
         # Only the newly chosen weights are snapped: frozen ones keep their exact value.
         passes.freeze_at(wbits, out, mask, passes.first_by_value(members, vals, need), g)
     return QuantizedBlob(out.reshape(w.shape), mask.reshape(w.shape), n1, n2, idx)
-
-
-def quantize_blob_plain(weights: np.ndarray, portion: float | str | Decimal, bits: int) -> QuantizedBlob:
-    """Plain transcription of blob.cpp (reference rule, magnitude): full sort, the scan.
-    The oracle for tests and the baseline of bench/bench_quantize.py."""
-    bits = check_bits(bits)
-    p = parse_portion(portion)
-    w = np.ascontiguousarray(weights, dtype=np.float32)
-    a = np.sort(np.abs(w).reshape(-1))
-    n1 = n1_from_max(float(a[-1]))
-    n2 = n2_from_n1(n1, bits)
-    idx = reference_partition_index(w.size, p)
-    frozen = np.abs(w) >= a[idx]
-    q = np.where(frozen, nearest_level_scan(w, n1, n2), w)
-    return QuantizedBlob(q.astype(np.float32), frozen, n1, n2, idx)

@@ -8,9 +8,9 @@ import os
 import re
 import subprocess
 
-from ..atomic import write_text_atomic
-from .debian_data import extract, fetch_deb
-from ..errors import InqError
+from inq_layer.atomic import write_text_atomic
+from inq_layer.datasets.debian_data import extract, fetch_deb
+from inq_layer.errors import InqError
 
 _MEMBER = re.compile(r"\./usr/share/doc/opencv-doc/examples/data/(left|right)\d+\.jpg")
 
