@@ -184,6 +184,20 @@ def test_inq_infer_agrees_with_caffe_on_a_trained_campaign(tmp_path):
     assert {"data_q", "conv1_q", "ip1"} <= set(index)
     q = np.load(tmp_path / "dump" / index["conv1_q"]["file"])
     assert q.shape[0] == 3 and q.dtype == np.int64 and q.min() >= 0 and q.max() <= 255
+    inq = str(tmp_path / "model.inq")  # format 4: the weights and the quantizers in one file
+    run_tool("export", "--model", deploy, "--weights", final, "--bits", "5", "--out", inq)
+    pred_inq = tmp_path / "pred_inq.txt"
+    run_tool("infer", "--model", deploy, "--inq", inq, "--data", db, "--predictions", str(pred_inq))
+    assert pred_inq.read_text() == pred.read_text()
+    other = tmp_path / "other.prototxt"
+    other.write_text(open(deploy).read().replace('\\"bits\\": 8', '\\"bits\\": 7', 1))
+    assert_clean_error(run_tool("infer", "--model", str(other), "--inq", inq, "--data", db, check=False),
+                       "does not match", "quantizers data_q differ")
+    weight_only = str(tmp_path / "w.inq")  # exported from the net without quantizers
+    run_tool("export", "--model", str(tmp_path / "net.prototxt"), "--weights", final, "--bits", "5",
+             "--out", weight_only)
+    assert_clean_error(run_tool("infer", "--model", deploy, "--inq", weight_only, "--data", db, check=False),
+                       "holds no activation quantizers")
     bad = tmp_path / "bad.prototxt"
     bad.write_text(open(deploy).read().replace('type: "ReLU"', 'type: "TanH"'))
     assert_clean_error(run_tool("infer", "--model", str(bad), "--weights", final, "--data", db, check=False),

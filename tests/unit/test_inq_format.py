@@ -260,7 +260,7 @@ def test_deserialize_names_each_defect():
     cases = {
         good[:HEADER.size - 1]: f"truncated ({HEADER.size - 1} bytes, the header alone is {HEADER.size})",
         b"NOTANINQ" + good[8:]: "not an .inq file (bad magic)",
-        _with_payload(good, payload, version=9): "format version 9, this tool reads versions 1, 2, 3",
+        _with_payload(good, payload, version=9): "format version 9, this tool reads versions 1, 2, 3, 4",
         _with_payload(good, payload, bits=9): "bits = 9 in the header is outside 2..8",
         _with_payload(good, payload, bits=1): "bits = 1 in the header is outside 2..8",
         good + b"\0": f"payload is {len(payload) + 1} bytes, the header says {len(payload)} (truncated or padded)",
@@ -432,3 +432,33 @@ def test_a_code_with_the_whole_probability_range_is_refused():
     with pytest.raises(InqError, match=re.escape("x.inq: entry 'fc': a code has the whole probability range "
                                                  "(no encoder writes that)") + "$"):
         deserialize(_with_payload(good, bytes(p)), "x.inq")
+
+
+def test_version_4_holds_the_activation_quantizers():
+    from inq_layer.deploy.inq_format import Quantizer, read_quantizers
+    qs = [Quantizer("data_q", 8, 8, False), Quantizer("conv1_q", 4, -3, True)]
+    w = np.array([0.5, 0, -0.25, 0.125], np.float32)
+    data = serialize([Entry("conv1", 0, w, True, -1, bits=4), Entry("conv1", 1, np.ones(2, np.float32), False)],
+                     4, qs)
+    assert HEADER.unpack_from(data)[1] == 4 and HEADER.unpack_from(data)[4] == 4  # 2 blobs, 2 quantizers
+    assert read_quantizers(data) == qs
+    _, entries = deserialize(data)  # the blobs alone
+    assert [(e.layer, e.index) for e in entries] == [("conv1", 0), ("conv1", 1)]
+    assert np.array_equal(entries[0].array, w)
+    no_q = serialize([Entry("conv1", 0, w, True, -1, bits=4)], 4)
+    assert read_quantizers(no_q) == []
+
+
+def test_a_quantizer_entry_that_lies_is_refused():
+    from inq_layer.deploy.inq_format import Quantizer
+    good = serialize([], 4, [Quantizer("q", 8, 2, False)])
+    payload = good[HEADER.size:]
+    at = len(payload) - 4  # u8 bits, i16 f, u8 signed
+    for patch, msg in ((bytes([1]) + payload[at + 1:], "not an activation quantizer"),
+                       (payload[at:at + 3] + bytes([2]), "not an activation quantizer")):
+        with pytest.raises(InqError, match=msg):
+            deserialize(_with_payload(good, payload[:at] + patch), "x.inq")
+    with pytest.raises(InqError, match="unknown entry kind 4"):  # a version 3 file has no quantizers
+        deserialize(_with_payload(good, payload, version=3), "x.inq")
+    with pytest.raises(ValueError, match="does not fit the format"):
+        serialize([], 4, [Quantizer("q", 17, 2, False)])

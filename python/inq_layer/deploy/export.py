@@ -13,7 +13,24 @@ from .check import check_model
 from ..options import QuantOptions
 from ..errors import InqError
 from ..files import check_fits_memory, read_regular
-from .inq_format import Entry, EntryHead, deserialize, serialize
+from .inq_format import Entry, EntryHead, Quantizer, deserialize, serialize
+from ..net.act_placement import is_quantizer
+from ..net.fixed_point_params import parse_param_str
+
+
+def model_quantizers(net, model_path: str) -> list[Quantizer]:
+    """The calibrated activation quantizers of a net (none in a net without them)."""
+    out = []
+    for ly in net.layer:
+        if is_quantizer(ly):
+            try:
+                p = parse_param_str(ly.python_param.param_str)
+            except ValueError as e:
+                raise InqError(f"{model_path}: quantizer {ly.name!r}: {e}") from None
+            if p["f"] is None:
+                raise InqError(f"{model_path}: quantizer {ly.name!r} is not calibrated (its param_str has no f)")
+            out.append(Quantizer(ly.top[0], p["bits"], p["f"], p["signed"]))
+    return out
 
 
 def export_model(model_path: str, weights_path: str, options: QuantOptions, out: str) -> dict:
@@ -32,7 +49,7 @@ def export_model(model_path: str, weights_path: str, options: QuantOptions, out:
     entries = [Entry(name, i, arr, (name, i) in coded, getattr(coded.get((name, i)), "n1", None),
                      bits=getattr(coded.get((name, i)), "bits", None))
                for name, arrs in arrays.items() for i, arr in enumerate(arrs) if (name, i) not in alias]
-    data = serialize(entries, options.bits)
+    data = serialize(entries, options.bits, model_quantizers(net, model_path))
     write_bytes_atomic(out, data)
     float_bytes = sum(e.array.size * 4 for e in entries)
     qw = sum(e.array.size for e in entries if e.coded)

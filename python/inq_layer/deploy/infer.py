@@ -28,8 +28,30 @@ class Model:
     mean: np.ndarray | None = None
 
 
-def load(model_path: str, weights_path: str) -> Model:
-    """The deploy net and its weights, checked before any image is read."""
+def inq_weights(inq_path: str, net, model_path: str) -> dict[str, list[np.ndarray]]:
+    """The blobs of a .inq file ({layer: [arrays]}), after its quantizers are found equal
+    to the deploy net's: the two files must describe one model."""
+    from ..files import read_regular
+    from .export import model_quantizers
+    from .inq_format import deserialize, read_quantizers
+    data = read_regular(inq_path, ".inq")
+    have, want = read_quantizers(data, inq_path), model_quantizers(net, model_path)
+    if not have:
+        raise InqError(f"{inq_path} holds no activation quantizers (a weight-only model, or format version 1 "
+                       f"to 3): export the inq_deploy.prototxt of a campaign with --act-bits")
+    if have != want:
+        diff = sorted({q.name for q in set(have) ^ set(want)})
+        raise InqError(f"{model_path} does not match {inq_path}: quantizers {', '.join(diff)} differ "
+                       f"(bits, f or signedness)")
+    out: dict[str, list[np.ndarray]] = {}
+    for e in sorted(deserialize(data, inq_path)[1], key=lambda e: (e.layer, e.index)):
+        out.setdefault(e.layer, []).append(e.array)
+    return out
+
+
+def load(model_path: str, weights_path: str | None = None, inq_path: str | None = None) -> Model:
+    """The deploy net and its weights (a caffemodel, or an .inq file with its quantizers),
+    checked before any image is read."""
     net = caffe_io.read_net(model_path)
     inputs = [ly for ly in net.layer if ly.type == "Input"]
     if len(inputs) != 1 or len(inputs[0].top) != 1:
@@ -38,10 +60,14 @@ def load(model_path: str, weights_path: str) -> Model:
     shape = tuple(int(d) for d in inputs[0].input_param.shape[0].dim[1:]) if inputs[0].input_param.shape else ()
     if len(shape) != 3:
         raise InqError(f"{model_path}: Input {inputs[0].name!r} must give N x C x H x W, got {shape}")
-    weights = caffe_io.model_arrays(caffe_io.read_caffemodel(weights_path))
+    if (weights_path is None) == (inq_path is None):
+        raise InqError("give the weights either as a caffemodel or as an .inq file")
+    weights = inq_weights(inq_path, net, model_path) if inq_path else \
+        caffe_io.model_arrays(caffe_io.read_caffemodel(weights_path))
+    source = inq_path or weights_path
     for ly in net.layer:
         if ly.type in ("Convolution", "InnerProduct", "BatchNorm", "Scale") and ly.name not in weights:
-            raise InqError(f"{weights_path}: has no weights for layer {ly.name!r} of {model_path}")
+            raise InqError(f"{source}: has no weights for layer {ly.name!r} of {model_path}")
     last = [ly for ly in net.layer if ly.type not in ("Softmax", "Input")]
     if not last:
         raise InqError(f"{model_path}: no layer computes an output")

@@ -8,7 +8,9 @@ u64 payload length, u32 CRC-32 (zlib/IEEE) of the payload. Payload: the entries,
   kind 1: (version 3) u8 bits, i16 n1, ceil(count * bits / 8) bytes of codes packed LSB first;
   kind 2: count x f32;
   kind 3 (version 2 on): (version 3) u8 bits, i16 n1, u8 probability bits (15), u32 lanes K,
-  2^bits x u16 frequencies, K x u32 final rANS states, u32 word count W, W x u16 words (rans.py).
+  2^bits x u16 frequencies, K x u32 final rANS states, u32 word count W, W x u16 words (rans.py);
+  kind 4 (version 4): an activation quantizer, named by its top blob, blob index 0, ndim 0,
+  then u8 bits (2..16), i16 f, u8 signed (0 or 1): its output is q * 2^-f, q a b-bit integer.
 Each quantized blob is stored packed or entropy-coded, whichever is smaller. Version 3 gives
 each coded entry its own bit width (the header's is the campaign's --bits); versions 1
 (kinds 1 and 2 only) and 2 are still read, every coded entry at the header's bits.
@@ -29,10 +31,11 @@ from ..errors import InqError
 from ..core.levels import check_bits
 
 MAGIC = b"INQMODEL"
-VERSION = 3
-READABLE = (1, 2, 3)
+VERSION = 4
+READABLE = (1, 2, 3, 4)
 HEADER = struct.Struct("<8sHBBIQI")
-KIND_CODED, KIND_FLOAT, KIND_RANS = 1, 2, 3
+KIND_CODED, KIND_FLOAT, KIND_RANS, KIND_QUANTIZER = 1, 2, 3, 4
+QUANTIZER = struct.Struct("<BhB")
 _CHUNK = 1 << 22  # codes per step: a multiple of 8, so a whole number of bytes
 
 
@@ -46,6 +49,15 @@ class Entry:
     stored: str = ""  # how serialize stored it: "packed", "entropy" or "float32"
     nbytes: int = 0  # bytes of its data in the file (after the name and shape)
     bits: int | None = None  # a coded entry's bit width (None: the file's)
+
+
+@dataclass(frozen=True)
+class Quantizer:
+    """An activation quantizer of the model: its top blob's values are q * 2^-f."""
+    name: str
+    bits: int
+    f: int
+    signed: bool
 
 
 def encode_codes(w: np.ndarray, n1: int, bits: int) -> np.ndarray:
@@ -132,11 +144,14 @@ def _check_holdable(e: Entry, name: bytes) -> None:
         raise ValueError(f"{where}: n1 = {e.n1} does not fit the format's i16")
 
 
-def serialize(entries: list[Entry], bits: int) -> bytes:
+def serialize(entries: list[Entry], bits: int, quantizers: list[Quantizer] = ()) -> bytes:
     """The file's bytes; each entry's `stored` and `nbytes` say how it went in. A coded
-    entry is written at its own `bits`, else at the file's."""
+    entry is written at its own `bits`, else at the file's; the quantizers follow them."""
     bits = check_bits(bits)
     parts = []
+    for q in quantizers:  # checked before anything is written
+        if len(q.name.encode()) > 0xFFFF or not 2 <= q.bits <= 16 or not -0x8000 <= q.f <= 0x7FFF:
+            raise ValueError(f"quantizer {q.name!r}: does not fit the format (bits {q.bits}, f {q.f})")
     for e in entries:
         name = e.layer.encode()
         shape = e.array.shape
@@ -149,8 +164,12 @@ def serialize(entries: list[Entry], bits: int) -> bytes:
         e.nbytes = len(data)
         parts += [struct.pack("<BH", kind, len(name)) + name,
                   struct.pack(f"<HB{len(shape)}I", e.index, len(shape), *shape), data]
+    for q in quantizers:
+        name = q.name.encode()
+        parts += [struct.pack("<BH", KIND_QUANTIZER, len(name)) + name, struct.pack("<HB", 0, 0),
+                  QUANTIZER.pack(q.bits, q.f, int(q.signed))]
     payload = b"".join(parts)
-    head = HEADER.pack(MAGIC, VERSION, bits, 0, len(entries), len(payload), zlib.crc32(payload))
+    head = HEADER.pack(MAGIC, VERSION, bits, 0, len(entries) + len(quantizers), len(payload), zlib.crc32(payload))
     return head + payload
 
 
@@ -164,7 +183,8 @@ class EntryHead:
     bits: int
     off: int  # where its data starts (after n1 for coded kinds)
     end: int  # where the next entry starts
-    n1: int | None = None
+    n1: int | None = None  # a quantizer's f
+    signed: bool = False  # a quantizer's
 
     @property
     def count(self) -> int:
@@ -237,9 +257,20 @@ def read_layout(data: bytes, path: str) -> tuple[int, list[EntryHead]]:
             shape = struct.unpack_from(f"<{ndim}I", payload, off)
             off += 4 * ndim
             where = f"{path}: entry {name!r}"
-            if kind not in (KIND_CODED, KIND_FLOAT) and not (kind == KIND_RANS and version >= 2):
+            if kind not in (KIND_CODED, KIND_FLOAT) and not (kind == KIND_RANS and version >= 2) and \
+                    not (kind == KIND_QUANTIZER and version >= 4):
                 raise InqError(f"{path}: unknown entry kind {kind}")
             h = EntryHead(kind, name, index, tuple(shape), bits, off, off)
+            if kind == KIND_QUANTIZER:
+                qbits, f, signed = QUANTIZER.unpack_from(payload, off)
+                if ndim or index or not 2 <= qbits <= 16 or signed not in (0, 1):
+                    raise InqError(f"{where}: not an activation quantizer (bits {qbits}, signed {signed}, "
+                                   f"index {index}, {ndim} dims)")
+                h.bits, h.n1, h.end = qbits, f, off + QUANTIZER.size
+                h.signed = bool(signed)
+                heads.append(h)
+                off = h.end
+                continue
             if kind in (KIND_CODED, KIND_RANS):
                 if version >= 3:
                     (h.bits,) = struct.unpack_from("<B", payload, off)
@@ -284,6 +315,12 @@ def deserialize(data: bytes, path: str = ".inq file",
     """(bits, entries). `check` sees every entry's declared shape before anything is
     decoded (export --load compares them with the net)."""
     bits, heads = read_layout(data, path)
+    heads = [h for h in heads if h.kind != KIND_QUANTIZER]
     if check is not None:
         check(heads)
     return bits, [decode_entry(data, h, path) for h in heads]
+
+
+def read_quantizers(data: bytes, path: str = ".inq file") -> list[Quantizer]:
+    """The activation quantizers a version 4 file holds (none in versions 1 to 3)."""
+    return [Quantizer(h.layer, h.bits, h.n1, h.signed) for h in read_layout(data, path)[1] if h.kind == KIND_QUANTIZER]

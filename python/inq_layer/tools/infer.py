@@ -1,8 +1,11 @@
 """Run an INQ model with fixed-point activations in integers only (shifts and adds), over
 a Datum database, as a multiplier-free device would:
 
-    python -m inq_layer.tools.infer --model inq_deploy.prototxt --weights final_inq.caffemodel \\
+    python -m inq_layer.tools.infer --model inq_deploy.prototxt --inq model.inq \\
         --data TEST_LMDB [--predictions FILE] [--dump DIR --images N]
+
+(model.inq: inq-export --model inq_deploy.prototxt --weights final_inq.caffemodel --out model.inq;
+--weights final_inq.caffemodel instead of --inq runs the caffemodel itself.)
 
 --model is the deploy net a campaign with --act-bits wrote (its quantizers calibrated);
 the images are transformed as its data layer's transform_param says. Prints the top-1
@@ -25,7 +28,9 @@ from .command import ArgParser, cli_main
 def main(argv: list[str] | None = None) -> int:
     ap = ArgParser(prog="python -m inq_layer.tools.infer", description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, help="deploy prototxt with its quantizers (inq_deploy.prototxt)")
-    ap.add_argument("--weights", required=True, help="the INQ caffemodel (power-of-two weights)")
+    w = ap.add_mutually_exclusive_group(required=True)
+    w.add_argument("--inq", help="the model exported by inq-export from this deploy prototxt (format version 4)")
+    w.add_argument("--weights", help="or the INQ caffemodel itself (power-of-two weights)")
     ap.add_argument("--data", required=True, help="LMDB or LevelDB of Datums (labels in them)")
     ap.add_argument("--batch", type=int, default=100, help="images per engine pass (default 100)")
     ap.add_argument("--predictions", help="write one predicted label per line, in database order")
@@ -35,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.batch < 1 or a.images < 1:
         raise InqError("--batch and --images must be at least 1")
     from ..deploy.infer import infer, load
-    m = load(a.model, a.weights)
+    m = load(a.model, a.weights, a.inq)
     try:
         r = infer(m, a.data, a.batch, a.dump, a.images)
     except ValueError as e:  # what the engine cannot run, named by layer
