@@ -124,9 +124,9 @@ def _act_plot(plt) -> str | None:
         xs, vs = [x for x, _ in pts], [v for _, v in pts]
         ax.errorbar(xs, [statistics.mean(v) for v in vs], yerr=[statistics.stdev(v) for v in vs], marker="o",
                     capsize=4, label=net)
-    ax.axhline(0.0, color="gray", lw=1, label="float")
+    ax.axhline(0.0, color="gray", lw=1, label="the float model")
     ax.set_xscale("log", base=2)
-    ax.set_xticks([4, 8, 32], ["4", "8", "float"])
+    ax.set_xticks([4, 8, 32], ["4", "8", "float (weights only)"])
     ax.set_xlabel("activation bits")
     ax.set_ylabel("change from float (points)")
     ax.set_title("INQ 5-bit weights by activation bits (3 seeds, ± sd)")
