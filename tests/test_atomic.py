@@ -78,3 +78,20 @@ def test_a_killed_writers_temp_file_goes_at_the_next_write(tmp_path):
     live.write_bytes(b"busy")
     write_bytes_atomic(str(tmp_path / "m.inq"), b"whole")
     assert sorted(os.listdir(tmp_path)) == [live.name, "m.inq"]
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    """Outputs get the mode a plain open() gives under the user's umask, not mkstemp's 0600."""
+    import stat
+    from inq_layer.atomic import write_text_atomic, written_by_path
+    old = os.umask(0o022)
+    try:
+        write_text_atomic(str(tmp_path / "a.json"), "{}")
+        with written_by_path(str(tmp_path / "b.caffemodel")) as tmp:
+            open(tmp, "w").write("x")
+        os.umask(0o077)
+        write_text_atomic(str(tmp_path / "c.json"), "{}")
+    finally:
+        os.umask(old)
+    modes = [stat.S_IMODE(os.stat(tmp_path / n).st_mode) for n in ("a.json", "b.caffemodel", "c.json")]
+    assert modes == [0o644, 0o644, 0o600]

@@ -88,3 +88,18 @@ def test_the_space_check_refuses_a_disk_one_byte_short_of_a_snapshot(tmp_path, m
     assert drv.main(args + ["--out", str(tmp_path / "short")]) == 2
     assert "no space left on device for a snapshot" in capsys.readouterr().err
     monkeypatch.setattr(shutil, "disk_usage", real)
+
+
+def test_every_output_of_a_campaign_follows_the_umask(tmp_path):
+    """As Caffe's own snapshots do: report.json, campaign.json, the models, the plot."""
+    import stat
+    solver = write_tiny(str(tmp_path), max_iter=2, snapshot=0)
+    out = tmp_path / "o"
+    old = os.umask(0o027)
+    try:
+        run_driver("--solver", solver, "--init-from-fillers", "--campaign", "1", "--out", str(out))
+    finally:
+        os.umask(old)
+    files = [p for p in out.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    assert {"report.json", "campaign.json", "final_inq.caffemodel", "accuracy.png"} <= {p.name for p in files}
+    assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in files} == {p.name: "0o640" for p in files}

@@ -31,6 +31,14 @@ def _remove_stale_temps(folder: str, base: str) -> None:
                     os.unlink(os.path.join(folder, name))
 
 
+def _new_file_mode() -> int:
+    """The mode open() would give a new file under the process's umask (mkstemp's 0600
+    would not follow it, where Caffe's own snapshots do)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_atomic(path: str, writer: Callable[[IO[bytes]], None]) -> None:
     """Call writer(f) on a temp file beside `path`, then rename it to `path`."""
     d = os.path.dirname(os.path.abspath(path))
@@ -42,6 +50,7 @@ def write_atomic(path: str, writer: Callable[[IO[bytes]], None]) -> None:
             writer(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _new_file_mode())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -69,6 +78,7 @@ def written_by_path(path: str, suffix: str = ".tmp") -> Iterator[str]:
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, _new_file_mode())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
