@@ -29,3 +29,13 @@ def test_report_files(tmp_path):
     assert json.load(open(tmp_path / "report.json"))["bits"] == 4
     assert open(tmp_path / "accuracy.png", "rb").read(4) == b"\x89PNG"
     assert "unfrozen by re-selection" not in markdown(build_report(record("paper"), True))
+
+
+def test_a_nan_test_output_is_null_in_report_json_and_said_in_report_md(tmp_path):
+    rec = record()
+    rec.phases[1].test_after_training["loss"] = float("nan")
+    write_reports(str(tmp_path), build_report(rec, True))
+    text = open(tmp_path / "report.json").read()
+    rep = json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))  # strict JSON
+    assert rep["phases"][1]["test_after_training"]["loss"] is None and "NaN" not in text
+    assert "report.json holds it as null" in open(tmp_path / "report.md").read()

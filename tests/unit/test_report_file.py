@@ -28,7 +28,7 @@ def test_fields_and_settings():
     (lambda d: d["phases"][0].update(iterations=True), "phase 1: field 'iterations' is bool True, not int"),
     (lambda d: d["phases"][0]["layers"]["conv1"].update(n1="0"),
      "layer 'conv1': field 'n1' is str '0', not int or null"),
-    (lambda d: d["test_float"].update(accuracy=None), "test_float.accuracy is None, not a number"),
+    (lambda d: d["test_float"].update(accuracy="0.9"), "test_float.accuracy is '0.9', not a number"),
     (lambda d: d.pop("phases"), "no field 'phases'"),
     (lambda d: d.update(size={"file_bytes": 1.5, "float_bytes": 2, "sparsity": 0}), "'file_bytes' is float 1.5"),
 ])

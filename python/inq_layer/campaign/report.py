@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 
 
 from ..atomic import write_text_atomic, written_by_path
-from .report_schema import Report, parse_report
+from .report_schema import Report, json_safe, parse_report
 from .state import Record
 
 
@@ -54,6 +55,9 @@ def markdown(rep: dict | Report) -> str:
         lines += ["Started from the net's fillers (--init-from-fillers): a smoke run, not a result.", ""]
     if not names:
         lines += ["No tests ran: the solver has no test net or its test_iter is 0.", ""]
+    if any(math.isnan(v) for m in [rep.test_float] + [p.test_after_quantize for p in rep.phases]
+           + [p.test_after_training for p in rep.phases] for v in m.values()):
+        lines += ["A test gave NaN (the net diverged there): report.json holds it as null.", ""]
     head = [step, "step sparsity" if pruning else "portion", "frozen", "iterations", "seconds"]
     head += [f"{n} {after}" for n in names] + [f"{n} after training" for n in names]
     if reference:
@@ -129,7 +133,8 @@ def plot(rep: dict | Report, path: str) -> None:
 
 
 def write_reports(out: str, rep: dict) -> None:
+    rep = json_safe(rep)
     typed = parse_report(rep, os.path.join(out, "report.json"))
-    write_text_atomic(os.path.join(out, "report.json"), json.dumps(rep, indent=1))
+    write_text_atomic(os.path.join(out, "report.json"), json.dumps(rep, indent=1, allow_nan=False))
     write_text_atomic(os.path.join(out, "report.md"), markdown(typed))
     plot(typed, os.path.join(out, "accuracy.png"))

@@ -7,6 +7,7 @@ Every field is type-checked: a damaged or hand-edited file is one error line.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,12 +37,25 @@ def _names(types: type | tuple[type, ...]) -> str:
 
 
 def metrics_of(d: dict, key: str, where: str) -> Metrics:
-    """d[key] as {name: number} ({} when absent or null)."""
+    """d[key] as {name: number} ({} when absent or null; a null value is NaN, which JSON
+    cannot hold)."""
     m = field_of(d, key, (dict, type(None)), where, None) or {}
     for name, v in m.items():
-        if not isinstance(v, (int, float)) or isinstance(v, bool):
+        if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool)):
             raise InqError(f"{where}: {key}.{name} is {v!r}, not a number")
-    return {k: float(v) for k, v in m.items()}
+    return {k: float("nan") if v is None else float(v) for k, v in m.items()}
+
+
+def json_safe(value: Any) -> Any:
+    """`value` with every NaN or infinity made null: JSON has no such numbers, and a file
+    with a bare NaN is not JSON to other readers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    return value
 
 
 NUM = (int, float)
