@@ -19,7 +19,7 @@ import numpy as np
 from ..atomic import sha256_file, write_bytes_atomic, write_text_atomic
 from ..errors import InqError
 from ..files import check_regular
-from .report_schema import Phase, field_of, metrics_of
+from .report_schema import Phase, field_of, json_safe, metrics_of
 from ..net.freezer import FrozenBlob
 
 STATE_VERSION = 1
@@ -223,4 +223,4 @@ class CampaignRecord:
              "final_model": r.final_model}
         if r.activations is not None:  # absent without activation quantizers: the record of before
             d["activations"] = r.activations
-        write_text_atomic(self.path, json.dumps(d, indent=1))
+        write_text_atomic(self.path, json.dumps(json_safe(d), indent=1, allow_nan=False))
