@@ -1,5 +1,6 @@
 from decimal import Decimal
 
+import numpy as np
 import pytest
 
 from inq_layer.core.partition import parse_portion, parse_schedule, reference_partition_index, target_count
@@ -52,3 +53,11 @@ def test_reference_index_uses_the_decimal_literal():
     assert reference_partition_index(3, Decimal("0.8")) == 0  # int(0.6) - 1 = -1 -> 0
     assert reference_partition_index(5, Decimal(1)) == 0
     assert target_count(10, Decimal("0.3")) == 3 and target_count(7, Decimal("0.5")) == 4
+
+
+def test_a_numpy_float_portion_means_the_decimal_its_type_prints():
+    """np.float32(0.3) is 0.30000001192... as a float64: read as that, 31 of 100 weights
+    would freeze; it means 0.3, as in every type."""
+    for p in (np.float32(0.3), np.float16(0.3), np.float64(0.3), 0.3, "0.3"):
+        assert parse_portion(p) == Decimal("0.3") and target_count(100, parse_portion(p)) == 30
+    assert parse_portion(np.float32(0.7)) == Decimal("0.7")

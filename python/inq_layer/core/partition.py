@@ -10,9 +10,11 @@ import numpy as np
 
 
 def parse_portion(portion: float | str | Decimal) -> Decimal:
-    """The accumulated portion as a decimal: a float is read as its shortest repr.
+    """The accumulated portion as a decimal: a float is read as the shortest decimal that
+    its own type rounds back to it.
 
-    So 0.3 and "0.3" both mean the decimal 0.3, as the original's hard-coded literals do.
+    So 0.3, np.float32(0.3) and "0.3" all mean the decimal 0.3, as the original's
+    hard-coded literals do (a float32 widened to float64 first would read 0.30000001...).
     """
     if isinstance(portion, Decimal):
         dec = portion
@@ -22,7 +24,7 @@ def parse_portion(portion: float | str | Decimal) -> Decimal:
         except InvalidOperation:
             raise ValueError(f"portion {portion!r} is not a decimal number") from None
     elif isinstance(portion, (float, int, np.floating, np.integer)) and not isinstance(portion, bool):
-        dec = Decimal(repr(float(portion)))
+        dec = Decimal(str(portion) if isinstance(portion, np.floating) else repr(float(portion)))
     else:
         raise ValueError(f"portion must be a number or a decimal string, got {portion!r}")
     if not dec.is_finite() or not Decimal(0) < dec <= Decimal(1):
