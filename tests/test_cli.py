@@ -37,3 +37,13 @@ def test_both_tools_refuse_an_out_that_holds_their_inputs(tmp_path):
     for r in (run_driver(*base, check=False), run_tool("prune", *base, "--sparsity", "0.5", check=False)):
         assert r.returncode == 2 and f"--out {tmp_path} holds the input {solver}" in r.stderr
         assert sorted(os.listdir(tmp_path)) == ["net.prototxt", "solver.prototxt"]
+
+
+def test_an_error_line_is_cut_to_a_readable_length(tmp_path, tiny):
+    """A 70,000-character layer name in an option: one error line, its start and end kept."""
+    name = "x" * 70000
+    r = run_tool("check", "--model", str(tmp_path / "net.prototxt"), "--weights", str(tmp_path / "nope.caffemodel"),
+                 "--layer-bits", f"{name}=9", check=False)
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert r.returncode == 2 and len(lines) == 1 and len(lines[0]) <= 2010
+    assert "characters cut" in lines[0] and lines[0].endswith("bits must be in 2..8")

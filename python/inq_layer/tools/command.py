@@ -11,6 +11,18 @@ from typing import Callable, NoReturn
 from ..errors import InqError
 
 
+LINE_MAX = 2000  # characters of an error line; a 70,000-character layer name is cut
+
+
+def one_line(message: str) -> str:
+    """The message on one line of at most LINE_MAX characters: its start and its end."""
+    message = " ".join(message.splitlines())
+    if len(message) <= LINE_MAX:
+        return message
+    cut = len(message) - LINE_MAX + 100
+    return f"{message[:LINE_MAX * 3 // 4]} ...[{cut:,} characters cut]... {message[-(LINE_MAX // 4 - 100):]}"
+
+
 def cli_main(fn: Callable[..., int | None]) -> Callable[..., int]:
     """Wrap a command-line entry point: InqError -> 'error: ...' and exit 2. Only the user's
     input and machine reach here as errors (InqError, OSError, MemoryError: a file declared
@@ -21,7 +33,7 @@ def cli_main(fn: Callable[..., int | None]) -> Callable[..., int]:
         try:
             return fn(*args, **kwargs) or 0
         except InqError as e:
-            print(f"error: {e}", file=sys.stderr)
+            print(f"error: {one_line(str(e))}", file=sys.stderr)
             return 2
         except OSError as e:  # a path the checks could not foresee (a read-only disk, ...)
             where = e.filename or "a file"
