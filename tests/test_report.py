@@ -1,4 +1,5 @@
 import json
+import re
 
 from inq_layer.campaign.report import build_report, markdown, write_reports
 from inq_layer.campaign.state import Record
@@ -39,3 +40,15 @@ def test_a_nan_test_output_is_null_in_report_json_and_said_in_report_md(tmp_path
     rep = json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))  # strict JSON
     assert rep["phases"][1]["test_after_training"]["loss"] is None and "NaN" not in text
     assert "report.json holds it as null" in open(tmp_path / "report.md").read()
+
+
+def test_names_with_a_pipe_keep_report_md_tables_whole():
+    rec = record()
+    layers = rec.phases[1].layers
+    layers["a|b"] = layers.pop("conv1")
+    for p in rec.phases:
+        p.test_after_training["acc|top"] = 0.5
+    md = markdown(build_report(rec, True))
+    rows = [ln for ln in md.splitlines() if ln.startswith("| a")]
+    assert rows and all(len(re.findall(r"(?<!\\)\|", ln)) == 9 for ln in rows)  # 8 cells: the name's pipe escaped
+    assert "acc\\|top after training" in md

@@ -59,7 +59,7 @@ def markdown(rep: dict | Report) -> str:
            + [p.test_after_training for p in rep.phases] for v in m.values()):
         lines += ["A test gave NaN (the net diverged there): report.json holds it as null.", ""]
     head = [step, "step sparsity" if pruning else "portion", "frozen", "iterations", "seconds"]
-    head += [f"{n} {after}" for n in names] + [f"{n} after training" for n in names]
+    head += [f"{_cell(n)} {after}" for n in names] + [f"{_cell(n)} after training" for n in names]
     if reference:
         head.append("unfrozen by re-selection")
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -78,7 +78,7 @@ def markdown(rep: dict | Report) -> str:
     lines += ["", f"Final model: {rep.final_model}", f"{'Target sparsity' if pruning else 'Check'}: {verdict}", ""]
     if pruning and rep.phases:
         layers = list(rep.phases[0].layers)
-        lines += ["Sparsity per layer after each step:", "", "| step | " + " | ".join(layers) + " |",
+        lines += ["Sparsity per layer after each step:", "", "| step | " + " | ".join(map(_cell, layers)) + " |",
                   "|" + "---|" * (len(layers) + 1)]
         for i, ph in enumerate(rep.phases, 1):
             lines.append(f"| {i} | " + " | ".join(f"{ph.layers[n].pruned_fraction:.4f}" for n in layers) + " |")
@@ -97,8 +97,8 @@ def markdown(rep: dict | Report) -> str:
                   "| layer | weights | bits | frozen | zero | pruned | n1 | n2 |", "|---|---|---|---|---|---|---|---|"]
         for name, ly in rep.phases[-1].layers.items():
             bits = ly.bits if ly.bits is not None else rep.get("bits")
-            lines.append(f"| {name} | {ly.count:,} | {bits} | {ly.frozen_fraction:.4f} | {ly.zero_fraction:.4f} | "
-                         f"{ly.pruned_fraction:.4f} | {ly.n1} | {ly.n2} |")
+            lines.append(f"| {_cell(name)} | {ly.count:,} | {bits} | {ly.frozen_fraction:.4f} | "
+                         f"{ly.zero_fraction:.4f} | {ly.pruned_fraction:.4f} | {ly.n1} | {ly.n2} |")
     return "\n".join(lines) + "\n"
 
 
