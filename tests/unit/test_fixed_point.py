@@ -44,6 +44,7 @@ def test_saturation_at_both_ends_and_the_gradient_mask():
     assert fp.to_int(u, 8, 0, False).tolist() == [0, 0, 0, 255, 255]
     assert fp.inside(u, 8, 0, False).tolist() == [False, True, True, True, False]
     assert fp.saturated_fraction(u, 8, 0, False) == pytest.approx(2 / 5)
+    assert fp.saturated_fraction(np.array([3.0], np.float32), 8, 0, False) == 0.0  # one value, inside
 
 
 def test_negative_f_is_a_step_above_one():
@@ -57,7 +58,7 @@ def test_quantize_writes_into_out_and_keeps_nan():
     out = np.empty_like(x)
     assert fp.quantize(x, 8, 4, False, out=out) is out
     assert out[0] == 5 / 16 and np.isnan(out[1])
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(ValueError, match="^activations contain NaN: they have no fixed-point value$"):
         fp.to_int(x, 8, 4, False)
 
 
@@ -78,20 +79,34 @@ def test_mse_candidates_start_at_the_max_rule():
 
 @pytest.mark.parametrize("bad", [1, 17, "8", 8.0, True, None])
 def test_bits_outside_2_to_16_are_refused(bad):
-    with pytest.raises(ValueError, match="activation bits must be an integer in 2..16"):
+    with pytest.raises(ValueError, match=f"^activation bits must be an integer in 2\\.\\.16, got {bad!r}$"):
         fp.check_bits(bad)
 
 
 @pytest.mark.parametrize("bad", [101, -101, 1.5, None, True])
 def test_f_outside_its_range_is_refused(bad):
-    with pytest.raises(ValueError, match="f must be an integer"):
+    with pytest.raises(ValueError, match=f"^f must be an integer in -100\\.\\.100, got {bad!r}$"):
         fp.check_f(bad)
+
+
+def test_f_at_both_ends_of_its_range_and_numpy_integers_are_taken():
+    assert [fp.check_f(f) for f in (-fp.F_LIMIT, fp.F_LIMIT, np.int64(3))] == [-100, 100, 3]
+    assert fp.mse_candidates(-fp.F_LIMIT) == list(range(-100, -100 + fp.CANDIDATES))
 
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("inf"), float("nan")])
 def test_f_for_max_refuses_what_has_no_range(bad):
-    with pytest.raises(ValueError, match="largest magnitude"):
+    with pytest.raises(ValueError, match=f"^the largest magnitude must be finite and above 0, got {bad!r}$"):
         fp.f_for_max(bad, 8, False)
+
+
+@pytest.mark.parametrize("k", [-6, 0, 3, 9])
+def test_f_for_max_when_the_largest_value_lands_on_the_rounding_edge(k):
+    """255.5 * 2^-k times 2^k is exactly the edge where 255 would round up to 256: f = k
+    would saturate that value; the rule takes k - 1."""
+    assert fp.f_for_max(255.5 * 2.0 ** -k, 8, False) == k - 1
+    assert fp.f_for_max(255.4 * 2.0 ** -k, 8, False) == k
+    assert fp.f_for_max(127.5 * 2.0 ** -k, 8, True) == k - 1
 
 
 def test_squared_error_is_float64_of_the_rounding():

@@ -9,6 +9,8 @@ is left lies within 2^16 + 1 of zero, where float32 holds each multiple of 1/2.
 """
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 
 MIN_BITS, MAX_BITS = 2, 16
@@ -80,13 +82,13 @@ def f_for_max(max_abs: float, bits: int, signed: bool) -> int:
     power of two): the integer part gets just the bits max_abs needs."""
     if not np.isfinite(max_abs) or max_abs <= 0:
         raise ValueError(f"the largest magnitude must be finite and above 0, got {max_abs!r}")
-    lo, hi = int_range(bits, signed)
-    top = hi + 0.5  # x * 2^f below this rounds to at most hi
-    f = int(np.floor(np.log2(top / max_abs)))
-    while max_abs * 2.0 ** f >= top:  # log2's rounding, either way
+    _, hi = int_range(bits, signed)
+    r = (Fraction(hi) + Fraction(1, 2)) / Fraction(max_abs)  # max_abs * 2^f must stay below hi + 1/2
+    f = r.numerator.bit_length() - r.denominator.bit_length()  # floor(log2 r), or one above it
+    if Fraction(2) ** f > r:
         f -= 1
-    while max_abs * 2.0 ** (f + 1) < top:
-        f += 1
+    if Fraction(2) ** f == r:  # exactly on the edge: hi + 1/2 would round up past hi
+        f -= 1
     return check_f(f)
 
 
