@@ -103,3 +103,46 @@ def test_every_output_of_a_campaign_follows_the_umask(tmp_path):
     files = [p for p in out.rglob("*") if p.is_file() and not p.name.startswith(".")]
     assert {"report.json", "campaign.json", "final_inq.caffemodel", "accuracy.png"} <= {p.name for p in files}
     assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in files} == {p.name: "0o640" for p in files}
+
+
+BOOM = '''import caffe
+
+
+class Boom(caffe.Layer):
+    """Passes its input on, and fails at its fifth forward pass."""
+
+    def setup(self, bottom, top):
+        self.calls = 0
+
+    def reshape(self, bottom, top):
+        top[0].reshape(*bottom[0].data.shape)
+
+    def forward(self, bottom, top):
+        self.calls += 1
+        if self.calls == 5:
+            raise ZeroDivisionError("the user's own bug")
+        top[0].data[...] = bottom[0].data
+
+    def backward(self, top, propagate_down, bottom):
+        bottom[0].diff[...] = top[0].diff
+'''
+
+
+def test_a_users_python_layer_that_raises_is_one_line_with_its_frames(tmp_path):
+    solver = write_tiny(str(tmp_path), max_iter=8, snapshot=2)
+    (tmp_path / "boomlayer.py").write_text(BOOM)
+    net = tmp_path / "net.prototxt"
+    net.write_text(net.read_text().replace(
+        'layer { name: "ip1"', 'layer { name: "boom" type: "Python" bottom: "conv1" top: "b" '
+        'python_param { module: "boomlayer" layer: "Boom" } }\nlayer { name: "ip1"').replace(
+        'type: "InnerProduct" bottom: "conv1"', 'type: "InnerProduct" bottom: "b"'))
+    env = dict(os.environ, PYTHONPATH=f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    out = tmp_path / "o"
+    r = run_driver("--solver", solver, "--init-from-fillers", "--campaign", "1", "--final-iters", "8",
+                   "--out", str(out), check=False, env=env)
+    err = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert r.returncode == 2 and len(err) == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "Python layer 'boom' (boomlayer.Boom) raised ZeroDivisionError: the user's own bug at iteration" in err[0]
+    assert "boomlayer.py" in r.stderr and "raise ZeroDivisionError" in r.stderr  # the user's frame
+    assert "inq_layer" not in r.stderr.split(err[0])[1]  # none of ours
+    assert (out / "phase1" / "inq_iter_2.caffemodel").exists()  # the snapshot before it is kept

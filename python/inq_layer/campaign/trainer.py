@@ -15,6 +15,7 @@ import numpy as np
 
 from ..caffe_edge.log_format import CaffeLog
 from ..errors import InqError
+from .user_layers import user_layer_error
 from .evaluate import flatten, test_all
 from ..net.freezer import Freezer
 from ..caffe_edge.solver_config import SolverConfig, lr_at
@@ -104,7 +105,13 @@ def train_phase(solver: Solver, cfg: SolverConfig, freezer: Freezer, iters: int,
         if p.test_interval and it % p.test_interval == 0 and it > 0:
             test_and_log(solver, cfg, log, it)
         stop = _next_stop(p, it, iters)
-        solver.step(stop - it)
+        try:
+            solver.step(stop - it)
+        except Exception as e:  # a user's Python layer: one line naming it; anything else is ours
+            err = user_layer_error([solver.net, *solver.test_nets], e, solver.iter)
+            if err is None:
+                raise
+            raise err from e
         freezer.restore(params)  # undo the block's last update on frozen weights
         done += stop - it
         last = stop - 1

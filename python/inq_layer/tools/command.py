@@ -34,6 +34,8 @@ def cli_main(fn: Callable[..., int | None]) -> Callable[..., int]:
             return fn(*args, **kwargs) or 0
         except InqError as e:
             print(f"error: {one_line(str(e))}", file=sys.stderr)
+            if getattr(e, "details", None):  # what the user needs beyond the line (their own frames)
+                print(e.details, file=sys.stderr)
             return 2
         except OSError as e:  # a path the checks could not foresee (a read-only disk, ...)
             where = e.filename or "a file"
