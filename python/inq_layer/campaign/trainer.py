@@ -15,7 +15,7 @@ import numpy as np
 
 from ..caffe_edge.log_format import CaffeLog
 from ..errors import InqError
-from .user_layers import user_layer_error
+from .user_layers import naming_user_layers
 from .evaluate import flatten, test_all
 from ..net.freezer import Freezer
 from ..caffe_edge.solver_config import SolverConfig, lr_at
@@ -28,7 +28,8 @@ if TYPE_CHECKING:  # annotations only: pycaffe is not imported at load time
 def test_and_log(solver: Solver, cfg: SolverConfig, log: CaffeLog, it: int) -> dict[str, float]:
     """Run every test net, log it as Caffe does at iteration `it`, return the results
     as one dict (evaluate.flatten)."""
-    results = test_all(solver, cfg)
+    with naming_user_layers(solver, lambda: it):
+        results = test_all(solver, cfg)
     for i, r in enumerate(results):
         log.test(it, i, r)
     return flatten(results)
@@ -105,13 +106,8 @@ def train_phase(solver: Solver, cfg: SolverConfig, freezer: Freezer, iters: int,
         if p.test_interval and it % p.test_interval == 0 and it > 0:
             test_and_log(solver, cfg, log, it)
         stop = _next_stop(p, it, iters)
-        try:
+        with naming_user_layers(solver, lambda: solver.iter):
             solver.step(stop - it)
-        except Exception as e:  # a user's Python layer: one line naming it; anything else is ours
-            err = user_layer_error([solver.net, *solver.test_nets], e, solver.iter)
-            if err is None:
-                raise
-            raise err from e
         freezer.restore(params)  # undo the block's last update on frozen weights
         done += stop - it
         last = stop - 1

@@ -3,9 +3,11 @@ module, the exception and the iteration, on one line, and keeps the user's own f
 (their bug) below it; the package's frames, and pycaffe's, are left out."""
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import traceback
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from ..errors import InqError
@@ -43,3 +45,17 @@ def user_layer_error(nets: list[Net], exc: BaseException, iteration: int) -> Inq
                    f"{iteration}; the snapshots before it are kept")
     err.details = "the layer's frames:\n" + "".join(traceback.format_list(own)).rstrip()
     return err
+
+
+@contextlib.contextmanager
+def naming_user_layers(solver, iteration: Callable[[], int]) -> Iterator[None]:
+    """Turn an exception a user's Python layer of `solver`'s nets raises in the block into
+    user_layer_error's line; anything else goes on as it is (a bug of ours keeps its
+    traceback)."""
+    try:
+        yield
+    except Exception as e:
+        err = user_layer_error([solver.net, *solver.test_nets], e, iteration())
+        if err is None:
+            raise
+        raise err from e
