@@ -50,3 +50,13 @@ def test_shared_names_and_expected_blobs(tmp_path):
     blobs = {ly.name: caffe_io.expected_blobs(ly) for ly in caffe_io.model_layers(net)}
     # a Python layer may add blobs of its own, a fork's type is unknown: neither is checked
     assert blobs == {"data": 0, "a": 2, "b": 2, "c": 1, "bn": 3, "s": 1, "r": 0, "p": None, "x": None}
+
+
+def test_an_hdf5_caffemodel_is_named_as_one(tmp_path):
+    import pytest
+    from inq_layer.caffe_edge.caffe_io import read_caffemodel
+    from inq_layer.errors import InqError
+    p = tmp_path / "w.caffemodel.h5"
+    p.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
+    with pytest.raises(InqError, match="an HDF5 caffemodel .* which this tool does not read"):
+        read_caffemodel(str(p))

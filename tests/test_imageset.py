@@ -153,3 +153,9 @@ def test_list_encoding_and_label_errors_name_the_file_and_line(tmp_path):
         p.write_bytes(body)
         with pytest.raises(InqError, match=f"^{re.escape(str(p) + msg)}"):
             read_list(str(p))
+
+
+def test_a_list_starting_with_a_byte_order_mark_keeps_its_first_image(tmp_path):
+    lst = tmp_path / "list.txt"
+    lst.write_bytes(b"\xef\xbb\xbfa.png 0\nb.png 1\n")
+    assert read_list(str(lst)) == [("a.png", 0), ("b.png", 1)]

@@ -82,6 +82,9 @@ def read_net(path: str) -> NetParameter:
 def read_binary_proto(path: str, message: M, what: str) -> M:
     from google.protobuf.message import DecodeError
     data = read_regular(path, what)
+    if data.startswith(b"\x89HDF\r\n\x1a\n"):
+        raise InqError(f"{path}: an HDF5 {what} (snapshot_format HDF5), which this tool does not read: save it "
+                       f"as binary protobuf (the default snapshot_format, or Net.save)")
     try:
         message.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError) as e:

@@ -45,6 +45,8 @@ def read_list(path: str) -> list[tuple[str, int]]:
     """(relative path, label) per non-empty line; the label is the last field, so paths
     may contain spaces (as in convert_imageset)."""
     data = read_regular(path, "image list")
+    if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark (Windows editors) is no part of the first path
+        data = data[3:]
     out = []
     for n, raw in enumerate(data.splitlines(), 1):
         try:
