@@ -52,3 +52,17 @@ def test_names_with_a_pipe_keep_report_md_tables_whole():
     rows = [ln for ln in md.splitlines() if ln.startswith("| a")]
     assert rows and all(len(re.findall(r"(?<!\\)\|", ln)) == 9 for ln in rows)  # 8 cells: the name's pipe escaped
     assert "acc\\|top after training" in md
+
+
+def test_output_names_with_tex_specials_plot_and_a_failed_plot_fails_nothing(tmp_path, monkeypatch, capsys):
+    from inq_layer.campaign import report
+    rec = record()
+    for p in rec.phases:
+        p.test_after_training["acc$\\x{$"] = 0.5
+    rep = build_report(rec, True)
+    write_reports(str(tmp_path), rep)
+    assert open(tmp_path / "accuracy.png", "rb").read(4) == b"\x89PNG"
+    monkeypatch.setattr(report, "plot", lambda *a: 1 / 0)
+    write_reports(str(tmp_path / "."), rep)
+    assert "warning: accuracy.png not drawn (ZeroDivisionError" in capsys.readouterr().err
+    assert json.load(open(tmp_path / "report.json"))["bits"] == 4

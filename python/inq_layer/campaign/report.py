@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 
 
 from ..atomic import write_text_atomic, written_by_path
@@ -116,11 +117,12 @@ def plot(rep: dict | Report, path: str) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     xs = [ph.portion for ph in rep.phases]
     for n in names:
+        text = n.replace("$", r"\$")  # a name is text, not mathtext
         ax.plot(xs, [ph.test_after_quantize.get(n) for ph in rep.phases], "o--",
-                label=f"{n} after {'pruning' if pruning else 'quantizing'}")
-        ax.plot(xs, [ph.test_after_training.get(n) for ph in rep.phases], "s-", label=f"{n} after retraining")
+                label=f"{text} after {'pruning' if pruning else 'quantizing'}")
+        ax.plot(xs, [ph.test_after_training.get(n) for ph in rep.phases], "s-", label=f"{text} after retraining")
         if n in rep.test_float:
-            ax.axhline(rep.test_float[n], color="gray", lw=0.8, label=f"{n} float model")
+            ax.axhline(rep.test_float[n], color="gray", lw=0.8, label=f"{text} float model")
     ax.set_xlabel("step (fraction of the target sparsity)" if pruning else "accumulated portion quantized")
     ax.set_ylabel("test value")
     ax.set_title(f"pruning to {rep.get('sparsity')}" if pruning
@@ -137,4 +139,7 @@ def write_reports(out: str, rep: dict) -> None:
     typed = parse_report(rep, os.path.join(out, "report.json"))
     write_text_atomic(os.path.join(out, "report.json"), json.dumps(rep, indent=1, allow_nan=False))
     write_text_atomic(os.path.join(out, "report.md"), markdown(typed))
-    plot(typed, os.path.join(out, "accuracy.png"))
+    try:
+        plot(typed, os.path.join(out, "accuracy.png"))
+    except Exception as e:  # a picture never fails a campaign whose results are written
+        print(f"warning: accuracy.png not drawn ({type(e).__name__}: {e})", file=sys.stderr)
