@@ -462,3 +462,40 @@ def test_a_quantizer_entry_that_lies_is_refused():
         deserialize(_with_payload(good, payload, version=3), "x.inq")
     with pytest.raises(ValueError, match="does not fit the format"):
         serialize([], 4, [Quantizer("q", 17, 2, False)])
+
+
+def test_dims_whose_product_overflows_are_refused_exactly():
+    """Dims of 2^32-1 each: their product wraps in int64 (to a negative size, once); read
+    exactly, it is more than a Caffe blob holds."""
+    good = serialize([Entry("a", 0, np.ones(4, np.float32), False)], 4)
+    payload = good[HEADER.size:]
+    name_end = 3 + 1
+    for dims in ([2**32 - 1] * 3, [2**31, 2**31, 4], [2**32 - 1, 2**32 - 1]):
+        head = payload[:name_end] + struct.pack(f"<HB{len(dims)}I", 0, len(dims), *dims)
+        with pytest.raises(InqError, match="more than a Caffe blob holds"):
+            deserialize(_with_payload(good, head + payload[name_end + 3 + 4:]), "x.inq")
+
+
+def test_an_entry_count_beyond_the_file_is_refused():
+    good = serialize([Entry("a", 0, np.ones(4, np.float32), False)], 4)
+    with pytest.raises(InqError, match="declares 4,000,000,000 entries, more than its"):
+        deserialize(_with_payload(good, good[HEADER.size:], n=4_000_000_000), "x.inq")
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(st.binary(min_size=1, max_size=64), st.integers(0, 200), st.integers(0, 3))
+def test_fuzzed_payloads_with_a_good_checksum_are_refused_in_one_line(junk, at, version_delta):
+    """Bytes spliced into a valid file, the checksum made to match: the reader answers with
+    an InqError or the entries, never another exception, and never decodes more than the
+    file could hold."""
+    from inq_layer.deploy.inq_format import Quantizer, read_quantizers
+    good = serialize([Entry("conv", 0, np.array([0.5, 0, -0.25, 0.125], np.float32), True, -1, bits=4),
+                      Entry("conv", 1, np.ones(3, np.float32), False)], 4, [Quantizer("q", 8, 3, False)])
+    payload = good[HEADER.size:]
+    at = min(at, len(payload))
+    bad = _with_payload(good, payload[:at] + junk + payload[at + len(junk):], version=4 - version_delta)
+    for read in (lambda: deserialize(bad, "x.inq"), lambda: read_quantizers(bad, "x.inq")):
+        try:
+            read()
+        except InqError:
+            pass

@@ -19,6 +19,7 @@ magnitude field runs 1..2^(bits-2) for k = n1 .. n2.
 """
 from __future__ import annotations
 
+import math
 import struct
 import zlib
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ READABLE = (1, 2, 3, 4)
 HEADER = struct.Struct("<8sHBBIQI")
 KIND_CODED, KIND_FLOAT, KIND_RANS, KIND_QUANTIZER = 1, 2, 3, 4
 QUANTIZER = struct.Struct("<BhB")
+BLOB_MAX = 2**31 - 1  # Caffe counts a blob's values in an int
 _CHUNK = 1 << 22  # codes per step: a multiple of 8, so a whole number of bytes
 
 
@@ -188,7 +190,7 @@ class EntryHead:
 
     @property
     def count(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)  # exact: a product of u32 dims never wraps here
 
 
 def _rans_end(payload: bytes, off: int, bits: int, where: str) -> int:
@@ -245,6 +247,8 @@ def read_layout(data: bytes, path: str) -> tuple[int, list[EntryHead]]:
     """The file's bits and every entry's header, checked against the file's real size;
     nothing is decoded, so nothing is allocated for what a header merely claims."""
     version, bits, n, payload = _payload(data, path)
+    if n > len(payload) // 6:  # an entry takes at least kind, name length, index and ndim
+        raise InqError(f"{path}: declares {n:,} entries, more than its {len(payload):,}-byte payload can hold")
     heads, off = [], 0
     try:
         for _ in range(n):
@@ -261,6 +265,9 @@ def read_layout(data: bytes, path: str) -> tuple[int, list[EntryHead]]:
                     not (kind == KIND_QUANTIZER and version >= 4):
                 raise InqError(f"{path}: unknown entry kind {kind}")
             h = EntryHead(kind, name, index, tuple(shape), bits, off, off)
+            if kind != KIND_QUANTIZER and h.count > BLOB_MAX:
+                raise InqError(f"{where}: shape {tuple(shape)} holds {h.count:,} values, more than a Caffe blob "
+                               f"holds ({BLOB_MAX:,})")
             if kind == KIND_QUANTIZER:
                 qbits, f, signed = QUANTIZER.unpack_from(payload, off)
                 if ndim or index or not 2 <= qbits <= 16 or signed not in (0, 1):
