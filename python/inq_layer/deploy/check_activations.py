@@ -10,8 +10,7 @@ import numpy as np
 from ..caffe_edge import caffe_io
 from ..core import fixed_point
 from ..errors import InqError
-from ..net.act_placement import is_quantizer
-from ..net.fixed_point_params import parse_param_str
+from ..net.act_placement import calibrated
 
 
 @dataclass
@@ -30,18 +29,10 @@ def check_activations(model_path: str, weights_path: str, act_bits: int, batches
     TEST batches with the weights of `weights_path`."""
     import caffe
     net_param = caffe_io.read_net(model_path)
-    found = []
-    for ly in net_param.layer:
-        if is_quantizer(ly):
-            try:
-                p = parse_param_str(ly.python_param.param_str)
-            except ValueError as e:
-                raise InqError(f"{model_path}: quantizer {ly.name!r}: {e}") from None
-            if p["f"] is None:
-                raise InqError(f"{model_path}: quantizer {ly.name!r} is not calibrated (its param_str has no f)")
-            if p["bits"] != act_bits:
-                raise InqError(f"{model_path}: quantizer {ly.name!r} has {p['bits']} bits, not --act-bits {act_bits}")
-            found.append((ly.name, p))
+    found = [(top, p) for _, top, p in calibrated(net_param, model_path)]
+    for name, p in found:
+        if p["bits"] != act_bits:
+            raise InqError(f"{model_path}: quantizer {name!r} has {p['bits']} bits, not --act-bits {act_bits}")
     if not found:
         raise InqError(f"{model_path} has no activation quantizers: give the inq_net.prototxt that a campaign "
                        f"with --act-bits wrote")

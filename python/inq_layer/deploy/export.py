@@ -14,23 +14,12 @@ from ..options import QuantOptions
 from ..errors import InqError
 from ..files import check_fits_memory, read_regular
 from .inq_format import Entry, EntryHead, Quantizer, deserialize, serialize
-from ..net.act_placement import is_quantizer
-from ..net.fixed_point_params import parse_param_str
+from ..net.act_placement import calibrated
 
 
 def model_quantizers(net, model_path: str) -> list[Quantizer]:
     """The calibrated activation quantizers of a net (none in a net without them)."""
-    out = []
-    for ly in net.layer:
-        if is_quantizer(ly):
-            try:
-                p = parse_param_str(ly.python_param.param_str)
-            except ValueError as e:
-                raise InqError(f"{model_path}: quantizer {ly.name!r}: {e}") from None
-            if p["f"] is None:
-                raise InqError(f"{model_path}: quantizer {ly.name!r} is not calibrated (its param_str has no f)")
-            out.append(Quantizer(ly.top[0], p["bits"], p["f"], p["signed"]))
-    return out
+    return [Quantizer(top, p["bits"], p["f"], p["signed"]) for _, top, p in calibrated(net, model_path)]
 
 
 def export_model(model_path: str, weights_path: str, options: QuantOptions, out: str) -> dict:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import InqError
 from ..caffe_edge.caffe_io import pb2
-from .fixed_point_params import LAYER, MODULE, param_str
+from .fixed_point_params import LAYER, MODULE, param_str, parse_param_str
 from .selection import quantizable_blobs
 
 if TYPE_CHECKING:
@@ -217,4 +217,20 @@ def deploy_net(net: NetParameter, shapes: dict[str, tuple[int, ...]]) -> NetPara
         del new.include[:]
         del new.exclude[:]
         have.update(new.top)
+    return out
+
+
+def calibrated(net: NetParameter, where: str) -> list[tuple[str, str, dict]]:
+    """(layer name, top blob, {"bits", "f", "signed"}) of every quantizer of `net`, each
+    calibrated (InqError naming it otherwise)."""
+    out = []
+    for ly in net.layer:
+        if is_quantizer(ly):
+            try:
+                p = parse_param_str(ly.python_param.param_str)
+            except ValueError as e:
+                raise InqError(f"{where}: quantizer {ly.name!r}: {e}") from None
+            if p["f"] is None:
+                raise InqError(f"{where}: quantizer {ly.name!r} is not calibrated (its param_str has no f)")
+            out.append((ly.name, ly.top[0], p))
     return out
