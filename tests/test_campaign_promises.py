@@ -146,3 +146,32 @@ def test_a_users_python_layer_that_raises_is_one_line_with_its_frames(tmp_path):
     assert "boomlayer.py" in r.stderr and "raise ZeroDivisionError" in r.stderr  # the user's frame
     assert "inq_layer" not in r.stderr.split(err[0])[1]  # none of ours
     assert (out / "phase1" / "inq_iter_2.caffemodel").exists()  # the snapshot before it is kept
+
+
+def test_resume_from_every_snapshot_of_phase_1_with_iter_size_2_is_bit_identical(tmp_path):
+    """Phase 1 snapshotted at every iteration, iter_size 2 (two batches an iteration): a
+    resume from each of its snapshots ends in the uninterrupted run's final model and
+    report (the data layers fast-forwarded by iteration * iter_size batches)."""
+    import shutil
+    solver = lmdb_tiny(tmp_path, max_iter=12, snapshot=1, test_interval=4)
+    with open(solver, "a") as f:
+        f.write("iter_size: 2\n")
+    args = ["--solver", solver, "--init-from-fillers", "--campaign", "0.5,1", "--final-iters", "2"]
+    ref, cut = str(tmp_path / "ref"), str(tmp_path / "cut")
+    run_driver(*args, "--out", ref)
+    interrupted(args, cut, 1, 8)
+    points = [it for it, _ in states(cut, 1) if it < 12]
+    assert len(points) >= 8
+    want = _comparable(json.load(open(os.path.join(ref, "report.json"))))
+    for it in points:
+        out = str(tmp_path / f"from{it}")
+        shutil.copytree(cut, out)
+        for later, state in states(out, 1):
+            if later > it:
+                for f in (state, state.replace(".inqstate.npz", ".caffemodel"),
+                          state.replace(".inqstate.npz", ".solverstate")):
+                    os.unlink(f)
+        r = run_driver(*args, "--out", out, "--resume")
+        assert f"(iteration {it})" in r.stdout
+        assert same_models(os.path.join(ref, "final_inq.caffemodel"), os.path.join(out, "final_inq.caffemodel")), it
+        assert _comparable(json.load(open(os.path.join(out, "report.json")))) == want, it
