@@ -48,3 +48,29 @@ def test_check_cli_pass_and_fail(tmp_path):
 def test_check_cli_bad_input(tmp_path):
     r = run_tool("check", "--model", str(tmp_path / "nope.prototxt"), "--weights", "x", "--bits", "5", check=False)
     assert r.returncode == 2 and "not found" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_legacy_4d_shapes_compare_as_caffe_compares_them(tmp_path):
+    """bvlc_alexnet.caffemodel stores its fully-connected weights as num/channels/height/width
+    (1 x 1 x N x K) with no `shape`: Caffe loads them, and so do check and export."""
+    from inq_layer import quantize_blob
+    from inq_layer.caffe_edge import caffe_io
+
+    def quantize_all(net):
+        for n in ("conv1", "ip1"):
+            net.params[n][0].data[...] = quantize_blob(net.params[n][0].data, 1.0, 5).quantized
+    model, w = _save_net(tmp_path, quantize_all)
+    m = caffe_io.read_caffemodel(w)
+    for ly in m.layer:
+        if ly.name == "ip1":
+            for b in ly.blobs:
+                dims = list(b.shape.dim)
+                b.ClearField("shape")
+                b.num, b.channels, b.height, b.width = [1] * (4 - len(dims)) + dims
+    legacy = str(tmp_path / "legacy.caffemodel")
+    open(legacy, "wb").write(m.SerializeToString())
+    r = run_tool("check", "--model", model, "--weights", legacy, "--bits", "5", check=False)
+    assert r.returncode == 0 and "check passed" in r.stdout, r.stderr
+    r = run_tool("export", "--model", model, "--weights", legacy, "--bits", "5", "--out", str(tmp_path / "m.inq"),
+                 check=False)
+    assert r.returncode == 0, r.stderr

@@ -258,6 +258,8 @@ def check_stated_shapes(model_path: str, net: NetParameter, shapes: dict[str, li
             ok = len(w) == 2 + len(kernel) and out_dim == n_out and list(w[2:]) == kernel
             want = f"{n_out} outputs, kernel {'x'.join(map(str, kernel))}"
         else:
+            while len(w) > 2 and w[0] == 1:  # legacy 1 x 1 x N x K, as Caffe's ShapeEquals reads it
+                w = w[1:]
             ok = len(w) == 2 and (w[1] if transposed else w[0]) == n_out
             want = f"{n_out} outputs"
         if not ok:
