@@ -74,3 +74,28 @@ def test_legacy_4d_shapes_compare_as_caffe_compares_them(tmp_path):
     r = run_tool("export", "--model", model, "--weights", legacy, "--bits", "5", "--out", str(tmp_path / "m.inq"),
                  check=False)
     assert r.returncode == 0, r.stderr
+
+
+def test_export_for_a_prototxt_without_a_training_head_leaves_it_out(tmp_path):
+    """Weights of a net with an extra head, exported for the prototxt without it: the head
+    is left out and named, and --load with that prototxt reads the file back."""
+    from inq_layer import quantize_blob
+
+    def quantize_all(net):
+        for n in ("conv1", "ip1"):
+            net.params[n][0].data[...] = quantize_blob(net.params[n][0].data, 1.0, 5).quantized
+    model, w = _save_net(tmp_path, quantize_all)
+    text = open(model).read()
+    bigger = tmp_path / "with_aux.prototxt"
+    bigger.write_text(text + 'layer { name: "aux" type: "InnerProduct" bottom: "conv1" top: "aux" '
+                             'inner_product_param { num_output: 2 weight_filler { type: "constant" value: 0.5 } } }\n')
+    import caffe
+    caffe.set_mode_cpu()
+    net = caffe.Net(str(bigger), caffe.TEST)
+    net.copy_from(w)
+    with_aux = str(tmp_path / "with_aux.caffemodel")
+    net.save(with_aux)
+    inq = str(tmp_path / "m.inq")
+    r = run_tool("export", "--model", model, "--weights", with_aux, "--bits", "5", "--out", inq)
+    assert f"left out (not layers of {model}): aux" in r.stdout
+    run_tool("export", "--load", inq, "--model", model, "--out", str(tmp_path / "back.caffemodel"))

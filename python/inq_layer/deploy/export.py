@@ -23,16 +23,21 @@ def model_quantizers(net, model_path: str) -> list[Quantizer]:
 
 
 def export_model(model_path: str, weights_path: str, options: QuantOptions, out: str) -> dict:
-    """The .inq file of a checked INQ model at `out` (bits per layer from `options`); its
-    sizes, per layer and in all."""
+    """The .inq file of a checked INQ model at `out` (bits per layer from `options`) for the
+    net `model_path` gives: layers of the caffemodel that net lacks (a deploy prototxt
+    without the training-only heads) are left out, and listed. Its sizes, per layer and in
+    all."""
     arrays = caffe_io.model_arrays(caffe_io.read_caffemodel(weights_path))
+    net = caffe_io.read_net(model_path)
+    names = {ly.name for ly in caffe_io.model_layers(net)}
+    left_out = [n for n in arrays if n not in names]
+    arrays = {n: a for n, a in arrays.items() if n in names}
     rows = check_model(model_path, weights_path, options, arrays)
     for r in rows:
         if r.violations:
             raise InqError(f"{weights_path}: layer {r.layer!r} fails the check ({r.violations} weights "
                            f"off the {r.bits}-bit grid, e.g. {r.first_bad!r}); run the INQ campaign first")
     coded = {(r.layer, r.index): r for r in rows if r.n1 is not None}
-    net = caffe_io.read_net(model_path)
     _, alias = caffe_io.shared_in_prototxt(net, [(n, i) for n, arrs in arrays.items() for i in range(len(arrs))])
     # a blob that layers share is stored once, under its first layer; --load gives it to the others
     entries = [Entry(name, i, arr, (name, i) in coded, getattr(coded.get((name, i)), "n1", None),
@@ -46,7 +51,8 @@ def export_model(model_path: str, weights_path: str, options: QuantOptions, out:
                "bytes": e.nbytes, "sparsity": float(np.mean(e.array == 0)) if e.array.size else 0.0,
                "bits_per_weight": 8 * e.nbytes / max(e.array.size, 1)} for e in entries if e.coded]
     return {"float_bytes": float_bytes, "file_bytes": len(data), "quantized_weights": qw,
-            "coded_bytes": sum(ly["bytes"] for ly in layers), "quantized_float_bytes": qw * 4, "layers": layers}
+            "coded_bytes": sum(ly["bytes"] for ly in layers), "quantized_float_bytes": qw * 4, "layers": layers,
+            "left_out": left_out}
 
 
 def load_model(inq_path: str, model_path: str, out: str) -> int:

@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{ly['layer']:<20} {ly['count']:>11,} {ly['bits']:>4} {ly['sparsity']:>8.2%} {ly['stored']:>8} "
               f"{ly['bits_per_weight']:>11.3f} {ly['bytes']:>11,}")
     print(f"wrote {a.out}: {r['file_bytes']:,} bytes")
+    if r["left_out"]:
+        print(f"left out (not layers of {a.model}): {', '.join(r['left_out'])}")
     widths = "/".join(map(str, sorted({ly["bits"] for ly in r["layers"]}, reverse=True)))
     print(f"quantized weights: {r['quantized_weights']:,} -> {r['coded_bytes']:,} bytes at {widths} bits, packed "
           f"or entropy-coded "
