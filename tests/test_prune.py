@@ -53,6 +53,7 @@ def test_prune_per_layer_targets(tmp_path):
     (["--sparsity", "1"], "below 1"),
     (["--sparsity", "conv1=0.5,conv1=0.6"], "twice"),
     (["--sparsity", "conv9=0.5"], "conv9"),
+    (["--sparsity", "bn1=0.5"], "'bn1', not a prunable layer"),  # refused before step 1 trains
     (["--sparsity", "conv1"], "not a decimal"),
     (["--sparsity", "0.9", "--steps", "0.5,0.8"], "end at the target"),
     (["--sparsity", "0.9", "--steps", "0.5,0.9,"], "empty item"),
@@ -65,6 +66,7 @@ def test_prune_bad_input_one_line(tmp_path, args, words):
     err = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert r.returncode == 2 and len(err) == 1 and words in err[0], r.stderr[-1500:]
     assert "Traceback" not in r.stderr
+    assert not states(str(tmp_path / "o"), 1)  # refused before any step trained
 
 
 @pytest.mark.parametrize("rule", ["paper", "reference"])
