@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING
 from .phases import PhaseSettings
 from ..caffe_edge.log_format import CaffeLog
 from ..errors import InqError
-from ..core.partition import parse_portion
-from ..net.quantize_net import prune_net, summary
+from ..core.partition import parse_portion, target_count
+from ..net.quantize_net import net_layers, prune_net, summary
+from ..net.selection import quantizable_blobs
 
 if TYPE_CHECKING:  # annotations only: pycaffe is not imported at load time
     from caffe import Net
@@ -96,12 +97,26 @@ class PruneSettings(PhaseSettings):
             return self.sparsity * frac
         return {name: t * frac for name, t in self.sparsity.items()}
 
-    def freeze(self, net: Net, k: int, prev: dict | None, log: CaffeLog) -> dict:
+    def _check_steps(self, net: Net) -> None:
+        """Refuse, before any training, a step that names a layer the net cannot prune or
+        would prune every weight of a layer."""
+        keys = quantizable_blobs(net_layers(net), self.quantize)
         if isinstance(self.sparsity, dict):
-            known = {name for name, _ in prev} if prev else set(net.params)
-            missing = sorted(set(self.sparsity) - known)
+            missing = sorted(set(self.sparsity) - {n for n, _ in keys})
             if missing:
                 raise InqError(f"--sparsity names {', '.join(map(repr, missing))}, not a prunable layer of the net")
+        for j in range(len(self.campaign)):
+            step = self.step_sparsity(j)
+            for layer, idx in keys:
+                size = net.params[layer][idx].data.size
+                target = step.get(layer, Decimal(0)) if isinstance(step, dict) else step
+                if target > 0 and target_count(size, target) >= size > 0:
+                    raise InqError(f"sparsity {target} would prune every one of the {size:,} weights of layer "
+                                   f"{layer!r} (step {j + 1}); give a lower sparsity")
+
+    def freeze(self, net: Net, k: int, prev: dict | None, log: CaffeLog) -> dict:
+        if prev is None:  # before the first step trains: every step must be one the net can take
+            self._check_steps(net)
         blobs = prune_net(net, self.step_sparsity(k), prev, self.quantize)
         layers = summary(blobs)["layers"]
         log(f"Step {k + 1}/{len(self.campaign)}: pruned to sparsity "
