@@ -52,21 +52,6 @@ def parse_sparsity(text: str) -> Decimal | dict[str, Decimal]:
     return out
 
 
-def check_sparsity_layers(sparsity: Decimal | dict, net_path: str, quantize: str = "default") -> None:
-    """Every layer --sparsity names is a prunable layer of the net prototxt: refused before
-    any step trains, not when a later step first looks."""
-    if not isinstance(sparsity, dict):
-        return
-    from ..caffe_edge import caffe_io
-    from ..net.selection import quantizable_blobs
-    layers = [(ly.name, caffe_io.layer_type(ly), 1) for ly in caffe_io.model_layers(caffe_io.read_net(net_path))]
-    prunable = {n for n, _ in quantizable_blobs(layers, quantize)}
-    missing = sorted(set(sparsity) - prunable)
-    if missing:
-        raise InqError(f"--sparsity names {', '.join(map(repr, missing))}, not a prunable layer of {net_path} "
-                       f"(Convolution, Deconvolution, InnerProduct)")
-
-
 def default_steps(target: Decimal | dict) -> list[str]:
     """Four steps to the target: half, three quarters, nine tenths, all of it."""
     top = target if isinstance(target, Decimal) else Decimal(1)

@@ -17,7 +17,7 @@ import sys
 from decimal import Decimal
 
 from ..campaign.phases import inputs_of
-from ..campaign.prune import PruneSettings, check_sparsity_layers, default_steps, parse_sparsity, zero_counts
+from ..campaign.prune import PruneSettings, default_steps, parse_sparsity, zero_counts
 from ..core.partition import parse_schedule, target_count
 from ..errors import InqError
 from .command import ArgParser, cli_main
@@ -50,7 +50,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from ..campaign.inputs import solver_with_net_file, starting_weights, writable_out
     cfg = solver_with_net_file(a.solver)
-    check_sparsity_layers(sparsity, cfg.net_path)
     weights = starting_weights(a.weights, a.init_from_fillers, None)
     out = writable_out(a.out, [cfg.path, cfg.net_path, weights])
     s = PruneSettings(campaign=steps, seed=a.seed, out=out, max_iter=a.max_iter, gpu=a.gpu,
