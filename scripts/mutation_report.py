@@ -45,6 +45,9 @@ _WHY_ANNOTATION = ("equivalent: a field's annotation, never evaluated (the modul
                    "import annotations`)")
 _WHY_RESHAPE = "equivalent: numpy's reshape takes any negative size as 'infer this dimension', like -1"
 EQUIVALENT: dict[tuple[str, str, str], str] = {
+    ("fixed_point", "if Fraction(2) ** f > r:", "if Fraction(2) ** f >= r:"): "equivalent: where 2^f equals r "
+    "exactly, the original leaves f to the next test (2^f == r), which lowers it by one; the mutant lowers it here, "
+    "and then 2^(f-1) is not r: f - 1 either way, and nowhere else do they differ",
     ("fixed_point", "CANDIDATES = 9  # f values the mse rule tries, from the max rule's f upwards (finer steps, "
      "more clipping)", "CANDIDATES = 10  # f values the mse rule tries, from the max rule's f upwards (finer "
      "steps, more clipping)"): "equivalent: how many finer steps the mse rule tries is a choice of effort; the "
