@@ -107,3 +107,19 @@ def test_load_refuses_a_file_without_the_shared_blob(tmp_path):
     r = run_tool("export", "--load", str(tmp_path / "m.inq"), "--model", net, "--out", str(tmp_path / "b.caffemodel"),
                  check=False)
     assert r.returncode == 2 and "layer 'rec2' shares blob 0 with layer 'rec1', which the file lacks" in r.stderr
+
+
+def test_check_and_the_driver_take_one_rule_for_the_bits_of_a_shared_blob(tmp_path):
+    """--layer-bits for the second of two layers sharing a blob: the driver and the check
+    both refuse it in the same line."""
+    solver, net = write(tmp_path, 2)
+    out = str(tmp_path / "o")
+    run_driver("--solver", solver, "--init-from-fillers", "--out", out, "--campaign", "1")
+    final = os.path.join(out, "final_inq.caffemodel")
+    r = run_tool("check", "--model", net, "--weights", final, "--layer-bits", "rec2=8", check=False)
+    d = run_driver("--solver", solver, "--init-from-fillers", "--out", str(tmp_path / "o2"), "--campaign", "1",
+                   "--layer-bits", "rec2=8", check=False)
+    msg = "layer bits: layer 'rec2' shares its blob 0 with layer 'rec1': give both the same bits"
+    for res in (r, d):
+        err = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
+        assert res.returncode == 2 and err == [f"error: {msg}"], res.stderr[-1500:]

@@ -12,7 +12,7 @@ import numpy as np
 from ..caffe_edge import caffe_io
 from ..errors import InqError
 from ..core.levels import n1_from_max, n2_from_n1
-from ..net.layer_bits import check_layer_bits
+from ..net.layer_bits import check_layer_bits, check_shared_bits
 from ..options import QuantOptions
 from ..net.selection import quantizable_blobs
 
@@ -74,6 +74,7 @@ def check_model(model_path: str, weights_path: str, options: QuantOptions,
         raise InqError(f"{weights_path}: no quantizable layer of {model_path} has weights in it")
     check_layer_bits(options.layer_bits, types, [k[0] for k in keys], model_path)
     keys, alias = caffe_io.shared_in_prototxt(net, keys)
+    check_shared_bits(options.bits_of, alias)
     out = []
     for layer, idx in keys:
         w = arrays[layer][idx]

@@ -2,7 +2,7 @@
 QuantOptions.layer_bits) may name only layers the net has, each with a quantizable blob."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from ..errors import InqError
 from ..core.levels import MAX_BITS, MIN_BITS
@@ -20,3 +20,12 @@ def check_layer_bits(layer_bits: Mapping[str, int], layers: Iterable[str], quant
             raise InqError(f"layer bits: {where} has no layer {name!r}")
         if name not in quantizable:
             raise InqError(f"layer bits: layer {name!r} of {where} has no quantizable blob")
+
+
+def check_shared_bits(bits_of: Callable[[str], int], alias: Mapping[tuple[str, int], tuple[str, int]]) -> None:
+    """Layers that share a blob (`alias`: {(layer, index): its owner}) take one bit width:
+    the rule of the driver and of the check alike."""
+    for a, owner in alias.items():
+        if bits_of(a[0]) != bits_of(owner[0]):
+            raise InqError(f"layer bits: layer {a[0]!r} shares its blob {a[1]} with layer {owner[0]!r}: give both "
+                           f"the same bits")

@@ -21,7 +21,7 @@ from ..core import passes
 from ..errors import InqError
 from ..core.codes import FLOAT, decode, encode, frozen_mask
 from .freezer import FrozenBlob
-from .layer_bits import check_layer_bits
+from .layer_bits import check_layer_bits, check_shared_bits
 from ..core.levels import n2_from_n1
 from ..core.partition import parse_portion, target_count
 from ..core.quantize import check_choice, quantize_blob
@@ -100,10 +100,7 @@ def quantize_net(net: Net, portion: float | str | Decimal, options: QuantOptions
         raise InqError("the net has no quantizable layer (Convolution, Deconvolution, InnerProduct)")
     check_layer_bits(o.layer_bits, [n for n, _, _ in layers], [k[0] for k in keys], "the net")
     keys, alias = shared_blobs(net, keys)
-    for a, owner in alias.items():
-        if o.bits_of(a[0]) != o.bits_of(owner[0]):
-            raise InqError(f"layer bits: layer {a[0]!r} shares its blob {a[1]} with layer {owner[0]!r}: give both "
-                           f"the same bits")
+    check_shared_bits(o.bits_of, alias)
     out = {}
     for position, (layer, idx) in enumerate(keys):
         data = net.params[layer][idx].data
