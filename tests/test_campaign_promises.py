@@ -128,7 +128,7 @@ class Boom(caffe.Layer):
 '''
 
 
-def test_a_users_python_layer_that_raises_is_one_line_with_its_frames(tmp_path):
+def _boom_net(tmp_path):
     solver = write_tiny(str(tmp_path), max_iter=8, snapshot=2)
     (tmp_path / "boomlayer.py").write_text(BOOM)
     net = tmp_path / "net.prototxt"
@@ -137,6 +137,11 @@ def test_a_users_python_layer_that_raises_is_one_line_with_its_frames(tmp_path):
         'python_param { module: "boomlayer" layer: "Boom" } }\nlayer { name: "ip1"').replace(
         'type: "InnerProduct" bottom: "conv1"', 'type: "InnerProduct" bottom: "b"'))
     env = dict(os.environ, PYTHONPATH=f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    return solver, env
+
+
+def test_a_users_python_layer_that_raises_is_one_line_with_its_frames(tmp_path):
+    solver, env = _boom_net(tmp_path)
     out = tmp_path / "o"
     r = run_driver("--solver", solver, "--init-from-fillers", "--campaign", "1", "--final-iters", "8",
                    "--out", str(out), check=False, env=env)
@@ -175,3 +180,13 @@ def test_resume_from_every_snapshot_of_phase_1_with_iter_size_2_is_bit_identical
         assert f"(iteration {it})" in r.stdout
         assert same_models(os.path.join(ref, "final_inq.caffemodel"), os.path.join(out, "final_inq.caffemodel")), it
         assert _comparable(json.load(open(os.path.join(out, "report.json")))) == want, it
+
+
+def test_a_users_python_layer_that_raises_in_calibration_is_one_line_too(tmp_path):
+    """The same layer under --act-bits fails in the calibration's batches, before training."""
+    solver, env = _boom_net(tmp_path)
+    r = run_driver("--solver", solver, "--init-from-fillers", "--campaign", "1", "--act-bits", "8",
+                   "--out", str(tmp_path / "o"), check=False, env=env)
+    assert_clean_error(r, "Python layer 'boom' (boomlayer.Boom) raised ZeroDivisionError: the user's own bug "
+                          "while calibrating the activation quantizers")
+    assert "boomlayer.py" in r.stderr

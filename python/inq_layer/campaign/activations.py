@@ -12,6 +12,7 @@ import contextlib
 import copy
 import gc
 import os
+import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ from ..caffe_edge.solver_config import SolverConfig
 from ..errors import InqError
 from ..net import act_placement
 from ..net.act_calibration import calibrate
+from ..net.user_layers import naming_user_layers
 from ..options import QuantOptions
 
 if TYPE_CHECKING:
@@ -63,13 +65,18 @@ class Activations:
     def calibrate(self, caffe, weights: str | None) -> dict:
         """Each quantizer's f from training batches of the net with `weights`; the record
         entries ({name: {"blob", "bits", "f", "signed"}}). inq_net.prototxt is rewritten."""
+        made = []  # weakly: a net kept alive would hold its LMDB open while the next opens it
+
         def make() -> Net:
             net = caffe.Net(self.path, caffe.TRAIN)
             if weights is not None:
                 net.copy_from(weights)
+            made.append(weakref.ref(net))
             return net
         o = self.options
-        got = calibrate(make, self.quantizers, o.act_bits, o.act_calibration_batches, o.act_calibration)
+        with naming_user_layers(lambda: [n for r in made if (n := r()) is not None],
+                                lambda: "while calibrating the activation quantizers"):
+            got = calibrate(make, self.quantizers, o.act_bits, o.act_calibration_batches, o.act_calibration)
         gc.collect()
         rec = {q.name: {"blob": q.bottom, "bits": got[q.name].bits, "f": got[q.name].f, "signed": got[q.name].signed}
                for q in self.quantizers}

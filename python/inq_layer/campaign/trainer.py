@@ -15,7 +15,7 @@ import numpy as np
 
 from ..caffe_edge.log_format import CaffeLog
 from ..errors import InqError
-from .user_layers import naming_user_layers
+from ..net.user_layers import naming_user_layers
 from .evaluate import flatten, test_all
 from ..net.freezer import Freezer
 from ..caffe_edge.solver_config import SolverConfig, lr_at
@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # annotations only: pycaffe is not imported at load time
 def test_and_log(solver: Solver, cfg: SolverConfig, log: CaffeLog, it: int) -> dict[str, float]:
     """Run every test net, log it as Caffe does at iteration `it`, return the results
     as one dict (evaluate.flatten)."""
-    with naming_user_layers(solver, lambda: it):
+    with naming_user_layers(lambda: [solver.net, *solver.test_nets], lambda: f"at iteration {it}"):
         results = test_all(solver, cfg)
     for i, r in enumerate(results):
         log.test(it, i, r)
@@ -106,7 +106,8 @@ def train_phase(solver: Solver, cfg: SolverConfig, freezer: Freezer, iters: int,
         if p.test_interval and it % p.test_interval == 0 and it > 0:
             test_and_log(solver, cfg, log, it)
         stop = _next_stop(p, it, iters)
-        with naming_user_layers(solver, lambda: solver.iter):
+        with naming_user_layers(lambda: [solver.net, *solver.test_nets],
+                                lambda: f"at iteration {solver.iter}; the snapshots before it are kept"):
             solver.step(stop - it)
         freezer.restore(params)  # undo the block's last update on frozen weights
         done += stop - it

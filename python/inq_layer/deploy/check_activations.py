@@ -11,6 +11,7 @@ from ..caffe_edge import caffe_io
 from ..core import fixed_point
 from ..errors import InqError
 from ..net.act_placement import calibrated
+from ..net.user_layers import naming_user_layers
 
 
 @dataclass
@@ -46,8 +47,9 @@ def check_activations(model_path: str, weights_path: str, act_bits: int, batches
                                 for name, ly in zip(net._layer_names, net.layers)})
     net.copy_from(weights_path)
     rows = {name: ActCheck(name, p["bits"], p["f"], p["signed"], 0, 0) for name, p in found}
-    for _ in range(batches):
-        net.forward()
+    for b in range(batches):
+        with naming_user_layers(lambda: [net], lambda b=b: f"in test batch {b + 1} of the check"):
+            net.forward()
         for name, p in found:
             r = rows[name]
             y = net.blobs[name].data.astype(np.float64) * 2.0 ** p["f"]

@@ -1,6 +1,6 @@
-"""A user's Caffe Python layer that raises during training: the error names the layer, its
-module, the exception and the iteration, on one line, and keeps the user's own frames
-(their bug) below it; the package's frames, and pycaffe's, are left out."""
+"""A user's Caffe Python layer that raises (in training, calibration or a check): the error
+names the layer, its module, the exception and when, on one line, and keeps the user's own
+frames (their bug) below it; the package's frames are left out."""
 from __future__ import annotations
 
 import contextlib
@@ -31,8 +31,9 @@ def _python_layers(nets: list[Net]) -> dict[str, tuple[str, str]]:
     return out
 
 
-def user_layer_error(nets: list[Net], exc: BaseException, iteration: int) -> InqError | None:
-    """The one-line error for `exc` if a user's Python layer of `nets` raised it, else None."""
+def user_layer_error(nets: list[Net], exc: BaseException, when: str) -> InqError | None:
+    """The one-line error for `exc` if a user's Python layer of `nets` raised it, else None;
+    `when` ends the line ("at iteration 7; ...")."""
     frames = traceback.extract_tb(exc.__traceback__)
     layers = _python_layers(nets)
     hit = next((layers[os.path.abspath(f.filename)] for f in reversed(frames)
@@ -41,21 +42,20 @@ def user_layer_error(nets: list[Net], exc: BaseException, iteration: int) -> Inq
         return None
     own = [f for f in frames if not os.path.abspath(f.filename).startswith(PACKAGE + os.sep)
            and os.path.basename(f.filename) != "solver_driver.py"]
-    err = InqError(f"Python layer {hit[0]!r} ({hit[1]}) raised {type(exc).__name__}: {exc} at iteration "
-                   f"{iteration}; the snapshots before it are kept")
+    err = InqError(f"Python layer {hit[0]!r} ({hit[1]}) raised {type(exc).__name__}: {exc} {when}")
     err.details = "the layer's frames:\n" + "".join(traceback.format_list(own)).rstrip()
     return err
 
 
 @contextlib.contextmanager
-def naming_user_layers(solver, iteration: Callable[[], int]) -> Iterator[None]:
-    """Turn an exception a user's Python layer of `solver`'s nets raises in the block into
+def naming_user_layers(nets: Callable[[], list[Net]], when: Callable[[], str]) -> Iterator[None]:
+    """Turn an exception a user's Python layer of `nets()` raises in the block into
     user_layer_error's line; anything else goes on as it is (a bug of ours keeps its
     traceback)."""
     try:
         yield
     except Exception as e:
-        err = user_layer_error([solver.net, *solver.test_nets], e, iteration())
+        err = user_layer_error(nets(), e, when())
         if err is None:
             raise
         raise err from e
