@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import gc
 import os
 import weakref
 from collections.abc import Iterator
@@ -77,7 +76,6 @@ class Activations:
         with naming_user_layers(lambda: [n for r in made if (n := r()) is not None],
                                 lambda: "while calibrating the activation quantizers"):
             got = calibrate(make, self.quantizers, o.act_bits, o.act_calibration_batches, o.act_calibration)
-        gc.collect()
         rec = {q.name: {"blob": q.bottom, "bits": got[q.name].bits, "f": got[q.name].f, "signed": got[q.name].signed}
                for q in self.quantizers}
         self.write(rec)

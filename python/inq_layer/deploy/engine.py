@@ -42,15 +42,11 @@ class Value:
             return self
         m, k = integer.fixed_multiplier(self.scale)
         shape = (1, -1) + (1,) * (self.q.ndim - 2)
-        c = np.floor(self.offset * 2.0 ** (self.f + k) + 0.5).astype(np.int64)
+        c = integer.round_shift_float(self.offset, self.f + k)
         bound = self.bound * int(np.abs(m).max(initial=0)) + int(np.abs(c).max(initial=0))
         if bound > ACC64:
             raise ValueError("a folded BatchNorm/Scale could overflow 64-bit integers")
         return Value(self.q * m.reshape(shape) + c.reshape(shape), self.f + k, bound)
-
-    def real(self) -> np.ndarray:
-        v = self.exact()
-        return v.q.astype(np.float64) * 2.0 ** -v.f
 
 
 @dataclass
