@@ -67,3 +67,11 @@ def lmdb_tiny(tmp_path, **kw):
     text = net.read_text()
     net.write_text(data + text[text.index('layer { name: "conv1"'):])
     return solver
+
+
+def write_without_quantizers(deploy, path) -> str:
+    """The deploy prototxt without its quantizers (a weight-only model's deploy net)."""
+    from inq_layer.caffe_edge.caffe_io import read_net, write_text_proto
+    from inq_layer.net.act_placement import without_quantizers
+    write_text_proto(str(path), without_quantizers(read_net(deploy)))
+    return str(path)

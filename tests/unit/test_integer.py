@@ -75,3 +75,56 @@ def test_fixed_multiplier_keeps_24_significant_bits():
     m, k = integer.fixed_multiplier(v)
     assert 2**23 <= np.abs(m).max() < 2**24  # the largest uses all 24 bits
     assert np.all(np.abs(m * 2.0 ** -k - v) <= 2.0 ** -(k + 1))  # each rounded to the nearest step
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(-2**31, 2**31 - 1), min_size=1, max_size=20),
+       st.sampled_from([np.int16, np.int32, np.int64]), st.integers(-20, 33), st.integers(2, 16), st.booleans())
+def test_requantize_in_a_narrow_type_equals_exact_rounding_and_saturation(qs, dtype, r, bits, signed):
+    info = np.iinfo(dtype)
+    q = np.clip(np.array(qs, np.int64), info.min, info.max)
+    lo, hi = fixed_point.int_range(bits, signed)
+    want = [min(hi, max(lo, math.floor(Fraction(int(v)) / Fraction(2) ** r + Fraction(1, 2)))) for v in q]
+    got = integer.requantize(q.astype(dtype), r, bits, 0, signed)
+    assert got.tolist() == want
+    assert got.dtype == (np.int16 if hi <= 2**15 - 1 else np.int32)
+
+
+def _nearest_even(a: int, bits: int) -> int:
+    """a rounded to `bits` significant bits, ties to even, in Python integers."""
+    m, r = abs(a), max(abs(a).bit_length() - bits, 0)
+    if r == 0:
+        return a
+    top, low = divmod(m, 1 << r)
+    half = 1 << (r - 1)
+    top += low > half or (low == half and top % 2 == 1)
+    return (top << r) * (1 if a >= 0 else -1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(-2**62, 2**62), min_size=1, max_size=12), st.booleans())
+def test_round_significant_is_float32_rounding_at_any_size(values, with_large):
+    a = np.array(values + ([2**60 + 1] if with_large else []), np.int64)  # a large one: the integer path
+    got = integer.round_significant(a)
+    assert got.tolist() == [_nearest_even(int(v), 24) for v in a]
+    small = a[np.abs(a) < 2**53]
+    assert np.array_equal(integer.round_significant(small), small.astype(np.float32).astype(np.int64))
+
+
+def test_round_significant_ties_go_to_even_and_may_carry():
+    a = np.array([2**24 + 1, 2**24 + 3, -(2**25 + 2), 2**25 - 1, 2**61 + 2**37, 2**61 + 3 * 2**37], np.int64)
+    want = [2**24, 2**24 + 4, -(2**25), 2**25, 2**61, 2**61 + 4 * 2**37]
+    assert integer.round_significant(a).tolist() == want
+    assert integer.round_significant(a[:4]).tolist() == want[:4]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(-1e6, 1e6, width=32), min_size=1, max_size=10), st.integers(-10, 40))
+def test_odd_rounded_keeps_whether_anything_was_dropped(values, f):
+    got = integer.odd_rounded(np.array(values, np.float32), f)
+    for v, g in zip(values, got.tolist()):
+        exact = Fraction(v) * Fraction(2) ** f
+        if exact.denominator == 1:
+            assert g == exact
+        else:
+            assert g == math.floor(exact) | 1 and g <= exact + 1

@@ -55,3 +55,10 @@ def try_solver(solver_path: str, shown_as: str, device: int | None) -> None:
     ok, reason = run_child(f"import sys, caffe; {_mode(device)}; caffe.get_solver(sys.argv[1])", solver_path)
     if not ok:
         raise InqError(f"{shown_as}: Caffe cannot build this solver or its nets: {reason}")
+
+
+def try_net(net_path: str, shown_as: str) -> None:
+    """Build the TEST net of a prototxt in a child; InqError with Caffe's reason."""
+    ok, reason = run_child("import sys, caffe; caffe.set_mode_cpu(); caffe.Net(sys.argv[1], caffe.TEST)", net_path)
+    if not ok:
+        raise InqError(f"{shown_as}: Caffe cannot build this net: {reason}")

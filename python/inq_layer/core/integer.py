@@ -21,10 +21,33 @@ def round_shift(x: np.ndarray, r: int) -> np.ndarray:
     return (x + (1 << (r - 1))) >> r
 
 
+def int_dtype(lo: int, hi: int) -> type:
+    """The narrowest of int16, int32, int64 that holds lo..hi."""
+    for t in (np.int16, np.int32):
+        if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max:
+            return t
+    return np.int64
+
+
 def requantize(x: np.ndarray, f_in: int, bits: int, f_out: int, signed: bool) -> np.ndarray:
-    """The b-bit integers of the value x * 2^-f_in at step 2^-f_out, saturated; int64."""
+    """The b-bit integers of the value x * 2^-f_in at step 2^-f_out, saturated, in the
+    narrowest integer type that holds them. Computed in x's own type without overflow:
+    rounding half up is ((x >> (r - 1)) + 1) >> 1. A left shift (f_out > f_in) runs in
+    int64 after a first saturation, so that nothing it shifts can overflow."""
     lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
-    return np.clip(round_shift(x, f_in - f_out), lo, hi)
+    x = np.asarray(x)
+    t = int_dtype(lo, hi)
+    r = f_in - f_out
+    if x.dtype.kind != "i" or r <= 1 and x.dtype != np.int64:  # x + 1 or x << -r could overflow
+        x = x.astype(np.int64)
+    if r > 0:
+        y = x >> (r - 1)
+        y += 1
+        y >>= 1
+    else:  # values past (hi >> -r) + 1 saturate either way
+        y = np.clip(x, lo >> -r, (hi >> -r) + 1) << -r
+    np.clip(y, lo, hi, out=y)
+    return y.astype(t, copy=False)
 
 
 def weight_levels(w: np.ndarray) -> tuple[int, dict[int, np.ndarray]]:
@@ -93,6 +116,31 @@ def exact_exponent(values: np.ndarray) -> int | None:
 def round_shift_float(values: np.ndarray, f: int) -> np.ndarray:
     """floor(v * 2^f + 1/2) of float values (a bias at an accumulator's scale); int64."""
     return np.floor(np.asarray(values, np.float64) * 2.0 ** f + 0.5).astype(np.int64)
+
+
+def round_significant(a: np.ndarray, bits: int = 24) -> np.ndarray:
+    """Integers rounded to `bits` significant bits, to nearest with ties to even: what
+    float32 (24 bits) does to a value a * 2^-F, whatever F (int64 in, int64 out)."""
+    a = np.asarray(a, np.int64)
+    mag = np.abs(a)
+    if bits == 24 and (mag.max(initial=0) < 1 << 53):  # float64 holds it exactly; its float32 rounding is this
+        return a.astype(np.float64).astype(np.float32).astype(np.int64)
+    length = np.frexp(mag.astype(np.float64))[1].astype(np.int64)  # bit length, perhaps one too many
+    length -= (mag < np.left_shift(1, np.maximum(length - 1, 0))) & (length > 0)
+    r = np.maximum(length - bits, 0)
+    low = mag & ((np.int64(1) << r) - 1)
+    half = np.where(r > 0, np.int64(1) << np.maximum(r - 1, 0), 0)
+    top = mag >> r
+    up = (r > 0) & ((low > half) | ((low == half) & (top & 1 == 1)))
+    return np.sign(a) * ((top + up) << r)
+
+
+def odd_rounded(values: np.ndarray, f: int) -> np.ndarray:
+    """floor(v * 2^f) with the lowest bit set where that drops something (round to odd):
+    the dropped part still decides a later rounding at least two bits higher; int64."""
+    v = np.asarray(values, np.float64) * 2.0 ** f
+    fl = np.floor(v)
+    return (fl.astype(np.int64) | (fl != v).astype(np.int64))
 
 
 def fixed_multiplier(m: np.ndarray) -> tuple[np.ndarray, int]:

@@ -16,12 +16,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core import fixed_point, integer
+from ..core import fixed_point, integer, shift_conv
 from ..net.act_placement import is_quantizer
 from ..net.fixed_point_params import parse_param_str
 
 ACC32 = (1 << 31) - 1
 ACC64 = (1 << 62) - 1  # the int64 headroom the engine allows itself
+# A value a folded multiplier, an average or an alignment would carry past 64 bits first
+# loses low bits (rounding half up), never below this many: Caffe's float32 keeps 24.
+KEEP_BITS = 28
 
 
 @dataclass
@@ -30,7 +33,7 @@ class Value:
     BatchNorm/Scale/average, float64, made integer where an integer operation needs it).
     `bound`: the largest |q| any input can give here, proven from the quantizers' ranges
     and the weights, not from the images seen."""
-    q: np.ndarray  # int64
+    q: np.ndarray  # int16, int32 or int64: whatever holds `bound`
     f: int
     bound: int
     scale: np.ndarray | None = None
@@ -41,12 +44,42 @@ class Value:
         if self.scale is None:
             return self
         m, k = integer.fixed_multiplier(self.scale)
-        shape = (1, -1) + (1,) * (self.q.ndim - 2)
-        c = integer.round_shift_float(self.offset, self.f + k)
-        bound = self.bound * int(np.abs(m).max(initial=0)) + int(np.abs(c).max(initial=0))
+        v = self.narrowed(ACC64 // (2 * max(1, int(np.abs(m).max(initial=0)))))
+        shape = (1, -1) + (1,) * (v.q.ndim - 2)
+        c = integer.round_shift_float(v.offset, v.f + k)
+        bound = v.bound * int(np.abs(m).max(initial=0)) + int(np.abs(c).max(initial=0))
         if bound > ACC64:
-            raise ValueError("a folded BatchNorm/Scale could overflow 64-bit integers")
-        return Value(self.q * m.reshape(shape) + c.reshape(shape), self.f + k, bound)
+            raise ValueError("a folded BatchNorm/Scale could overflow 64-bit integers (its offset is too large)")
+        return Value(v.q.astype(np.int64) * m.reshape(shape) + c.reshape(shape), v.f + k, bound)
+
+    def narrowed(self, limit: int) -> Value:
+        """The value with its lowest bits rounded off (half up) until |q| <= limit;
+        ValueError if that would leave fewer than KEEP_BITS significant bits."""
+        if self.bound <= limit:
+            return self
+        if limit < 1 << KEEP_BITS:
+            raise ValueError(f"an integer here would need more than 64 bits to keep {KEEP_BITS} significant ones")
+        r = (self.bound // limit).bit_length()
+        return Value(integer.round_shift(self.q, r), self.f - r, (self.bound >> r) + 1, self.scale, self.offset)
+
+
+def aligned(vs: list[Value]) -> tuple[list[np.ndarray], int, list[int]]:
+    """The integers of values at one exponent (the finest that keeps every sum of them
+    within 64 bits), the exponent, and their bounds there."""
+    f = max(v.f for v in vs)
+    while f > min(v.f for v in vs) and sum(v.bound << (f - v.f) if f >= v.f else v.bound for v in vs) > ACC64:
+        f -= 1
+    qs, bounds = [], []
+    for v in vs:
+        if v.f <= f:
+            qs.append(v.q.astype(np.int64) << (f - v.f))
+            bounds.append(v.bound << (f - v.f))
+        else:
+            qs.append(integer.round_shift(v.q, v.f - f))
+            bounds.append((v.bound >> (v.f - f)) + 1)
+    if sum(bounds) > ACC64:
+        raise ValueError("values summed here could overflow 64-bit integers")
+    return qs, f, bounds
 
 
 @dataclass
@@ -56,6 +89,19 @@ class Counts:
     shift_adds: int = 0
     multiplies: int = 0
     int64_layers: list[str] = field(default_factory=list)  # accumulators not proven to fit int32
+    float_layers: list[str] = field(default_factory=list)  # run in float (--float-layers)
+
+
+@dataclass
+class _Plan:
+    key: tuple[int, int]  # (f, bound) of the input it was made for
+    weights: shift_conv.ShiftWeights
+    f: int  # the accumulators' exponent, f_in - n2
+    products: int  # the largest |accumulator| before the bias
+    wide: bool  # int64 accumulators: 32 bits not proven enough
+    guard: int  # the bias add's extra bits: the accumulators shift left by these
+    bias: np.ndarray | None  # int64 at 2^-(f + guard): exact, else rounded to odd
+    bound: int  # the largest |output| (after the bias add)
 
 
 def _hw(p, name: str, default: int) -> tuple[int, int]:
@@ -70,14 +116,61 @@ def _hw(p, name: str, default: int) -> tuple[int, int]:
     return int(vals[0]), int(vals[1] if len(vals) > 1 else vals[0])
 
 
+def reshaped(ly, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The top shape of a Reshape layer on a bottom of `shape`, by Caffe's rules: 0 copies
+    the bottom's axis, -1 takes what is left; axis and num_axes choose the axes replaced."""
+    p = ly.reshape_param
+    nd = len(shape)
+    start = p.axis if p.axis >= 0 else nd + p.axis + 1
+    end = nd if p.num_axes == -1 else start + p.num_axes
+    if not 0 <= start <= end <= nd:
+        raise ValueError(f"layer {ly.name!r}: reshape axes {p.axis}, {p.num_axes} do not fit a {nd}-axis blob")
+    dims = list(p.shape.dim)
+    new = [shape[start + i] if d == 0 else int(d) for i, d in enumerate(dims)]
+    count = int(np.prod(shape))
+    if new.count(-1) > 1 or any(d < -1 for d in new):
+        raise ValueError(f"layer {ly.name!r}: reshape dims {dims} are not valid")
+    out = list(shape[:start]) + new + list(shape[end:])
+    if -1 in out:
+        rest = int(np.prod([d for d in out if d != -1]))
+        if rest == 0 or count % rest:
+            raise ValueError(f"layer {ly.name!r}: {count} values do not reshape to {dims}")
+        out[out.index(-1)] = count // rest
+    if int(np.prod(out)) != count:
+        raise ValueError(f"layer {ly.name!r}: {count} values do not reshape to {out}")
+    return tuple(out)
+
+
+def float_lrn(ly, x: Value) -> np.ndarray:
+    """Caffe's LRN in float32 on the exact value of x (a layer --float-layers keeps float):
+    across channels x / (k + alpha/n * sum of x^2 over n channels)^beta; within a channel
+    x / (1 + alpha * average of x^2 over an n x n window, padding counted)^beta."""
+    p = ly.lrn_param
+    e = x.exact()
+    v = (e.q.astype(np.float64) * 2.0 ** -e.f).astype(np.float32)
+    size, alpha, beta = int(p.local_size), np.float32(p.alpha), np.float32(p.beta)
+    sq = v * v
+    half = (size - 1) // 2
+    if p.norm_region == 0:  # ACROSS_CHANNELS
+        padded = np.pad(sq, ((0, 0), (half, size - 1 - half), (0, 0), (0, 0)))
+        total = sum(padded[:, i:i + v.shape[1]] for i in range(size))
+        scale = np.float32(p.k) + alpha / np.float32(size) * total
+    else:  # WITHIN_CHANNEL: Caffe pools x^2 with AVE over size x size, pad (size-1)/2
+        h, w = v.shape[2:]
+        padded = np.pad(sq, ((0, 0), (0, 0), (half, half), (half, half)))
+        total = sum(padded[:, :, i:i + h, j:j + w] for i in range(size) for j in range(size))
+        scale = np.float32(1) + alpha * (total / np.float32(size * size))
+    return (v * np.power(scale, -beta)).astype(np.float32)
+
+
 class Engine:
     """Load a deploy NetParameter with its weights ({layer: [float32 arrays]}); `run`
     takes float input images and returns every blob as a Value."""
 
-    def __init__(self, net, weights: dict[str, list[np.ndarray]]):
-        self.net, self.weights = net, weights
+    def __init__(self, net, weights: dict[str, list[np.ndarray]], float_layers: tuple[str, ...] = ()):
+        self.net, self.weights, self.float_layers = net, weights, tuple(float_layers)
         self.counts = Counts()
-        self._prepared: dict[str, tuple] = {}
+        self._plans: dict[str, _Plan] = {}
 
     # -- the layers ---------------------------------------------------------------------
     def _quantizer(self, ly, x) -> Value:
@@ -87,55 +180,58 @@ class Engine:
         lo, hi = fixed_point.int_range(p["bits"], p["signed"])
         bound = max(-lo, hi)
         if isinstance(x, np.ndarray):  # the float input
-            return Value(fixed_point.to_int(x, p["bits"], p["f"], p["signed"]).astype(np.int64), p["f"], bound)
+            q = fixed_point.to_int(x, p["bits"], p["f"], p["signed"])
+            return Value(q.astype(integer.int_dtype(lo, hi), copy=False), p["f"], bound)
         v = x.exact()
         return Value(integer.requantize(v.q, v.f, p["bits"], p["f"], p["signed"]), p["f"], bound)
 
-    def _prepare(self, ly, w: np.ndarray, groups: int) -> tuple[int, list[dict[int, np.ndarray]]]:
-        """(n2, per group {e: signs} (fan-in x outputs)) of a layer's weights, once."""
-        if ly.name not in self._prepared:
-            m = w.shape[0]
-            try:
-                per = m // groups
-                levels = [integer.weight_levels(w[g * per:(g + 1) * per].reshape(per, -1).T) for g in range(groups)]
-            except ValueError as e:
-                raise ValueError(f"layer {ly.name!r}: {e}: the engine runs INQ-quantized weights") from None
-            n2 = min((n for n, lv in levels if lv), default=0)
-            self._prepared[ly.name] = (n2, [lv for _, lv in levels])
-        return self._prepared[ly.name]
-
-    def _weighted(self, ly, x: Value, w: np.ndarray, bias, cols: np.ndarray, groups: int, positions: int):
-        """The accumulators of `cols` (rows: output positions; columns: the fan-in of every
-        group), their exponent and bound. The products sit at 2^(n2 - f_in); the bias is
-        an integer at a scale up to `guard` bits finer, as fine as 32-bit accumulators
-        allow and no finer than it needs to be exact, so that the sum differs from Caffe's
-        float32 one only where that sum lies within the bias's rounding of a quantizer's
-        rounding boundary."""
-        n2, levels = self._prepare(ly, w, groups)
-        m, k = w.shape[0], cols.shape[1] // groups
-        per = m // groups
-        products = max(integer.accumulator_bound(x.bound, lv, n2, None) for lv in levels)
-        guard = 0
+    def _plan(self, ly, x: Value, w: np.ndarray, bias, groups: int) -> _Plan:
+        """A layer's shift-add weights, bounds and integer bias for inputs at x.f bounded
+        by x.bound, made once. The products sit at 2^(n2 - f_in), in int32 where every sum
+        is proven to fit. The bias adds once per output, in int64 at a scale `guard` bits
+        finer (as fine as it needs to be exact, within 64 bits), and the result is rounded
+        to 24 significant bits as float32 rounds Caffe's bias add: where Caffe's float sum is
+        exact (within 24 bits) the two then agree on every bit."""
+        plan = self._plans.get(ly.name)
+        if plan is not None and plan.key == (x.f, x.bound):
+            return plan
+        try:
+            sw = shift_conv.shift_weights(w.reshape(w.shape[0], -1), groups)
+        except ValueError as e:
+            raise ValueError(f"layer {ly.name!r}: {e}: the engine runs INQ-quantized weights") from None
+        products = max((integer.accumulator_bound(x.bound, lv, sw.n2, None) for lv in sw.levels if lv), default=0)
+        f = x.f - sw.n2
+        if products > ACC64:
+            raise ValueError(f"layer {ly.name!r}: its sums can reach {products:.3g}, beyond 64-bit integers")
+        guard, b, bound = 0, None, products
         if bias is not None:
-            guard = max(0, (integer.exact_exponent(bias) or 0) - (x.f - n2))
-            while guard > 0 and (products << guard) + int(np.abs(integer.round_shift_float(
-                    bias, x.f - n2 + guard)).max(initial=0)) > ACC32:
+            guard = max(0, (integer.exact_exponent(bias) or 0) - f)
+            top = float(np.abs(np.asarray(bias, np.float64)).max(initial=0))
+            while guard > 0 and (products << guard) + int(top * 2.0 ** (f + guard)) + 1 > ACC64:
                 guard -= 1
-        f_out = x.f - n2 + guard
-        b = None if bias is None else integer.round_shift_float(bias, f_out)
-        bound = (products << guard) + (0 if b is None else int(np.abs(b).max(initial=0)))
-        if bound > ACC64:
-            raise ValueError(f"layer {ly.name!r}: its sums can reach {bound:.3g}, beyond 64-bit integers")
-        if bound > ACC32 and ly.name not in self.counts.int64_layers:
+            b = integer.odd_rounded(bias, f + guard)
+            bound = (products << guard) + int(np.abs(b).max(initial=0))
+            if bound > ACC64:
+                raise ValueError(f"layer {ly.name!r}: its bias can reach {bound:.3g}, beyond 64-bit integers")
+        plan = self._plans[ly.name] = _Plan((x.f, x.bound), sw, f, products, products > ACC32, guard, b, bound)
+        return plan
+
+    @staticmethod
+    def _bias_add(acc: np.ndarray, plan: _Plan, axis: int) -> Value:
+        """The accumulators plus the bias (per channel along `axis`), as Caffe's float32
+        bias add rounds them."""
+        if plan.bias is None:
+            return Value(acc, plan.f, plan.bound)
+        shape = [1] * acc.ndim
+        shape[axis] = -1
+        a = acc.astype(np.int64) << plan.guard
+        a += plan.bias.reshape(shape)
+        return Value(integer.round_significant(a), plan.f + plan.guard, plan.bound)
+
+    def _count(self, ly, plan: _Plan, positions: int) -> None:
+        self.counts.shift_adds += plan.weights.nonzero * positions
+        if plan.wide and ly.name not in self.counts.int64_layers:
             self.counts.int64_layers.append(ly.name)
-        outs = []
-        for g, lv in enumerate(levels):
-            part = slice(g * per, (g + 1) * per)
-            acc = integer.shift_add(cols[:, g * k:(g + 1) * k], lv, n2) << guard if lv else \
-                np.zeros((cols.shape[0], per), np.int64)
-            outs.append(acc if b is None else acc + b[part])
-            self.counts.shift_adds += sum(int(np.count_nonzero(s)) for s in lv.values()) * positions
-        return np.concatenate(outs, axis=1), f_out, bound
 
     def _conv(self, ly, x: Value) -> Value:
         p = ly.convolution_param
@@ -143,10 +239,10 @@ class Engine:
         w = self.weights[ly.name][0]
         bias = self.weights[ly.name][1] if p.bias_term and len(self.weights[ly.name]) > 1 else None
         kernel, stride, pad, dil = _hw(p, "kernel", 1), _hw(p, "stride", 1), _hw(p, "pad", 0), _hw(p, "dilation", 1)
-        n = v.q.shape[0]
-        cols, oh, ow = integer.im2col(v.q, kernel, stride, pad, dil)
-        acc, f, bound = self._weighted(ly, v, w, bias, cols, max(1, int(p.group)), oh * ow)
-        return Value(acc.reshape(n, oh, ow, -1).transpose(0, 3, 1, 2).copy(), f, bound)
+        plan = self._plan(ly, v, w, bias, max(1, int(p.group)))
+        acc = shift_conv.conv(v.q, plan.weights, kernel, stride, pad, dil, wide=plan.wide, bound=v.bound)
+        self._count(ly, plan, acc.shape[2] * acc.shape[3])
+        return self._bias_add(acc, plan, 1)
 
     def _inner_product(self, ly, x: Value) -> Value:
         p = ly.inner_product_param
@@ -156,9 +252,11 @@ class Engine:
         w = w.T if p.transpose else w
         bias = self.weights[ly.name][1] if p.bias_term and len(self.weights[ly.name]) > 1 else None
         lead = v.q.shape[:axis]
-        cols = v.q.reshape(int(np.prod(lead)), -1)
-        acc, f, bound = self._weighted(ly, v, w.reshape(w.shape[0], -1), bias, cols, 1, 1)
-        return Value(acc.reshape(*lead, -1), f, bound)
+        plan = self._plan(ly, v, w.reshape(w.shape[0], -1), bias, 1)
+        acc = shift_conv.inner_product(v.q.reshape(int(np.prod(lead)), -1), plan.weights, wide=plan.wide,
+                                       bound=v.bound)
+        self._count(ly, plan, int(np.prod(lead[1:])))
+        return self._bias_add(acc.reshape(*lead, -1), plan, len(lead))
 
     def _pool(self, ly, x: Value) -> Value:
         p = ly.pooling_param
@@ -168,33 +266,46 @@ class Engine:
             (kh, kw), (sh, sw), (ph, pw) = (h, w), (1, 1), (0, 0)
         else:
             (kh, kw), (sh, sw), (ph, pw) = _hw(p, "kernel", 1), _hw(p, "stride", 1), _hw(p, "pad", 0)
+        if p.pool not in (0, 1):
+            raise ValueError(f"layer {ly.name!r}: stochastic pooling is not integer")
+        if p.pool == 1:  # a window's sum times a multiplier of MULT_BITS stays within 64 bits
+            v = v.narrowed(ACC64 // (kh * kw << integer.MULT_BITS))
         oh = -(-(h + 2 * ph - kh) // sh) + 1  # Caffe's ceil
         ow = -(-(w + 2 * pw - kw) // sw) + 1
         if ph or pw:
             oh -= (oh - 1) * sh >= h + ph
             ow -= (ow - 1) * sw >= w + pw
-        if p.pool == 0:  # MAX
-            out = np.full((n, c, oh, ow), np.iinfo(np.int64).min, np.int64)
-        elif p.pool == 1:  # AVE
-            out = np.zeros((n, c, oh, ow), np.int64)
-            size = np.zeros((oh, ow), np.int64)
+        # Windows over a padded copy: the fill never wins a max and adds nothing to a sum;
+        # Caffe's windows stop at the input's end, past the bottom/right padding if need be.
+        t = v.q.dtype if p.pool == 0 else np.int64  # a max stays in range, a sum may not
+        fill = np.iinfo(t).min if p.pool == 0 else 0
+        eh, ew = max(0, (oh - 1) * sh + kh - ph - h), max(0, (ow - 1) * sw + kw - pw - w)
+        if ph or pw or eh or ew or t != v.q.dtype:
+            xp = np.full((n, c, h + ph + eh, w + pw + ew), fill, t)
+            xp[:, :, ph:ph + h, pw:pw + w] = v.q
         else:
-            raise ValueError(f"layer {ly.name!r}: stochastic pooling is not integer")
-        for i in range(oh):
-            hs, he = i * sh - ph, min(i * sh - ph + kh, h + ph)
-            for j in range(ow):
-                ws, we = j * sw - pw, min(j * sw - pw + kw, w + pw)
-                win = v.q[:, :, max(hs, 0):min(he, h), max(ws, 0):min(we, w)]
-                if p.pool == 0:
-                    out[:, :, i, j] = win.max(axis=(2, 3))
+            xp = v.q
+        out = None
+        for i in range(kh):
+            for j in range(kw):
+                win = xp[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
+                if out is None:
+                    out = win.copy()
+                elif p.pool == 0:
+                    np.maximum(out, win, out=out)
                 else:
-                    out[:, :, i, j] = win.sum(axis=(2, 3))
-                    size[i, j] = (he - hs) * (we - ws)
+                    out += win
         if p.pool == 0:
             return Value(out, v.f, v.bound)
+        # Caffe divides by the window clipped to the padded input, padding counted.
+        hs, ws = np.arange(oh) * sh - ph, np.arange(ow) * sw - pw
+        size = np.outer(np.minimum(hs + kh, h + ph) - hs, np.minimum(ws + kw, w + pw) - ws)
         m, k = integer.fixed_multiplier(1.0 / size)
         self.counts.multiplies += c * oh * ow
-        return Value(out * m, v.f + k, v.bound * kh * kw * int(m.max()))
+        bound = v.bound * kh * kw * int(m.max())
+        if bound > ACC64:
+            raise ValueError(f"layer {ly.name!r}: its averages could overflow 64-bit integers")
+        return Value(out * m, v.f + k, bound)
 
     def _batch_norm(self, ly, x: Value) -> Value:
         mean, var, sf = (self.weights[ly.name][i].astype(np.float64) for i in range(3))
@@ -221,16 +332,13 @@ class Engine:
         p = ly.eltwise_param
         if p.operation != 1 or any(c != 1 for c in p.coeff):  # SUM with unit coefficients
             raise ValueError(f"layer {ly.name!r}: only Eltwise SUM with coefficients 1 is integer here")
-        vs = [x.exact() for x in xs]
-        f = max(v.f for v in vs)
-        return Value(sum(v.q << (f - v.f) for v in vs), f, sum(v.bound << (f - v.f) for v in vs))
+        qs, f, bounds = aligned([x.exact() for x in xs])
+        return Value(sum(qs), f, sum(bounds))
 
     def _concat(self, ly, xs: list[Value]) -> Value:
-        vs = [x.exact() for x in xs]
-        f = max(v.f for v in vs)
+        qs, f, bounds = aligned([x.exact() for x in xs])
         axis = ly.concat_param.axis if ly.concat_param.HasField("axis") else 1
-        return Value(np.concatenate([v.q << (f - v.f) for v in vs], axis=axis), f,
-                     max(v.bound << (f - v.f) for v in vs))
+        return Value(np.concatenate(qs, axis=axis), f, max(bounds))
 
     # -- the net ------------------------------------------------------------------------
     def run(self, data: dict[str, np.ndarray]) -> dict[str, Value]:
@@ -272,11 +380,20 @@ class Engine:
             elif t == "Flatten":
                 v = ins[0].exact()
                 out = Value(v.q.reshape(v.q.shape[0], -1), v.f, v.bound)
+            elif t == "Reshape":
+                v = ins[0].exact()
+                out = Value(v.q.reshape(reshaped(ly, v.q.shape)), v.f, v.bound)
             elif t == "Softmax":
                 out = ins[0]  # the logits decide; a device needs no exponential for top-k
+            elif t in self.float_layers:
+                if t != "LRN":
+                    raise ValueError(f"layer {ly.name!r}: the engine runs only LRN in float, not {t!r}")
+                if ly.name not in self.counts.float_layers:
+                    self.counts.float_layers.append(ly.name)
+                out = float_lrn(ly, ins[0])
             elif t == "LRN":
                 raise ValueError(f"layer {ly.name!r} (LRN) is not integer: local response normalisation "
-                                 f"divides by a power of a sum")
+                                 f"divides by a power of a sum (--float-layers LRN runs it in float)")
             else:
                 raise ValueError(f"layer {ly.name!r} has type {t!r}, which the integer engine does not run")
             for top in ly.top:

@@ -15,7 +15,11 @@ import numpy as np
 from ..caffe_edge import caffe_io
 from ..datasets.datum_db import datum_array, records
 from ..errors import InqError
+from ..net.act_placement import is_quantizer
 from .engine import Engine, Value
+from .infer_calibration import ActCalibration
+
+CALIBRATION_BATCH = 100
 
 
 @dataclass
@@ -26,19 +30,27 @@ class Model:
     transform: object  # caffe_pb2.TransformationParameter
     output: str  # the logits blob
     mean: np.ndarray | None = None
+    calibration: str | None = None  # how quantizers calibrated at inference came to be
+    net: object = None  # the deploy NetParameter the engine runs (with those quantizers)
 
 
-def inq_weights(inq_path: str, net, model_path: str) -> dict[str, list[np.ndarray]]:
+def inq_weights(inq_path: str, net, model_path: str, weight_only: bool = False) -> dict[str, list[np.ndarray]]:
     """The blobs of a .inq file ({layer: [arrays]}), after its quantizers are found equal
-    to the deploy net's: the two files must describe one model."""
+    to the deploy net's: the two files must describe one model. `weight_only`: the file
+    must hold no quantizers (they are calibrated at inference)."""
     from ..files import read_regular
     from .export import model_quantizers
     from .inq_format import deserialize, read_quantizers
     data = read_regular(inq_path, ".inq")
-    have, want = read_quantizers(data, inq_path), model_quantizers(net, model_path)
-    if not have:
+    have = read_quantizers(data, inq_path)
+    if weight_only and have:
+        raise InqError(f"{inq_path} holds calibrated activation quantizers: run it without --act-bits, with "
+                       f"the inq_deploy.prototxt it was exported from")
+    want = [] if weight_only else model_quantizers(net, model_path)
+    if not have and not weight_only:
         raise InqError(f"{inq_path} holds no activation quantizers (a weight-only model, or format version 1 "
-                       f"to 3): export the inq_deploy.prototxt of a campaign with --act-bits")
+                       f"to 3): give --act-bits to calibrate them now, or export the inq_deploy.prototxt of a "
+                       f"campaign with --act-bits")
     if have != want:
         diff = sorted({q.name for q in set(have) ^ set(want)})
         raise InqError(f"{model_path} does not match {inq_path}: quantizers {', '.join(diff)} differ "
@@ -49,10 +61,15 @@ def inq_weights(inq_path: str, net, model_path: str) -> dict[str, list[np.ndarra
     return out
 
 
-def load(model_path: str, weights_path: str | None = None, inq_path: str | None = None) -> Model:
+def load(model_path: str, weights_path: str | None = None, inq_path: str | None = None,
+         float_layers: tuple[str, ...] = (), act: ActCalibration | None = None) -> Model:
     """The deploy net and its weights (a caffemodel, or an .inq file with its quantizers),
-    checked before any image is read."""
+    checked before any image is read; layers of the types in `float_layers` run in float.
+    With `act`, the net is a weight-only one: its quantizers are added and calibrated now."""
     net = caffe_io.read_net(model_path)
+    if act is not None and any(is_quantizer(ly) for ly in net.layer):
+        raise InqError(f"{model_path} has activation quantizers already: --act-bits is for a weight-only deploy "
+                       f"net (run this one without it)")
     inputs = [ly for ly in net.layer if ly.type == "Input"]
     if len(inputs) != 1 or len(inputs[0].top) != 1:
         raise InqError(f"{model_path}: the integer engine takes a deploy net with one Input layer of one top "
@@ -62,7 +79,10 @@ def load(model_path: str, weights_path: str | None = None, inq_path: str | None 
         raise InqError(f"{model_path}: Input {inputs[0].name!r} must give N x C x H x W, got {shape}")
     if (weights_path is None) == (inq_path is None):
         raise InqError("give the weights either as a caffemodel or as an .inq file")
-    weights = inq_weights(inq_path, net, model_path) if inq_path else \
+    if act is None and not any(is_quantizer(ly) for ly in net.layer):
+        raise InqError(f"{model_path} has no activation quantizers: a weight-only model runs with --act-bits B "
+                       f"(calibrated now), a campaign with --act-bits writes inq_deploy.prototxt")
+    weights = inq_weights(inq_path, net, model_path, act is not None) if inq_path else \
         caffe_io.model_arrays(caffe_io.read_caffemodel(weights_path))
     source = inq_path or weights_path
     for ly in net.layer:
@@ -76,7 +96,18 @@ def load(model_path: str, weights_path: str | None = None, inq_path: str | None 
     if t.HasField("mean_file"):
         b = caffe_io.read_binary_proto(t.mean_file, caffe_io.pb2().BlobProto(), "mean file")
         mean = caffe_io.blob_array(b).reshape(-1, *caffe_io.blob_shape(b)[-2:]).astype(np.float32)
-    return Model(Engine(net, weights), inputs[0].top[0], shape, t, last[-1].top[0], mean)
+    m = Model(Engine(net, weights, float_layers), inputs[0].top[0], shape, t, last[-1].top[0], mean)
+    if act is not None:
+        from .infer_calibration import calibrate_weight_only
+        batches_needed = -(-act.images // CALIBRATION_BATCH)
+        q_net, chosen = calibrate_weight_only(
+            net, model_path, weights, source, m.input,
+            lambda: (x for x, _ in batches(m, act.data, CALIBRATION_BATCH, act.images)), batches_needed, act)
+        m.engine, m.net = Engine(q_net, weights, float_layers), q_net
+        m.calibration = (f"activations: {act.bits} bits, calibrated now ({act.rule}) on the first "
+                         f"{act.images:,} images of {act.data}; the model was not trained with them "
+                         f"({len(chosen)} quantizers)")
+    return m
 
 
 def transformed(m: Model, image: np.ndarray) -> np.ndarray:
@@ -99,12 +130,17 @@ def transformed(m: Model, image: np.ndarray) -> np.ndarray:
     return x * np.float32(t.scale) if t.HasField("scale") else x
 
 
-def batches(m: Model, db: str, size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(images, labels) of the database in its order, `size` at a time."""
+def batches(m: Model, db: str, size: int, limit: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(images, labels) of the database in its order, `size` at a time; the first `limit`
+    images only when given."""
     pb = caffe_io.pb2()
     it, _ = records(db)
     xs, ys = [], []
+    seen = 0
     for _, value in it:
+        if limit is not None and seen == limit:
+            break
+        seen += 1
         d = pb.Datum()
         d.ParseFromString(value)
         xs.append(transformed(m, datum_array(d)))
@@ -126,6 +162,7 @@ class Result:
     shift_adds: int = 0  # per image
     multiplies: int = 0
     int64_layers: list[str] = field(default_factory=list)
+    float_layers: list[str] = field(default_factory=list)
 
 
 def safe_name(blob: str, taken: set[str]) -> str:
@@ -145,7 +182,7 @@ def dump(blobs: dict[str, Value], folder: str, count: int) -> None:
     for name, v in blobs.items():
         e = v.exact()
         fname = safe_name(name, taken) + ".npy"
-        np.save(os.path.join(folder, fname), e.q[:count])
+        np.save(os.path.join(folder, fname), e.q[:count].astype(np.int64))
         index[name] = {"file": fname, "f": int(e.f)}
     from ..atomic import write_text_atomic
     write_text_atomic(os.path.join(folder, "blobs.json"), json.dumps(index, indent=1, sort_keys=True))
@@ -169,6 +206,7 @@ def infer(m: Model, db: str, batch: int = 100, dump_to: str | None = None, dump_
         r.images += len(x)
         r.shift_adds, r.multiplies = m.engine.counts.shift_adds, m.engine.counts.multiplies  # per image
         r.int64_layers = list(m.engine.counts.int64_layers)
+        r.float_layers = list(m.engine.counts.float_layers)
     if r.images == 0:
         raise InqError(f"{db}: no image in the database")
     return r

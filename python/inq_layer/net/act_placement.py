@@ -172,6 +172,25 @@ def set_quantizers(net: NetParameter, chosen: dict[str, tuple[int, int, bool]]) 
             ly.python_param.param_str = param_str(*chosen[ly.name])
 
 
+def without_quantizers(net: NetParameter) -> NetParameter:
+    """A copy of `net` without its quantizers, every blob they wrote read under the name
+    of the blob they quantized: the float net they were added to."""
+    out = type(net)()
+    out.CopyFrom(net)
+    del out.layer[:]
+    rename: dict[str, str] = {}
+    for ly in net.layer:
+        if is_quantizer(ly):
+            rename[ly.top[0]] = rename.get(ly.bottom[0], ly.bottom[0])
+            continue
+        new = out.layer.add()
+        new.CopyFrom(ly)
+        for field in (new.bottom, new.top):
+            for i, b in enumerate(field):
+                field[i] = rename.get(b, b)
+    return out
+
+
 def _is_loss(ly: LayerParameter) -> bool:
     return ly.type.endswith("Loss") or ly.type == "Accuracy"
 
