@@ -3,7 +3,7 @@ everything else). inq_layer loads them with ctypes and falls back to numpy witho
 so a failed compile does not fail the install (optional=True)."""
 from setuptools import Extension, setup
 
-KERNELS = ("writeback", "quantize_kernel", "shift_conv")
+KERNELS = ("writeback", "quantize_kernel", "shift_conv", "requantize")
 
 setup(ext_modules=[Extension(f"inq_layer.core._{k}", [f"python/inq_layer/core/{k}.c"],
                              extra_compile_args=["-O3", "-std=c99"], libraries=["m"], optional=True)

@@ -201,7 +201,7 @@ if [[ $install == 1 ]]; then
   # No build isolation: the venv's own setuptools builds it, with no download.
   "$VPY" -m pip install --no-deps --no-build-isolation -e "$ROOT" > "$BUILD/pip-install-e.log" 2>&1 \
     || { tail -n 5 "$BUILD/pip-install-e.log" >&2; die "pip install -e . failed (build/pip-install-e.log)"; }
-  "$VPY" -I -c 'from inq_layer.core import codes, passes, shift_conv; import sys; sys.exit("numpy" in (passes.KERNEL, codes.KERNEL, shift_conv.KERNEL))' \
+  "$VPY" -I -c 'from inq_layer.core import codes, passes, requantize, shift_conv; import sys; sys.exit("numpy" in (passes.KERNEL, codes.KERNEL, shift_conv.KERNEL, requantize.KERNEL))' \
     || say "warning: the C kernels did not compile (build/pip-install-e.log): inq_layer runs them with numpy"
   touch "$STAMP"
 fi

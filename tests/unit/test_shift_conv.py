@@ -1,13 +1,14 @@
 """core/shift_conv.py: the compiled kernel and numpy give the exact integer convolution
-(groups, stride, pad, dilation, guard bits, bias), in int32 and int64, and agree."""
+(groups, stride, pad, dilation), in 16-bit partial sums, int32 and int64, and with a bias
+the same float32-rounded bias add, and agree."""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from inq_layer.core import shift_conv
+from inq_layer.core import integer, shift_conv
 
 
-def _exact(x, w_int, groups, stride, pad, dilation, bias):
+def _exact(x, w_int, groups, stride, pad, dilation):
     """Direct convolution in Python integers' int64 range: the definition."""
     n, c, h, wd = x.shape
     m, cg, kh, kw = w_int.shape
@@ -24,7 +25,7 @@ def _exact(x, w_int, groups, stride, pad, dilation, bias):
                 patch = xp[:, g * cg:(g + 1) * cg, i * sh:i * sh + dh * (kh - 1) + 1:dh,
                            j * sw:j * sw + dw * (kw - 1) + 1:dw]
                 out[:, o, i, j] = (patch * w_int[o]).sum(axis=(1, 2, 3))
-    return out + (0 if bias is None else bias[None, :, None, None])
+    return out
 
 
 def _run(compiled: bool, fn, *args, **kw):
@@ -53,16 +54,20 @@ def test_compiled_and_numpy_equal_the_direct_convolution(n, groups, per, h, w, k
     e = rng.integers(-7, -1, (m, cg, kh, kw))
     wf = (rng.choice([-1, 0, 0, 1], e.shape) * 2.0 ** e).astype(np.float32)
     sw = shift_conv.shift_weights(wf.reshape(m, -1), groups)
-    w_int = np.rint(wf.astype(np.float64) * 2.0 ** (guard - sw.n2)).astype(np.int64)
+    w_int = np.rint(wf.astype(np.float64) * 2.0 ** -sw.n2).astype(np.int64)
     lim = 2 ** 40 if wide else 2 ** int(rng.integers(3, 13))  # small: 16-bit partial sums
     x = rng.integers(-lim, lim, (n, groups * cg, h, w))
     bias = rng.integers(-lim, lim, m) if biased else None
-    want = _exact(x, w_int, groups, (stride, stride), (pad, pad), (dil, dil), bias)
+    want = _exact(x, w_int, groups, (stride, stride), (pad, pad), (dil, dil))
+    if bias is not None:
+        want = integer.round_significant((want << guard) + bias[None, :, None, None])
+    top = int(np.abs(want).max(initial=0)) if bias is not None else None
     for bound in (None, lim):
-        args = (x, sw, (kh, kw), (stride, stride), (pad, pad), (dil, dil), guard, bias, wide, bound)
+        args = (x, sw, (kh, kw), (stride, stride), (pad, pad), (dil, dil), wide, bound, bias, guard, top)
         for compiled in (True, False):
             got = _run(compiled, shift_conv.conv, *args)
-            assert got.dtype == (np.int64 if wide else np.int32) and np.array_equal(got, want), compiled
+            assert got.dtype == (np.int64 if wide or biased else np.int32), compiled
+            assert np.array_equal(got, want), compiled
 
 
 @pytest.mark.parametrize("compiled", [True, False])
@@ -72,10 +77,13 @@ def test_inner_product_is_the_matrix_product_past_the_kernel_tile(compiled):
     x = rng.integers(-255, 256, (70, 45))  # 70 columns: two full tiles of 32 and a part
     sw = shift_conv.shift_weights(wf)
     b = rng.integers(-1000, 1000, 7)
-    w_int = np.rint(wf.astype(np.float64) * 2.0 ** (2 - sw.n2)).astype(np.int64)
+    w_int = np.rint(wf.astype(np.float64) * 2.0 ** -sw.n2).astype(np.int64)
     for wide, bound in ((False, None), (False, 255), (True, None)):  # int32, 16-bit partial sums, int64
-        got = _run(compiled, shift_conv.inner_product, x, sw, guard=2, bias=b, wide=wide, bound=bound)
-        assert np.array_equal(got, x @ w_int.T + b)
+        got = _run(compiled, shift_conv.inner_product, x, sw, wide, bound)
+        assert np.array_equal(got, x @ w_int.T)
+        for guard, big in ((2, 2**40), (40, 2**62)):  # the rounding's double and integer paths
+            got = _run(compiled, shift_conv.inner_product, x, sw, wide, bound, b, guard, big)
+            assert np.array_equal(got, integer.round_significant(((x @ w_int.T) << guard) + b))
 
 
 def test_int32_sums_at_the_limit_are_exact():

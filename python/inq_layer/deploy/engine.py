@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core import fixed_point, integer, shift_conv
+from ..core import fixed_point, integer, requantize, shift_conv
 from ..net.act_placement import is_quantizer
 from ..net.fixed_point_params import parse_param_str
 
@@ -30,7 +30,8 @@ KEEP_BITS = 28
 @dataclass
 class Value:
     """q * 2^-f, then per channel (axis 1) * scale + offset when `scale` is set (a pending
-    BatchNorm/Scale/average, float64, made integer where an integer operation needs it).
+    BatchNorm/Scale/average, float64, made integer where an integer operation needs it),
+    then max(., 0) when `relu` is (pending too: a quantizer does all three in one pass).
     `bound`: the largest |q| any input can give here, proven from the quantizers' ranges
     and the weights, not from the images seen."""
     q: np.ndarray  # int16, int32 or int64: whatever holds `bound`
@@ -38,19 +39,32 @@ class Value:
     bound: int
     scale: np.ndarray | None = None
     offset: np.ndarray | None = None
+    relu: bool = False
 
-    def exact(self) -> Value:
-        """The value with its pending affine map made fixed point: q * m + c at f + k."""
+    def folded(self) -> tuple[Value, np.ndarray | None, np.ndarray | None, int, int]:
+        """(v, m, c, k, bound): the value before its pending ReLU is (v.q * m + c) * 2^-(v.f + k)
+        per channel, m and c integers (None, k = 0: no pending map), |v.q * m + c| <= bound."""
         if self.scale is None:
-            return self
+            return self, None, None, 0, self.bound
         m, k = integer.fixed_multiplier(self.scale)
         v = self.narrowed(ACC64 // (2 * max(1, int(np.abs(m).max(initial=0)))))
-        shape = (1, -1) + (1,) * (v.q.ndim - 2)
         c = integer.round_shift_float(v.offset, v.f + k)
         bound = v.bound * int(np.abs(m).max(initial=0)) + int(np.abs(c).max(initial=0))
         if bound > ACC64:
             raise ValueError("a folded BatchNorm/Scale could overflow 64-bit integers (its offset is too large)")
-        return Value(v.q.astype(np.int64) * m.reshape(shape) + c.reshape(shape), v.f + k, bound)
+        return v, m, c, k, bound
+
+    def exact(self) -> Value:
+        """The value with its pending map made fixed point (q * m + c at f + k) and its
+        pending ReLU applied."""
+        if self.scale is None and not self.relu:
+            return self
+        v, m, c, k, bound = self.folded()
+        q = v.q
+        if m is not None:
+            shape = (1, -1) + (1,) * (q.ndim - 2)
+            q = q.astype(np.int64) * m.reshape(shape) + c.reshape(shape)
+        return Value(np.maximum(q, 0) if self.relu else q, v.f + k, bound)
 
     def narrowed(self, limit: int) -> Value:
         """The value with its lowest bits rounded off (half up) until |q| <= limit;
@@ -60,7 +74,8 @@ class Value:
         if limit < 1 << KEEP_BITS:
             raise ValueError(f"an integer here would need more than 64 bits to keep {KEEP_BITS} significant ones")
         r = (self.bound // limit).bit_length()
-        return Value(integer.round_shift(self.q, r), self.f - r, (self.bound >> r) + 1, self.scale, self.offset)
+        return Value(integer.round_shift(self.q, r), self.f - r, (self.bound >> r) + 1, self.scale, self.offset,
+                     self.relu)
 
 
 def aligned(vs: list[Value]) -> tuple[list[np.ndarray], int, list[int]]:
@@ -182,8 +197,8 @@ class Engine:
         if isinstance(x, np.ndarray):  # the float input
             q = fixed_point.to_int(x, p["bits"], p["f"], p["signed"])
             return Value(q.astype(integer.int_dtype(lo, hi), copy=False), p["f"], bound)
-        v = x.exact()
-        return Value(integer.requantize(v.q, v.f, p["bits"], p["f"], p["signed"]), p["f"], bound)
+        v, m, c, k, _ = x.folded()
+        return Value(requantize.quantize(v.q, v.f + k, p["bits"], p["f"], p["signed"], m, c, x.relu), p["f"], bound)
 
     def _plan(self, ly, x: Value, w: np.ndarray, bias, groups: int) -> _Plan:
         """A layer's shift-add weights, bounds and integer bias for inputs at x.f bounded
@@ -216,18 +231,6 @@ class Engine:
         plan = self._plans[ly.name] = _Plan((x.f, x.bound), sw, f, products, products > ACC32, guard, b, bound)
         return plan
 
-    @staticmethod
-    def _bias_add(acc: np.ndarray, plan: _Plan, axis: int) -> Value:
-        """The accumulators plus the bias (per channel along `axis`), as Caffe's float32
-        bias add rounds them."""
-        if plan.bias is None:
-            return Value(acc, plan.f, plan.bound)
-        shape = [1] * acc.ndim
-        shape[axis] = -1
-        a = acc.astype(np.int64) << plan.guard
-        a += plan.bias.reshape(shape)
-        return Value(integer.round_significant(a), plan.f + plan.guard, plan.bound)
-
     def _count(self, ly, plan: _Plan, positions: int) -> None:
         self.counts.shift_adds += plan.weights.nonzero * positions
         if plan.wide and ly.name not in self.counts.int64_layers:
@@ -240,9 +243,10 @@ class Engine:
         bias = self.weights[ly.name][1] if p.bias_term and len(self.weights[ly.name]) > 1 else None
         kernel, stride, pad, dil = _hw(p, "kernel", 1), _hw(p, "stride", 1), _hw(p, "pad", 0), _hw(p, "dilation", 1)
         plan = self._plan(ly, v, w, bias, max(1, int(p.group)))
-        acc = shift_conv.conv(v.q, plan.weights, kernel, stride, pad, dil, wide=plan.wide, bound=v.bound)
+        acc = shift_conv.conv(v.q, plan.weights, kernel, stride, pad, dil, plan.wide, v.bound, plan.bias, plan.guard,
+                              plan.bound)
         self._count(ly, plan, acc.shape[2] * acc.shape[3])
-        return self._bias_add(acc, plan, 1)
+        return Value(acc, plan.f + plan.guard, plan.bound)
 
     def _inner_product(self, ly, x: Value) -> Value:
         p = ly.inner_product_param
@@ -253,10 +257,10 @@ class Engine:
         bias = self.weights[ly.name][1] if p.bias_term and len(self.weights[ly.name]) > 1 else None
         lead = v.q.shape[:axis]
         plan = self._plan(ly, v, w.reshape(w.shape[0], -1), bias, 1)
-        acc = shift_conv.inner_product(v.q.reshape(int(np.prod(lead)), -1), plan.weights, wide=plan.wide,
-                                       bound=v.bound)
+        acc = shift_conv.inner_product(v.q.reshape(int(np.prod(lead)), -1), plan.weights, plan.wide, v.bound,
+                                       plan.bias, plan.guard, plan.bound)
         self._count(ly, plan, int(np.prod(lead[1:])))
-        return self._bias_add(acc.reshape(*lead, -1), plan, len(lead))
+        return Value(acc.reshape(*lead, -1), plan.f + plan.guard, plan.bound)
 
     def _pool(self, ly, x: Value) -> Value:
         p = ly.pooling_param
@@ -322,7 +326,9 @@ class Engine:
 
     def _affine(self, x: Value, scale: np.ndarray, offset: np.ndarray) -> Value:
         """x * scale + offset per channel, composed with what x has pending: BatchNorm then
-        Scale is one multiplier and one offset per channel."""
+        Scale is one multiplier and one offset per channel (a pending ReLU comes first)."""
+        if x.relu:
+            x = x.exact()
         if x.scale is None:
             self.counts.multiplies += int(np.prod(x.q.shape[1:]))
             return Value(x.q, x.f, x.bound, scale, offset)
@@ -363,8 +369,8 @@ class Engine:
             elif t == "ReLU":
                 if ly.relu_param.negative_slope != 0:
                     raise ValueError(f"layer {ly.name!r}: a leaky ReLU is not integer here")
-                v = ins[0].exact()
-                out = Value(np.maximum(v.q, 0), v.f, v.bound)
+                v = ins[0]
+                out = Value(v.q, v.f, v.bound, v.scale, v.offset, True)  # applied by whatever reads it
             elif t == "Pooling":
                 out = self._pool(ly, ins[0])
             elif t == "BatchNorm":

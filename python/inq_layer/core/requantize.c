@@ -1,0 +1,46 @@
+/* A quantizer on a blob of integers, in one pass: per channel y = x * mul[c] + add[c]
+   (a folded BatchNorm/Scale or average, in int64; skipped without mul), then max(y, 0)
+   with relu, then the rounding shift: floor(y / 2^r + 1/2) for r > 0, y << -r otherwise
+   (saturated first, so nothing overflows), then saturation to [lo, hi]. The caller proved
+   |x * mul + add| < 2^62. requantize.py's numpy path computes the same integers. */
+#include <stdint.h>
+
+#define INQ_REQUANTIZE_VERSION 1
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define CLONES __attribute__((target_clones("arch=skylake-avx512", "avx2", "default")))
+#else
+#define CLONES
+#endif
+
+int inq_requantize_version(void) { return INQ_REQUANTIZE_VERSION; }
+
+static inline int64_t finish(int64_t y, int32_t relu, int32_t r, int64_t lo, int64_t hi) {
+    if (relu && y < 0) y = 0;
+    if (r > 0) {
+        y = ((y >> (r - 1)) + 1) >> 1; /* arithmetic shifts: floor, so a tie rounds up */
+    } else if (r < 0) {
+        int64_t top = (hi >> -r) + 1, bottom = lo >> -r;
+        y = y > top ? top : y < bottom ? bottom : y;
+        y = (int64_t)((uint64_t)y << -r);
+    }
+    return y > hi ? hi : y < lo ? lo : y;
+}
+
+#define DEFINE_REQUANTIZE(NAME, TIN, TOUT)                                                          \
+    CLONES void NAME(const TIN *x, long outer, long channels, long inner, const int64_t *mul,       \
+                     const int64_t *add, int32_t relu, int32_t r, int64_t lo, int64_t hi, TOUT *out) { \
+        for (long o = 0; o < outer; o++)                                                             \
+            for (long c = 0; c < channels; c++) {                                                    \
+                const TIN *src = x + (o * channels + c) * inner;                                     \
+                TOUT *dst = out + (o * channels + c) * inner;                                        \
+                int64_t m = mul ? mul[c] : 1, a = mul ? add[c] : 0;                                  \
+                for (long i = 0; i < inner; i++)                                                     \
+                    dst[i] = (TOUT)finish((int64_t)src[i] * m + a, relu, r, lo, hi);                 \
+            }                                                                                        \
+    }
+
+DEFINE_REQUANTIZE(inq_requantize_i32_i16, int32_t, int16_t)
+DEFINE_REQUANTIZE(inq_requantize_i64_i16, int64_t, int16_t)
+DEFINE_REQUANTIZE(inq_requantize_i32_i32, int32_t, int32_t)
+DEFINE_REQUANTIZE(inq_requantize_i64_i32, int64_t, int32_t)

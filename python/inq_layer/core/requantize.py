@@ -1,0 +1,60 @@
+"""A quantizer on a blob of integers in one pass: an optional per-channel integer affine
+map (a folded BatchNorm/Scale or average) and ReLU, then the rounding shift and the
+saturation of integer.requantize. By the compiled kernel (requantize.c) or numpy, the
+same integers; the caller proves |x * mul + add| < 2^62."""
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+
+from . import native
+from .integer import int_dtype, requantize
+
+VERSION = 1  # must equal INQ_REQUANTIZE_VERSION in requantize.c
+LIBRARY = native.library_path("requantize")
+_P = ctypes.c_void_p
+
+
+def load(path: str = LIBRARY) -> ctypes.CDLL | None:
+    """The compiled kernel with its signatures, or None (see native.load)."""
+    lib = native.load(path, "inq_requantize", VERSION, "INQ_REQUANTIZE")
+    if lib is None:
+        return None
+    for name in ("i32_i16", "i64_i16", "i32_i32", "i64_i32"):
+        fn = getattr(lib, f"inq_requantize_{name}")
+        fn.argtypes = [_P, ctypes.c_long, ctypes.c_long, ctypes.c_long, _P, _P, ctypes.c_int32, ctypes.c_int32,
+                       ctypes.c_int64, ctypes.c_int64, _P]
+        fn.restype = None
+    return lib
+
+
+_lib = load()
+KERNEL = "compiled" if _lib is not None else "numpy"
+
+
+def quantize(x: np.ndarray, f: int, bits: int, f_out: int, signed: bool, mul: np.ndarray | None = None,
+             add: np.ndarray | None = None, relu: bool = False) -> np.ndarray:
+    """The b-bit integers at step 2^-f_out of the value (x * mul + add) * 2^-f, per channel
+    along axis 1, after max(., 0) with relu; in the narrowest type that holds them."""
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    t = int_dtype(lo, hi)
+    if _lib is None or x.ndim < 2 and mul is not None:
+        y = np.asarray(x, np.int64)
+        if mul is not None:
+            shape = (1, -1) + (1,) * (y.ndim - 2)
+            y = y * mul.reshape(shape) + add.reshape(shape)
+        if relu:
+            y = np.maximum(y, 0)
+        return requantize(y, f, bits, f_out, signed).astype(t, copy=False)
+    src = np.ascontiguousarray(x, np.int64 if x.dtype == np.int64 else np.int32)
+    out = np.empty(x.shape, np.int16 if t == np.int16 else np.int32)
+    outer = x.shape[0] if x.ndim else 1
+    channels = x.shape[1] if x.ndim > 1 else 1
+    inner = int(np.prod(x.shape[2:])) if x.ndim > 2 else 1
+    m = None if mul is None else np.ascontiguousarray(mul, np.int64)
+    a = None if mul is None else np.ascontiguousarray(add, np.int64)
+    name = f"inq_requantize_{'i64' if src.dtype == np.int64 else 'i32'}_{'i16' if t == np.int16 else 'i32'}"
+    getattr(_lib, name)(src.ctypes.data, outer, channels, inner, None if m is None else m.ctypes.data,
+                        None if a is None else a.ctypes.data, int(relu), f - f_out, lo, hi, out.ctypes.data)
+    return out
