@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# `make mutate`: mutation testing of the pure-numpy core with mutmut (setup.cfg [mutmut]).
+# `make mutate`: mutation testing with mutmut (setup.cfg [mutmut]), in two tiers: the numpy
+# core, and the campaign side with the deploy tools (scripts/mutation_report.py lists both).
 #
-# One mutmut run per module, its own test file first, then the other fast unit tests
-# (pytest -x stops at the first failure, so a killed mutant costs about one test file).
+# One mutmut run per module against its tests (`scripts/mutation_report.py --tests MODULE`:
+# a core module's own unit tests first, then the other fast unit tests; a campaign-side
+# module's tests on tiny Caffe nets); pytest -x stops at the first failure, so a killed
+# mutant costs about one test file.
 # Each finished module's result is kept in docs/mutation/MODULE.json (commit it) with the
 # hash of its source, and a module whose kept result matches its source is skipped, so
 # a run can stop between modules and continue in a fresh checkout; within one, mutmut's
@@ -15,7 +18,7 @@
 set -u
 cd "$(dirname "$0")/.."
 PY=build/venv/bin/python
-ALL=(levels partition quantize passes n1_choice freezer codes inq_format fixed_point)
+read -r -a ALL <<< "$("$PY" scripts/mutation_report.py --modules)"
 mods=("$@")
 if [ ${#mods[@]} -eq 0 ]; then
     for m in "${ALL[@]}"; do
@@ -30,18 +33,19 @@ for m in "${mods[@]}"; do
     # then measure against it (all mutants "killed" by a suite that already fails).
     git diff --quiet -- python/inq_layer || { echo "mutate: python/inq_layer differs from the commit" \
         "(a mutant left by a stopped run?); see git diff, then git checkout -- python/inq_layer" >&2; exit 2; }
-    tests="tests/unit/test_$m.py"
-    for o in "${ALL[@]}"; do [ "$o" != "$m" ] && tests="$tests tests/unit/test_$o.py"; done
+    tests="$("$PY" scripts/mutation_report.py --tests "$m")"
+    # the core's suite takes seconds, a campaign-side module's a minute or two
+    case " $tests " in *" tests/test_"*) limit=900 ;; *) limit=120 ;; esac
     echo "mutate: $m ($(date +%H:%M))"
     # mutmut 2 counts a mutant as killed only when the runner exits 1: a crash (a segfault
     # in the C write-back, an import error) would count as a survivor, so any failure is 1.
     # At its timeout mutmut kills the sh but not pytest, and then waits for pytest's output
     # to end, so a mutant that makes a loop endless would stop the run: `timeout` ends pytest
-    # itself (the suite takes about 12 s).
+    # itself (the core's suite takes about 12 s).
     # mutmut's exit status: bit flags for survivors/timeouts; the report says what they are.
     "$PY" -m mutmut run --paths-to-mutate "${src[0]}" --simple-output --no-progress \
         --test-time-base 60 \
-        --runner "sh -c \"timeout -s KILL 120 env INQ_MUTATE=1 $PY -m pytest -x -q -p no:cacheprovider $tests || exit 1\""
+        --runner "sh -c \"timeout -s KILL $limit env INQ_MUTATE=1 $PY -m pytest -x -q -p no:cacheprovider $tests || exit 1\""
     # keep this module's counts and survivors; docs/MUTATION.md is written again each time
     "$PY" scripts/mutation_report.py --keep "$m" || true
 done

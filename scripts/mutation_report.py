@@ -11,6 +11,8 @@ test can tell it from the original), or marked UNEXPLAINED, which means a test i
     scripts/mutation_report.py                    render docs/MUTATION.md (exit 1: unexplained)
     scripts/mutation_report.py --keep MODULE      record MODULE from .mutmut-cache, then render
     scripts/mutation_report.py --current MODULE   exit 0 if MODULE's kept result is current
+    scripts/mutation_report.py --tests MODULE     the test files MODULE's mutants run against
+    scripts/mutation_report.py --modules          every module, core first
 """
 from __future__ import annotations
 
@@ -30,7 +32,20 @@ from inq_layer.atomic import write_text_atomic
 from inq_layer.errors import InqError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODULES = ["levels", "partition", "quantize", "passes", "n1_choice", "freezer", "codes", "inq_format", "fixed_point"]
+CORE = ["levels", "partition", "quantize", "passes", "n1_choice", "freezer", "codes", "inq_format", "fixed_point"]
+# The campaign side and the deploy tools: each module with the fast tests on tiny nets that
+# hold its promises (Caffe in CPU mode, no download), first the ones most likely to fail.
+CAMPAIGN = {
+    "state": ["tests/unit/test_state.py", "tests/test_campaign_promises.py"],
+    "trainer": ["tests/test_campaign_promises.py", "tests/test_own_loop.py", "tests/test_frozen.py"],
+    "check": ["tests/test_check.py", "tests/test_layer_bits.py"],
+    "export": ["tests/test_export.py", "tests/test_bad_input_export.py"],
+    "prune": ["tests/test_prune.py"],
+    "report": ["tests/test_report.py", "tests/unit/test_report_file.py"],
+    "lock": ["tests/unit/test_lock.py"],
+    "solver_config": ["tests/test_solver_config.py"],
+}
+MODULES = CORE + list(CAMPAIGN)
 DETECTED = {"ok_killed", "bad_timeout", "ok_suspicious"}  # a timeout is a mutant the tests stop
 KEPT = os.path.join(ROOT, "docs", "mutation")
 
@@ -181,6 +196,14 @@ def mutated_line(source: str, line: str, index: int, line_number: int, filename:
     return "\n".join(changed) if changed else ""
 
 
+def tests_for(mod: str) -> list[str]:
+    """A core module: its own unit tests first, then the other core modules' ones. A
+    campaign-side module: its listed tests."""
+    if mod in CAMPAIGN:
+        return CAMPAIGN[mod]
+    return [f"tests/unit/test_{m}.py" for m in [mod] + [o for o in CORE if o != mod]]
+
+
 def source_path(mod: str) -> str:
     """python/inq_layer/SUBPACKAGE/MOD.py: module names are unique across the package."""
     found = glob.glob(os.path.join(ROOT, "python", "inq_layer", "*", f"{mod}.py"))
@@ -241,10 +264,10 @@ def is_current(result: dict | None) -> bool:
         return sha256(f.read()) == result["source_sha256"]
 
 
-def render() -> tuple[list[str], int]:
-    """docs/MUTATION.md's lines, and how many survivors of current modules are unexplained."""
-    results = {m: kept(m) for m in MODULES}
-    current = [m for m in MODULES if is_current(results[m])]
+def _tier(title: str, mods: list[str], results: dict) -> tuple[list[str], list[tuple], int]:
+    """A tier's section (score, table, stale modules), its survivors with their reasons,
+    and how many of them are unexplained."""
+    current = [m for m in mods if is_current(results[m])]
     counts = {m: Counter(results[m]["counts"]) for m in current}
     survivors = [(m, s, reason(m, s["original"], s["mutated"])) for m in current for s in results[m]["survivors"]]
     total = sum(sum(c.values()) for c in counts.values())
@@ -253,13 +276,9 @@ def render() -> tuple[list[str], int]:
     equivalent = sum(1 for *_, why in survivors if why)
     unexplained = len(survivors) - equivalent
     tested = total - untested
-    lines = ["# Mutation testing", "",
-             "Written by scripts/mutation_report.py from the results `make mutate` keeps per module in "
-             "docs/mutation/ (scripts/mutate.sh: mutmut 2.5.1 over the pure-numpy core, each module with its own "
-             "unit tests first, then the other fast unit tests; the C kernels are not mutated, their tests compare "
-             "them with numpy). A module's result counts while its source is the one that was mutated.", ""]
+    lines = [f"## {title}", ""]
     if current:
-        lines += [f"**Score over {len(current)} of {len(MODULES)} modules: {detected} of {tested} mutants detected "
+        lines += [f"**Score over {len(current)} of {len(mods)} modules: {detected} of {tested} mutants detected "
                   f"({100 * detected / max(tested, 1):.1f} %); {equivalent} survivors are equivalent (reasons "
                   f"below), {unexplained} unexplained; {detected} of {tested - equivalent} non-equivalent mutants "
                   f"detected ({100 * detected / max(tested - equivalent, 1):.1f} %).**"
@@ -270,11 +289,10 @@ def render() -> tuple[list[str], int]:
             c = counts[m]
             lines.append(f"| {m}.py | {results[m]['rev']} | {sum(c.values())} | {c['ok_killed'] + c['ok_suspicious']} "
                          f"| {c['bad_timeout']} | {c['bad_survived']} | {c['untested']} |")
-        lines += ["", "A timeout is a mutant whose tests ran 60 s beyond mutmut's limit (e.g. a loop that no longer "
-                  "ends): the tests stop it, so it counts as detected.", ""]
+        lines.append("")
     else:
         lines += ["**No module's kept result matches its current source.**", ""]
-    stale = [m for m in MODULES if m not in current]
+    stale = [m for m in mods if m not in current]
     if stale:
         def was(m: str) -> str:
             r = results[m]
@@ -283,27 +301,57 @@ def render() -> tuple[list[str], int]:
             c = Counter(r["counts"])
             return f"{m}.py (measured at {r['rev']}: {sum(c.values())} mutants, {c['bad_survived']} survived)"
         lines += ["Not counted, since their source changed after the run (or they never ran); `scripts/mutate.sh "
-                  + " ".join(stale) + "` measures them again: " + "; ".join(map(was, stale)) + ".", ""]
-    lines += ["## Survivors", ""]
+                  + " ".join(stale) + "` measures them: " + "; ".join(map(was, stale)) + ".", ""]
+    return lines, survivors, unexplained
+
+
+def render() -> tuple[list[str], int]:
+    """docs/MUTATION.md's lines, and how many survivors of current modules are unexplained."""
+    results = {m: kept(m) for m in MODULES}
+    lines = ["# Mutation testing", "",
+             "Written by scripts/mutation_report.py from the results `make mutate` keeps per module in "
+             "docs/mutation/ (scripts/mutate.sh: mutmut 2.5.1, one module at a time, each mutant run against the "
+             "module's tests until one fails; `scripts/mutation_report.py --tests MODULE` lists them). A module's "
+             "result counts while its source is the one that was mutated. A timeout is a mutant whose tests ran "
+             "far beyond mutmut's limit (e.g. a loop that no longer ends): the tests stop it, so it counts as "
+             "detected.", ""]
+    core, core_survivors, core_unexplained = _tier(
+        "The numpy core", CORE, results)
+    camp, camp_survivors, camp_unexplained = _tier(
+        "The campaign side and the deploy tools", list(CAMPAIGN), results)
+    lines += ["Two tiers. The numpy core: each module with its own unit tests first, then the other fast unit "
+              "tests (seconds; the C kernels are not mutated, their tests compare them with numpy). The campaign "
+              "side and the deploy tools: each module with the tests on tiny Caffe nets that hold its promises "
+              "(resume, damaged state, the report, check and export), tens of seconds a mutant.", ""]
+    lines += core + camp + ["## Survivors", ""]
+    survivors = core_survivors + camp_survivors
     for m, s, why in survivors:
         lines += [f"**{m}.py line {s['line']}** ({s['status']}): " + (why if why else "UNEXPLAINED: a test is missing"),
                   "", "```diff", f"- {s['original'].strip()}", *(f"+ {x.strip()}" for x in s["mutated"].split("\n")),
                   "```", ""]
     if not survivors:
-        lines.append("None." if current else "None measured on the current sources.")
-    return lines, unexplained
+        lines.append("None measured on the current sources.")
+    return lines, core_unexplained + camp_unexplained
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--keep", metavar="MODULE", choices=MODULES, help="record MODULE from mutmut's cache")
     ap.add_argument("--current", metavar="MODULE", choices=MODULES, help="exit 0 if MODULE's result is current")
+    ap.add_argument("--tests", metavar="MODULE", choices=MODULES, help="print the tests MODULE's mutants run")
+    ap.add_argument("--modules", action="store_true", help="print every module, core first")
     ap.add_argument("--cache", default=os.path.join(ROOT, ".mutmut-cache"))
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "MUTATION.md"))
     ap.add_argument("--rev", default="HEAD", help="the commit whose sources were mutated")
     a = ap.parse_args()
     if a.current:
         return 0 if is_current(kept(a.current)) else 1
+    if a.tests:
+        print(" ".join(tests_for(a.tests)))
+        return 0
+    if a.modules:
+        print(" ".join(MODULES))
+        return 0
     try:
         if a.keep:
             source = _git("show", f"{a.rev}:{os.path.relpath(source_path(a.keep), ROOT)}")

@@ -43,14 +43,16 @@ def parse(argv: list[str]) -> argparse.Namespace:
     what.add_argument("--float", nargs="+", metavar="NET", choices=list(NETS), help="only the float models of NET")
     what.add_argument("--doc", action="store_true", help="render docs/REPLICATION.md and its plots")
     what.add_argument("--save", action="store_true", help="carry unfinished runs to the next checkout")
+    ap.add_argument("--first", metavar="ROW", help="start ROW's first run at once, in one of the two slots; its "
+                    "other runs after the other rows'")
     what.add_argument("--pending", action="store_true",
                       help="list the runs not finished yet: the phase and iteration each resumes from, the time left")
     a = ap.parse_args(argv)
-    unknown = [r for r in a.rows if r not in ROWS]
+    unknown = [r for r in a.rows + ([a.first] if a.first else []) if r not in ROWS]
     if unknown:
         raise InqError(f"unknown rows {', '.join(unknown)} (see --help for the rows)")
-    if a.rows and (a.float or a.doc or a.save):
-        raise InqError("rows go with running them or with --pending, not with --float, --doc or --save")
+    if (a.rows or a.first) and (a.float or a.doc or a.save):
+        raise InqError("rows and --first go with running them or with --pending, not with --float, --doc or --save")
     return a
 
 
@@ -120,7 +122,7 @@ def run(a: argparse.Namespace) -> int:
     # Each run trains the float model or the pruning it starts from when missing (once: the
     # runner's locks), so both cores stay busy until the last run.
     with ThreadPoolExecutor(2) as ex:
-        list(ex.map(job, runner.pending(rows)))
+        list(ex.map(job, runner.pending(rows, a.first)))
     render.write_doc()
     return 0
 

@@ -231,11 +231,16 @@ def iterations_left(row: str, seed: int) -> int:
     return training_left(done, at, phase_iterations(r.regime, r.net), len(r.campaign.split(",")), 1)
 
 
-def pending(rows: list[str]) -> list[tuple[str, int]]:
+def pending(rows: list[str], first: str | None = None) -> list[tuple[str, int]]:
     """The unfinished runs, row by row; within a row the seed with the most training left
-    first, so that a seed not started yet does not run alone after the carried ones end."""
+    first, so that a seed not started yet does not run alone after the carried ones end.
+    With `first`, that row's first run leads (it holds one of the two slots while the
+    other slot runs the other rows) and its other runs come last."""
     out = []
     for row in rows:
         seeds = [s for s in SEEDS if not collect(row, s)]
         out += [(row, s) for s in sorted(seeds, key=lambda s: -iterations_left(row, s))]
+    if first is not None:
+        mine = [r for r in out if r[0] == first]
+        out = mine[:1] + [r for r in out if r[0] != first] + mine[1:]
     return out

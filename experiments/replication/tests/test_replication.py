@@ -149,3 +149,6 @@ def test_the_seed_with_most_training_left_starts_first(tmp_path, monkeypatch):
     assert "left" not in carry.progress(fresh, [], "Iteration 2100 (5 iter/s)")
     assert runner.pending(["r4", "r2_mse_alexnet"]) == [("r4", 1), ("r4", 3), ("r2_mse_alexnet", 3),
                                                         ("r2_mse_alexnet", 2), ("r2_mse_alexnet", 1)]
+    # --first: one slot on the long row at once, its other seeds after the rest
+    assert runner.pending(["r4", "r2_mse_alexnet"], "r2_mse_alexnet") == [
+        ("r2_mse_alexnet", 3), ("r4", 1), ("r4", 3), ("r2_mse_alexnet", 2), ("r2_mse_alexnet", 1)]
