@@ -1,7 +1,8 @@
 """A quantizer on a blob of integers in one pass: an optional per-channel integer affine
-map (a folded BatchNorm/Scale or average) and ReLU, then the rounding shift and the
-saturation of integer.requantize. By the compiled kernel (requantize.c) or numpy, the
-same integers; the caller proves |x * mul + add| < 2^62."""
+map (a folded BatchNorm/Scale or average, or a bias at a finer scale), optionally rounded
+to 24 significant bits as float32 rounds Caffe's bias add, a ReLU, then the rounding shift
+and the saturation of integer.requantize. By the compiled kernel (requantize.c) or numpy,
+the same integers; the caller proves |x * mul + add| < 2^62."""
 from __future__ import annotations
 
 import ctypes
@@ -9,9 +10,9 @@ import ctypes
 import numpy as np
 
 from . import native
-from .integer import int_dtype, requantize
+from .integer import int_dtype, requantize, round_significant
 
-VERSION = 1  # must equal INQ_REQUANTIZE_VERSION in requantize.c
+VERSION = 2  # must equal INQ_REQUANTIZE_VERSION in requantize.c
 LIBRARY = native.library_path("requantize")
 _P = ctypes.c_void_p
 
@@ -24,7 +25,7 @@ def load(path: str = LIBRARY) -> ctypes.CDLL | None:
     for name in ("i32_i16", "i64_i16", "i32_i32", "i64_i32"):
         fn = getattr(lib, f"inq_requantize_{name}")
         fn.argtypes = [_P, ctypes.c_long, ctypes.c_long, ctypes.c_long, _P, _P, ctypes.c_int32, ctypes.c_int32,
-                       ctypes.c_int64, ctypes.c_int64, _P]
+                       ctypes.c_int32, ctypes.c_int32, ctypes.c_int64, ctypes.c_int64, _P]
         fn.restype = None
     return lib
 
@@ -34,9 +35,12 @@ KERNEL = "compiled" if _lib is not None else "numpy"
 
 
 def quantize(x: np.ndarray, f: int, bits: int, f_out: int, signed: bool, mul: np.ndarray | None = None,
-             add: np.ndarray | None = None, relu: bool = False) -> np.ndarray:
+             add: np.ndarray | None = None, relu: bool = False, rounded: bool = False,
+             bound: int | None = None) -> np.ndarray:
     """The b-bit integers at step 2^-f_out of the value (x * mul + add) * 2^-f, per channel
-    along axis 1, after max(., 0) with relu; in the narrowest type that holds them."""
+    along axis 1, rounded to 24 significant bits first with `rounded`, after max(., 0) with
+    relu; in the narrowest type that holds them. `bound`: the largest |x * mul + add| the
+    caller proved (below 2^53 the rounding takes a faster path)."""
     lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
     t = int_dtype(lo, hi)
     if _lib is None or x.ndim < 2 and mul is not None:
@@ -44,6 +48,8 @@ def quantize(x: np.ndarray, f: int, bits: int, f_out: int, signed: bool, mul: np
         if mul is not None:
             shape = (1, -1) + (1,) * (y.ndim - 2)
             y = y * mul.reshape(shape) + add.reshape(shape)
+        if rounded:
+            y = round_significant(y)
         if relu:
             y = np.maximum(y, 0)
         return requantize(y, f, bits, f_out, signed).astype(t, copy=False)
@@ -56,5 +62,6 @@ def quantize(x: np.ndarray, f: int, bits: int, f_out: int, signed: bool, mul: np
     a = None if mul is None else np.ascontiguousarray(add, np.int64)
     name = f"inq_requantize_{'i64' if src.dtype == np.int64 else 'i32'}_{'i16' if t == np.int16 else 'i32'}"
     getattr(_lib, name)(src.ctypes.data, outer, channels, inner, None if m is None else m.ctypes.data,
-                        None if a is None else a.ctypes.data, int(relu), f - f_out, lo, hi, out.ctypes.data)
+                        None if a is None else a.ctypes.data, int(rounded), int(bound is not None and bound < 2 ** 53),
+                        int(relu), f - f_out, lo, hi, out.ctypes.data)
     return out

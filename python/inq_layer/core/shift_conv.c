@@ -9,17 +9,13 @@
    unsigned type: a negative sum shifted left is the same two's complement bits without
    C's undefined behaviour.
 
-   With a bias, each output is then (sum << guard) + bias[m] rounded to 24 significant
-   bits, to nearest, ties to even (float32's rounding of Caffe's bias add), in int64. The
-   same integers as shift_conv.py's numpy path.
-
    An inner product is this convolution with a 1x1 kernel over one "image" whose
    channels are the fan-in and whose width is the batch. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define INQ_SHIFT_CONV_VERSION 4
+#define INQ_SHIFT_CONV_VERSION 5
 
 #ifdef CLONES /* given on the command line (benchmarks of one instruction set) */
 #elif defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
@@ -33,18 +29,6 @@ int inq_shift_conv_version(void) { return INQ_SHIFT_CONV_VERSION; }
 typedef struct {
     int32_t n, c, h, w, groups, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, m;
 } conv_shape_t;
-
-/* a rounded to 24 significant bits, ties to even. Below 2^53 a double holds a exactly and
-   its conversion to float rounds so (vectorizable); above, the bits are counted. */
-static inline int64_t round24(int64_t a, int below53) {
-    if (below53) return (int64_t)(float)(double)a;
-    uint64_t m = a < 0 ? -(uint64_t)a : (uint64_t)a;
-    if (m < (1ull << 24)) return a;
-    int r = 64 - __builtin_clzll(m) - 24;
-    uint64_t top = m >> r, low = m & ((1ull << r) - 1), half = 1ull << (r - 1);
-    top += (low > half) | ((low == half) & (top & 1));
-    return a < 0 ? -(int64_t)(top << r) : (int64_t)(top << r);
-}
 
 /* A tile is TILE_BYTES of each patch row: TILE_BYTES / sizeof(T) output positions, L1-sized
    for the fan-ins of LeNet and ResNet convolutions. Partial sums and accumulators are
@@ -90,8 +74,7 @@ static inline int64_t round24(int64_t a, int below53) {
     }                                                                                              \
                                                                                                    \
     CLONES int NAME(const conv_shape_t *s, const T *x, const int32_t *goff, const int32_t *start,  \
-                    const int32_t *mid, const int32_t *shift, const int32_t *idx, A *out,          \
-                    const int64_t *bias, int32_t guard, int32_t below53, int64_t *out64) {         \
+                    const int32_t *mid, const int32_t *shift, const int32_t *idx, A *out) {        \
         enum { TILE = NAME##_TILE, NV = NAME##_NV, R = NAME##_R };                                 \
         long p_count = (long)s->oh * s->ow;                                                        \
         long stride = (p_count + TILE - 1) / TILE * TILE;                                          \
@@ -138,20 +121,7 @@ static inline int64_t round24(int64_t a, int below53) {
                                     acc[v * R + q] += (NAME##_acc)(w << sft);                      \
                                 }                                                                  \
                         }                                                                          \
-                        long at_out = ((long)n * s->m + m) * p_count + p0;                         \
-                        if (!bias) {                                                               \
-                            memcpy(out + at_out, acc, (size_t)count * sizeof(A));                  \
-                        } else {                                                                   \
-                            A sums[TILE];                                                          \
-                            memcpy(sums, acc, sizeof sums);                                        \
-                            int64_t b = bias[m], *o = out64 + at_out;                              \
-                            if (below53)                                                           \
-                                for (long t = 0; t < count; t++)                                   \
-                                    o[t] = round24((int64_t)((uint64_t)(int64_t)sums[t] << guard) + b, 1); \
-                            else                                                                   \
-                                for (long t = 0; t < count; t++)                                   \
-                                    o[t] = round24((int64_t)((uint64_t)(int64_t)sums[t] << guard) + b, 0); \
-                        }                                                                          \
+                        memcpy(out + ((long)n * s->m + m) * p_count + p0, acc, (size_t)count * sizeof(A)); \
                     }                                                                              \
                 }                                                                                  \
             }                                                                                      \

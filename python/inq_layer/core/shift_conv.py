@@ -5,9 +5,7 @@ The weights of a layer become, once, per output channel the list of its weights 
 not zero as (fan-in row, sign, exponent - n2). A sum is computed at the scale 2^(n2 - f_in).
 `wide` says whether the caller proved the sums fit int32 (False) or needs int64 (True);
 `bound`, the largest |activation| the caller proved, lets the kernel add a group's
-activations in 16 bits when no group can leave them. With a bias (int64 per output channel,
-at a scale `guard` bits finer), each output is (sum << guard) + bias rounded to 24
-significant bits, ties to even: float32's rounding of Caffe's bias add.
+activations in 16 bits when no group can leave them.
 """
 from __future__ import annotations
 
@@ -17,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import native
-from .integer import im2col, round_significant, shift_add, weight_levels
+from .integer import im2col, shift_add, weight_levels
 
-VERSION = 4  # must equal INQ_SHIFT_CONV_VERSION in shift_conv.c
+VERSION = 5  # must equal INQ_SHIFT_CONV_VERSION in shift_conv.c
 LIBRARY = native.library_path("shift_conv")
 _P = ctypes.c_void_p
 
@@ -36,7 +34,7 @@ def load(path: str = LIBRARY) -> ctypes.CDLL | None:
     if lib is None:
         return None
     for f in (lib.inq_shift_conv_i16, lib.inq_shift_conv_i32, lib.inq_shift_conv_i64):
-        f.argtypes = [ctypes.POINTER(ConvShape), _P, _P, _P, _P, _P, _P, _P, _P, ctypes.c_int32, ctypes.c_int32, _P]
+        f.argtypes = [ctypes.POINTER(ConvShape), _P, _P, _P, _P, _P, _P, _P]
         f.restype = ctypes.c_int
     return lib
 
@@ -114,25 +112,15 @@ def _numpy_conv(x, sw, kernel, stride, pad, dilation):
     return np.concatenate(outs, axis=1).reshape(n, oh, ow, -1).transpose(0, 3, 1, 2)
 
 
-def biased(acc: np.ndarray, bias: np.ndarray, guard: int) -> np.ndarray:
-    """(acc << guard) + bias (per channel, axis 1), rounded as float32 rounds; int64."""
-    a = acc.astype(np.int64) << guard
-    a += bias.reshape((1, -1) + (1,) * (acc.ndim - 2))
-    return round_significant(a)
-
-
 def conv(x: np.ndarray, sw: ShiftWeights, kernel: tuple[int, int], stride: tuple[int, int] = (1, 1),
          pad: tuple[int, int] = (0, 0), dilation: tuple[int, int] = (1, 1), wide: bool = True,
-         bound: int | None = None, bias: np.ndarray | None = None, guard: int = 0,
-         out_bound: int | None = None) -> np.ndarray:
-    """(N, M, OH, OW) sums of the integers x (N, C, H, W) convolved with sw (int32, int64
-    when wide); with `bias`, the biased outputs (int64). `out_bound`: the largest
-    |(sum << guard) + bias| the caller proved (below 2^53 the rounding takes a faster path)."""
+         bound: int | None = None) -> np.ndarray:
+    """(N, M, OH, OW) sums of the integers x (N, C, H, W) convolved with sw: int32, int64
+    when wide."""
     lib = _lib
     t = np.int64 if wide else np.int32
     if lib is None:
-        acc = _numpy_conv(x, sw, kernel, stride, pad, dilation)
-        return acc.astype(t) if bias is None else biased(acc, bias, guard)
+        return _numpy_conv(x, sw, kernel, stride, pad, dilation).astype(t)
     n, c, h, w = x.shape
     (kh, kw), (sh, sw_), (ph, pw), (dh, dw) = kernel, stride, pad, dilation
     oh = (h + 2 * ph - (dh * (kh - 1) + 1)) // sh + 1
@@ -140,26 +128,19 @@ def conv(x: np.ndarray, sw: ShiftWeights, kernel: tuple[int, int], stride: tuple
     m = sw.outputs
     narrow = not wide and bound is not None and bound * max(1, sw.largest_group) <= 2 ** 15 - 1
     xs = np.ascontiguousarray(x, np.int16 if narrow else t)
-    out = np.empty((n, m, oh, ow), t if bias is None else np.int64)
-    b = None if bias is None else np.ascontiguousarray(bias, np.int64)
-    below53 = int(out_bound is not None and out_bound < 2 ** 53)
+    out = np.empty((n, m, oh, ow), t)
     shape = ConvShape(n, c, h, w, sw.groups, kh, kw, sh, sw_, ph, pw, dh, dw, oh, ow, m)
     fn = lib.inq_shift_conv_i64 if wide else lib.inq_shift_conv_i16 if narrow else lib.inq_shift_conv_i32
     if n and m and oh > 0 and ow > 0:
-        plain, biased_out = (out.ctypes.data, None) if b is None else (None, out.ctypes.data)
         if fn(ctypes.byref(shape), xs.ctypes.data, sw.goff.ctypes.data, sw.start.ctypes.data, sw.mid.ctypes.data,
-              sw.shift.ctypes.data, sw.index.ctypes.data, plain, None if b is None else b.ctypes.data, guard,
-              below53, biased_out) != 0:  # no memory for its patches
-            acc = _numpy_conv(x, sw, kernel, stride, pad, dilation)
-            return acc.astype(t) if bias is None else biased(acc, bias, guard)
+              sw.shift.ctypes.data, sw.index.ctypes.data, out.ctypes.data) != 0:  # no memory for its patches
+            return _numpy_conv(x, sw, kernel, stride, pad, dilation).astype(t)
     return out
 
 
-def inner_product(x: np.ndarray, sw: ShiftWeights, wide: bool = True, bound: int | None = None,
-                  bias: np.ndarray | None = None, guard: int = 0, out_bound: int | None = None) -> np.ndarray:
+def inner_product(x: np.ndarray, sw: ShiftWeights, wide: bool = True, bound: int | None = None) -> np.ndarray:
     """(N, M) sums of the integers x (N, K) by sw (M outputs of fan-in K), as `conv`: the
     convolution with a 1x1 kernel of one image whose channels are K and whose width is N."""
     n = x.shape[0]
-    out = conv(np.ascontiguousarray(x.T).reshape(1, x.shape[1], 1, n), sw, (1, 1), wide=wide, bound=bound,
-               bias=bias, guard=guard, out_bound=out_bound)
+    out = conv(np.ascontiguousarray(x.T).reshape(1, x.shape[1], 1, n), sw, (1, 1), wide=wide, bound=bound)
     return out.reshape(-1, n).T

@@ -12,7 +12,7 @@ where the next integer operation needs the value. Softmax, last, leaves the logi
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -29,46 +29,69 @@ KEEP_BITS = 28
 
 @dataclass
 class Value:
-    """q * 2^-f, then per channel (axis 1) * scale + offset when `scale` is set (a pending
-    BatchNorm/Scale/average, float64, made integer where an integer operation needs it),
-    then max(., 0) when `relu` is (pending too: a quantizer does all three in one pass).
-    `bound`: the largest |q| any input can give here, proven from the quantizers' ranges
-    and the weights, not from the images seen."""
+    """q * 2^-f, then, pending until an integer operation needs the value (a quantizer does
+    them all in one pass): a bias add `(q << guard) + bias` per channel at f + guard,
+    rounded to 24 significant bits as Caffe's float32 bias add rounds; * scale + offset per
+    channel (axis 1; a BatchNorm/Scale/average, float64, made fixed point then); max(., 0)
+    when `relu`. `bound`: the largest |q| any input can give here (`bias_bound`: after the
+    bias add), proven from the quantizers' ranges and the weights, not from the images."""
     q: np.ndarray  # int16, int32 or int64: whatever holds `bound`
     f: int
     bound: int
     scale: np.ndarray | None = None
     offset: np.ndarray | None = None
     relu: bool = False
+    bias: np.ndarray | None = None  # int64 per channel at 2^-(f + guard)
+    guard: int = 0
+    bias_bound: int = 0
 
-    def folded(self) -> tuple[Value, np.ndarray | None, np.ndarray | None, int, int]:
-        """(v, m, c, k, bound): the value before its pending ReLU is (v.q * m + c) * 2^-(v.f + k)
-        per channel, m and c integers (None, k = 0: no pending map), |v.q * m + c| <= bound."""
-        if self.scale is None:
-            return self, None, None, 0, self.bound
-        m, k = integer.fixed_multiplier(self.scale)
-        v = self.narrowed(ACC64 // (2 * max(1, int(np.abs(m).max(initial=0)))))
+    def biased(self) -> Value:
+        """The value with its pending bias added (the rest still pending)."""
+        if self.bias is None:
+            return self
+        a = self.q.astype(np.int64) << self.guard
+        a += self.bias.reshape((1, -1) + (1,) * (a.ndim - 2))
+        return Value(integer.round_significant(a), self.f + self.guard, self.bias_bound, self.scale, self.offset,
+                     self.relu)
+
+    def folded(self) -> tuple[Value, np.ndarray | None, np.ndarray | None, int, int, bool]:
+        """(v, m, c, k, bound, rounded): the value before its pending ReLU is
+        (v.q * m + c) * 2^-(v.f + k) per channel, m and c integers (None, k = 0: nothing
+        pending), rounded to 24 significant bits first when `rounded` (a bias add), and
+        |v.q * m + c| <= bound."""
+        if self.bias is not None and self.scale is None:
+            plain = Value(self.q, self.f, self.bound)
+            return plain, np.full(self.bias.shape, 1 << self.guard, np.int64), self.bias, self.guard, \
+                self.bias_bound, True
+        v = self.biased()
+        if v.scale is None:
+            return v, None, None, 0, v.bound, False
+        m, k = integer.fixed_multiplier(v.scale)
+        v = v.narrowed(ACC64 // (2 * max(1, int(np.abs(m).max(initial=0)))))
         c = integer.round_shift_float(v.offset, v.f + k)
         bound = v.bound * int(np.abs(m).max(initial=0)) + int(np.abs(c).max(initial=0))
         if bound > ACC64:
             raise ValueError("a folded BatchNorm/Scale could overflow 64-bit integers (its offset is too large)")
-        return v, m, c, k, bound
+        return v, m, c, k, bound, False
 
     def exact(self) -> Value:
-        """The value with its pending map made fixed point (q * m + c at f + k) and its
-        pending ReLU applied."""
-        if self.scale is None and not self.relu:
+        """The value with everything pending applied."""
+        if self.scale is None and not self.relu and self.bias is None:
             return self
-        v, m, c, k, bound = self.folded()
+        v, m, c, k, bound, rounded = self.folded()
         q = v.q
         if m is not None:
             shape = (1, -1) + (1,) * (q.ndim - 2)
             q = q.astype(np.int64) * m.reshape(shape) + c.reshape(shape)
+        if rounded:
+            q = integer.round_significant(q)
         return Value(np.maximum(q, 0) if self.relu else q, v.f + k, bound)
 
     def narrowed(self, limit: int) -> Value:
         """The value with its lowest bits rounded off (half up) until |q| <= limit;
         ValueError if that would leave fewer than KEEP_BITS significant bits."""
+        if self.bias is not None:
+            return self.biased().narrowed(limit)
         if self.bound <= limit:
             return self
         if limit < 1 << KEEP_BITS:
@@ -197,8 +220,9 @@ class Engine:
         if isinstance(x, np.ndarray):  # the float input
             q = fixed_point.to_int(x, p["bits"], p["f"], p["signed"])
             return Value(q.astype(integer.int_dtype(lo, hi), copy=False), p["f"], bound)
-        v, m, c, k, _ = x.folded()
-        return Value(requantize.quantize(v.q, v.f + k, p["bits"], p["f"], p["signed"], m, c, x.relu), p["f"], bound)
+        v, m, c, k, top, rounded = x.folded()
+        q = requantize.quantize(v.q, v.f + k, p["bits"], p["f"], p["signed"], m, c, x.relu, rounded, top)
+        return Value(q, p["f"], bound)
 
     def _plan(self, ly, x: Value, w: np.ndarray, bias, groups: int) -> _Plan:
         """A layer's shift-add weights, bounds and integer bias for inputs at x.f bounded
@@ -243,10 +267,9 @@ class Engine:
         bias = self.weights[ly.name][1] if p.bias_term and len(self.weights[ly.name]) > 1 else None
         kernel, stride, pad, dil = _hw(p, "kernel", 1), _hw(p, "stride", 1), _hw(p, "pad", 0), _hw(p, "dilation", 1)
         plan = self._plan(ly, v, w, bias, max(1, int(p.group)))
-        acc = shift_conv.conv(v.q, plan.weights, kernel, stride, pad, dil, plan.wide, v.bound, plan.bias, plan.guard,
-                              plan.bound)
+        acc = shift_conv.conv(v.q, plan.weights, kernel, stride, pad, dil, plan.wide, v.bound)
         self._count(ly, plan, acc.shape[2] * acc.shape[3])
-        return Value(acc, plan.f + plan.guard, plan.bound)
+        return Value(acc, plan.f, plan.products, bias=plan.bias, guard=plan.guard, bias_bound=plan.bound)
 
     def _inner_product(self, ly, x: Value) -> Value:
         p = ly.inner_product_param
@@ -257,10 +280,13 @@ class Engine:
         bias = self.weights[ly.name][1] if p.bias_term and len(self.weights[ly.name]) > 1 else None
         lead = v.q.shape[:axis]
         plan = self._plan(ly, v, w.reshape(w.shape[0], -1), bias, 1)
-        acc = shift_conv.inner_product(v.q.reshape(int(np.prod(lead)), -1), plan.weights, plan.wide, v.bound,
-                                       plan.bias, plan.guard, plan.bound)
+        acc = shift_conv.inner_product(v.q.reshape(int(np.prod(lead)), -1), plan.weights, plan.wide, v.bound)
         self._count(ly, plan, int(np.prod(lead[1:])))
-        return Value(acc.reshape(*lead, -1), plan.f + plan.guard, plan.bound)
+        acc = acc.reshape(*lead, -1)
+        if len(lead) == 1 or plan.bias is None:  # outputs on axis 1: the bias add stays pending
+            return Value(acc, plan.f, plan.products, bias=plan.bias, guard=plan.guard, bias_bound=plan.bound)
+        a = (acc.astype(np.int64) << plan.guard) + plan.bias  # outputs on the last axis: added now
+        return Value(integer.round_significant(a), plan.f + plan.guard, plan.bound)
 
     def _pool(self, ly, x: Value) -> Value:
         p = ly.pooling_param
@@ -331,8 +357,8 @@ class Engine:
             x = x.exact()
         if x.scale is None:
             self.counts.multiplies += int(np.prod(x.q.shape[1:]))
-            return Value(x.q, x.f, x.bound, scale, offset)
-        return Value(x.q, x.f, x.bound, x.scale * scale, x.offset * scale + offset)
+            return replace(x, scale=scale, offset=offset)  # after a pending bias add
+        return replace(x, scale=x.scale * scale, offset=x.offset * scale + offset)
 
     def _eltwise(self, ly, xs: list[Value]) -> Value:
         p = ly.eltwise_param
@@ -369,8 +395,7 @@ class Engine:
             elif t == "ReLU":
                 if ly.relu_param.negative_slope != 0:
                     raise ValueError(f"layer {ly.name!r}: a leaky ReLU is not integer here")
-                v = ins[0]
-                out = Value(v.q, v.f, v.bound, v.scale, v.offset, True)  # applied by whatever reads it
+                out = replace(ins[0], relu=True)  # applied by whatever reads it
             elif t == "Pooling":
                 out = self._pool(ly, ins[0])
             elif t == "BatchNorm":
