@@ -93,7 +93,8 @@ def test_replicate_command_line(tmp_path, monkeypatch, capsys):
     import replicate
     from replication import carry, runner
     assert replicate.main(["nosuch"]) == 2 and "unknown rows nosuch" in capsys.readouterr().err
-    assert replicate.main(["--doc", "r5"]) == 2 and "rows go with" in capsys.readouterr().err
+    assert replicate.main(["--doc", "r5"]) == 2 and "rows and --first go with" in capsys.readouterr().err
+    assert replicate.main(["--save", "--first", "r5"]) == 2 and "not with --float" in capsys.readouterr().err
     assert replicate.main(["--float", "vgg"]) == 2 and "invalid choice: 'vgg'" in capsys.readouterr().err
     monkeypatch.setattr(runner, "is_kept", lambda name: name == "r4_s2")
     monkeypatch.setattr(carry, "STATE", str(tmp_path / "state"))
