@@ -164,6 +164,9 @@ EQUIVALENT.update({
         "equivalent: an empty blob then goes through the entropy coder, whose output (a table of 2^bits "
         "frequencies and a lane state) is longer than the packed form, which is chosen; a one-weight blob "
         "is packed either way for the same reason",
+    ("inq_format", "if n > len(payload) // 6:  # an entry takes at least kind, name length, index and ndim",
+     "if n > len(payload) / 6:  # an entry takes at least kind, name length, index and ndim"):
+        "equivalent: for a whole number n, n > x / 6 exactly when n > x // 6",
 })
 
 

@@ -499,3 +499,78 @@ def test_fuzzed_payloads_with_a_good_checksum_are_refused_in_one_line(junk, at, 
             read()
         except InqError:
             pass
+
+
+def _quantizer_file(name: str = "q", bits: int = 8, f: int = 2, signed: int = 0, index: int = 0,
+                    ndim: int = 0) -> bytes:
+    """A version 4 file holding one quantizer entry, its fields written as given."""
+    good = serialize([], 4)
+    name_b = name.encode()
+    payload = struct.pack("<BH", 4, len(name_b)) + name_b + struct.pack("<HB", index, ndim) + \
+        struct.pack(f"<{ndim}I", *[1] * ndim) + struct.pack("<BhB", bits, f, signed)
+    return _with_payload(good, payload, n=1)
+
+
+def test_quantizer_fields_at_the_edges_of_the_format():
+    """bits 2..16, f in i16, a name below 64 KiB: written and read back; one past each edge
+    is refused with the quantizer named, on both sides."""
+    from inq_layer.deploy.inq_format import Quantizer, read_quantizers
+    edges = [Quantizer("a" * 0xFFFF, 2, -0x8000, True), Quantizer("b", 16, 0x7FFF, False)]
+    assert read_quantizers(serialize([], 4, edges)) == edges
+    for q in (Quantizer("x", 1, 0, False), Quantizer("x", 17, 0, False), Quantizer("x", 8, -0x8001, False),
+              Quantizer("x", 8, 0x8000, False), Quantizer("x" * 0x10000, 8, 0, False)):
+        with pytest.raises(ValueError) as e:
+            serialize([], 4, [q])
+        assert str(e.value) == f"quantizer {q.name!r}: does not fit the format (bits {q.bits}, f {q.f})"
+    for bits in (2, 16):
+        assert read_quantizers(_quantizer_file(bits=bits)) == [Quantizer("q", bits, 2, False)]
+    for fields, shown in ((dict(bits=1), "bits 1, signed 0, index 0, 0 dims"),
+                          (dict(bits=17), "bits 17, signed 0, index 0, 0 dims"),
+                          (dict(signed=2), "bits 8, signed 2, index 0, 0 dims"),
+                          (dict(index=1), "bits 8, signed 0, index 1, 0 dims"),
+                          (dict(ndim=1), "bits 8, signed 0, index 0, 1 dims")):
+        with pytest.raises(InqError) as e:
+            read_quantizers(_quantizer_file(**fields))
+        assert str(e.value) == f".inq file: entry 'q': not an activation quantizer ({shown})"
+
+
+def test_a_quantizer_is_a_value():
+    import dataclasses
+    from inq_layer.deploy.inq_format import Quantizer
+    q = Quantizer("q", 8, 2, False)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        q.f = 3
+    assert {q: 1}[Quantizer("q", 8, 2, False)] == 1
+
+
+def test_a_blob_entry_head_has_no_quantizer_fields():
+    from inq_layer.deploy.inq_format import read_layout
+    data = serialize([Entry("a", 0, np.ones(4, np.float32), False)], 4)
+    (h,) = read_layout(data, "x.inq")[1]
+    assert h.n1 is None and h.signed is False
+
+
+def test_a_blob_of_the_largest_caffe_size_is_declared_without_complaint():
+    """2^31 - 1 values is what a Caffe blob holds: the header passes and the missing data is
+    what gets refused; one more value is refused as too large."""
+    good = serialize([Entry("a", 0, np.ones(4, np.float32), False)], 4)
+    payload = good[HEADER.size:]
+    name_end = 3 + 1
+    for n, msg in ((2**31 - 1, "entry 'a' runs past the end"),
+                   (2**31, r"holds 2,147,483,648 values, more than a Caffe blob holds \(2,147,483,647\)")):
+        head = payload[:name_end] + struct.pack("<HBI", 0, 1, n)
+        with pytest.raises(InqError, match=msg):
+            deserialize(_with_payload(good, head + payload[name_end + 3 + 4:]), "x.inq")
+
+
+def test_the_entry_count_bound_is_six_bytes_an_entry():
+    """A payload of 6n bytes may hold n entries (then its entries are read and found short);
+    n + 1 is refused before reading any."""
+    good = serialize([], 4)
+    payload = b"\x02\x00\x00\x00\x00\x00" * 2  # two float entries with empty names, 0 dims
+    with pytest.raises(InqError) as e:
+        deserialize(_with_payload(good, payload, n=3), "x.inq")
+    assert str(e.value) == "x.inq: declares 3 entries, more than its 12-byte payload can hold"
+    with pytest.raises(InqError) as e:
+        deserialize(_with_payload(good, payload, n=2), "x.inq")
+    assert "declares" not in str(e.value)
