@@ -6,7 +6,7 @@ from fractions import Fraction
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from inq_layer.core import requantize
+from inq_layer.core import native, requantize
 
 
 def _round24(y: int) -> int:
@@ -37,21 +37,32 @@ def test_compiled_and_numpy_equal_the_definition(n, c, inner, dtype, f, bits, f_
                                                  seed):
     rng = np.random.default_rng(seed)
     info = np.iinfo(dtype)
-    big = min(info.max, 2**40)
+    # |y| near the top of the output's range (about 2^(bits + f - f_out)), so that most values
+    # round rather than saturate; some above it (saturation), some far below
+    lt = min(61, max(1, bits + f - f_out + int(rng.integers(-3, 3))))
+    mb = int(rng.integers(0, min(20, lt) + 1)) if affine else 0
+    big = min(info.max, 2 ** max(1, lt - mb))
     x = rng.integers(-big, big, (n, c, inner) if inner else (n, c)).astype(dtype)
-    mul = rng.integers(-2**20, 2**20, c) if affine else None
-    add = rng.integers(-2**40, 2**40, c) if affine else None
+    mul = rng.integers(-2**mb, 2**mb + 1, c) if affine else None
+    add = rng.integers(-2**lt, 2**lt + 1, c) if affine else None
     rounded = rounded and affine  # the bias add: x << guard + bias
     want = _definition(x, f, bits, f_out, signed, mul, add, relu, rounded)
     top = max((abs(int(v) * int(mul[i[1]]) + int(add[i[1]])) for i, v in np.ndenumerate(x)), default=0) \
         if affine else None
     saved = requantize._lib
+    runs = [(None, None)]
+    if saved is not None:  # each instruction set; without a bound, the rounding counts bits
+        runs += [(saved, isa) for isa in sorted({requantize.use_isa(saved, i) for i in range(len(native.ISAS))})]
     try:
-        for lib in ([saved] if saved is not None else []) + [None]:
+        for lib, isa in runs:
             requantize._lib = lib
-            got = requantize.quantize(x, f, bits, f_out, signed, mul, add, relu, rounded, top)
-            assert np.array_equal(got, want), lib
-            assert got.dtype == (np.int16 if bits <= 15 or signed and bits == 16 else np.int32)
+            if lib is not None:
+                requantize.use_isa(lib, native.ISAS.index(isa))
+            for bound in (top, None):
+                got = requantize.quantize(x, f, bits, f_out, signed, mul, add, relu, rounded, bound)
+                assert np.array_equal(got, want), (isa, bound)
+                assert got.dtype == (np.int16 if bits <= 15 or signed and bits == 16 else np.int32)
     finally:
         requantize._lib = saved
-
+        if saved is not None:
+            requantize.use_isa(saved)

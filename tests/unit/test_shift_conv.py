@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from inq_layer.core import shift_conv
+from inq_layer.core import native, shift_conv
 
 
 def _exact(x, w_int, groups, stride, pad, dilation):
@@ -27,16 +27,37 @@ def _exact(x, w_int, groups, stride, pad, dilation):
     return out
 
 
+def _isas() -> list[int]:
+    """The instruction sets the compiled kernel has on this CPU (indices of ISAS)."""
+    lib = shift_conv._lib
+    if lib is None:
+        return []
+    try:
+        return sorted({native.ISAS.index(shift_conv.use_isa(lib, i)) for i in range(len(native.ISAS))})
+    finally:
+        shift_conv.use_isa(lib)
+
+
 def _run(compiled: bool, fn, *args, **kw):
-    """fn(*args, **kw) with the compiled kernel or with numpy."""
+    """fn(*args, **kw) with numpy, or with the compiled kernel in each instruction set this
+    CPU has: the results, which must all be equal, as one (the first)."""
     saved = shift_conv._lib
     if compiled and saved is None:
         pytest.skip("shift_conv.c is not built (make setup)")
     shift_conv._lib = saved if compiled else None
     try:
-        return fn(*args, **kw)
+        if not compiled:
+            return fn(*args, **kw)
+        outs = []
+        for isa in _isas():
+            shift_conv.use_isa(saved, isa)
+            outs.append(fn(*args, **kw))
+        assert all(o.dtype == outs[0].dtype and np.array_equal(o, outs[0]) for o in outs), "the ISAs differ"
+        return outs[0]
     finally:
         shift_conv._lib = saved
+        if saved is not None:
+            shift_conv.use_isa(saved)
 
 
 @settings(max_examples=80, deadline=None)
@@ -56,8 +77,9 @@ def test_compiled_and_numpy_equal_the_direct_convolution(n, groups, per, h, w, k
     lim = 2 ** 40 if wide else 2 ** int(rng.integers(3, 13))  # small: 16-bit partial sums
     x = rng.integers(-lim, lim, (n, groups * cg, h, w))
     want = _exact(x, w_int, groups, (stride, stride), (pad, pad), (dil, dil))
-    for bound in (None, lim):
-        args = (x, sw, (kh, kw), (stride, stride), (pad, pad), (dil, dil), wide, bound)
+    chunked = shift_conv.shift_weights(wf.reshape(m, -1), groups, int(rng.integers(1, 5)))
+    for bound, weights in ((None, sw), (lim, sw), (lim, chunked)):
+        args = (x, weights, (kh, kw), (stride, stride), (pad, pad), (dil, dil), wide, bound)
         for compiled in (True, False):
             got = _run(compiled, shift_conv.conv, *args)
             assert got.dtype == (np.int64 if wide else np.int32), compiled
@@ -88,13 +110,26 @@ def test_int32_sums_at_the_limit_are_exact():
 
 def test_16_bit_partial_sums_at_their_limit_are_exact():
     """One exponent group of 129 weights +1 on activations 254: 32,766, the largest 16-bit
-    sum the bound allows; a group one larger takes 32-bit partial sums."""
-    for n in (129, 130):
-        sw = shift_conv.shift_weights(np.ones((1, n), np.float32))
+    sum the bound allows; a group one larger takes 32-bit partial sums, unless it is cut
+    into groups the bound allows."""
+    assert shift_conv.chunk_for(254) == 129 and shift_conv.chunk_for(2047) == 16 and shift_conv.chunk_for(2048) is None
+    for n, chunk in ((129, None), (130, None), (130, 129), (1000, 129)):
+        sw = shift_conv.shift_weights(np.ones((1, n), np.float32), chunk=chunk)
+        assert sw.largest_group == min(n, chunk or n)
         x = np.full((3, n), 254)
         for compiled in (True, False):
             got = _run(compiled, shift_conv.inner_product, x, sw, wide=False, bound=254)
             assert got.tolist() == [[254 * n]] * 3
+
+
+def test_chunks_keep_one_exponent_adds_before_subtracts():
+    """Five weights of one exponent, three +, two -, in groups of at most 2: (+, +), (+, -), (-)."""
+    sw = shift_conv.shift_weights(np.array([[1, -1, 1, -1, 1]], np.float32), chunk=2)
+    assert sw.goff.tolist() == [0, 3] and sw.shift.tolist() == [0, 0, 0]
+    assert sw.start.tolist() == [0, 2, 4, 5] and sw.mid.tolist() == [2, 3, 4]
+    assert sw.index.tolist() == [0, 2, 4, 1, 3]
+    with pytest.raises(ValueError, match="chunk 0 is not a positive count"):
+        shift_conv.shift_weights(np.ones((1, 2), np.float32), chunk=0)
 
 
 def test_weights_group_each_nonzero_once_by_exponent_then_sign():

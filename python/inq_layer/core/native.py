@@ -32,3 +32,14 @@ def load(path: str, prefix: str, version: int, env: str) -> ctypes.CDLL | None:
     except (OSError, AttributeError):
         return None
     return lib
+
+
+ISAS = ("base", "AVX2", "AVX-512")  # the instruction sets a kernel with an `_isa` entry has
+
+
+def use_isa(isa_fn, want: int = -1) -> str:
+    """Make a kernel run instruction set `want` (an index of ISAS) through its
+    `inq_NAME_isa` function, or the widest this CPU has when it has not that one or want
+    is -1; the name of the one it runs. Every set computes the same integers."""
+    isa_fn.argtypes, isa_fn.restype = [ctypes.c_int], ctypes.c_int
+    return ISAS[isa_fn(want)]

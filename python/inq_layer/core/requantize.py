@@ -12,7 +12,7 @@ import numpy as np
 from . import native
 from .integer import int_dtype, requantize, round_significant
 
-VERSION = 2  # must equal INQ_REQUANTIZE_VERSION in requantize.c
+VERSION = 4  # must equal INQ_REQUANTIZE_VERSION in requantize.c
 LIBRARY = native.library_path("requantize")
 _P = ctypes.c_void_p
 
@@ -22,12 +22,17 @@ def load(path: str = LIBRARY) -> ctypes.CDLL | None:
     lib = native.load(path, "inq_requantize", VERSION, "INQ_REQUANTIZE")
     if lib is None:
         return None
-    for name in ("i32_i16", "i64_i16", "i32_i32", "i64_i32"):
+    for name in ("i32_i16", "i64_i16", "i32_i32", "i64_i32", "i16_i64", "i32_i64", "i64_i64"):
         fn = getattr(lib, f"inq_requantize_{name}")
         fn.argtypes = [_P, ctypes.c_long, ctypes.c_long, ctypes.c_long, _P, _P, ctypes.c_int32, ctypes.c_int32,
                        ctypes.c_int32, ctypes.c_int32, ctypes.c_int64, ctypes.c_int64, _P]
         fn.restype = None
     return lib
+
+
+def use_isa(lib: ctypes.CDLL, want: int = -1) -> str:
+    """native.use_isa for this kernel."""
+    return native.use_isa(lib.inq_requantize_isa, want)
 
 
 _lib = load()
@@ -64,4 +69,29 @@ def quantize(x: np.ndarray, f: int, bits: int, f_out: int, signed: bool, mul: np
     getattr(_lib, name)(src.ctypes.data, outer, channels, inner, None if m is None else m.ctypes.data,
                         None if a is None else a.ctypes.data, int(rounded), int(bound is not None and bound < 2 ** 53),
                         int(relu), f - f_out, lo, hi, out.ctypes.data)
+    return out
+
+
+def affine(x: np.ndarray, mul: np.ndarray | None, add: np.ndarray | None, relu: bool = False,
+           rounded: bool = False, bound: int | None = None) -> np.ndarray:
+    """x * mul + add per channel along axis 1 (or x, without mul), rounded to 24
+    significant bits first with `rounded`, after max(., 0) with relu: int64, in one pass.
+    `bound` as for quantize."""
+    if _lib is None or x.ndim < 2 or x.dtype not in (np.int16, np.int32, np.int64):
+        y = np.asarray(x, np.int64)
+        if mul is not None:
+            shape = (1, -1) + (1,) * (y.ndim - 2)
+            y = y * mul.reshape(shape) + add.reshape(shape)
+        if rounded:
+            y = round_significant(y)
+        return np.maximum(y, 0) if relu else y
+    src = np.ascontiguousarray(x)
+    out = np.empty(x.shape, np.int64)
+    inner = int(np.prod(x.shape[2:])) if x.ndim > 2 else 1
+    m = None if mul is None else np.ascontiguousarray(mul, np.int64)
+    a = None if mul is None else np.ascontiguousarray(add, np.int64)
+    name = f"inq_requantize_{'i' + str(8 * src.dtype.itemsize)}_i64"
+    getattr(_lib, name)(src.ctypes.data, x.shape[0], x.shape[1], inner, None if m is None else m.ctypes.data,
+                        None if a is None else a.ctypes.data, int(rounded), int(bound is not None and bound < 2 ** 53),
+                        int(relu), 0, -(2 ** 63), 2 ** 63 - 1, out.ctypes.data)
     return out

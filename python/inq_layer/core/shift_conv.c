@@ -15,14 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define INQ_SHIFT_CONV_VERSION 5
-
-#ifdef CLONES /* given on the command line (benchmarks of one instruction set) */
-#elif defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define CLONES __attribute__((target_clones("arch=skylake-avx512", "avx2", "default")))
-#else
-#define CLONES
-#endif
+#define INQ_SHIFT_CONV_VERSION 6
 
 int inq_shift_conv_version(void) { return INQ_SHIFT_CONV_VERSION; }
 
@@ -30,24 +23,37 @@ typedef struct {
     int32_t n, c, h, w, groups, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, m;
 } conv_shape_t;
 
-/* A tile is TILE_BYTES of each patch row: TILE_BYTES / sizeof(T) output positions, L1-sized
-   for the fan-ins of LeNet and ResNet convolutions. Partial sums and accumulators are
-   GCC/Clang vectors of VEC bytes (a ymm register; two xmm without AVX2), in arrays whose
-   loops unroll, so that they stay in registers across the weights. T: the activations and
-   a group's partial sum (int16 where the engine proved every group's sum fits 16 bits:
+/* Each kernel is compiled once per instruction set, with vectors of that set's width
+   (VEC bytes: a zmm register with AVX-512, a ymm one with AVX2, two xmm ones otherwise),
+   and the entry point picks one at run time. A tile is NV vectors of each patch row:
+   NV * VEC / sizeof(T) output positions whose patch rows stay in L1 across the output
+   channels. Partial sums and accumulators are GCC/Clang vectors in arrays whose loops
+   unroll, so that they stay in registers across the weights. T: the activations and a
+   group's partial sum (int16 where the engine proved every group's sum fits 16 bits:
    twice the lanes per add); A: the accumulators, R = sizeof(A) / sizeof(T) of them per
    partial vector. Loads may be unaligned (aligned(sizeof(T))). */
-#define VEC 32
-#define TILE_BYTES 64
-#define DEFINE_CONV(NAME, T, UT, A, UA)                                                           \
-    enum { NAME##_R = sizeof(A) / sizeof(T), NAME##_NV = TILE_BYTES / VEC,                        \
-           NAME##_TILE = TILE_BYTES / sizeof(T) };                                                \
+#ifndef NV_BASE /* measured on LeNet and ResNet-8 layers (bench/bench_engine.py) */
+#define NV_BASE 4
+#define NV_AVX2 4
+#define NV_AVX512 2
+#endif
+/* The patch rows' runs are short (a few to a few dozen values): copied in loops, not in
+   calls to memcpy/memset, which the compiler would otherwise put in their place. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define INLINE_COPIES __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define INLINE_COPIES
+#endif
+#define DEFINE_CONV(NAME, T, UT, A, UA, VEC, NV, TARGET)                                      \
+    enum { NAME##_R = sizeof(A) / sizeof(T), NAME##_TILE = NV * VEC / sizeof(T) };                 \
     typedef UT NAME##_part __attribute__((vector_size(VEC), aligned(sizeof(T))));                 \
     typedef T NAME##_slice __attribute__((vector_size(VEC / (sizeof(A) / sizeof(T)))));           \
     typedef A NAME##_acc __attribute__((vector_size(VEC)));                                       \
     typedef UA NAME##_uacc __attribute__((vector_size(VEC)));                                     \
                                                                                                    \
-    static void NAME##_im2col(const conv_shape_t *s, const T *x, T *col, long stride) {             \
+    TARGET INLINE_COPIES static void NAME##_im2col(const conv_shape_t *s, const T *x, const T *end, T *col, \
+                                                   long stride) {                                  \
+        enum { CHUNK = 16 / sizeof(T) > 0 ? 16 / sizeof(T) : 1 };                                  \
         int cg = s->c / s->groups;                                                                 \
         long row = 0;                                                                              \
         for (int ch = 0; ch < cg; ch++)                                                            \
@@ -59,13 +65,27 @@ typedef struct {
                     for (int oy = 0; oy < s->oh; oy++) {                                           \
                         int y = oy * s->sh - s->ph + i * s->dh;                                    \
                         if (y < 0 || y >= s->h) {                                                  \
-                            memset(r + p, 0, (size_t)s->ow * sizeof(T));                           \
+                            for (int ox = 0; ox < s->ow; ox++) r[p + ox] = 0;                      \
                             p += s->ow;                                                            \
                             continue;                                                              \
                         }                                                                          \
                         const T *line = plane + (long)y * s->w;                                    \
+                        int x0 = j * s->dw - s->pw;                                                \
+                        if (s->sw == 1) { /* zeros left and right of one run of the line */       \
+                            int a = x0 < 0 ? -x0 : 0, b = s->w - x0 < s->ow ? s->w - x0 : s->ow;  \
+                            if (a > s->ow) a = s->ow;                                              \
+                            if (b < a) b = a;                                                      \
+                            for (int ox = 0; ox < a; ox++) r[p + ox] = 0;                          \
+                            int ox = a;                                                            \
+                            if (line + x0 + b + CHUNK <= end) /* 16-byte moves, past b at times */ \
+                                for (; ox < b; ox += CHUNK) memcpy(r + p + ox, line + x0 + ox, 16); \
+                            for (; ox < b; ox++) r[p + ox] = line[x0 + ox];                        \
+                            for (ox = b; ox < s->ow; ox++) r[p + ox] = 0;                          \
+                            p += s->ow;                                                            \
+                            continue;                                                              \
+                        }                                                                          \
                         for (int ox = 0; ox < s->ow; ox++, p++) {                                  \
-                            int xx = ox * s->sw - s->pw + j * s->dw;                               \
+                            int xx = ox * s->sw + x0;                                              \
                             r[p] = (xx >= 0 && xx < s->w) ? line[xx] : 0;                          \
                         }                                                                          \
                     }                                                                              \
@@ -73,14 +93,15 @@ typedef struct {
                 }                                                                                  \
     }                                                                                              \
                                                                                                    \
-    CLONES int NAME(const conv_shape_t *s, const T *x, const int32_t *goff, const int32_t *start,  \
-                    const int32_t *mid, const int32_t *shift, const int32_t *idx, A *out) {        \
-        enum { TILE = NAME##_TILE, NV = NAME##_NV, R = NAME##_R };                                 \
+    TARGET static int NAME(const conv_shape_t *s, const T *x, const int32_t *goff, const int32_t *start, \
+                           const int32_t *mid, const int32_t *shift, const int32_t *idx, A *out) {  \
+        enum { TILE = NAME##_TILE, R = NAME##_R };                                                 \
         long p_count = (long)s->oh * s->ow;                                                        \
         long stride = (p_count + TILE - 1) / TILE * TILE;                                          \
         int cg = s->c / s->groups, mg = s->m / s->groups;                                          \
         long k = (long)cg * s->kh * s->kw;                                                         \
-        T *col = malloc((size_t)(k > 0 ? k : 1) * (size_t)stride * sizeof(T));                    \
+        /* 16 bytes of slack: a move past the end of the last run */                             \
+        T *col = malloc((size_t)(k > 0 ? k : 1) * (size_t)stride * sizeof(T) + 16);               \
         long n_idx = goff[s->m] > 0 ? start[goff[s->m]] : 0;                                       \
         long *at = malloc((size_t)(n_idx > 0 ? n_idx : 1) * sizeof(long));                         \
         if (!col || !at) {                                                                         \
@@ -89,9 +110,10 @@ typedef struct {
             return -1;                                                                             \
         }                                                                                          \
         for (long e = 0; e < n_idx; e++) at[e] = (long)idx[e] * stride; /* no multiply per add */  \
+        const T *x_end = x + (long)s->n * s->c * s->h * s->w;                                      \
         for (int n = 0; n < s->n; n++)                                                             \
             for (int g = 0; g < s->groups; g++) {                                                  \
-                NAME##_im2col(s, x + ((long)n * s->c + (long)g * cg) * s->h * s->w, col, stride);  \
+                NAME##_im2col(s, x + ((long)n * s->c + (long)g * cg) * s->h * s->w, x_end, col, stride);  \
                 for (long p0 = 0; p0 < p_count; p0 += TILE) {                                      \
                     long count = p_count - p0 < TILE ? p_count - p0 : TILE;                        \
                     const T *base = col + p0;                                                      \
@@ -130,6 +152,55 @@ typedef struct {
         return 0;                                                                                  \
     }
 
-DEFINE_CONV(inq_shift_conv_i16, int16_t, uint16_t, int32_t, uint32_t)
-DEFINE_CONV(inq_shift_conv_i32, int32_t, uint32_t, int32_t, uint32_t)
-DEFINE_CONV(inq_shift_conv_i64, int64_t, uint64_t, int64_t, uint64_t)
+#define DEFINE_ALL(SUFFIX, VEC, NV, TARGET)                                                       \
+    DEFINE_CONV(i16_##SUFFIX, int16_t, uint16_t, int32_t, uint32_t, VEC, NV, TARGET)              \
+    DEFINE_CONV(i32_##SUFFIX, int32_t, uint32_t, int32_t, uint32_t, VEC, NV, TARGET)              \
+    DEFINE_CONV(i64_##SUFFIX, int64_t, uint64_t, int64_t, uint64_t, VEC, NV, TARGET)
+
+DEFINE_ALL(base, 16, NV_BASE, )
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define X86 1
+DEFINE_ALL(avx2, 32, NV_AVX2, __attribute__((target("avx2"))))
+DEFINE_ALL(avx512, 64, NV_AVX512, __attribute__((target("avx512f,avx512bw"))))
+#endif
+
+/* The entry points run the widest instruction set this CPU has, or a narrower one that
+   inq_shift_conv_isa chose (0 base, 1 AVX2, 2 AVX-512; -1 the widest); it returns the one
+   in use. Every set computes the same integers. */
+static int isa = -1;
+
+int inq_shift_conv_isa(int want) {
+#ifdef X86
+    __builtin_cpu_init();
+    int best = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512f") ? 2
+               : __builtin_cpu_supports("avx2") ? 1 : 0;
+#else
+    int best = 0;
+#endif
+    isa = want >= 0 && want < best ? want : best;
+    return isa;
+}
+
+#ifdef X86
+#define ENTRY(T, A)                                                                                \
+    int inq_shift_conv_##T(const conv_shape_t *s, const T##_t *x, const int32_t *goff, const int32_t *start, \
+                           const int32_t *mid, const int32_t *shift, const int32_t *idx, A *out) { \
+        if (isa < 0) inq_shift_conv_isa(-1);                                                       \
+        if (isa == 2) return T##_avx512(s, x, goff, start, mid, shift, idx, out);                  \
+        if (isa == 1) return T##_avx2(s, x, goff, start, mid, shift, idx, out);                    \
+        return T##_base(s, x, goff, start, mid, shift, idx, out);                                  \
+    }
+#else
+#define ENTRY(T, A)                                                                                \
+    int inq_shift_conv_##T(const conv_shape_t *s, const T##_t *x, const int32_t *goff, const int32_t *start, \
+                           const int32_t *mid, const int32_t *shift, const int32_t *idx, A *out) { \
+        return T##_base(s, x, goff, start, mid, shift, idx, out);                                  \
+    }
+#endif
+
+typedef int16_t i16_t;
+typedef int32_t i32_t;
+typedef int64_t i64_t;
+ENTRY(i16, int32_t)
+ENTRY(i32, int32_t)
+ENTRY(i64, int64_t)

@@ -17,7 +17,7 @@ import numpy as np
 from . import native
 from .integer import im2col, shift_add, weight_levels
 
-VERSION = 5  # must equal INQ_SHIFT_CONV_VERSION in shift_conv.c
+VERSION = 6  # must equal INQ_SHIFT_CONV_VERSION in shift_conv.c
 LIBRARY = native.library_path("shift_conv")
 _P = ctypes.c_void_p
 
@@ -37,6 +37,11 @@ def load(path: str = LIBRARY) -> ctypes.CDLL | None:
         f.argtypes = [ctypes.POINTER(ConvShape), _P, _P, _P, _P, _P, _P, _P]
         f.restype = ctypes.c_int
     return lib
+
+
+def use_isa(lib: ctypes.CDLL, want: int = -1) -> str:
+    """native.use_isa for this kernel."""
+    return native.use_isa(lib.inq_shift_conv_isa, want)
 
 
 _lib = load()
@@ -72,9 +77,13 @@ class ShiftWeights:
         return int(self.index.size)
 
 
-def shift_weights(w: np.ndarray, groups: int = 1) -> ShiftWeights:
+def shift_weights(w: np.ndarray, groups: int = 1, chunk: int | None = None) -> ShiftWeights:
     """The ShiftWeights of float32 weights shaped (M, fan_in of one group); ValueError if a
-    weight is not 0 or +-2^e or M is not a multiple of `groups`."""
+    weight is not 0 or +-2^e or M is not a multiple of `groups`. With `chunk`, an exponent's
+    weights are split into groups of at most `chunk` (so that a group's partial sum of
+    activations bounded by b fits 16 bits when b * chunk does)."""
+    if chunk is not None and chunk < 1:
+        raise ValueError(f"chunk {chunk} is not a positive count")
     w = np.asarray(w, np.float32)
     m = w.shape[0]
     if groups < 1 or m % groups:
@@ -89,17 +98,26 @@ def shift_weights(w: np.ndarray, groups: int = 1) -> ShiftWeights:
     goff, start, mid, shift, index = [0], [0], [], [], []
     for row, e, keep in zip(w, exp, nz):
         for k in np.unique(e[keep]):
-            for sign in (1, -1):
-                sel = np.flatnonzero(keep & (e == k) & (np.sign(row) == sign))
-                index.append(sel)
-                if sign == 1:
-                    mid.append(start[-1] + sel.size)
-            start.append(start[-1] + int((keep & (e == k)).sum()))
-            shift.append(int(k))
+            adds = np.flatnonzero(keep & (e == k) & (row > 0))
+            subs = np.flatnonzero(keep & (e == k) & (row < 0))
+            step = chunk or adds.size + subs.size
+            for at in range(0, adds.size + subs.size, step):  # adds first, then subtracts
+                a, s = adds[at:at + step], subs[max(0, at - adds.size):max(0, at + step - adds.size)]
+                index += [a, s]
+                mid.append(start[-1] + a.size)
+                start.append(mid[-1] + s.size)
+                shift.append(int(k))
         goff.append(len(shift))
     i32 = lambda v: np.asarray(v, np.int32)  # noqa: E731
     return ShiftWeights(n2, groups, tuple(lv for _, lv in levels), i32(goff), i32(start), i32(mid), i32(shift),
                         np.concatenate(index).astype(np.int32) if index else np.zeros(0, np.int32))
+
+
+def chunk_for(bound: int) -> int | None:
+    """The group size at which partial sums of activations bounded by `bound` fit 16 bits,
+    when that still leaves groups long enough to pay for their one widening each."""
+    chunk = (2 ** 15 - 1) // max(1, bound)
+    return chunk if chunk >= 16 else None
 
 
 def _numpy_conv(x, sw, kernel, stride, pad, dilation):

@@ -49,10 +49,9 @@ class Value:
         """The value with its pending bias added (the rest still pending)."""
         if self.bias is None:
             return self
-        a = self.q.astype(np.int64) << self.guard
-        a += self.bias.reshape((1, -1) + (1,) * (a.ndim - 2))
-        return Value(integer.round_significant(a), self.f + self.guard, self.bias_bound, self.scale, self.offset,
-                     self.relu)
+        a = requantize.affine(self.q, np.full(self.bias.shape, 1 << self.guard, np.int64), self.bias,
+                              rounded=True, bound=self.bias_bound)
+        return Value(a, self.f + self.guard, self.bias_bound, self.scale, self.offset, self.relu)
 
     def folded(self) -> tuple[Value, np.ndarray | None, np.ndarray | None, int, int, bool]:
         """(v, m, c, k, bound, rounded): the value before its pending ReLU is
@@ -79,13 +78,9 @@ class Value:
         if self.scale is None and not self.relu and self.bias is None:
             return self
         v, m, c, k, bound, rounded = self.folded()
-        q = v.q
-        if m is not None:
-            shape = (1, -1) + (1,) * (q.ndim - 2)
-            q = q.astype(np.int64) * m.reshape(shape) + c.reshape(shape)
-        if rounded:
-            q = integer.round_significant(q)
-        return Value(np.maximum(q, 0) if self.relu else q, v.f + k, bound)
+        if m is None and not rounded:
+            return Value(np.maximum(v.q, 0) if self.relu else v.q, v.f, bound)
+        return Value(requantize.affine(v.q, m, c, self.relu, rounded, bound), v.f + k, bound)
 
     def narrowed(self, limit: int) -> Value:
         """The value with its lowest bits rounded off (half up) until |q| <= limit;
@@ -103,14 +98,15 @@ class Value:
 
 def aligned(vs: list[Value]) -> tuple[list[np.ndarray], int, list[int]]:
     """The integers of values at one exponent (the finest that keeps every sum of them
-    within 64 bits), the exponent, and their bounds there."""
+    within 64 bits), the exponent, and their bounds there. An input already in int64 at
+    that exponent comes back as itself: the caller must not write into it."""
     f = max(v.f for v in vs)
     while f > min(v.f for v in vs) and sum(v.bound << (f - v.f) if f >= v.f else v.bound for v in vs) > ACC64:
         f -= 1
     qs, bounds = [], []
     for v in vs:
         if v.f <= f:
-            qs.append(v.q.astype(np.int64) << (f - v.f))
+            qs.append(v.q if v.f == f and v.q.dtype == np.int64 else np.left_shift(v.q, f - v.f, dtype=np.int64))
             bounds.append(v.bound << (f - v.f))
         else:
             qs.append(integer.round_shift(v.q, v.f - f))
@@ -201,6 +197,17 @@ def float_lrn(ly, x: Value) -> np.ndarray:
     return (v * np.power(scale, -beta)).astype(np.float32)
 
 
+def _window_reduce(views: list[np.ndarray], use_max: bool) -> np.ndarray:
+    """The elementwise max (or sum) of same-shaped views, in a new array."""
+    out = views[0].copy()
+    for v in views[1:]:
+        if use_max:
+            np.maximum(out, v, out=out)
+        else:
+            out += v
+    return out
+
+
 class Engine:
     """Load a deploy NetParameter with its weights ({layer: [float32 arrays]}); `run`
     takes float input images and returns every blob as a Value."""
@@ -235,7 +242,7 @@ class Engine:
         if plan is not None and plan.key == (x.f, x.bound):
             return plan
         try:
-            sw = shift_conv.shift_weights(w.reshape(w.shape[0], -1), groups)
+            sw = shift_conv.shift_weights(w.reshape(w.shape[0], -1), groups, shift_conv.chunk_for(x.bound))
         except ValueError as e:
             raise ValueError(f"layer {ly.name!r}: {e}: the engine runs INQ-quantized weights") from None
         products = max((integer.accumulator_bound(x.bound, lv, sw.n2, None) for lv in sw.levels if lv), default=0)
@@ -315,16 +322,10 @@ class Engine:
             xp[:, :, ph:ph + h, pw:pw + w] = v.q
         else:
             xp = v.q
-        out = None
-        for i in range(kh):
-            for j in range(kw):
-                win = xp[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
-                if out is None:
-                    out = win.copy()
-                elif p.pool == 0:
-                    np.maximum(out, win, out=out)
-                else:
-                    out += win
+        # A window's max or sum is one over its rows, then one over its columns: the first
+        # pass reads whole rows, the second a smaller array.
+        by_rows = _window_reduce([xp[:, :, i:i + sh * (oh - 1) + 1:sh, :] for i in range(kh)], p.pool == 0)
+        out = _window_reduce([by_rows[..., j:j + sw * (ow - 1) + 1:sw] for j in range(kw)], p.pool == 0)
         if p.pool == 0:
             return Value(out, v.f, v.bound)
         # Caffe divides by the window clipped to the padded input, padding counted.
@@ -365,7 +366,10 @@ class Engine:
         if p.operation != 1 or any(c != 1 for c in p.coeff):  # SUM with unit coefficients
             raise ValueError(f"layer {ly.name!r}: only Eltwise SUM with coefficients 1 is integer here")
         qs, f, bounds = aligned([x.exact() for x in xs])
-        return Value(sum(qs), f, sum(bounds))
+        total = np.add(qs[0], qs[1]) if len(qs) > 1 else qs[0].copy()  # the inputs may be other blobs
+        for q in qs[2:]:
+            total += q
+        return Value(total, f, sum(bounds))
 
     def _concat(self, ly, xs: list[Value]) -> Value:
         qs, f, bounds = aligned([x.exact() for x in xs])
