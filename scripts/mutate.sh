@@ -27,8 +27,7 @@ if [ ${#mods[@]} -eq 0 ]; then
     done
 fi
 for m in "${mods[@]}"; do
-    src=(python/inq_layer/*/"$m".py)
-    [ -f "${src[0]}" ] || { echo "mutate: no module python/inq_layer/*/$m.py" >&2; exit 2; }
+    src=("$("$PY" scripts/mutation_report.py --source "$m")") || exit 2
     # A stopped mutmut leaves its current mutant in the source, and every later run would
     # then measure against it (all mutants "killed" by a suite that already fails).
     git diff --quiet -- python/inq_layer || { echo "mutate: python/inq_layer differs from the commit" \

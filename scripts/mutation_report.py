@@ -208,10 +208,12 @@ def tests_for(mod: str) -> list[str]:
 
 
 def source_path(mod: str) -> str:
-    """python/inq_layer/SUBPACKAGE/MOD.py: module names are unique across the package."""
-    found = glob.glob(os.path.join(ROOT, "python", "inq_layer", "*", f"{mod}.py"))
+    """python/inq_layer/SUBPACKAGE/MOD.py, the library's module of that name: tools/ holds
+    the commands (argparse and main), which share names with what they run."""
+    found = [p for p in glob.glob(os.path.join(ROOT, "python", "inq_layer", "*", f"{mod}.py"))
+             if os.path.basename(os.path.dirname(p)) != "tools"]
     if len(found) != 1:
-        raise InqError(f"no single module {mod}.py under python/inq_layer/*/ (found {len(found)})")
+        raise InqError(f"no single module {mod}.py under python/inq_layer/*/ outside tools/ (found {len(found)})")
     return found[0]
 
 
@@ -343,6 +345,7 @@ def main() -> int:
     ap.add_argument("--current", metavar="MODULE", choices=MODULES, help="exit 0 if MODULE's result is current")
     ap.add_argument("--tests", metavar="MODULE", choices=MODULES, help="print the tests MODULE's mutants run")
     ap.add_argument("--modules", action="store_true", help="print every module, core first")
+    ap.add_argument("--source", metavar="MODULE", choices=MODULES, help="print MODULE's source file")
     ap.add_argument("--cache", default=os.path.join(ROOT, ".mutmut-cache"))
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "MUTATION.md"))
     ap.add_argument("--rev", default="HEAD", help="the commit whose sources were mutated")
@@ -356,6 +359,9 @@ def main() -> int:
         print(" ".join(MODULES))
         return 0
     try:
+        if a.source:
+            print(os.path.relpath(source_path(a.source), ROOT))
+            return 0
         if a.keep:
             source = _git("show", f"{a.rev}:{os.path.relpath(source_path(a.keep), ROOT)}")
             result = measure(a.cache, a.keep, source, _git("rev-parse", "--short", a.rev).strip())
