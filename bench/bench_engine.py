@@ -102,8 +102,10 @@ def agreement(folder: str, db: str) -> str:
         right_e += int((pe == y).sum())
         right_c += int((pc == y).sum())
         images += len(x)
-    return (f"{images:,} images: quantizer outputs identical {same:,} of {total:,} ({100 * same / total:.5f} %, "
-            f"the others {worst} step{'s' if worst > 1 else ''} at most); top-1 identical {agree:,} of {images:,}; "
+    differ = (f"{total - same:,} differ, by {worst} step{'s' if worst > 1 else ''} at most" if same < total
+              else "all")
+    return (f"{images:,} images: quantizer outputs identical {same:,} of {total:,} ({100 * same / total:.6f} %; "
+            f"{differ}); top-1 identical {agree:,} of {images:,}; "
             f"accuracy engine {right_e / images:.4f}, Caffe {right_c / images:.4f}")
 
 

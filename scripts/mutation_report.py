@@ -164,6 +164,15 @@ EQUIVALENT.update({
         "equivalent: an empty blob then goes through the entropy coder, whose output (a table of 2^bits "
         "frequencies and a lane state) is longer than the packed form, which is chosen; a one-weight blob "
         "is packed either way for the same reason",
+    ("check", "if al in arrays and ai < len(arrays[al]):", "if al in arrays and ai <= len(arrays[al]):"):
+        "equivalent: only blob 0 is ever checked (quantizable_blobs), and a layer is in the caffemodel's "
+        "arrays only with at least one blob",
+    ("check", "missing = [n for n in quantizable_blobs([(n, t, 1) for n, t in types.items()]) if n[0] not in arrays]",
+     "missing = [n for n in quantizable_blobs([(n, t, 2) for n, t in types.items()]) if n[0] not in arrays]"):
+        "equivalent: quantizable_blobs takes blob 0 of a layer with any blobs, 1 or 2 alike",
+    ("check", "keys = quantizable_blobs([(n, t, 1) for n, t in types.items()], options.quantize)",
+     "keys = quantizable_blobs([(n, t, 2) for n, t in types.items()], options.quantize)"):
+        "equivalent: quantizable_blobs takes blob 0 of a layer with any blobs, 1 or 2 alike",
     ("inq_format", "if n > len(payload) // 6:  # an entry takes at least kind, name length, index and ndim",
      "if n > len(payload) / 6:  # an entry takes at least kind, name length, index and ndim"):
         "equivalent: for a whole number n, n > x / 6 exactly when n > x // 6",

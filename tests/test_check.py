@@ -99,3 +99,104 @@ def test_export_for_a_prototxt_without_a_training_head_leaves_it_out(tmp_path):
     r = run_tool("export", "--model", model, "--weights", with_aux, "--bits", "5", "--out", inq)
     assert f"left out (not layers of {model}): aux" in r.stdout
     run_tool("export", "--load", inq, "--model", model, "--out", str(tmp_path / "back.caffemodel"))
+
+
+def test_check_array_edges():
+    """All values non-finite: no grid, each one a violation, the first one named; an
+    exponent list holds the nonzero weights' exponents only."""
+    n1, n2, exps, bad, first = check_array(np.array([np.inf, np.nan, 0], np.float32), 5)
+    assert (n1, n2, exps, bad, first) == (None, None, [], 2, np.inf)
+    assert check_array(np.array([4.0, 0, 2.0, -4.0], np.float32), 5)[:4] == (2, -5, [1, 2], 0)
+
+
+def _pb2_files(tmp_path, layers, blobs):
+    """A net prototxt of InnerProduct layers (name -> param names, None: not shared) and a
+    caffemodel holding `blobs` (name -> arrays), written with caffe_pb2 alone."""
+    from caffe.proto import caffe_pb2
+    from google.protobuf import text_format
+    net = caffe_pb2.NetParameter()
+    ly = net.layer.add(name="data", type="Input", top=["data"])
+    ly.input_param.shape.add(dim=[1, 4])
+    for name, shared in layers.items():
+        ly = net.layer.add(name=name, type="InnerProduct", bottom=["data"], top=[name])
+        ly.inner_product_param.num_output = 2
+        for p in shared or ():
+            ly.param.add(name=p)
+    model = tmp_path / "net.prototxt"
+    model.write_text(text_format.MessageToString(net))
+    m = caffe_pb2.NetParameter()
+    for name, arrays in blobs.items():
+        ly = m.layer.add(name=name, type="InnerProduct")
+        for a in arrays:
+            ly.blobs.add(shape=caffe_pb2.BlobShape(dim=list(a.shape)), data=a.reshape(-1).tolist())
+    weights = tmp_path / "w.caffemodel"
+    weights.write_bytes(m.SerializeToString())
+    return str(model), str(weights)
+
+
+def test_check_model_names_missing_weights_and_counts_the_rest(tmp_path):
+    import pytest
+    from inq_layer.deploy.check import check_model
+    from inq_layer.errors import InqError
+    from inq_layer.options import QuantOptions
+    w = [np.full((2, 4), 0.5, np.float32), np.zeros(2, np.float32)]
+    layers = {n: None for n in ("a", "b", "c", "d")}
+    for present, missing, tail in ((["a", "b", "c"], "d", ""), (["a", "b"], "c", " (and 1 more)"),
+                                   (["a"], "b", " (and 2 more)")):
+        model, weights = _pb2_files(tmp_path, layers, {n: w for n in present})
+        with pytest.raises(InqError) as e:
+            check_model(model, weights, QuantOptions(bits=5))
+        assert str(e.value) == f"{weights}: has no weights for layer {missing!r} of {model}{tail}"
+
+
+def test_check_model_reports_a_shared_blob_once_and_its_copies_disagreeing(tmp_path):
+    """Two layers sharing one weight blob: checked once; each value the sharer's copy holds
+    differently is a violation."""
+    from inq_layer.deploy.check import check_model, passed, verdict
+    from inq_layer.options import QuantOptions
+    w = np.array([[0.5, -0.25, 0, 0.125], [0, 0, 0.5, -0.5]], np.float32)
+    other = w.copy()
+    other[1, 3] = 0.25
+    b = np.zeros(2, np.float32)
+    layers = {"a": ("shared_w", "a_b"), "b": ("shared_w", "b_b")}
+    model, weights = _pb2_files(tmp_path, layers, {"a": [w, b], "b": [w, b]})
+    rows = check_model(model, weights, QuantOptions(bits=5))
+    assert [(r.layer, r.index, r.count, r.zeros, r.violations) for r in rows] == [("a", 0, 8, 3, 0)]
+    assert passed(rows)
+    model, weights = _pb2_files(tmp_path, layers, {"a": [w, b], "b": [other, b]})
+    rows = check_model(model, weights, QuantOptions(bits=5))
+    assert [(r.layer, r.violations) for r in rows] == [("a", 1)] and not passed(rows)
+    assert verdict(rows) == "check FAILED: 1 blobs, 1 violations, sparsity 37.50% (3 of 8 weights are 0)"
+    off = w.copy()
+    off[0, 0] = 0.3  # off the grid in the blob itself, and a copy that differs elsewhere: both count
+    other[0, 0] = 0.3
+    model, weights = _pb2_files(tmp_path, layers, {"a": [off, b], "b": [other, b]})
+    assert [(r.layer, r.violations) for r in check_model(model, weights, QuantOptions(bits=5))] == [("a", 2)]
+
+
+def test_the_table_and_the_verdict_word_for_word():
+    from inq_layer.deploy.check import BlobCheck, format_table, verdict
+    rows = [BlobCheck("conv1", 0, 1200, 300, [-3, -2, -1], -1, -8, 0, None, 5),
+            BlobCheck("ip1", 0, 10, 0, [], None, None, 2, float("nan"), 3)]
+    assert format_table(rows).splitlines() == [
+        "layer                      count      zeros sparsity bits    n1    n2 exponents violations",
+        "conv1                      1,200        300   25.00%    5    -1    -8         3          0",
+        "ip1                           10          0    0.00%    3  None  None         0          2  first bad value nan",
+    ]
+    assert verdict(rows) == "check FAILED: 2 blobs, 2 violations, sparsity 24.79% (300 of 1,210 weights are 0)"
+    assert verdict(rows[:1]) == "check passed: 1 blobs, 0 violations, sparsity 25.00% (300 of 1,200 weights are 0)"
+    assert verdict([]) == "check passed: 0 blobs, 0 violations, sparsity 0.00% (0 of 0 weights are 0)"
+    one = [BlobCheck("b", 0, 1, 1, [], None, None, 0, None, 5)]
+    assert verdict(one) == "check passed: 1 blobs, 0 violations, sparsity 100.00% (1 of 1 weights are 0)"
+    assert "100.00%" in format_table(one)
+
+
+def test_a_net_without_quantizable_layers_is_refused_by_name(tmp_path):
+    import pytest
+    from inq_layer.deploy.check import check_model
+    from inq_layer.errors import InqError
+    from inq_layer.options import QuantOptions
+    model, weights = _pb2_files(tmp_path, {}, {"other": [np.ones(2, np.float32)]})
+    with pytest.raises(InqError) as e:
+        check_model(model, weights, QuantOptions(bits=5))
+    assert str(e.value) == f"{weights}: no quantizable layer of {model} has weights in it"

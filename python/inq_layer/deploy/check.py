@@ -27,8 +27,8 @@ class BlobCheck:
     n1: int | None
     n2: int | None
     violations: int
-    first_bad: float | None = None
-    bits: int = 5
+    first_bad: float | None
+    bits: int
 
 
 def check_array(w: np.ndarray, bits: int) -> tuple[int | None, int | None, list[int], int, float | None]:
