@@ -181,7 +181,8 @@ def test_the_table_and_the_verdict_word_for_word():
     assert format_table(rows).splitlines() == [
         "layer                      count      zeros sparsity bits    n1    n2 exponents violations",
         "conv1                      1,200        300   25.00%    5    -1    -8         3          0",
-        "ip1                           10          0    0.00%    3  None  None         0          2  first bad value nan",
+        "ip1                           10          0    0.00%    3  None  None         0          2"
+        "  first bad value nan",
     ]
     assert verdict(rows) == "check FAILED: 2 blobs, 2 violations, sparsity 24.79% (300 of 1,210 weights are 0)"
     assert verdict(rows[:1]) == "check passed: 1 blobs, 0 violations, sparsity 25.00% (300 of 1,200 weights are 0)"
