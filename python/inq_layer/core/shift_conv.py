@@ -17,7 +17,7 @@ import numpy as np
 from . import native
 from .integer import im2col, shift_add, weight_levels
 
-VERSION = 6  # must equal INQ_SHIFT_CONV_VERSION in shift_conv.c
+VERSION = 7  # must equal INQ_SHIFT_CONV_VERSION in shift_conv.c
 LIBRARY = native.library_path("shift_conv")
 _P = ctypes.c_void_p
 
