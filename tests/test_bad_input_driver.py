@@ -326,3 +326,73 @@ def test_malformed_lists_are_refused_not_repaired(tmp_path, tiny):
         r = run_driver("--solver", tiny, "--init-from-fillers", "--out", str(tmp_path / "o"), "--campaign", bad,
                        check=False)
         assert_clean_error(r, "empty item")
+
+
+def test_no_space_for_the_final_model_is_one_line_and_resumable(tmp_path, monkeypatch, capsys):
+    """The final save is budgeted like a snapshot; a temp file a killed save left beside
+    the final model goes at the next start (its writer is gone), a user's file stays."""
+    import collections
+    import shutil
+
+    from driver_util import driver_module
+    drv = driver_module()
+    solver = write_tiny(str(tmp_path), max_iter=2, snapshot=0)
+    out = str(tmp_path / "o")
+    args = ["--solver", solver, "--init-from-fillers", "--out", out, "--campaign", "0.5,1"]
+    real, usage = shutil.disk_usage, collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage",
+                        lambda path: usage(10 ** 9, 10 ** 9 - 1000, 1000) if path == out else real(path))
+    assert drv.main(args) == 2
+    err = capsys.readouterr().err
+    assert "no space left on device for the final model" in err and "--resume" in err
+    assert not os.path.exists(os.path.join(out, "final_inq.caffemodel"))
+    monkeypatch.setattr(shutil, "disk_usage", real)
+    stale = [os.path.join(out, ".final_inq.caffemodel.99999999.abcd_123.tmp"),  # writers long gone
+             os.path.join(out, "phase1", ".inq_iter_7.inqstate.npz.99999999.x1y2z3w4.tmp")]
+    mine = os.path.join(out, "phase1", "tmp_mine.prototxt")
+    for p in stale + [mine]:
+        open(p, "w").close()
+    assert drv.main(args + ["--resume"]) == 0
+    assert not any(os.path.exists(p) for p in stale) and os.path.exists(mine)
+    assert not os.path.exists(os.path.join(out, ".inq_scratch")) or not os.listdir(os.path.join(out, ".inq_scratch"))
+
+
+def test_an_out_folder_of_a_users_files_is_refused_untouched(tmp_path):
+    """A folder that holds no campaign (no campaign.json) and files a campaign would write
+    over: refused before anything is written; an empty folder is fine."""
+    solver = write_tiny(str(tmp_path), max_iter=2, snapshot=0)
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "report.md").write_text("my notes")
+    (out / "tmp1.prototxt").write_text("mine")
+    r = run_driver("--solver", solver, "--init-from-fillers", "--out", str(out), "--campaign", "1", check=False)
+    assert_clean_error(r, f"--out {out}: holds files of no campaign (report.md, tmp1.prototxt)")
+    assert sorted(os.listdir(out)) == ["report.md", "tmp1.prototxt"] and (out / "report.md").read_text() == "my notes"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    run_driver("--solver", solver, "--init-from-fillers", "--out", str(empty), "--campaign", "1")
+    assert (empty / "campaign.json").exists()
+
+
+def test_a_layer_with_weights_in_the_test_net_only(tmp_path):
+    """Refused before training (driver and prune), naming it, unless it shares its weights
+    with a TRAIN layer: then the campaign quantizes them with that layer and passes."""
+    solver = write_tiny(str(tmp_path), max_iter=2, snapshot=0)
+    net = tmp_path / "net.prototxt"
+    base = net.read_text()
+    aux = ('layer { name: "aux" type: "InnerProduct" bottom: "conv1" top: "aux" %s\n'
+           '  inner_product_param { num_output: 3 weight_filler { type: "xavier" } } include { phase: TEST } }\n')
+    net.write_text(base + aux % "")
+    out = tmp_path / "o"
+    args = ("--solver", solver, "--init-from-fillers", "--campaign", "0.5,1", "--out", str(out))
+    r = run_driver(*args, check=False)
+    assert_clean_error(r, "layer 'aux' has weights but is in the TEST net only", "share its weights")
+    assert not out.exists()
+    from driver_util import run_tool
+    r = run_tool("prune", "--solver", solver, "--init-from-fillers", "--sparsity", "0.5", "--out",
+                 str(tmp_path / "p"), check=False)
+    assert_clean_error(r, "layer 'aux' has weights but is in the TEST net only")
+    shared = base.replace('top: "ip1"\n', 'top: "ip1" param { name: "w_ip1" }\n')
+    net.write_text(shared + aux % 'param { name: "w_ip1" }')
+    r = run_driver(*args)
+    assert "check passed" in r.stdout

@@ -201,3 +201,17 @@ def test_a_net_without_quantizable_layers_is_refused_by_name(tmp_path):
     with pytest.raises(InqError) as e:
         check_model(model, weights, QuantOptions(bits=5))
     assert str(e.value) == f"{weights}: no quantizable layer of {model} has weights in it"
+
+
+def test_non_ascii_names_on_an_ascii_terminal_are_escaped_not_fatal(tmp_path):
+    """PYTHONIOENCODING=ascii: the table and the error line show a layer named côté as
+    c\\xf4t\\xe9; the command does its work and exits as it would anywhere."""
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    w = [np.full((2, 4), 0.5, np.float32), np.zeros(2, np.float32)]
+    model, weights = _pb2_files(tmp_path, {"côté": None}, {"côté": w})
+    r = run_tool("check", "--model", model, "--weights", weights, "--bits", "5", check=False, env=env)
+    assert r.returncode == 0 and "c\\xf4t\\xe9" in r.stdout and "check passed" in r.stdout, r.stderr
+    model, weights = _pb2_files(tmp_path, {"côté": None, "ünter": None}, {"côté": w})
+    r = run_tool("check", "--model", model, "--weights", weights, "--bits", "5", check=False, env=env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("error: ") and "layer '\\xfcnter'" in r.stderr and len(r.stderr.splitlines()) == 1

@@ -76,3 +76,22 @@ def test_a_negative_test_iter_runs_no_test(tmp_path):
     open(solver, "w").write(text)
     cfg = load_solver(solver)
     assert cfg.test_iters() == [0] and cfg.test_iter_of(0) == 0
+
+
+def test_a_phase_logs_the_poly_rate_of_its_own_length(tmp_path):
+    """--max-iter 6 with a solver of max_iter 8: Caffe decays poly over the phase's 6
+    iterations, and train.log says the rate Caffe used."""
+    from driver_util import run_driver
+    solver = write_tiny(str(tmp_path), max_iter=8, snapshot=0, test_interval=100)
+    text = open(solver).read()
+    text = re.sub(r'lr_policy: "step"\ngamma: 0.5\nstepsize: 7\n', 'lr_policy: "poly"\npower: 2\n', text)
+    open(solver, "w").write(text.replace("display: 3", "display: 1"))
+    out = tmp_path / "o"
+    run_driver("--solver", solver, "--init-from-fillers", "--campaign", "0.5,1", "--max-iter", "6", "--out", str(out))
+    logged = [(int(a), float(b)) for a, b in re.findall(r"Iteration (\d+), lr = ([-+0-9.e]+)",
+                                                        (out / "train.log").read_text())]
+    base = load_solver(solver).param.base_lr
+    logged = logged[:6]  # phase 1 (phase 2, the final one, trains one iteration)
+    assert [it for it, _ in logged] == [0, 1, 2, 3, 4, 5]
+    for it, lr in logged:
+        assert np.isclose(lr, base * (1 - it / 6) ** 2, rtol=1e-5), (it, lr)

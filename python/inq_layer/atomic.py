@@ -6,6 +6,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from typing import IO, Callable, Iterator
@@ -21,14 +22,19 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _remove_stale_temps(folder: str, base: str) -> None:
-    """Temp files of `base` left by a writer that died (kill -9): their name holds its pid."""
+# A temp file of ours: "." + the target's name + "." + the writer's pid + "." + mkstemp's
+# random characters + a suffix (".tmp", or the extension a writer reads).
+_TEMP = re.compile(r"^\.(?P<base>.+)\.(?P<pid>\d+)\.[a-z0-9_]+(?P<suffix>\.\w+)$")
+
+
+def remove_stale_temps(folder: str, base: str | None = None) -> None:
+    """Temp files (of `base`, or of any target) that a writer of ours left when it died
+    (kill -9, a Caffe abort): their name holds its pid, and that process is gone."""
     for name in os.listdir(folder):
-        parts = name.split(".")
-        if name.startswith(f".{base}.") and name.endswith(".tmp") and len(parts) >= 4 and parts[-3].isdigit():
-            if not _alive(int(parts[-3])):
-                with contextlib.suppress(OSError):
-                    os.unlink(os.path.join(folder, name))
+        m = _TEMP.match(name)
+        if m and (base is None or m["base"] == base) and not _alive(int(m["pid"])):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(folder, name))
 
 
 def _new_file_mode() -> int:
@@ -43,7 +49,7 @@ def write_atomic(path: str, writer: Callable[[IO[bytes]], None]) -> None:
     """Call writer(f) on a temp file beside `path`, then rename it to `path`."""
     d = os.path.dirname(os.path.abspath(path))
     base = os.path.basename(path)
-    _remove_stale_temps(d, base)
+    remove_stale_temps(d, base)
     fd, tmp = tempfile.mkstemp(prefix=f".{base}.{os.getpid()}.", suffix=".tmp", dir=d)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -74,6 +80,7 @@ def written_by_path(path: str, suffix: str = ".tmp") -> Iterator[str]:
     matplotlib's savefig: `suffix` keeps the extension it reads); renamed to `path` when the
     block ends without an error, removed otherwise."""
     d, base = os.path.split(os.path.abspath(path))
+    remove_stale_temps(d, base)
     fd, tmp = tempfile.mkstemp(prefix=f".{base}.{os.getpid()}.", suffix=suffix, dir=d)
     os.close(fd)
     try:

@@ -170,7 +170,7 @@ def training_left(done: int, at: int, per_phase: int, total: int, final: int) ->
 
 def progress(campaign: dict, snapshots: list[str], log: str = "", per_phase: int | None = None) -> str:
     """Where a campaign stands, from its campaign.json, the paths of its snapshot states
-    (relative to the run folder) and its driver.log: the running phase, the iteration it
+    (relative to the run folder) and its train.log: the running phase, the iteration it
     resumes from and the training left at the speed the log last printed. A phase's
     iterations come from the first finished phase, else from `per_phase`."""
     phases, settings = campaign.get("phases", []), campaign.get("settings", {})
@@ -190,8 +190,8 @@ def progress(campaign: dict, snapshots: list[str], log: str = "", per_phase: int
 def dir_progress(out: str, per_phase: int | None = None) -> str:
     """progress() of a run folder on this machine."""
     text = ""
-    if os.path.exists(os.path.join(out, "driver.log")):
-        with open(os.path.join(out, "driver.log"), errors="replace") as f:
+    if os.path.exists(os.path.join(out, "train.log")):
+        with open(os.path.join(out, "train.log"), errors="replace") as f:
             text = f.read()
     return progress(_campaign(out), _snapshots(out), text, per_phase)
 
@@ -205,5 +205,5 @@ def archive_progress(arch: str, per_phase: int | None = None) -> str:
             return "no campaign record in it"
         run = rec[:-len("campaign.json")]
         campaign = json.load(tar.extractfile(rec))
-        log = tar.extractfile(run + "driver.log").read().decode(errors="replace") if run + "driver.log" in names else ""
+        log = tar.extractfile(run + "train.log").read().decode(errors="replace") if run + "train.log" in names else ""
     return progress(campaign, [n[len(run):] for n in names if n.startswith(run)], log, per_phase)

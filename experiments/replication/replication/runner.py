@@ -157,14 +157,17 @@ def pruned_model(prune: str, seed: int) -> str:
 
 
 def _run(cmd: list[str], out: str, log: str, what: str, env: dict = ENV) -> None:
+    """A campaign command into `out`; its output goes to OUT.LOG beside that folder (the
+    command refuses an --out that holds files other than a campaign's)."""
     if os.path.exists(os.path.join(out, "campaign.json")):
         cmd = [*cmd, "--resume"]  # an interrupted run continues where it stopped
-    os.makedirs(out, exist_ok=True)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    log = f"{out}.{log}"
     t = time.time()
-    with open(os.path.join(out, log), "a") as f:
+    with open(log, "a") as f:
         r = subprocess.run(cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
     if r.returncode != 0:
-        raise RuntimeError(f"{what} failed ({r.returncode}): see {rel(out)}/{log}")
+        raise RuntimeError(f"{what} failed ({r.returncode}): see {rel(log)}")
     print(f"  {what}: {time.time() - t:.0f} s", flush=True)
 
 

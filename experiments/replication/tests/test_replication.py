@@ -104,7 +104,7 @@ def test_replicate_command_line(tmp_path, monkeypatch, capsys):
     for phase in ("phase1", "phase2"):
         (tmp_path / "r4_s1" / phase).mkdir(parents=True)
     (tmp_path / "r4_s1" / "campaign.json").write_text(record)
-    (tmp_path / "r4_s1" / "driver.log").write_text("I1204 ... Iteration 1100 (9 iter/s), loss = 0.2\n"
+    (tmp_path / "r4_s1" / "train.log").write_text("I1204 ... Iteration 1100 (9 iter/s), loss = 0.2\n"
                                                    "I1204 ... Iteration 1300 (2 iter/s), loss = 0.1\n")
     for snap in ("phase2/inq_iter_400", "phase2/inq_iter_1200", "phase1/inq_iter_3000"):
         (tmp_path / "r4_s1" / f"{snap}.inqstate.npz").write_bytes(b"")

@@ -121,6 +121,18 @@ def model_layers(model: NetParameter) -> list[Layer]:
     return list(model.layer) if model.layer else list(model.layers)
 
 
+TRAIN, TEST = 0, 1  # caffe.proto's Phase
+
+
+def in_phase(ly: Layer, phase: int) -> bool:
+    """Whether the layer is in the net of `phase` by its include/exclude rules (rules on
+    stages or levels count as met)."""
+    if ly.include:
+        return any(not r.HasField("phase") or r.phase == phase for r in ly.include)
+    return not any(r.HasField("phase") and r.phase == phase and not r.stage and not r.not_stage
+                   and not r.HasField("min_level") and not r.HasField("max_level") for r in ly.exclude)
+
+
 def layer_type(layer: Layer) -> str:
     t = layer.type
     if isinstance(t, str):

@@ -122,8 +122,9 @@ def caffe_solver_text(cfg: SolverConfig, prefix: str, max_iter: int) -> str:
     return text_format.MessageToString(p)
 
 
-def lr_at(param: SolverParameter, it: int) -> float:
-    """Caffe's SGDSolver::GetLearningRate at iteration `it`."""
+def lr_at(param: SolverParameter, it: int, max_iter: int | None = None) -> float:
+    """Caffe's SGDSolver::GetLearningRate at iteration `it` of a solver running `max_iter`
+    iterations (a phase's, where it differs from param's: poly decays over it)."""
     policy, base, gamma = param.lr_policy, param.base_lr, param.gamma
     if policy == "fixed":
         return base
@@ -137,7 +138,7 @@ def lr_at(param: SolverParameter, it: int) -> float:
         step = sum(1 for v in param.stepvalue if it >= v)
         return base * gamma ** step
     if policy == "poly":
-        return base * (1.0 - it / param.max_iter) ** param.power
+        return base * (1.0 - it / (param.max_iter if max_iter is None else max_iter)) ** param.power
     if policy == "sigmoid":
         return base * (1.0 / (1.0 + math.exp(-gamma * (it - param.stepsize))))
     raise InqError(f"unknown lr_policy {policy!r}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 from typing import Iterator
 
@@ -35,10 +36,35 @@ def starting_weights(weights: str | None, fillers: bool, default: str | None) ->
     return weights
 
 
+def refuse_test_only_weights(net_path: str) -> None:
+    """Before any training: a layer with weights in the TEST net alone would never be
+    trained, quantized or saved (the campaign's models are its TRAIN net's)."""
+    from ..net.selection import test_only_weights
+    names = test_only_weights(caffe_io.read_net(net_path))
+    if names:
+        raise InqError(f"{net_path}: layer {names[0]!r} has weights but is in the TEST net only: no training "
+                       f"updates or quantizes it and no saved model holds it; share its weights with a TRAIN "
+                       f"layer (param {{ name: ... }}) or remove it"
+                       + (f" (and {len(names) - 1} more such layers)" if len(names) > 1 else ""))
+
+
+# What a campaign of ours leaves in --out before its record (campaign.json) exists.
+_BEFORE_RECORD = re.compile(r"^(\.lock|train\.log|\.inq_scratch|phase\d+)$")
+
+
 def writable_out(out: str, inputs: list[str | None]) -> str:
-    """--out, made if missing, after the check that it is no input and holds none."""
+    """--out, made if missing, after the checks that it is no input and holds none, and
+    that a folder which exists holds a campaign of ours or nothing else: the campaign
+    writes report.md, final_inq.caffemodel and more there, and must not write over a
+    user's files of those names."""
     from ..atomic import check_disjoint
     check_disjoint(out, inputs)
+    if os.path.isdir(out) and not os.path.exists(os.path.join(out, "campaign.json")):
+        foreign = sorted(n for n in os.listdir(out) if not _BEFORE_RECORD.match(n))
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            raise InqError(f"--out {out}: holds files of no campaign ({shown}); give an empty or new folder "
+                           f"(nothing in it was changed)")
     try:
         os.makedirs(out, exist_ok=True)
         probe = os.path.join(out, ".write_probe")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import glob
 import hashlib
 import os
 import shutil
@@ -22,7 +21,7 @@ import numpy as np
 from ..caffe_edge import caffe_io
 from ..core import codes, passes
 from ..caffe_edge.probe import gpu_usable, try_solver
-from ..atomic import scratch_file, written_by_path
+from ..atomic import remove_stale_temps, scratch_file, written_by_path
 from ..caffe_edge.log_format import CaffeLog
 from ..errors import InqError
 from ..net.freezer import Freezer
@@ -201,17 +200,26 @@ class Campaign:
             self.caffe.set_mode_cpu()
         self.device = device
 
+    def _clean_up_after_a_killed_run(self) -> None:
+        """What a killed run of ours left (the --out lock is ours now): its scratch folder,
+        and the temp files of writes it did not finish (named for a process that is gone).
+        Nothing else is touched."""
+        shutil.rmtree(self._scratch(), ignore_errors=True)
+        for folder in [self.out] + [self._phase_dir(k) for k in range(len(self.s.phases()))]:
+            if os.path.isdir(folder):
+                remove_stale_temps(folder)
+
+    def _scratch(self) -> str:
+        """The private folder of the solver files Caffe reads only by path."""
+        return os.path.join(self.out, ".inq_scratch")
+
     def _try_in_child(self) -> None:
         """Build the first phase's solver in a child process: what Caffe would abort on
-        becomes one error line before any phase runs. Scratch files that a killed run
-        left in the phase folders go first (the --out lock is ours)."""
-        for k in range(len(self.s.phases())):
-            for stale in glob.glob(os.path.join(self._phase_dir(k), "tmp*.prototxt")) + \
-                    glob.glob(os.path.join(self._phase_dir(k), "tmp*.solverstate")):
-                os.unlink(stale)
+        becomes one error line before any phase runs."""
         os.makedirs(self._phase_dir(0), exist_ok=True)
+        os.makedirs(self._scratch(), exist_ok=True)
         text = caffe_solver_text(self._cfg(0), os.path.join(self._phase_dir(0), "inq"), self.s.iters(self.cfg, 0))
-        with scratch_file(self._phase_dir(0), ".prototxt", text.encode()) as path:
+        with scratch_file(self._scratch(), ".prototxt", text.encode()) as path:
             try_solver(path, self.cfg.path, self.device)
 
     def _phase_dir(self, k: int) -> str:
@@ -220,18 +228,21 @@ class Campaign:
     def _new_solver(self, k: int):
         os.makedirs(self._phase_dir(k), exist_ok=True)
         text = caffe_solver_text(self._cfg(k), os.path.join(self._phase_dir(k), "inq"), self.s.iters(self.cfg, k))
-        with scratch_file(self._phase_dir(k), ".prototxt", text.encode()) as path:
+        os.makedirs(self._scratch(), exist_ok=True)
+        with scratch_file(self._scratch(), ".prototxt", text.encode()) as path:
             return self.caffe.get_solver(path)
 
-    def _check_space(self, solver, folder: str) -> None:
-        """Caffe's own snapshot writer aborts on a full disk (and may leave a cut file):
-        refuse before it starts when the folder cannot hold a caffemodel, a solverstate
-        (up to two history copies, Adam's) and the INQ state."""
+    def _check_space(self, solver, folder: str, final: bool = False) -> None:
+        """Caffe's own writers abort on a full disk (and may leave a cut file): refuse
+        before one starts when the folder cannot hold what it writes: for a snapshot a
+        caffemodel, a solverstate (up to two history copies, Adam's) and the INQ state; for
+        the final model a caffemodel."""
         weights = sum(b.data.size for blobs in solver.net.params.values() for b in blobs)
-        need = 4 * weights * 3 + 2 * weights + (1 << 20)
+        need = (4 * weights if final else 4 * weights * 3 + 2 * weights) + (1 << 20)
         free = shutil.disk_usage(folder).free
         if free < need:
-            raise InqError(f"{folder}: no space left on device for a snapshot ({free:,} bytes free, about "
+            what = "the final model" if final else "a snapshot"
+            raise InqError(f"{folder}: no space left on device for {what} ({free:,} bytes free, about "
                            f"{need:,} needed); free space, then rerun with --resume (earlier snapshots are intact)")
 
     def _snapshot(self, solver, k: int, blobs: dict) -> str:
@@ -259,7 +270,8 @@ class Campaign:
             st.iter, st.current_step = 0, 0
         else:
             st.learned_net = model
-        with scratch_file(os.path.dirname(state_path), ".solverstate", st.SerializeToString()) as tmp:
+        os.makedirs(self._scratch(), exist_ok=True)
+        with scratch_file(self._scratch(), ".solverstate", st.SerializeToString()) as tmp:
             solver.restore(tmp)
 
     # -- the campaign ---------------------------------------------------------------
@@ -280,6 +292,7 @@ class Campaign:
             log(f"warning: {passes.LIBRARY} is not built (make setup): blobs are quantized with numpy, "
                 f"same results, about 6 times slower at each phase boundary")
         self._choose_device()
+        self._clean_up_after_a_killed_run()
         if self.act is not None:
             self.act.write(self.record.data.activations)
         self._try_in_child()
@@ -400,6 +413,7 @@ class Campaign:
             unfrozen_by_reselection=pending.unfrozen_by_reselection, saturated=saturated))
         if k == len(self.s.phases()) - 1:
             final = os.path.join(self.out, self.s.final_name)
+            self._check_space(solver, self.out, final=True)
             with written_by_path(final) as tmp:
                 solver.net.save(tmp)
             rec.final_model = final

@@ -119,7 +119,7 @@ def train_phase(solver: Solver, cfg: SolverConfig, freezer: Freezer, iters: int,
                            f"{cfg.path} (the snapshots before it are kept)")
         if p.display and last % p.display == 0:
             rate = done / max(time.perf_counter() - t0, 1e-9)
-            log.iteration(last, loss, outs, lr_at(p, last), rate)
+            log.iteration(last, loss, outs, lr_at(p, last, iters), rate)
         if bar is not None:
             bar.update(stop - it)
         if p.snapshot and solver.iter % p.snapshot == 0 and solver.iter < iters:

@@ -54,14 +54,16 @@ def _bits(a: np.ndarray) -> np.ndarray:
 
 
 def check_model(model_path: str, weights_path: str, options: QuantOptions,
-                arrays: dict[str, list[np.ndarray]] | None = None) -> list[BlobCheck]:
+                arrays: dict[str, list[np.ndarray]] | None = None, phase: int | None = None) -> list[BlobCheck]:
     """Check every quantizable blob (options.quantize says which), each on its layer's grid
-    (options.bits_of). `arrays` (caffe_io.model_arrays of weights_path) saves decoding the
-    caffemodel again when the caller already has it."""
+    (options.bits_of); with `phase`, of the layers of that phase's net only (a campaign's
+    final model holds its TRAIN net). `arrays` (caffe_io.model_arrays of weights_path)
+    saves decoding the caffemodel again when the caller already has it."""
     net = caffe_io.read_net(model_path)
     if arrays is None:
         arrays = caffe_io.model_arrays(caffe_io.read_caffemodel(weights_path))
-    types = {ly.name: caffe_io.layer_type(ly) for ly in caffe_io.model_layers(net)}
+    types = {ly.name: caffe_io.layer_type(ly) for ly in caffe_io.model_layers(net)
+             if phase is None or caffe_io.in_phase(ly, phase)}
     caffe_io.check_stated_shapes(model_path, net, {n: [a.shape for a in arrs] for n, arrs in arrays.items()},
                                  weights_path)
     missing = [n for n in quantizable_blobs([(n, t, 1) for n, t in types.items()]) if n[0] not in arrays]

@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import InqError
-from ..caffe_edge.caffe_io import pb2
+from ..caffe_edge.caffe_io import TEST, TRAIN, pb2
+from ..caffe_edge.caffe_io import in_phase as active
 from .fixed_point_params import LAYER, MODULE, param_str, parse_param_str
 from .selection import quantizable_blobs
 
 if TYPE_CHECKING:
     from caffe.proto.caffe_pb2 import LayerParameter, NetParameter
 
-TRAIN, TEST = 0, 1
 PASS_THROUGH = {"Dropout", "Flatten", "Reshape"}  # values unchanged; MAX pooling too (_keeps_grid)
 DATA_TYPES = {"Data", "ImageData", "HDF5Data", "MemoryData", "DummyData", "WindowData", "Input", "AnnotatedData"}
 
@@ -49,14 +49,6 @@ def _keeps_grid(ly: LayerParameter) -> bool:
     if ly.type == "Pooling":
         return ly.pooling_param.pool == 0  # MAX
     return ly.type in PASS_THROUGH
-
-
-def active(ly: LayerParameter, phase: int) -> bool:
-    """Whether the layer is in the net of `phase` (rules on stages or levels count as met)."""
-    if ly.include:
-        return any(not r.HasField("phase") or r.phase == phase for r in ly.include)
-    return not any(r.HasField("phase") and r.phase == phase and not r.stage and not r.not_stage
-                   and not r.HasField("min_level") and not r.HasField("max_level") for r in ly.exclude)
 
 
 def _writer(layers, i: int, blob: str) -> int | None:

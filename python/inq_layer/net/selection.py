@@ -44,3 +44,15 @@ def owners(keys: list[tuple[str, int]], identity: Callable[[tuple[str, int]], Ha
                 first[ident] = k
             own.append(k)
     return own, alias
+
+
+def test_only_weights(net) -> list[str]:
+    """Layers with weights (WEIGHT_LAYER_TYPES) of a train/test NetParameter that only its
+    TEST net has and that do not share their weights (`param { name }`) with a TRAIN layer:
+    no training updates them and no model the training saves holds them."""
+    from ..caffe_edge.caffe_io import TEST, TRAIN, in_phase, layer_type, model_layers
+    layers = model_layers(net)
+    train_names = {p.name for ly in layers if in_phase(ly, TRAIN) for p in ly.param if p.name}
+    return [ly.name for ly in layers
+            if layer_type(ly) in WEIGHT_LAYER_TYPES and in_phase(ly, TEST) and not in_phase(ly, TRAIN)
+            and not (ly.param and ly.param[0].name and ly.param[0].name in train_names)]

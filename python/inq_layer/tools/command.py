@@ -23,6 +23,14 @@ def one_line(message: str) -> str:
     return f"{message[:LINE_MAX * 3 // 4]} ...[{cut:,} characters cut]... {message[-(LINE_MAX // 4 - 100):]}"
 
 
+def _printable_anywhere() -> None:
+    """A terminal or pipe that cannot encode a character of a layer name or path (say
+    PYTHONIOENCODING=ascii) shows it as a backslash escape rather than failing the command."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def cli_main(fn: Callable[..., int | None]) -> Callable[..., int]:
     """Wrap a command-line entry point: InqError -> 'error: ...' and exit 2. Only the user's
     input and machine reach here as errors (InqError, OSError, MemoryError: a file declared
@@ -30,6 +38,7 @@ def cli_main(fn: Callable[..., int | None]) -> Callable[..., int]:
     its traceback."""
     @functools.wraps(fn)
     def run(*args, **kwargs) -> int:
+        _printable_anywhere()
         try:
             return fn(*args, **kwargs) or 0
         except InqError as e:

@@ -100,8 +100,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from ..campaign.phases import Settings, inputs_of
     from ..deploy.check import check_model, check_net_layer_bits, format_table, passed, verdict
-    from ..campaign.inputs import solver_with_net_file, starting_weights, writable_out
+    from ..campaign.inputs import refuse_test_only_weights, solver_with_net_file, starting_weights, writable_out
+    from ..caffe_edge.caffe_io import TRAIN
     cfg = solver_with_net_file(a.solver)
+    refuse_test_only_weights(cfg.net_path)
     weights = starting_weights(a.weights, a.init_from_fillers, DEFAULT_WEIGHTS.get(os.path.basename(a.solver)))
     check_net_layer_bits(opts, cfg.net_path)
     out = writable_out(a.out or default_out(cfg), [cfg.path, cfg.net_path, weights])
@@ -109,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                  gpu=a.gpu, weights=weights, keep_momentum=a.keep_momentum, inputs=inputs_of(cfg, weights))
 
     def checked(record) -> tuple[bool, list[str]]:
-        rows = check_model(cfg.net_path, record.final_model, opts)
+        rows = check_model(cfg.net_path, record.final_model, opts, phase=TRAIN)
         return passed(rows), [format_table(rows), verdict(rows)]
 
     _, ok = run(cfg, s, a.resume, checked, "final model")

@@ -48,8 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         steps = default_steps(sparsity)
 
-    from ..campaign.inputs import solver_with_net_file, starting_weights, writable_out
+    from ..campaign.inputs import refuse_test_only_weights, solver_with_net_file, starting_weights, writable_out
     cfg = solver_with_net_file(a.solver)
+    refuse_test_only_weights(cfg.net_path)
     weights = starting_weights(a.weights, a.init_from_fillers, None)
     out = writable_out(a.out, [cfg.path, cfg.net_path, weights])
     s = PruneSettings(campaign=steps, seed=a.seed, out=out, max_iter=a.max_iter, gpu=a.gpu,
