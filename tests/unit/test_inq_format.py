@@ -235,9 +235,9 @@ def test_decode_codes_refuses_codes_and_grids_that_no_encoder_makes():
             decode_codes(np.array([1, code], np.uint8), 0, bits, "fc6")
     assert decode_codes(np.array([1], np.uint8), 127, 5, "x").tolist() == [2.0 ** 127]
     assert decode_codes(np.array([8], np.uint8), -119, 5, "x").tolist() == [2.0 ** -126]
-    for n1 in (128, -120):
-        with pytest.raises(InqError, match=rf"^conv1: n1 = {n1} is outside the float32 range$"):
-            decode_codes(np.array([1], np.uint8), n1, 5, "conv1")
+    with pytest.raises(InqError, match=r"^conv1: n1 = 128 is outside the float32 range$"):
+        decode_codes(np.array([1], np.uint8), 128, 5, "conv1")
+    assert decode_codes(np.array([8], np.uint8), -120, 5, "x").tolist() == [2.0 ** -127]  # a subnormal
     assert decode_codes(np.zeros(0, np.uint8), 500, 5, "x").size == 0  # no weights: nothing to check
 
 
@@ -580,3 +580,25 @@ def test_the_entry_count_bound_is_six_bytes_an_entry():
     with pytest.raises(InqError) as e:
         deserialize(_with_payload(good, payload, n=2), "x.inq")
     assert "declares" not in str(e.value)
+
+
+def test_a_grid_into_the_subnormals_is_written_and_read_back():
+    """Weights near 1e-20 at 8 bits: n1 = -67, n2 = -130, below float32's normal range. The
+    quantized blob (2^-127 .. 2^-129 are subnormal) is coded, serialized and read back bit
+    for bit; a code that would stand for a power below 2^-149 is refused."""
+    from inq_layer.core.levels import n1_from_max
+    w = np.array([1e-20, 2.0 ** -127, -(2.0 ** -128), 2.0 ** -129, 0, -3e-21], np.float32)
+    r = quantize_blob(w, 1.0, 8)
+    assert r.n1 == n1_from_max(1e-20) == -67
+    q = r.quantized
+    sub = q[(q != 0) & (np.abs(q) < 2.0 ** -126)]
+    assert sub.size >= 3  # the subnormal levels are used
+    _, got = deserialize(serialize([Entry("ip", 0, q, True, r.n1, bits=8)], 8))
+    assert np.array_equal(got[0].array.view(np.uint32), q.view(np.uint32))
+    assert np.array_equal(decode_codes(encode_codes(q, r.n1, 8), r.n1, 8, "ip").view(np.uint32), q.view(np.uint32))
+    tiny = np.array([2.0 ** -149, -(2.0 ** -149)], np.float32)  # the smallest subnormal, n1 = -149
+    assert np.array_equal(decode_codes(encode_codes(tiny, -149, 3), -149, 3, "t"), tiny)
+    with pytest.raises(InqError, match=r"n1 = -149 with 3-bit codes gives 2\^-150, below float32's smallest power 2\^-149"):
+        decode_codes(np.array([2], np.uint8), -149, 3, "t")  # code 2: the grid's second power, 2^-150
+    with pytest.raises(ValueError, match="is not 0 or"):
+        encode_codes(np.array([3 * 2.0 ** -149], np.float32), -140, 8)  # a subnormal that is no power

@@ -67,10 +67,14 @@ def encode_codes(w: np.ndarray, n1: int, bits: int) -> np.ndarray:
     flat = np.ascontiguousarray(w, np.float32).reshape(-1)
     b = flat.view(np.uint32)
     mag = b & 0x7FFFFFFF
-    k = (mag >> 23).astype(np.int32) - 127
+    normal = mag >= 0x800000
+    # a subnormal is mag * 2^-149: a power of two when mag is one (frexp finds which)
+    k = np.where(normal, (mag >> 23).astype(np.int32) - 127,
+                 np.frexp(mag.astype(np.float64))[1].astype(np.int32) - 1 - 149)
+    power = np.where(normal, (mag & 0x7FFFFF) == 0, (mag & (mag - 1)) == 0)
     m = n1 - k + 1
-    codes = np.where(mag == 0, 0, ((b >> 31).astype(np.int32) << (bits - 1)) | m).astype(np.uint8)
-    ok = (mag == 0) | (((mag & 0x7FFFFF) == 0) & (m >= 1) & (m <= 2 ** (bits - 2)))
+    codes = np.where(mag == 0, 0, ((b >> 31).astype(np.int32) << (bits - 1)) | np.clip(m, 0, 127)).astype(np.uint8)
+    ok = (mag == 0) | (power & (m >= 1) & (m <= 2 ** (bits - 2)))
     if not ok.all():
         raise ValueError(f"value {flat[~ok][0]!r} is not 0 or +-2^k with {n1 - 2 ** (bits - 2) + 1} <= k <= {n1}")
     return codes
@@ -83,9 +87,16 @@ def decode_codes(codes: np.ndarray, n1: int, bits: int, name: str) -> np.ndarray
     if bad.any():
         raise InqError(f"{name}: invalid code {int(codes[bad][0])} for {bits} bits")
     k = n1 - m + 1
-    if m.size and (n1 > 127 or n1 - 2 ** (bits - 2) + 1 < -126):
+    if m.size and n1 > 127:
         raise InqError(f"{name}: n1 = {n1} is outside the float32 range")
-    vals = ((sign.astype(np.uint32) << 31) | ((k + 127).astype(np.uint32) << 23))
+    used = k[m != 0]
+    if used.size and int(used.min()) < -149:  # subnormals down to 2^-149 are float32 values
+        raise InqError(f"{name}: n1 = {n1} with {bits}-bit codes gives 2^{int(used.min())}, below float32's "
+                       f"smallest power 2^-149")
+    # 2^k as float32 bits: a normal exponent, or below 2^-126 the one subnormal bit
+    mag = np.where(k >= -126, (np.clip(k, -126, 127) + 127).astype(np.uint32) << 23,
+                   np.uint32(1) << np.clip(k + 149, 0, 22).astype(np.uint32))
+    vals = (sign.astype(np.uint32) << 31) | mag
     vals[m == 0] = 0
     return vals.view(np.float32)
 
