@@ -396,3 +396,43 @@ def test_a_layer_with_weights_in_the_test_net_only(tmp_path):
     net.write_text(shared + aux % 'param { name: "w_ip1" }')
     r = run_driver(*args)
     assert "check passed" in r.stdout
+
+
+def _mixed_db(path, sizes):
+    """An LMDB of 64 one-channel records, 8x8 but for {index: side}."""
+    from inq_layer.caffe_edge.caffe_io import pb2
+    from inq_layer.datasets.datum_db import DatumWriter
+    db = DatumWriter(str(path), "lmdb")
+    for i in range(64):
+        s = sizes.get(i, 8)
+        db.put(f"{i:08d}".encode(), pb2().Datum(channels=1, height=s, width=s, data=bytes(s * s), label=i % 3)
+               .SerializeToString())
+    db.close()
+
+
+def test_a_database_of_mixed_sizes_is_refused_before_training(tmp_path):
+    """Caffe would abort mid-training (Check failed: K_ == new_K); the driver reads a sample
+    spread over each Data layer's records first: sizes that differ where the layer does not
+    crop, or a record smaller than the crop, are one error line naming the record."""
+    from caffe_nets import lmdb_tiny
+    solver = lmdb_tiny(tmp_path, max_iter=2, snapshot=0)
+    net = tmp_path / "net.prototxt"
+    text = net.read_text()
+    train = str(tmp_path / "db_TRAIN")
+    import shutil
+    shutil.rmtree(train)
+    _mixed_db(train, {63: 10})  # the last record: the sample reaches it
+    from inq_layer.datasets.record_shapes import sampled_shapes
+    assert [i for i, _ in sampled_shapes(train, limit=5)] == [0, 15, 31, 47, 63]
+    assert sampled_shapes(train, limit=5)[-1][1] == (1, 10, 10)
+    args = ("--solver", solver, "--init-from-fillers", "--campaign", "1", "--out", str(tmp_path / "o"))
+    r = run_driver(*args, check=False)
+    assert_clean_error(r, f"layer 'data' reads {train}, whose record 63 is 1x10x10 but record 0 is 1x8x8: "
+                          f"Caffe cannot batch them (no crop_size makes them one size)")
+    net.write_text(text.replace("transform_param { scale: 0.00390625 }",
+                                "transform_param { scale: 0.00390625 crop_size: 8 }"))
+    run_driver(*args)  # cropped to 8x8: Caffe batches them
+    shutil.rmtree(train)
+    _mixed_db(train, {31: 6})
+    r = run_driver(*args[:-1], str(tmp_path / "o2"), check=False)
+    assert_clean_error(r, f"reads {train}, whose record 31 is 1x6x6, smaller than its crop_size 8")

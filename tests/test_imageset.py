@@ -60,7 +60,7 @@ def test_list_format_and_errors(tmp_path):
 def test_raw_datums_keys_bgr_and_rerun_identical(tmp_path, images):
     root, lst = images
     out = tmp_path / "db"
-    r = run_tool("imageset", "--root", str(root), "--list", str(lst), "--out", str(out))
+    r = run_tool("imageset", "--root", str(root), "--list", str(lst), "--out", str(out), "--mixed-sizes")
     assert "3 images" in r.stdout
     got = read_db(out)
     assert [k for k, _ in got] == ["00000000_red.png", "00000001_sub/noise one.png", "00000002_gray.png"]
@@ -70,7 +70,7 @@ def test_raw_datums_keys_bgr_and_rerun_identical(tmp_path, images):
     assert np.all(a[2] == 255) and np.all(a[:2] == 0)  # BGR: red is the last plane
     assert got[2][1].channels == 3 and got[2][1].height == 30  # grey files become 3 equal planes
     again = tmp_path / "db2"
-    run_tool("imageset", "--root", str(root), "--list", str(lst), "--out", str(again))
+    run_tool("imageset", "--root", str(root), "--list", str(lst), "--out", str(again), "--mixed-sizes")
     assert [(k, d.SerializeToString()) for k, d in read_db(again)] == [(k, d.SerializeToString()) for k, d in got]
 
 
@@ -79,13 +79,14 @@ def test_resize_gray_encoded_shuffle(tmp_path, images):
     run_tool("imageset", "--root", str(root), "--list", str(lst), "--out", str(tmp_path / "g"), "--gray",
              "--resize", "5", "7")
     assert all((d.channels, d.height, d.width) == (1, 5, 7) for _, d in read_db(tmp_path / "g"))
-    run_tool("imageset", "--root", str(root), "--list", str(lst), "--out", str(tmp_path / "e"), "--encoded")
+    run_tool("imageset", "--root", str(root), "--list", str(lst), "--out", str(tmp_path / "e"), "--encoded",
+             "--mixed-sizes")
     enc = read_db(tmp_path / "e")
     assert enc[0][1].encoded and enc[0][1].data == (root / "red.png").read_bytes()
     orders = []
     for seed in ("1", "1", "2"):
         run_tool("imageset", "--root", str(root), "--list", str(lst), "--out", str(tmp_path / "s"), "--shuffle",
-                 "--seed", seed)
+                 "--seed", seed, "--mixed-sizes")
         orders.append([k for k, _ in read_db(tmp_path / "s")])
     assert orders[0] == orders[1] and all(k.startswith(f"{i:08d}_") for i, k in enumerate(orders[0]))
     assert sorted(k[9:] for k in orders[0]) == sorted(k[9:] for k in orders[2])
@@ -94,12 +95,12 @@ def test_resize_gray_encoded_shuffle(tmp_path, images):
 def test_unreadable_images_are_named_and_left_out(tmp_path, images):
     root, lst = images
     lst.write_text(lst.read_text() + "broken.jpg 1\nmissing.jpg 0\n")
-    r = run_tool("imageset", "--root", str(root), "--list", str(lst), "--out", str(tmp_path / "db"))
+    r = run_tool("imageset", "--root", str(root), "--list", str(lst), "--out", str(tmp_path / "db"), "--mixed-sizes")
     warns = [ln for ln in r.stderr.splitlines() if ln.startswith("warning:")]
     assert len(warns) == 2 and "broken.jpg" in warns[0] and "missing.jpg" in warns[1]
     assert len(read_db(tmp_path / "db")) == 3
     r = run_tool("imageset", "--root", str(root), "--list", str(lst), "--out", str(tmp_path / "strict"),
-                 "--stop-on-error", check=False)
+                 "--stop-on-error", "--mixed-sizes", check=False)
     err = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
     assert r.returncode == 2 and len(err) == 1 and "broken.jpg" in err[0] and "Traceback" not in r.stderr
     assert not (tmp_path / "strict").exists() and not (tmp_path / "strict.partial").exists()
@@ -159,3 +160,20 @@ def test_a_list_starting_with_a_byte_order_mark_keeps_its_first_image(tmp_path):
     lst = tmp_path / "list.txt"
     lst.write_bytes(b"\xef\xbb\xbfa.png 0\nb.png 1\n")
     assert read_list(str(lst)) == [("a.png", 0), ("b.png", 1)]
+
+
+def test_images_of_two_sizes_need_resize_or_mixed_sizes(tmp_path, images):
+    """Without --resize, raw or encoded: refused at the first image whose size differs,
+    naming both, and nothing written (an older database at --out stays)."""
+    root, lst = images
+    out = tmp_path / "db"
+    run_tool("imageset", "--root", str(root), "--list", str(lst), "--out", str(out), "--resize", "4", "4")
+    before = read_db(out)
+    for extra in ([], ["--encoded"]):
+        r = run_tool("imageset", "--root", str(root), "--list", str(lst), "--out", str(out), *extra, check=False)
+        assert r.returncode == 2 and "Traceback" not in r.stderr
+        err = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+        assert err == [f"error: {root}/sub/noise one.png is 3x20x24 but {root}/red.png is 3x6x8: Caffe cannot "
+                       f"batch images of different sizes; give --resize HEIGHT WIDTH, or --mixed-sizes if the "
+                       f"net's data layer crops every image to one size; nothing was written"], r.stderr
+        assert [d.SerializeToString() for _, d in read_db(out)] == [d.SerializeToString() for _, d in before]

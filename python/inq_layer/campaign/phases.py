@@ -22,6 +22,7 @@ from ..caffe_edge import caffe_io
 from ..core import codes, passes
 from ..caffe_edge.probe import gpu_usable, try_solver
 from ..atomic import remove_stale_temps, scratch_file, written_by_path
+from ..datasets.record_shapes import check_record_shapes
 from ..caffe_edge.log_format import CaffeLog
 from ..errors import InqError
 from ..net.freezer import Freezer
@@ -172,6 +173,7 @@ class Campaign:
         for path in filter(None, [cfg.net_path, *cfg.param.test_net]):
             net = caffe_io.read_net(path)
             caffe_io.check_net_for_caffe(path, net, list(caffe.layer_type_list()))
+            check_record_shapes(path, net)
         opts = getattr(s, "options", None)
         self.act = (Activations(cfg, self.out, opts, len(s.phases()))
                     if opts is not None and opts.act_bits is not None else None)

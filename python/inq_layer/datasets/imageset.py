@@ -39,6 +39,7 @@ class Options:
     resize: tuple[int, int] | None = None  # (height, width), as convert_imageset's resize_height/width
     encoded: bool = False
     gray: bool = False
+    mixed_sizes: bool = False  # allow images of several sizes (a net that crops them all to one)
 
 
 def read_list(path: str) -> list[tuple[str, int]]:
@@ -66,8 +67,9 @@ def read_list(path: str) -> list[tuple[str, int]]:
     return out
 
 
-def encode_datum(opt: Options, name: str, label: int) -> bytes:
-    """The serialized Datum of one image (raises OSError/ValueError for a bad image)."""
+def encode_datum(opt: Options, name: str, label: int) -> tuple[bytes, tuple[int, int, int]]:
+    """The serialized Datum of one image and its channels, height and width as Caffe will
+    decode it (raises OSError/ValueError for a bad image)."""
     from PIL import Image
 
     from ..caffe_edge.caffe_io import pb2
@@ -76,9 +78,11 @@ def encode_datum(opt: Options, name: str, label: int) -> bytes:
     if opt.encoded and opt.resize is None:
         with open(path, "rb") as f:
             data = f.read()
-        Image.open(io.BytesIO(data)).verify()  # readable as an image
+        im = Image.open(io.BytesIO(data))
+        shape = (1 if im.mode in ("L", "1") else 3, im.height, im.width)
+        im.verify()  # readable as an image
         d.data, d.encoded = data, True
-        return d.SerializeToString()
+        return d.SerializeToString(), shape
     with Image.open(path) as im:
         mode = "L" if opt.gray else "RGB"
         if im.mode != mode:
@@ -86,25 +90,44 @@ def encode_datum(opt: Options, name: str, label: int) -> bytes:
         if opt.resize is not None:
             h, w = opt.resize
             im = im.resize((w, h), Image.BILINEAR)
+        shape = (1 if opt.gray else 3, im.height, im.width)
         if opt.encoded:
             buf = io.BytesIO()
             im.save(buf, format="JPEG", quality=95)
             d.data, d.encoded = buf.getvalue(), True
-            return d.SerializeToString()
+            return d.SerializeToString(), shape
         planes = [im] if opt.gray else im.split()[::-1]  # channel planes in BGR order: C x H x W
         d.channels, d.height, d.width = len(planes), im.height, im.width
         d.data = b"".join(p.tobytes() for p in planes)
-    return d.SerializeToString()
+    return d.SerializeToString(), shape
 
 
-def _work(args: tuple[Options, str, int]) -> tuple[bytes | None, str]:
+def _work(args: tuple[Options, str, int]) -> tuple[bytes | None, str, tuple[int, int, int] | None]:
     opt, name, label = args
     try:
-        return encode_datum(opt, name, label), ""
+        return *encode_datum(opt, name, label), ""
     except Exception as e:  # any decoder failure: report the file, go on
-        return None, f"{type(e).__name__}: {e}"
+        return None, None, f"{type(e).__name__}: {e}"
 
 
+
+
+def _dims(shape: tuple[int, int, int]) -> str:
+    return "x".join(map(str, shape))
+
+
+def _unreadable(opt: Options, name: str, err: str, stop: bool) -> None:
+    print(f"warning: {os.path.join(opt.root, name)}: cannot read ({err}); left out", file=sys.stderr)
+    if stop:
+        raise InqError(f"{os.path.join(opt.root, name)}: cannot read ({err}); nothing was written")
+
+
+def _mixed(opt: Options, this: tuple[str, tuple], first: tuple[str, tuple]) -> None:
+    """Caffe stacks a batch's images into one blob: images of two sizes break it."""
+    raise InqError(f"{os.path.join(opt.root, this[0])} is {_dims(this[1])} but {os.path.join(opt.root, first[0])} "
+                   f"is {_dims(first[1])}: Caffe cannot batch images of different sizes; give --resize HEIGHT "
+                   f"WIDTH, or --mixed-sizes if the net's data layer crops every image to one size; nothing "
+                   f"was written")
 
 
 def convert(opt: Options, items: list[tuple[str, int]], out: str, jobs: int = 0, stop_on_error: bool = False,
@@ -121,18 +144,24 @@ def convert(opt: Options, items: list[tuple[str, int]], out: str, jobs: int = 0,
         try:
             with ProcessPoolExecutor(jobs) as pool:
                 work = ((opt, n, lab) for n, lab in items)
-                for i, ((name, _), (data, err)) in enumerate(zip(items, pool.map(_work, work, chunksize=16))):
-                    if data is None:
-                        bad.append(name)
-                        print(f"warning: {os.path.join(opt.root, name)}: cannot read ({err}); left out",
-                              file=sys.stderr)
-                        if stop_on_error:
-                            raise InqError(f"{os.path.join(opt.root, name)}: cannot read ({err}); nothing was written")
-                    else:
-                        env.put(f"{i:08d}_{name}".encode(), data)
-                        written += 1
-                    if bar is not None:
-                        bar.update(1)
+                first = None  # (name, shape) of the first image written
+                try:
+                    for i, ((name, _), (data, shape, err)) in enumerate(
+                            zip(items, pool.map(_work, work, chunksize=16))):
+                        if data is None:
+                            bad.append(name)
+                            _unreadable(opt, name, err, stop_on_error)
+                        else:
+                            first = first or (name, shape)
+                            if shape != first[1] and not opt.mixed_sizes:
+                                _mixed(opt, (name, shape), first)
+                            env.put(f"{i:08d}_{name}".encode(), data)
+                            written += 1
+                        if bar is not None:
+                            bar.update(1)
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)  # not every image queued
+                    raise
         finally:
             env.close()
             if bar is not None:

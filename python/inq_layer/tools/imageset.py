@@ -3,7 +3,7 @@ of this build):
 
     python -m inq_layer.tools.imageset --root DIR --list LIST --out LMDB [--resize 256 256]
         [--shuffle --seed S] [--encoded] [--gray] [--backend lmdb|leveldb]
-        [--stop-on-error] [--jobs N]
+        [--mixed-sizes] [--stop-on-error] [--jobs N]
 
 What it writes and how: inq_layer.datasets.imageset.
 """
@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="seed of --shuffle (default 0)")
     ap.add_argument("--encoded", action="store_true", help="store the encoded image (JPEG when resized)")
     ap.add_argument("--gray", action="store_true", help="one grey channel")
+    ap.add_argument("--mixed-sizes", action="store_true",
+                    help="allow images of different sizes (without --resize; for a net whose data layer "
+                         "crops them all to one size)")
     ap.add_argument("--backend", choices=BACKENDS, default="lmdb", help="database kind (default lmdb)")
     ap.add_argument("--stop-on-error", action="store_true", help="stop at the first unreadable image")
     ap.add_argument("--jobs", type=int, default=0, help="decoding processes (default: one per core)")
@@ -49,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.shuffle:
         order = np.random.default_rng(a.seed).permutation(len(items))
         items = [items[i] for i in order]
-    opt = Options(a.root, tuple(a.resize) if a.resize else None, a.encoded, a.gray)
+    opt = Options(a.root, tuple(a.resize) if a.resize else None, a.encoded, a.gray, a.mixed_sizes)
     r = convert(opt, items, a.out, a.jobs, a.stop_on_error, backend=a.backend)
     print(f"wrote {a.out}: {r['written']:,} images ({len(r['bad'])} unreadable left out), "
           f"{r['rate']:.0f} images/s")
