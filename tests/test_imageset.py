@@ -177,3 +177,32 @@ def test_images_of_two_sizes_need_resize_or_mixed_sizes(tmp_path, images):
                        f"batch images of different sizes; give --resize HEIGHT WIDTH, or --mixed-sizes if the "
                        f"net's data layer crops every image to one size; nothing was written"], r.stderr
         assert [d.SerializeToString() for _, d in read_db(out)] == [d.SerializeToString() for _, d in before]
+
+
+def _limited(kbytes):
+    """preexec_fn: `ulimit -v kbytes` for the child."""
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (kbytes * 1024, kbytes * 1024))
+    return limit
+
+
+def test_under_an_address_space_limit_and_with_sizes_that_cannot_be_stored(tmp_path, images):
+    """ulimit -v 3000000: the database is written (LMDB maps what the limit allows); a
+    --resize whose records exceed protobuf's 2 GiB, or whose decoding cannot fit in the
+    memory left, is one error line before any work."""
+    root, lst = images
+    out = tmp_path / "db"
+    r = run_tool("imageset", "--root", str(root), "--list", str(lst), "--out", str(out), "--resize", "8", "8",
+                 "--jobs", "2", preexec_fn=_limited(3_000_000), check=False)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert len(read_db(out)) == 3
+    for size, limit, words in ((("100000", "100000"), None, "beyond the 2,147,418,111 a Datum (a protobuf message) can"),
+                               (("20000", "20000"), 3_000_000, "processes would need about")):
+        kw = {"preexec_fn": _limited(limit)} if limit else {}
+        r = run_tool("imageset", "--root", str(root), "--list", str(lst), "--out", str(tmp_path / "big"),
+                     "--resize", *size, "--jobs", "2", check=False, **kw)
+        err = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+        assert r.returncode == 2 and len(err) == 1 and words in err[0] and "Traceback" not in r.stderr, r.stderr[-2000:]
+        assert not (tmp_path / "big").exists()

@@ -20,6 +20,15 @@ if TYPE_CHECKING:  # annotations only: pycaffe is not imported at load time
 BACKENDS = ("lmdb", "leveldb")
 
 
+def map_size_allowed() -> int:
+    """The LMDB map to ask for: 1 TiB of address space (a sparse file holds only what is
+    written), or under an address-space limit (ulimit -v) half of it, which leaves the
+    rest to this process."""
+    import resource
+    soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+    return 1 << 40 if soft == resource.RLIM_INFINITY else max(1 << 20, min(1 << 40, soft // 2))
+
+
 class DatumWriter:
     """Puts records in batches into a new LMDB or LevelDB folder."""
 
@@ -27,9 +36,14 @@ class DatumWriter:
         if backend not in BACKENDS:
             raise InqError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
         self.backend, self.pending = backend, []
+        self.path = path
         if backend == "lmdb":
             import lmdb
-            self.db = lmdb.open(path, map_size=1 << 40, subdir=True)  # a sparse file: only what is written
+            self.map_size = map_size_allowed()
+            try:
+                self.db = lmdb.open(path, map_size=self.map_size, subdir=True)  # sparse: only what is written
+            except lmdb.Error as e:
+                raise InqError(f"{path}: LMDB cannot map {self.map_size:,} bytes here ({e})") from None
         else:
             import plyvel
             self.db = plyvel.DB(path, create_if_missing=True, error_if_exists=True)
@@ -41,9 +55,14 @@ class DatumWriter:
 
     def commit(self) -> None:
         if self.backend == "lmdb":
-            with self.db.begin(write=True) as txn:
-                for k, v in self.pending:
-                    txn.put(k, v)
+            import lmdb
+            try:
+                with self.db.begin(write=True) as txn:
+                    for k, v in self.pending:
+                        txn.put(k, v)
+            except lmdb.MapFullError:
+                raise InqError(f"{self.path}: the database outgrew the {self.map_size:,} bytes of address space "
+                               f"this process may map (ulimit -v); raise the limit") from None
         else:
             with self.db.write_batch() as wb:
                 for k, v in self.pending:

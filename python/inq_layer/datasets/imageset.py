@@ -112,6 +112,43 @@ def _work(args: tuple[Options, str, int]) -> tuple[bytes | None, str, tuple[int,
 
 
 
+RECORD_MAX = 2**31 - 1 - (1 << 16)  # protobuf's message limit, less a Datum's other fields
+
+
+def memory_available() -> int:
+    """Bytes this process can still use: the kernel's MemAvailable, or the address-space
+    limit (ulimit -v) when that is lower."""
+    import resource
+    avail = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+    limits = [v for v in (avail, None if soft == resource.RLIM_INFINITY else soft) if v]
+    return min(limits) if limits else 1 << 62
+
+
+def check_resize(opt: Options, jobs: int) -> None:
+    """Refuse up front a --resize whose records can never be stored (a Datum is a protobuf
+    message: under 2 GiB) or whose decoding cannot fit in memory (each process holds the
+    image, its planes and its record: about four copies)."""
+    if opt.resize is None:
+        return
+    h, w = opt.resize
+    record = (1 if opt.gray else 3) * h * w
+    if record > RECORD_MAX:
+        raise InqError(f"--resize {h} {w}: a record would hold {record:,} bytes, beyond the {RECORD_MAX:,} a "
+                       f"Datum (a protobuf message) can; nothing was written")
+    need, avail = 4 * record * max(1, jobs), memory_available()
+    if need > avail:
+        raise InqError(f"--resize {h} {w}: {max(1, jobs)} processes would need about {need:,} bytes, {avail:,} "
+                       f"are available; use fewer --jobs or a smaller size; nothing was written")
+
+
 def _dims(shape: tuple[int, int, int]) -> str:
     return "x".join(map(str, shape))
 
@@ -134,6 +171,7 @@ def convert(opt: Options, items: list[tuple[str, int]], out: str, jobs: int = 0,
             progress: bool = True, backend: str = "lmdb") -> dict:
     """Write the database; returns counts and the rate. Items go in the given order."""
     jobs = jobs or os.cpu_count() or 1
+    check_resize(opt, jobs)
     written, bad, t0 = 0, [], time.perf_counter()
     with replaced_dir(out) as tmp:
         env = DatumWriter(tmp, backend)
