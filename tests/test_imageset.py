@@ -198,7 +198,7 @@ def test_under_an_address_space_limit_and_with_sizes_that_cannot_be_stored(tmp_p
                  "--jobs", "2", preexec_fn=_limited(3_000_000), check=False)
     assert r.returncode == 0, r.stderr[-2000:]
     assert len(read_db(out)) == 3
-    for size, limit, words in ((("100000", "100000"), None, "beyond the 2,147,418,111 a Datum (a protobuf message) can"),
+    for size, limit, words in ((("100000", "100000"), None, "beyond the 2,147,418,111 a Datum (a protobuf"),
                                (("20000", "20000"), 3_000_000, "processes would need about")):
         kw = {"preexec_fn": _limited(limit)} if limit else {}
         r = run_tool("imageset", "--root", str(root), "--list", str(lst), "--out", str(tmp_path / "big"),
