@@ -164,6 +164,8 @@ EQUIVALENT.update({
         "equivalent: an empty blob then goes through the entropy coder, whose output (a table of 2^bits "
         "frequencies and a lane state) is longer than the packed form, which is chosen; a one-weight blob "
         "is packed either way for the same reason",
+    ("lock", "os.ftruncate(fd, 0)", "os.ftruncate(fd, 1)"):
+        "equivalent: the pid written next at offset 0 is at least one byte long and covers the byte kept",
     ("check", "if al in arrays and ai < len(arrays[al]):", "if al in arrays and ai <= len(arrays[al]):"):
         "equivalent: only blob 0 is ever checked (quantizable_blobs), and a layer is in the caffemodel's "
         "arrays only with at least one blob",
