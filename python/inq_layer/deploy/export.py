@@ -85,8 +85,12 @@ def load_model(inq_path: str, model_path: str, out: str) -> int:
                                f"{list(range(want)) or 'none'}: Caffe would not load the result")
             if want is None and got != list(range(len(got))):
                 raise InqError(f"{inq_path}: layer {ly.name!r} has blobs {got}, not 0..{len(got) - 1}")
-        caffe_io.check_stated_shapes(model_path, net, {n: [h.shape for h in sorted(hs, key=lambda h: h.index)]
-                                                       for n, hs in by_layer.items()}, inq_path)
+        # each layer's blobs by index, a shared one with its owner's shape (stored once, there)
+        shapes = {n: {h.index: h.shape for h in hs} for n, hs in by_layer.items()}
+        for (n, i), (ol, oi) in alias.items():
+            shapes.setdefault(n, {})[i] = shapes[ol][oi]
+        caffe_io.check_stated_shapes(model_path, net, {n: [s[i] for i in sorted(s)] for n, s in shapes.items()},
+                                     inq_path)
         check_fits_memory(sum(9 * h.count for h in heads), inq_path, f"{sum(h.count for h in heads):,} values")
 
     _, entries = deserialize(data, inq_path, check=fits_the_net)

@@ -1,0 +1,126 @@
+"""deploy/export.py as a library: export_model's sizes and lists, word for word, and each
+defect load_model refuses in a .inq that does not fit the net (files made with caffe_pb2
+and serialize alone; no Caffe net is built)."""
+import numpy as np
+import pytest
+
+from inq_layer.deploy.export import export_model, load_model, model_quantizers
+from inq_layer.deploy.inq_format import Entry, Quantizer, serialize
+from inq_layer.errors import InqError
+from inq_layer.options import QuantOptions
+
+W = np.array([[0.5, 0, -0.25, 0.25], [0.125, 0, 0, -0.5]], np.float32)  # 5-bit grid, n1 = -1; 3 of 8 at 0
+B = np.array([0.1, -0.3], np.float32)
+
+
+def _files(tmp_path, layers, blobs, extra=""):
+    """net.prototxt of InnerProduct layers ({name: param names}, 4 inputs, 2 outputs), an
+    optional quantizer after the input, and a caffemodel of `blobs`."""
+    from caffe.proto import caffe_pb2
+    from google.protobuf import text_format
+    from inq_layer.net.fixed_point_params import LAYER, MODULE, param_str
+    net = caffe_pb2.NetParameter(name="n")
+    ly = net.layer.add(name="data", type="Input", top=["data"])
+    ly.input_param.shape.add(dim=[1, 4])
+    if extra == "quantizer":
+        q = net.layer.add(name="data_q", type="Python", bottom=["data"], top=["data_q"])
+        q.python_param.module, q.python_param.layer = MODULE, LAYER
+        q.python_param.param_str = param_str(8, 5, True)
+    for name, shared in layers.items():
+        ly = net.layer.add(name=name, type="InnerProduct", bottom=["data_q" if extra else "data"], top=[name])
+        ly.inner_product_param.num_output = 2
+        for p in shared:
+            ly.param.add(name=p)
+    model = tmp_path / "net.prototxt"
+    model.write_text(text_format.MessageToString(net))
+    m = caffe_pb2.NetParameter()
+    for name, arrays in blobs.items():
+        ly = m.layer.add(name=name, type="InnerProduct")
+        for a in arrays:
+            ly.blobs.add(shape=caffe_pb2.BlobShape(dim=list(a.shape)), data=a.reshape(-1).tolist())
+    weights = tmp_path / "w.caffemodel"
+    weights.write_bytes(m.SerializeToString())
+    return str(model), str(weights)
+
+
+def test_export_reports_its_sizes_and_what_it_left_out(tmp_path):
+    model, weights = _files(tmp_path, {"a": ()}, {"a": [W, B], "head": [W]}, extra="quantizer")
+    out = str(tmp_path / "m.inq")
+    r = export_model(model, weights, QuantOptions(bits=5), out)
+    assert r["left_out"] == ["head"]
+    assert r["float_bytes"] == 4 * (8 + 2) and r["quantized_weights"] == 8 and r["quantized_float_bytes"] == 32
+    (ly,) = r["layers"]
+    assert ly["layer"] == "a" and ly["index"] == 0 and ly["count"] == 8 and ly["bits"] == 5
+    assert ly["sparsity"] == 0.375 and ly["bits_per_weight"] == 8 * ly["bytes"] / 8 and r["coded_bytes"] == ly["bytes"]
+    assert r["file_bytes"] == len(open(out, "rb").read())
+    assert model_quantizers(__import__("inq_layer.caffe_edge.caffe_io", fromlist=["x"]).read_net(model), model) \
+        == [Quantizer("data_q", 8, 5, True)]
+    back = str(tmp_path / "back.caffemodel")
+    assert load_model(out, model, back) == 2
+    from inq_layer.caffe_edge import caffe_io
+    got = caffe_io.model_arrays(caffe_io.read_caffemodel(back))
+    assert list(got) == ["a"] and np.array_equal(got["a"][0], W) and np.array_equal(got["a"][1], B)
+
+
+def test_a_blob_off_the_grid_is_named_with_its_first_bad_value(tmp_path):
+    bad = W.copy()
+    bad[0, 1] = 0.3
+    model, weights = _files(tmp_path, {"a": ()}, {"a": [bad, B]})
+    with pytest.raises(InqError) as e:
+        export_model(model, weights, QuantOptions(bits=5), str(tmp_path / "m.inq"))
+    assert str(e.value) == (f"{weights}: layer 'a' fails the check (1 weights off the 5-bit grid, e.g. "
+                            f"{float(np.float32(0.3))!r}); run the INQ campaign first")
+
+
+def test_shared_blobs_are_stored_once_and_given_back_to_each_layer(tmp_path):
+    layers = {"a": ("w", "ab"), "b": ("w", "bb")}
+    model, weights = _files(tmp_path, layers, {"a": [W, B], "b": [W, -B]})
+    out, back = str(tmp_path / "m.inq"), str(tmp_path / "back.caffemodel")
+    r = export_model(model, weights, QuantOptions(bits=5), out)
+    assert [(ly["layer"], ly["index"]) for ly in r["layers"]] == [("a", 0)]
+    assert load_model(out, model, back) == 3  # a's two blobs and b's bias; b's weights are a's
+    from inq_layer.caffe_edge import caffe_io
+    got = caffe_io.model_arrays(caffe_io.read_caffemodel(back))
+    assert np.array_equal(got["b"][0], W) and np.array_equal(got["b"][1], -B)
+
+
+def _inq(tmp_path, entries):
+    path = tmp_path / "x.inq"
+    path.write_bytes(serialize(entries, 5))
+    return str(path)
+
+
+@pytest.mark.parametrize("case", ["stranger", "twice", "missing", "gap", "unshared"])
+def test_load_names_each_way_a_file_does_not_fit_the_net(tmp_path, case):
+    shared = case == "unshared"
+    model, _ = _files(tmp_path, {"a": ("w", "ab") if shared else (), "b": ("w", "bb") if shared else ()}, {})
+    a = [Entry("a", 0, W, True, -1), Entry("a", 1, B, False)]
+    b = [Entry("b", 0, W, True, -1), Entry("b", 1, B, False)]
+    entries, msg = {
+        "stranger": (a + b + [Entry("c", 0, B, False)], "layer 'c' is not in {model}"),
+        "twice": (a + b + [Entry("a", 1, B, False)], "layer 'a' has blob 1 twice"),
+        "missing": (a + b[:1], "layer 'b' has blobs [0], {model} gives it [0, 1]: Caffe would not load the result"),
+        "gap": (a + [b[1]], "layer 'b' has blobs [1], {model} gives it [0, 1]: Caffe would not load the result"),
+        "unshared": (b, "layer 'b' shares blob 0 with layer 'a', which the file lacks"),
+    }[case]
+    inq = _inq(tmp_path, entries)
+    with pytest.raises(InqError) as e:
+        load_model(inq, model, str(tmp_path / "back.caffemodel"))
+    assert str(e.value) == f"{inq}: " + msg.format(model=model)
+    assert not (tmp_path / "back.caffemodel").exists()
+
+
+def test_a_layer_of_unknown_blob_count_must_number_its_blobs_from_0(tmp_path):
+    """A Python layer with blobs: any count, but 0..n-1."""
+    from caffe.proto import caffe_pb2
+    from google.protobuf import text_format
+    net = caffe_pb2.NetParameter(name="n")
+    net.layer.add(name="p", type="Python", top=["p"])
+    model = tmp_path / "net.prototxt"
+    model.write_text(text_format.MessageToString(net))
+    ok = _inq(tmp_path, [Entry("p", 0, B, False), Entry("p", 1, B, False)])
+    assert load_model(ok, str(model), str(tmp_path / "back.caffemodel")) == 2
+    inq = _inq(tmp_path, [Entry("p", 0, B, False), Entry("p", 2, B, False)])
+    with pytest.raises(InqError) as e:
+        load_model(inq, str(model), str(tmp_path / "back2.caffemodel"))
+    assert str(e.value) == f"{inq}: layer 'p' has blobs [0, 2], not 0..1"
