@@ -4,6 +4,7 @@ and serialize alone; no Caffe net is built)."""
 import numpy as np
 import pytest
 
+from inq_layer.caffe_edge import caffe_io
 from inq_layer.deploy.export import export_model, load_model, model_quantizers
 from inq_layer.deploy.inq_format import Entry, Quantizer, serialize
 from inq_layer.errors import InqError
@@ -53,11 +54,9 @@ def test_export_reports_its_sizes_and_what_it_left_out(tmp_path):
     assert ly["layer"] == "a" and ly["index"] == 0 and ly["count"] == 8 and ly["bits"] == 5
     assert ly["sparsity"] == 0.375 and ly["bits_per_weight"] == 8 * ly["bytes"] / 8 and r["coded_bytes"] == ly["bytes"]
     assert r["file_bytes"] == len(open(out, "rb").read())
-    assert model_quantizers(__import__("inq_layer.caffe_edge.caffe_io", fromlist=["x"]).read_net(model), model) \
-        == [Quantizer("data_q", 8, 5, True)]
+    assert model_quantizers(caffe_io.read_net(model), model) == [Quantizer("data_q", 8, 5, True)]
     back = str(tmp_path / "back.caffemodel")
     assert load_model(out, model, back) == 2
-    from inq_layer.caffe_edge import caffe_io
     got = caffe_io.model_arrays(caffe_io.read_caffemodel(back))
     assert list(got) == ["a"] and np.array_equal(got["a"][0], W) and np.array_equal(got["a"][1], B)
 
@@ -79,7 +78,6 @@ def test_shared_blobs_are_stored_once_and_given_back_to_each_layer(tmp_path):
     r = export_model(model, weights, QuantOptions(bits=5), out)
     assert [(ly["layer"], ly["index"]) for ly in r["layers"]] == [("a", 0)]
     assert load_model(out, model, back) == 3  # a's two blobs and b's bias; b's weights are a's
-    from inq_layer.caffe_edge import caffe_io
     got = caffe_io.model_arrays(caffe_io.read_caffemodel(back))
     assert np.array_equal(got["b"][0], W) and np.array_equal(got["b"][1], -B)
 
