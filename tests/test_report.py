@@ -66,3 +66,118 @@ def test_output_names_with_tex_specials_plot_and_a_failed_plot_fails_nothing(tmp
     write_reports(str(tmp_path / "."), rep)
     assert "warning: accuracy.png not drawn (ZeroDivisionError" in capsys.readouterr().err
     assert json.load(open(tmp_path / "report.json"))["bits"] == 4
+
+
+def _with_activations():
+    layer = {"frozen_fraction": 0.5, "n1": -1, "n2": -8, "count": 10}
+    ph = lambda p, a, sat: {"portion": p, "frozen_fraction": p,
+                            "layers": {"conv1": dict(layer, frozen_fraction=p, count=1000, zero_fraction=0.25, bits=6,
+                                                     n2=-6), "ip1": dict(layer, frozen_fraction=p)},
+                            "test_after_quantize": {"accuracy": a - 0.01, "loss": 0.2},
+                            "test_after_training": {"accuracy": a, "loss": 0.1}, "iterations": 5, "seconds": 1.0,
+                            "final_state": "phase1/x.inqstate.npz", "unfrozen_by_reselection": 0,
+                            "saturated": {"data_q": 0.0, "conv1_q": sat}}
+    return Record.from_json({"settings": {"campaign": ["0.5", "1"], "bits": 4, "rule": "paper",
+                                          "strategy": "random", "seed": 7, "quantize": "default",
+                                          "keep_momentum": False, "n1_rule": "max", "keep_zeros": True,
+                                          "layer_bits": "conv1=6", "act_bits": 8, "act_calibration": "mse",
+                                          "act_calibration_batches": 20, "act_from": "start"},
+                             "activations": {"data_q": {"blob": "data_q", "bits": 8, "f": 8, "signed": False},
+                                             "conv1_q": {"blob": "conv1_q", "bits": 8, "f": 3, "signed": True}},
+                             "test_float": {"accuracy": 0.9, "loss": 0.3},
+                             "phases": [ph(0.5, 0.91, 0.00125), ph(1.0, 0.92, 0.0025)],
+                             "final_model": "/x/final_inq.caffemodel", "init_from_fillers": False}, "campaign.json")
+
+
+def _pruning():
+    layer = {"frozen_fraction": 0.5, "n1": None, "n2": None, "count": 10, "pruned_fraction": 0.25}
+    ph = lambda p, a, pf: {"portion": p, "frozen_fraction": p,
+                       "layers": {"conv1": dict(layer, pruned_fraction=pf),
+                                  "ip|1": dict(layer, pruned_fraction=pf / 2)},
+                       "test_after_quantize": {"accuracy": a - 0.05}, "test_after_training": {"accuracy": a},
+                       "iterations": 7, "seconds": 12.25, "final_state": "x", "unfrozen_by_reselection": 0}
+    return Record.from_json({"settings": {"tool": "prune", "campaign": ["0.5", "1"], "quantize": "default", "seed": 3,
+                                          "sparsity": "0.8"},
+                             "test_float": {"accuracy": 0.9}, "phases": [ph(0.5, 0.88, 0.4), ph(1.0, 0.87, 0.8)],
+                             "final_model": "/p/final.caffemodel", "init_from_fillers": True}, "campaign.json")
+
+
+ACTIVATIONS_MD = (
+    '# INQ report: 4 bits, paper rule, random partition\n'
+    '\n'
+    'Settings: campaign [0.5, 1.0], seed 7, quantize default, n1_rule max, layer_bits conv1=6, keep_zeros True, '
+    'keep_momentum False\n'
+    '\n'
+    '| phase | portion | frozen | iterations | seconds | accuracy after quantize | loss after quantize '
+    '| accuracy after training | loss after training |\n'
+    '|---|---|---|---|---|---|---|---|---|\n'
+    '| float model | 0 | 0 |  |  | 0.9000 | 0.3000 |  |  |\n'
+    '| 1 | 0.5 | 0.5000 | 5 | 1.0 | 0.9000 | 0.2000 | 0.9100 | 0.1000 |\n'
+    '| 2 | 1 | 1.0000 | 5 | 1.0 | 0.9100 | 0.2000 | 0.9200 | 0.1000 |\n'
+    '\n'
+    'Final model: /x/final_inq.caffemodel\n'
+    'Check: passed\n'
+    '\n'
+    'Activations: 2 quantizers, 8 bits (mse calibration over 20 batches, in from the start); a value is q * 2^-f:\n'
+    '\n'
+    '| blob | bits | f | signed | saturated in the last test |\n'
+    '|---|---|---|---|---|\n'
+    '| data_q | 8 | 8 | False | 0.000000 |\n'
+    '| conv1_q | 8 | 3 | True | 0.002500 |\n'
+    '\n'
+    'Per layer after the last phase:\n'
+    '\n'
+    '| layer | weights | bits | frozen | zero | pruned | n1 | n2 |\n'
+    '|---|---|---|---|---|---|---|---|\n'
+    '| conv1 | 1,000 | 6 | 1.0000 | 0.2500 | 0.0000 | -1 | -6 |\n'
+    '| ip1 | 10 | 4 | 1.0000 | 0.0000 | 0.0000 | -1 | -8 |\n'
+)
+
+PRUNING_MD = (
+    '# Pruning report: sparsity 0.8\n'
+    '\n'
+    'Settings: campaign [0.5, 1.0], seed 3, quantize default\n'
+    '\n'
+    "Started from the net's fillers (--init-from-fillers): a smoke run, not a result.\n"
+    '\n'
+    '| step | step sparsity | frozen | iterations | seconds | accuracy after pruning | accuracy after training |\n'
+    '|---|---|---|---|---|---|---|\n'
+    '| float model | 0 | 0 |  |  | 0.9000 |  |\n'
+    '| 1 | 0.5 | 0.5000 | 7 | 12.2 | 0.8300 | 0.8800 |\n'
+    '| 2 | 1 | 1.0000 | 7 | 12.2 | 0.8200 | 0.8700 |\n'
+    '\n'
+    'Final model: /p/final.caffemodel\n'
+    'Target sparsity: NOT reached\n'
+    '\n'
+    'Sparsity per layer after each step:\n'
+    '\n'
+    '| step | conv1 | ip\\|1 |\n'
+    '|---|---|---|\n'
+    '| 1 | 0.4000 | 0.2000 |\n'
+    '| 2 | 0.8000 | 0.4000 |\n'
+)
+
+
+def test_report_md_word_for_word_with_activations_and_per_layer_bits():
+    """What report.md says of a campaign with activation quantizers and a layer at its own
+    bits, and of a pruning run from fillers that missed its target: line for line."""
+    assert markdown(build_report(_with_activations(), True)) == ACTIVATIONS_MD
+    assert markdown(build_report(_pruning(), False)) == PRUNING_MD
+
+
+def test_report_json_keeps_each_quantizer_as_the_last_phase_left_it():
+    rep = build_report(_with_activations(), True)
+    assert rep["activations"] == {"data_q": {"bits": 8, "f": 8, "signed": False, "saturated": 0.0},
+                                  "conv1_q": {"bits": 8, "f": 3, "signed": True, "saturated": 0.0025}}
+    assert rep["phases"][0]["activations"]["conv1_q"]["saturated"] == 0.00125
+    assert rep["act_bits"] == 8 and rep["layer_bits"] == "conv1=6" and rep["init_from_fillers"] is False
+    assert rep["test_float"] == {"accuracy": 0.9, "loss": 0.3} and rep["final_model"] == "/x/final_inq.caffemodel"
+    rec = record()
+    rec.test_float = None  # never tested: an empty object, and report.md says no tests ran
+    for p in rec.phases:
+        p.test_after_quantize.clear()
+        p.test_after_training.clear()
+    rep = build_report(rec, False)
+    assert rep["test_float"] == {} and rep["check_passed"] is False and "activations" not in rep
+    md = markdown(rep)
+    assert "No tests ran: the solver has no test net or its test_iter is 0.\n" in md and "Check: FAILED" in md
