@@ -296,6 +296,14 @@ def test_inq_infer_agrees_with_caffe_on_a_trained_campaign(trained, tmp_path):
     other.write_text(open(deploy).read().replace('\\"bits\\": 8', '\\"bits\\": 7', 1))
     assert_clean_error(run_tool("infer", "--model", str(other), "--inq", inq, "--data", db, check=False),
                        "does not match", "quantizers data_q differ")
+    from inq_layer.caffe_edge.caffe_io import read_net, write_text_proto
+    wider = read_net(deploy)  # every stated number alike, a larger input: ip1's fan-in differs
+    dims = wider.layer[0].input_param.shape[0].dim
+    dims[2], dims[3] = dims[2] + 2, dims[3] + 2
+    write_text_proto(str(tmp_path / "wider.prototxt"), wider)
+    for source in (["--inq", inq], ["--weights", final]):
+        assert_clean_error(run_tool("infer", "--model", str(tmp_path / "wider.prototxt"), *source, "--data", db,
+                                    check=False), "layer 'ip1' blob 0 has shape", "another input size")
     weight_only = str(tmp_path / "w.inq")  # exported from the net without quantizers
     run_tool("export", "--model", str(made / "net.prototxt"), "--weights", final, "--bits", "5",
              "--out", weight_only)

@@ -122,3 +122,51 @@ def test_a_layer_of_unknown_blob_count_must_number_its_blobs_from_0(tmp_path):
     with pytest.raises(InqError) as e:
         load_model(inq, str(model), str(tmp_path / "back2.caffemodel"))
     assert str(e.value) == f"{inq}: layer 'p' has blobs [0, 2], not 0..1"
+
+
+def _conv_net(tmp_path, side, name):
+    """Input 1x1xSIDExSIDE, conv1 3x3 (2 outputs), ip1 (2 outputs): ip1's fan-in is
+    2 * (SIDE - 2)^2, which the prototxt never states."""
+    path = tmp_path / name
+    path.write_text(
+        f'layer {{ name: "data" type: "Input" top: "data" input_param {{ shape {{ dim: 1 dim: 1 dim: {side} '
+        f'dim: {side} }} }} }}\n'
+        'layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1" '
+        'convolution_param { num_output: 2 kernel_size: 3 } }\n'
+        'layer { name: "ip1" type: "InnerProduct" bottom: "conv1" top: "ip1" inner_product_param { num_output: 2 } }\n')
+    return str(path)
+
+
+def test_shapes_are_compared_as_caffe_computes_them(tmp_path):
+    """Weights of the 8x8 net against a prototxt alike in every stated number but its input
+    (10x10): check, export and export --load refuse them, naming ip1 and both shapes."""
+    from caffe.proto import caffe_pb2
+    from inq_layer.deploy.check import check_model
+    small, large = _conv_net(tmp_path, 8, "small.prototxt"), _conv_net(tmp_path, 10, "large.prototxt")
+    rng = np.random.default_rng(0)
+    grid = lambda *s: (rng.choice([-1, 1], s) * 2.0 ** rng.integers(-6, -1, s)).astype(np.float32)  # noqa: E731
+    m = caffe_pb2.NetParameter()
+    for name, arrays in (("conv1", [grid(2, 1, 3, 3), np.zeros(2, np.float32)]),
+                         ("ip1", [grid(2, 72), np.zeros(2, np.float32)])):
+        ly = m.layer.add(name=name)
+        for a in arrays:
+            ly.blobs.add(shape=caffe_pb2.BlobShape(dim=list(a.shape)), data=a.reshape(-1).tolist())
+    weights = tmp_path / "w.caffemodel"
+    weights.write_bytes(m.SerializeToString())
+    opts = QuantOptions(bits=5)
+    assert all(r.violations == 0 for r in check_model(small, str(weights), opts))
+    msg = ("layer 'ip1' blob 0 has shape (2, 72), but Caffe makes it (2, 128) for {model} (from its input through "
+           "its layers): these weights belong to another net or another input size")
+    with pytest.raises(InqError) as e:
+        check_model(large, str(weights), opts)
+    assert str(e.value) == f"{weights}: " + msg.format(model=large)
+    with pytest.raises(InqError):
+        export_model(large, str(weights), opts, str(tmp_path / "large.inq"))
+    assert not (tmp_path / "large.inq").exists()
+    inq = str(tmp_path / "small.inq")
+    export_model(small, str(weights), opts, inq)
+    with pytest.raises(InqError) as e:
+        load_model(inq, large, str(tmp_path / "back.caffemodel"))
+    assert str(e.value) == f"{inq}: " + msg.format(model=large)
+    assert not (tmp_path / "back.caffemodel").exists()
+    assert load_model(inq, small, str(tmp_path / "back.caffemodel")) == 4

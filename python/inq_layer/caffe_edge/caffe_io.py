@@ -251,6 +251,31 @@ def _stated(ly) -> tuple[int, list[int], bool, int, bool] | None:
     return None
 
 
+def _caffe_shape_equal(stored: tuple, computed: tuple) -> bool:
+    """Caffe's Blob::ShapeEquals: the same dims, or a legacy 4-D blob (num, channels,
+    height, width) that equals the computed shape padded with leading 1s."""
+    stored, computed = tuple(stored), tuple(computed)
+    if stored == computed:
+        return True
+    return len(stored) == 4 and len(computed) <= 4 and stored == (1,) * (4 - len(computed)) + computed
+
+
+def check_computed_shapes(model_path: str, computed: dict[str, list[tuple]], shapes: dict[str, list[tuple]],
+                          source: str) -> None:
+    """Refuse blobs whose shapes differ from the ones Caffe computes for the net (probe.
+    param_shapes): Caffe's copy_from would abort on them (an input size, a stride or a crop
+    that changes a fully-connected layer's fan-in is invisible in the prototxt's numbers)."""
+    for name, blobs in shapes.items():
+        want = computed.get(name)
+        if want is None:
+            continue
+        for i, (got, w) in enumerate(zip(blobs, want)):
+            if not _caffe_shape_equal(got, w):
+                raise InqError(f"{source}: layer {name!r} blob {i} has shape {tuple(got)}, but Caffe makes it "
+                               f"{tuple(w)} for {model_path} (from its input through its layers): these "
+                               f"weights belong to another net or another input size")
+
+
 def check_stated_shapes(model_path: str, net: NetParameter, shapes: dict[str, list[tuple]], source: str) -> None:
     """Refuse weights whose shapes contradict what the net prototxt states (num_output,
     kernel size, bias): weights of another net, e.g. ip1 with 400 outputs under a 500-output

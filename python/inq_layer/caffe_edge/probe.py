@@ -8,6 +8,8 @@ Caffe's own reason.
 """
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 import sys
@@ -36,6 +38,22 @@ def run_child(code: str, *args: str) -> tuple[bool, str]:
     """Run `code` with pycaffe in a child; (True, "") or (False, Caffe's reason)."""
     r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
     return r.returncode == 0, ("" if r.returncode == 0 else caffe_reason(r.stderr, r.returncode))
+
+
+def param_shapes(net_path: str) -> dict[str, list[tuple[int, ...]]] | None:
+    """Every parameter blob's shape as Caffe computes it when it builds the TEST net of a
+    prototxt (from its input dims through every layer), built in a child: {layer: [shape,
+    ...]}; None when Caffe cannot build it here (a data source on another machine, ...)."""
+    code = ("import sys, json, caffe; caffe.set_mode_cpu(); n = caffe.Net(sys.argv[1], caffe.TEST); "
+            "print(json.dumps({k: [list(b.data.shape) for b in v] for k, v in n.params.items()}))")
+    r = subprocess.run([sys.executable, "-c", code, net_path], capture_output=True, text=True,
+                       env={**os.environ, "GLOG_minloglevel": "2"})
+    if r.returncode != 0:
+        return None
+    try:
+        return {k: [tuple(s) for s in v] for k, v in json.loads(r.stdout.strip().splitlines()[-1]).items()}
+    except (ValueError, IndexError):
+        return None
 
 
 def _mode(device: int | None) -> str:

@@ -1,5 +1,6 @@
 """Check that a model is INQ-quantized: every quantizable weight is 0 or +-2^k with
-n2 <= k <= n1, n1 from that blob's max |w|. Reads files with caffe_pb2 only.
+n2 <= k <= n1, n1 from that blob's max |w|. Reads files with caffe_pb2; the blobs'
+shapes are compared with the ones Caffe computes for the net (built in a child process).
 
 The command: python -m inq_layer.tools.check (tools/check.py).
 """
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..caffe_edge import caffe_io
+from ..caffe_edge import caffe_io, probe
 from ..errors import InqError
 from ..core.levels import n1_from_max, n2_from_n1
 from ..net.layer_bits import check_layer_bits, check_shared_bits
@@ -64,8 +65,11 @@ def check_model(model_path: str, weights_path: str, options: QuantOptions,
         arrays = caffe_io.model_arrays(caffe_io.read_caffemodel(weights_path))
     types = {ly.name: caffe_io.layer_type(ly) for ly in caffe_io.model_layers(net)
              if phase is None or caffe_io.in_phase(ly, phase)}
-    caffe_io.check_stated_shapes(model_path, net, {n: [a.shape for a in arrs] for n, arrs in arrays.items()},
-                                 weights_path)
+    shapes = {n: [a.shape for a in arrs] for n, arrs in arrays.items()}
+    caffe_io.check_stated_shapes(model_path, net, shapes, weights_path)
+    computed = probe.param_shapes(model_path)  # None where Caffe cannot build it here: stated shapes only
+    if computed is not None:
+        caffe_io.check_computed_shapes(model_path, computed, shapes, weights_path)
     missing = [n for n in quantizable_blobs([(n, t, 1) for n, t in types.items()]) if n[0] not in arrays]
     if missing:
         raise InqError(f"{weights_path}: has no weights for layer {missing[0][0]!r} of {model_path}"
