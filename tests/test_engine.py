@@ -287,6 +287,13 @@ def test_inq_infer_agrees_with_caffe_on_a_trained_campaign(trained, tmp_path):
     assert {"data_q", "conv1_q", "ip1"} <= set(index)
     q = np.load(tmp_path / "dump" / index["conv1_q"]["file"])
     assert q.shape[0] == 3 and q.dtype == np.int64 and q.min() >= 0 and q.max() <= 255
+    mine = tmp_path / "mine"  # a folder of the user's files is no --dump folder
+    mine.mkdir()
+    (mine / "conv1_q.npy").write_text("my file")
+    assert_clean_error(run_tool("infer", "--model", deploy, "--weights", final, "--data", db, "--dump", str(mine),
+                                check=False), f"--dump {mine}: holds files of no dump")
+    assert (mine / "conv1_q.npy").read_text() == "my file"
+    run_tool("infer", "--model", deploy, "--weights", final, "--data", db, "--dump", str(tmp_path / "dump"))
     inq = str(tmp_path / "model.inq")  # format 4: the weights and the quantizers in one file
     run_tool("export", "--model", deploy, "--weights", final, "--bits", "5", "--out", inq)
     pred_inq = tmp_path / "pred_inq.txt"

@@ -22,6 +22,7 @@ from .interpreter import ensure_main
 
 ensure_main(__name__)  # `python -m` with a Python that lacks numpy re-runs under build/venv
 
+import os
 import sys
 
 from ..atomic import write_text_atomic
@@ -73,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     kinds = tuple(t.strip() for t in a.float_layers.split(",") if t.strip())
     if any(t != "LRN" for t in kinds):
         raise InqError(f"--float-layers takes LRN only (the other layers run in integers), got {a.float_layers!r}")
+    if a.dump and os.path.isdir(a.dump) and os.listdir(a.dump) and not os.path.exists(os.path.join(a.dump,
+                                                                                                  "blobs.json")):
+        raise InqError(f"--dump {a.dump}: holds files of no dump (no blobs.json); give an empty or new folder "
+                       f"(nothing in it was changed)")
     from ..deploy.infer import infer, load
     m = load(a.model, a.weights, a.inq, kinds, act)
     if m.calibration:
