@@ -164,6 +164,9 @@ EQUIVALENT.update({
         "equivalent: an empty blob then goes through the entropy coder, whose output (a table of 2^bits "
         "frequencies and a lane state) is longer than the packed form, which is chosen; a one-weight blob "
         "is packed either way for the same reason",
+    ("check", "if al in arrays and ai < len(arrays[al]):", "if al in arrays or ai < len(arrays[al]):"):
+        "equivalent: a sharer reached here is a quantizable layer of the net, and one the caffemodel lacks "
+        "was refused above (no weights for it), so `al in arrays` always holds",
     ("lock", "os.ftruncate(fd, 0)", "os.ftruncate(fd, 1)"):
         "equivalent: the pid written next at offset 0 is at least one byte long and covers the byte kept",
     ("check", "if al in arrays and ai < len(arrays[al]):", "if al in arrays and ai <= len(arrays[al]):"):
@@ -188,7 +191,7 @@ def reason(mod: str, line: str, new: str) -> str | None:
     if any(new == line[:i] + "reshape(-2)" + line[i + 11:] for i in at) or \
             (at and new == line.replace("reshape(-1)", "reshape(-2)")):
         return _WHY_RESHAPE
-    if re.match(r"^\w+: [^=]*\|", line) and "&" not in line and new.replace("&", "|") == line:
+    if re.match(r"^[\w.]+: [^=]*\|", line) and "&" not in line and new.replace("&", "|") == line:
         return _WHY_ANNOTATION
     if line.startswith("_CHUNK = ") and new.startswith("_CHUNK = ") and "-" not in new and ">>" not in new:
         return _WHY_CHUNK  # a larger chunk (a chunk of 0 or below would not be equivalent)

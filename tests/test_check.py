@@ -107,6 +107,7 @@ def test_check_array_edges():
     n1, n2, exps, bad, first = check_array(np.array([np.inf, np.nan, 0], np.float32), 5)
     assert (n1, n2, exps, bad, first) == (None, None, [], 2, np.inf)
     assert check_array(np.array([4.0, 0, 2.0, -4.0], np.float32), 5)[:4] == (2, -5, [1, 2], 0)
+    assert check_array(np.array([-np.inf, np.nan], np.float32), 5)[:4] == (None, None, [], 2)  # nothing finite
 
 
 def _pb2_files(tmp_path, layers, blobs):
@@ -215,3 +216,22 @@ def test_non_ascii_names_on_an_ascii_terminal_are_escaped_not_fatal(tmp_path):
     r = run_tool("check", "--model", model, "--weights", weights, "--bits", "5", check=False, env=env)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.startswith("error: ") and "layer '\\xfcnter'" in r.stderr and len(r.stderr.splitlines()) == 1
+
+
+def test_the_phase_given_keeps_the_layers_of_that_net_only(tmp_path):
+    """A TEST-only layer with no weights in the caffemodel: the campaign's check (phase
+    TRAIN) passes; a check of the whole prototxt names it."""
+    import pytest
+    from caffe.proto import caffe_pb2
+    from google.protobuf import text_format
+    from inq_layer.deploy.check import check_model
+    from inq_layer.errors import InqError
+    from inq_layer.options import QuantOptions
+    w = [np.full((2, 4), 0.5, np.float32), np.zeros(2, np.float32)]
+    model, weights = _pb2_files(tmp_path, {"a": None, "aux": None}, {"a": w})
+    net = text_format.Parse(open(model).read(), caffe_pb2.NetParameter())
+    net.layer[2].include.add(phase=caffe_pb2.TEST)
+    open(model, "w").write(text_format.MessageToString(net))
+    assert [r.layer for r in check_model(model, weights, QuantOptions(bits=5), phase=caffe_pb2.TRAIN)] == ["a"]
+    with pytest.raises(InqError, match="has no weights for layer 'aux'"):
+        check_model(model, weights, QuantOptions(bits=5))
