@@ -6,5 +6,6 @@ from setuptools import Extension, setup
 KERNELS = ("writeback", "quantize_kernel", "shift_conv", "requantize")
 
 setup(ext_modules=[Extension(f"inq_layer.core._{k}", [f"python/inq_layer/core/{k}.c"],
+                             depends=["python/inq_layer/core/isa.h"],
                              extra_compile_args=["-O3", "-std=c99"], libraries=["m"], optional=True)
                    for k in KERNELS])

@@ -75,3 +75,34 @@ def write_without_quantizers(deploy, path) -> str:
     from inq_layer.net.act_placement import without_quantizers
     write_text_proto(str(path), without_quantizers(read_net(deploy)))
     return str(path)
+
+
+def pb2_files(tmp_path, layers, blobs, quantizer=False):
+    """net.prototxt of InnerProduct layers ({name: param names, () for none}, 4 inputs, 2
+    outputs each), with an 8-bit quantizer after the input when asked, and w.caffemodel
+    holding `blobs` ({layer: arrays}): written with caffe_pb2 alone, no Caffe net built."""
+    from caffe.proto import caffe_pb2
+    from google.protobuf import text_format
+    from inq_layer.net.fixed_point_params import LAYER, MODULE, param_str
+    net = caffe_pb2.NetParameter(name="n")
+    ly = net.layer.add(name="data", type="Input", top=["data"])
+    ly.input_param.shape.add(dim=[1, 4])
+    if quantizer:
+        q = net.layer.add(name="data_q", type="Python", bottom=["data"], top=["data_q"])
+        q.python_param.module, q.python_param.layer = MODULE, LAYER
+        q.python_param.param_str = param_str(8, 5, True)
+    for name, shared in layers.items():
+        ly = net.layer.add(name=name, type="InnerProduct", bottom=["data_q" if quantizer else "data"], top=[name])
+        ly.inner_product_param.num_output = 2
+        for p in shared:
+            ly.param.add(name=p)
+    model = tmp_path / "net.prototxt"
+    model.write_text(text_format.MessageToString(net))
+    m = caffe_pb2.NetParameter()
+    for name, arrays in blobs.items():
+        ly = m.layer.add(name=name, type="InnerProduct")
+        for a in arrays:
+            ly.blobs.add(shape=caffe_pb2.BlobShape(dim=list(a.shape)), data=a.reshape(-1).tolist())
+    weights = tmp_path / "w.caffemodel"
+    weights.write_bytes(m.SerializeToString())
+    return str(model), str(weights)

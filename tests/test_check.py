@@ -2,7 +2,7 @@ import os
 
 import numpy as np
 
-from caffe_nets import write_tiny
+from caffe_nets import pb2_files, write_tiny
 from driver_util import run_tool
 from inq_layer.deploy.check import check_array
 
@@ -110,41 +110,16 @@ def test_check_array_edges():
     assert check_array(np.array([-np.inf, np.nan], np.float32), 5)[:4] == (None, None, [], 2)  # nothing finite
 
 
-def _pb2_files(tmp_path, layers, blobs):
-    """A net prototxt of InnerProduct layers (name -> param names, None: not shared) and a
-    caffemodel holding `blobs` (name -> arrays), written with caffe_pb2 alone."""
-    from caffe.proto import caffe_pb2
-    from google.protobuf import text_format
-    net = caffe_pb2.NetParameter()
-    ly = net.layer.add(name="data", type="Input", top=["data"])
-    ly.input_param.shape.add(dim=[1, 4])
-    for name, shared in layers.items():
-        ly = net.layer.add(name=name, type="InnerProduct", bottom=["data"], top=[name])
-        ly.inner_product_param.num_output = 2
-        for p in shared or ():
-            ly.param.add(name=p)
-    model = tmp_path / "net.prototxt"
-    model.write_text(text_format.MessageToString(net))
-    m = caffe_pb2.NetParameter()
-    for name, arrays in blobs.items():
-        ly = m.layer.add(name=name, type="InnerProduct")
-        for a in arrays:
-            ly.blobs.add(shape=caffe_pb2.BlobShape(dim=list(a.shape)), data=a.reshape(-1).tolist())
-    weights = tmp_path / "w.caffemodel"
-    weights.write_bytes(m.SerializeToString())
-    return str(model), str(weights)
-
-
 def test_check_model_names_missing_weights_and_counts_the_rest(tmp_path):
     import pytest
     from inq_layer.deploy.check import check_model
     from inq_layer.errors import InqError
     from inq_layer.options import QuantOptions
     w = [np.full((2, 4), 0.5, np.float32), np.zeros(2, np.float32)]
-    layers = {n: None for n in ("a", "b", "c", "d")}
+    layers = {n: () for n in ("a", "b", "c", "d")}
     for present, missing, tail in ((["a", "b", "c"], "d", ""), (["a", "b"], "c", " (and 1 more)"),
                                    (["a"], "b", " (and 2 more)")):
-        model, weights = _pb2_files(tmp_path, layers, {n: w for n in present})
+        model, weights = pb2_files(tmp_path, layers, {n: w for n in present})
         with pytest.raises(InqError) as e:
             check_model(model, weights, QuantOptions(bits=5))
         assert str(e.value) == f"{weights}: has no weights for layer {missing!r} of {model}{tail}"
@@ -160,18 +135,18 @@ def test_check_model_reports_a_shared_blob_once_and_its_copies_disagreeing(tmp_p
     other[1, 3] = 0.25
     b = np.zeros(2, np.float32)
     layers = {"a": ("shared_w", "a_b"), "b": ("shared_w", "b_b")}
-    model, weights = _pb2_files(tmp_path, layers, {"a": [w, b], "b": [w, b]})
+    model, weights = pb2_files(tmp_path, layers, {"a": [w, b], "b": [w, b]})
     rows = check_model(model, weights, QuantOptions(bits=5))
     assert [(r.layer, r.index, r.count, r.zeros, r.violations) for r in rows] == [("a", 0, 8, 3, 0)]
     assert passed(rows)
-    model, weights = _pb2_files(tmp_path, layers, {"a": [w, b], "b": [other, b]})
+    model, weights = pb2_files(tmp_path, layers, {"a": [w, b], "b": [other, b]})
     rows = check_model(model, weights, QuantOptions(bits=5))
     assert [(r.layer, r.violations) for r in rows] == [("a", 1)] and not passed(rows)
     assert verdict(rows) == "check FAILED: 1 blobs, 1 violations, sparsity 37.50% (3 of 8 weights are 0)"
     off = w.copy()
     off[0, 0] = 0.3  # off the grid in the blob itself, and a copy that differs elsewhere: both count
     other[0, 0] = 0.3
-    model, weights = _pb2_files(tmp_path, layers, {"a": [off, b], "b": [other, b]})
+    model, weights = pb2_files(tmp_path, layers, {"a": [off, b], "b": [other, b]})
     assert [(r.layer, r.violations) for r in check_model(model, weights, QuantOptions(bits=5))] == [("a", 2)]
 
 
@@ -198,7 +173,7 @@ def test_a_net_without_quantizable_layers_is_refused_by_name(tmp_path):
     from inq_layer.deploy.check import check_model
     from inq_layer.errors import InqError
     from inq_layer.options import QuantOptions
-    model, weights = _pb2_files(tmp_path, {}, {"other": [np.ones(2, np.float32)]})
+    model, weights = pb2_files(tmp_path, {}, {"other": [np.ones(2, np.float32)]})
     with pytest.raises(InqError) as e:
         check_model(model, weights, QuantOptions(bits=5))
     assert str(e.value) == f"{weights}: no quantizable layer of {model} has weights in it"
@@ -209,10 +184,10 @@ def test_non_ascii_names_on_an_ascii_terminal_are_escaped_not_fatal(tmp_path):
     c\\xf4t\\xe9; the command does its work and exits as it would anywhere."""
     env = {**os.environ, "PYTHONIOENCODING": "ascii"}
     w = [np.full((2, 4), 0.5, np.float32), np.zeros(2, np.float32)]
-    model, weights = _pb2_files(tmp_path, {"côté": None}, {"côté": w})
+    model, weights = pb2_files(tmp_path, {"côté": ()}, {"côté": w})
     r = run_tool("check", "--model", model, "--weights", weights, "--bits", "5", check=False, env=env)
     assert r.returncode == 0 and "c\\xf4t\\xe9" in r.stdout and "check passed" in r.stdout, r.stderr
-    model, weights = _pb2_files(tmp_path, {"côté": None, "ünter": None}, {"côté": w})
+    model, weights = pb2_files(tmp_path, {"côté": (), "ünter": ()}, {"côté": w})
     r = run_tool("check", "--model", model, "--weights", weights, "--bits", "5", check=False, env=env)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.startswith("error: ") and "layer '\\xfcnter'" in r.stderr and len(r.stderr.splitlines()) == 1
@@ -228,7 +203,7 @@ def test_the_phase_given_keeps_the_layers_of_that_net_only(tmp_path):
     from inq_layer.errors import InqError
     from inq_layer.options import QuantOptions
     w = [np.full((2, 4), 0.5, np.float32), np.zeros(2, np.float32)]
-    model, weights = _pb2_files(tmp_path, {"a": None, "aux": None}, {"a": w})
+    model, weights = pb2_files(tmp_path, {"a": (), "aux": ()}, {"a": w})
     net = text_format.Parse(open(model).read(), caffe_pb2.NetParameter())
     net.layer[2].include.add(phase=caffe_pb2.TEST)
     open(model, "w").write(text_format.MessageToString(net))

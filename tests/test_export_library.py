@@ -4,6 +4,7 @@ and serialize alone; no Caffe net is built)."""
 import numpy as np
 import pytest
 
+from caffe_nets import pb2_files
 from inq_layer.caffe_edge import caffe_io
 from inq_layer.deploy.export import export_model, load_model, model_quantizers
 from inq_layer.deploy.inq_format import Entry, Quantizer, serialize
@@ -14,38 +15,8 @@ W = np.array([[0.5, 0, -0.25, 0.25], [0.125, 0, 0, -0.5]], np.float32)  # 5-bit 
 B = np.array([0.1, -0.3], np.float32)
 
 
-def _files(tmp_path, layers, blobs, extra=""):
-    """net.prototxt of InnerProduct layers ({name: param names}, 4 inputs, 2 outputs), an
-    optional quantizer after the input, and a caffemodel of `blobs`."""
-    from caffe.proto import caffe_pb2
-    from google.protobuf import text_format
-    from inq_layer.net.fixed_point_params import LAYER, MODULE, param_str
-    net = caffe_pb2.NetParameter(name="n")
-    ly = net.layer.add(name="data", type="Input", top=["data"])
-    ly.input_param.shape.add(dim=[1, 4])
-    if extra == "quantizer":
-        q = net.layer.add(name="data_q", type="Python", bottom=["data"], top=["data_q"])
-        q.python_param.module, q.python_param.layer = MODULE, LAYER
-        q.python_param.param_str = param_str(8, 5, True)
-    for name, shared in layers.items():
-        ly = net.layer.add(name=name, type="InnerProduct", bottom=["data_q" if extra else "data"], top=[name])
-        ly.inner_product_param.num_output = 2
-        for p in shared:
-            ly.param.add(name=p)
-    model = tmp_path / "net.prototxt"
-    model.write_text(text_format.MessageToString(net))
-    m = caffe_pb2.NetParameter()
-    for name, arrays in blobs.items():
-        ly = m.layer.add(name=name, type="InnerProduct")
-        for a in arrays:
-            ly.blobs.add(shape=caffe_pb2.BlobShape(dim=list(a.shape)), data=a.reshape(-1).tolist())
-    weights = tmp_path / "w.caffemodel"
-    weights.write_bytes(m.SerializeToString())
-    return str(model), str(weights)
-
-
 def test_export_reports_its_sizes_and_what_it_left_out(tmp_path):
-    model, weights = _files(tmp_path, {"a": ()}, {"a": [W, B], "head": [W]}, extra="quantizer")
+    model, weights = pb2_files(tmp_path, {"a": ()}, {"a": [W, B], "head": [W]}, quantizer=True)
     out = str(tmp_path / "m.inq")
     r = export_model(model, weights, QuantOptions(bits=5), out)
     assert r["left_out"] == ["head"]
@@ -64,7 +35,7 @@ def test_export_reports_its_sizes_and_what_it_left_out(tmp_path):
 def test_a_blob_off_the_grid_is_named_with_its_first_bad_value(tmp_path):
     bad = W.copy()
     bad[0, 1] = 0.3
-    model, weights = _files(tmp_path, {"a": ()}, {"a": [bad, B]})
+    model, weights = pb2_files(tmp_path, {"a": ()}, {"a": [bad, B]})
     with pytest.raises(InqError) as e:
         export_model(model, weights, QuantOptions(bits=5), str(tmp_path / "m.inq"))
     assert str(e.value) == (f"{weights}: layer 'a' fails the check (1 weights off the 5-bit grid, e.g. "
@@ -73,7 +44,7 @@ def test_a_blob_off_the_grid_is_named_with_its_first_bad_value(tmp_path):
 
 def test_shared_blobs_are_stored_once_and_given_back_to_each_layer(tmp_path):
     layers = {"a": ("w", "ab"), "b": ("w", "bb")}
-    model, weights = _files(tmp_path, layers, {"a": [W, B], "b": [W, -B]})
+    model, weights = pb2_files(tmp_path, layers, {"a": [W, B], "b": [W, -B]})
     out, back = str(tmp_path / "m.inq"), str(tmp_path / "back.caffemodel")
     r = export_model(model, weights, QuantOptions(bits=5), out)
     assert [(ly["layer"], ly["index"]) for ly in r["layers"]] == [("a", 0)]
@@ -91,7 +62,7 @@ def _inq(tmp_path, entries):
 @pytest.mark.parametrize("case", ["stranger", "twice", "missing", "gap", "unshared"])
 def test_load_names_each_way_a_file_does_not_fit_the_net(tmp_path, case):
     shared = case == "unshared"
-    model, _ = _files(tmp_path, {"a": ("w", "ab") if shared else (), "b": ("w", "bb") if shared else ()}, {})
+    model, _ = pb2_files(tmp_path, {"a": ("w", "ab") if shared else (), "b": ("w", "bb") if shared else ()}, {})
     a = [Entry("a", 0, W, True, -1), Entry("a", 1, B, False)]
     b = [Entry("b", 0, W, True, -1), Entry("b", 1, B, False)]
     entries, msg = {

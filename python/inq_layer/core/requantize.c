@@ -7,6 +7,8 @@
    2^62 (below53: < 2^53). requantize.py's numpy path computes the same integers. */
 #include <stdint.h>
 
+#include "isa.h"
+
 #define INQ_REQUANTIZE_VERSION 4
 
 int inq_requantize_version(void) { return INQ_REQUANTIZE_VERSION; }
@@ -77,10 +79,9 @@ static inline int64_t round24_bits(int64_t y) {
     DEFINE_REQUANTIZE(i64_i64_##SUFFIX, int64_t, int64_t, TARGET)
 
 DEFINE_ALL(base, )
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
-#define X86 1
-DEFINE_ALL(avx2, __attribute__((target("avx2"))))
-DEFINE_ALL(avx512, __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))))
+#ifdef X86
+DEFINE_ALL(avx2, TARGET_AVX2)
+DEFINE_ALL(avx512, TARGET_AVX512)
 #endif
 
 /* The entry points run the widest instruction set this CPU has, or a narrower one that
@@ -89,15 +90,7 @@ DEFINE_ALL(avx512, __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl")))
 static int isa = -1;
 
 int inq_requantize_isa(int want) {
-#ifdef X86
-    __builtin_cpu_init();
-    int best = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") ? 2
-               : __builtin_cpu_supports("avx2") ? 1 : 0;
-#else
-    int best = 0;
-#endif
-    isa = want >= 0 && want < best ? want : best;
+    isa = inq_choose_isa(want);
     return isa;
 }
 

@@ -39,6 +39,18 @@ _lib = load()
 KERNEL = "compiled" if _lib is not None else "numpy"
 
 
+def _numpy_affine(x: np.ndarray, mul: np.ndarray | None, add: np.ndarray | None, relu: bool,
+                  rounded: bool) -> np.ndarray:
+    """What the kernel computes before its shift, in numpy: int64."""
+    y = np.asarray(x, np.int64)
+    if mul is not None:
+        shape = (1, -1) + (1,) * (y.ndim - 2)
+        y = y * mul.reshape(shape) + add.reshape(shape)
+    if rounded:
+        y = round_significant(y)
+    return np.maximum(y, 0) if relu else y
+
+
 def quantize(x: np.ndarray, f: int, bits: int, f_out: int, signed: bool, mul: np.ndarray | None = None,
              add: np.ndarray | None = None, relu: bool = False, rounded: bool = False,
              bound: int | None = None) -> np.ndarray:
@@ -49,15 +61,7 @@ def quantize(x: np.ndarray, f: int, bits: int, f_out: int, signed: bool, mul: np
     lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
     t = int_dtype(lo, hi)
     if _lib is None or x.ndim < 2 and mul is not None:
-        y = np.asarray(x, np.int64)
-        if mul is not None:
-            shape = (1, -1) + (1,) * (y.ndim - 2)
-            y = y * mul.reshape(shape) + add.reshape(shape)
-        if rounded:
-            y = round_significant(y)
-        if relu:
-            y = np.maximum(y, 0)
-        return requantize(y, f, bits, f_out, signed).astype(t, copy=False)
+        return requantize(_numpy_affine(x, mul, add, relu, rounded), f, bits, f_out, signed).astype(t, copy=False)
     src = np.ascontiguousarray(x, np.int64 if x.dtype == np.int64 else np.int32)
     out = np.empty(x.shape, np.int16 if t == np.int16 else np.int32)
     outer = x.shape[0] if x.ndim else 1
@@ -78,13 +82,7 @@ def affine(x: np.ndarray, mul: np.ndarray | None, add: np.ndarray | None, relu: 
     significant bits first with `rounded`, after max(., 0) with relu: int64, in one pass.
     `bound` as for quantize."""
     if _lib is None or x.ndim < 2 or x.dtype not in (np.int16, np.int32, np.int64):
-        y = np.asarray(x, np.int64)
-        if mul is not None:
-            shape = (1, -1) + (1,) * (y.ndim - 2)
-            y = y * mul.reshape(shape) + add.reshape(shape)
-        if rounded:
-            y = round_significant(y)
-        return np.maximum(y, 0) if relu else y
+        return _numpy_affine(x, mul, add, relu, rounded)
     src = np.ascontiguousarray(x)
     out = np.empty(x.shape, np.int64)
     inner = int(np.prod(x.shape[2:])) if x.ndim > 2 else 1

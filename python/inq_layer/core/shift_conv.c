@@ -12,6 +12,8 @@
    An inner product is this convolution with a 1x1 kernel over one "image" whose
    channels are the fan-in and whose width is the batch. */
 #include <stdint.h>
+
+#include "isa.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -195,10 +197,9 @@ typedef struct {
     DEFINE_CONV(i64_##SUFFIX, int64_t, uint64_t, int64_t, uint64_t, VEC, NV, TARGET)
 
 DEFINE_ALL(base, 16, NV_BASE, )
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
-#define X86 1
-DEFINE_ALL(avx2, 32, NV_AVX2, __attribute__((target("avx2"))))
-DEFINE_ALL(avx512, 64, NV_AVX512, __attribute__((target("avx512f,avx512bw"))))
+#ifdef X86
+DEFINE_ALL(avx2, 32, NV_AVX2, TARGET_AVX2)
+DEFINE_ALL(avx512, 64, NV_AVX512, TARGET_AVX512)
 #endif
 
 /* The entry points run the widest instruction set this CPU has, or a narrower one that
@@ -207,14 +208,7 @@ DEFINE_ALL(avx512, 64, NV_AVX512, __attribute__((target("avx512f,avx512bw"))))
 static int isa = -1;
 
 int inq_shift_conv_isa(int want) {
-#ifdef X86
-    __builtin_cpu_init();
-    int best = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512f") ? 2
-               : __builtin_cpu_supports("avx2") ? 1 : 0;
-#else
-    int best = 0;
-#endif
-    isa = want >= 0 && want < best ? want : best;
+    isa = inq_choose_isa(want);
     return isa;
 }
 
