@@ -69,7 +69,7 @@ def _huge_claim(tmp_path, rows: int, freq0: int) -> str:
 
 def test_export_load_checks_declared_shapes_before_decoding(tmp_path):
     model = tmp_path / "net.prototxt"
-    model.write_text(NET)
+    model.write_text(NET.replace("dim: 4", "dim: 32768"))  # fc's weights: 3 x 32768, as Caffe computes them
     out = str(tmp_path / "back.caffemodel")
     # 2^15 x 2^15 codes under a layer of 3 outputs: refused by the shape the net states
     r = run_tool("export", "--load", _huge_claim(tmp_path, 1 << 15, 1 << 15), "--model", str(model), "--out", out,
