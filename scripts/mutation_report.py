@@ -167,6 +167,25 @@ EQUIVALENT.update({
     ("check", "if al in arrays and ai < len(arrays[al]):", "if al in arrays or ai < len(arrays[al]):"):
         "equivalent: a sharer reached here is a quantizable layer of the net, and one the caffemodel lacks "
         "was refused above (no weights for it), so `al in arrays` always holds",
+    **{("inq_format", "normal = mag >= 0x800000", f"normal = mag {m}"):
+       "equivalent: 2^-126 (bits 0x800000) is a power of two either way, and the subnormal branch's frexp gives "
+       "it the same exponent, -126" for m in ("> 0x800000", ">= 8388609")},
+    **{("inq_format", "codes = np.where(mag == 0, 0, ((b >> 31).astype(np.int32) << (bits - 1)) | np.clip(m, 0, "
+        "127)).astype(np.uint8)", "codes = np.where(mag == 0, 0, ((b >> 31).astype(np.int32) << (bits - 1)) | "
+        f"np.clip(m, {c})).astype(np.uint8)"):
+       "equivalent: the codes are used only when every m lies in 1..2^(bits-2) (else the line after raises); "
+       "the clip only keeps a bad value's m inside uint8 until then" for c in ("0, 128", "1, 127")},
+    **{("inq_format", "mag = np.where(k >= -126, (np.clip(k, -126, 127) + 127).astype(np.uint32) << 23,",
+        f"mag = np.where(k >= -126, (np.clip(k, {c}) + 127).astype(np.uint32) << 23,"):
+       "equivalent: the normal branch is taken only for -126 <= k <= 127 (n1 above 127 is refused above); the "
+       "clip only keeps the other lanes' shift in range" for c in ("-126, 128", "-127, 127")},
+    ("inq_format", "np.uint32(1) << np.clip(k + 149, 0, 22).astype(np.uint32))",
+     "np.uint32(1) << np.clip(k + 149, 0, 23).astype(np.uint32))"):
+        "equivalent: the subnormal branch is taken only for k <= -127, k + 149 <= 22; the clip only keeps the "
+        "other lanes' shift in range",
+    ("export", '"bytes": e.nbytes, "sparsity": float(np.mean(e.array == 0)) if e.array.size else 0.0,',
+     '"bytes": e.nbytes, "sparsity": float(np.mean(e.array == 0)) if e.array.size else 1.0,'):
+        "equivalent: a coded entry has an n1, which only a blob with a nonzero weight has: never empty",
     ("lock", "os.ftruncate(fd, 0)", "os.ftruncate(fd, 1)"):
         "equivalent: the pid written next at offset 0 is at least one byte long and covers the byte kept",
     ("check", "if al in arrays and ai < len(arrays[al]):", "if al in arrays and ai <= len(arrays[al]):"):

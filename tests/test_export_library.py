@@ -59,7 +59,7 @@ def _inq(tmp_path, entries):
     return str(path)
 
 
-@pytest.mark.parametrize("case", ["stranger", "twice", "missing", "gap", "unshared"])
+@pytest.mark.parametrize("case", ["stranger", "twice", "missing", "gap", "absent", "blobless", "unshared"])
 def test_load_names_each_way_a_file_does_not_fit_the_net(tmp_path, case):
     shared = case == "unshared"
     model, _ = pb2_files(tmp_path, {"a": ("w", "ab") if shared else (), "b": ("w", "bb") if shared else ()}, {})
@@ -70,6 +70,9 @@ def test_load_names_each_way_a_file_does_not_fit_the_net(tmp_path, case):
         "twice": (a + b + [Entry("a", 1, B, False)], "layer 'a' has blob 1 twice"),
         "missing": (a + b[:1], "layer 'b' has blobs [0], {model} gives it [0, 1]: Caffe would not load the result"),
         "gap": (a + [b[1]], "layer 'b' has blobs [1], {model} gives it [0, 1]: Caffe would not load the result"),
+        "absent": (a, "layer 'b' has blobs none, {model} gives it [0, 1]: Caffe would not load the result"),
+        "blobless": (a + b + [Entry("data", 0, B, False)],
+                     "layer 'data' has blobs [0], {model} gives it none: Caffe would not load the result"),
         "unshared": (b, "layer 'b' shares blob 0 with layer 'a', which the file lacks"),
     }[case]
     inq = _inq(tmp_path, entries)
@@ -141,3 +144,34 @@ def test_shapes_are_compared_as_caffe_computes_them(tmp_path):
     assert str(e.value) == f"{inq}: " + msg.format(model=large)
     assert not (tmp_path / "back.caffemodel").exists()
     assert load_model(inq, small, str(tmp_path / "back.caffemodel")) == 4
+
+
+def test_a_one_weight_blob_counts_its_bits_per_weight(tmp_path):
+    """bits_per_weight is the blob's stored bits over its weights, one weight included."""
+    from caffe.proto import caffe_pb2
+    model = tmp_path / "one.prototxt"
+    model.write_text('layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 1 } } }\n'
+                     'layer { name: "a" type: "InnerProduct" bottom: "data" top: "a" '
+                     'inner_product_param { num_output: 1 bias_term: false } }\n')
+    m = caffe_pb2.NetParameter()
+    m.layer.add(name="a").blobs.add(shape=caffe_pb2.BlobShape(dim=[1, 1]), data=[0.5])
+    weights = tmp_path / "one.caffemodel"
+    weights.write_bytes(m.SerializeToString())
+    (ly,) = export_model(str(model), str(weights), QuantOptions(bits=5), str(tmp_path / "one.inq"))["layers"]
+    assert ly["count"] == 1 and ly["bits_per_weight"] == 8 * ly["bytes"]
+
+
+def test_load_refuses_a_folder_and_a_file_beyond_memory_by_name(tmp_path, monkeypatch):
+    from inq_layer import files
+    model, weights = pb2_files(tmp_path, {"a": ()}, {"a": [W, B]})
+    with pytest.raises(InqError) as e:
+        load_model(str(tmp_path), model, str(tmp_path / "back.caffemodel"))
+    assert str(e.value) == f"{tmp_path}: is a directory, expected a regular .inq file"
+    inq = str(tmp_path / "m.inq")
+    export_model(model, weights, QuantOptions(bits=5), inq)
+    monkeypatch.setattr(files, "available_memory", lambda: 9 * 10)  # 10 values decoded: 9 bytes each
+    assert load_model(inq, model, str(tmp_path / "back.caffemodel")) == 2
+    monkeypatch.setattr(files, "available_memory", lambda: 9 * 10 - 1)
+    with pytest.raises(InqError) as e:
+        load_model(inq, model, str(tmp_path / "back2.caffemodel"))
+    assert str(e.value).startswith(f"{inq}: 10 values would take 0.0 GiB to decode, more than the 0.0 GiB")

@@ -602,3 +602,11 @@ def test_a_grid_into_the_subnormals_is_written_and_read_back():
         decode_codes(np.array([2], np.uint8), -149, 3, "t")  # code 2: the grid's second power, 2^-150
     with pytest.raises(ValueError, match="is not 0 or"):
         encode_codes(np.array([3 * 2.0 ** -149], np.float32), -140, 8)  # a subnormal that is no power
+
+
+def test_zero_codes_under_a_grid_below_float32_decode_to_zeros():
+    """Only codes that stand for a power are checked against float32's range: a blob of
+    zeros under an n1 whose whole grid lies below 2^-149 decodes to zeros."""
+    got = decode_codes(np.zeros(3, np.uint8), -160, 3, "z")
+    assert got.tolist() == [0.0, 0.0, 0.0]
+    assert decode_codes(np.array([1, 0], np.uint8), -149, 3, "z").tolist() == [2.0 ** -149, 0.0]
