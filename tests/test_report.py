@@ -181,3 +181,109 @@ def test_report_json_keeps_each_quantizer_as_the_last_phase_left_it():
     assert rep["test_float"] == {} and rep["check_passed"] is False and "activations" not in rep
     md = markdown(rep)
     assert "No tests ran: the solver has no test net or its test_iter is 0.\n" in md and "Check: FAILED" in md
+
+
+def _drawn(monkeypatch, rep, tmp_path):
+    """The figure plot() draws for `rep`, kept open, and the PNG's size in pixels."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+    from inq_layer.campaign import report
+    kept = []
+    monkeypatch.setattr(plt, "close", lambda fig: kept.append(fig))
+    report.plot(rep, str(tmp_path / "a.png"))
+    return kept[0], Image.open(tmp_path / "a.png").size
+
+
+def test_the_plot_shows_each_accuracy_after_quantizing_and_retraining(monkeypatch, tmp_path):
+    rec = record()
+    for p in rec.phases:
+        p.test_after_training["acc$1"] = 0.5
+        p.test_after_quantize["acc$1"] = 0.4
+    fig, size = _drawn(monkeypatch, build_report(rec, True), tmp_path)
+    assert size == (600, 400)  # 6 x 4 inches at 100 dpi
+    (ax,) = fig.axes
+    assert ax.get_title() == "INQ 4 bits, reference rule" and ax.get_ylabel() == "test value"
+    assert ax.get_xlabel() == "accumulated portion quantized"
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "accuracy after quantizing", "accuracy after retraining", "accuracy float model",
+        r"acc\$1 after quantizing", r"acc\$1 after retraining"]  # names with "acc" only; no loss
+    assert legend.get_texts()[0].get_fontsize() == 7
+    lines = ax.get_lines()
+    assert list(lines[0].get_xdata()) == [0.5, 1.0] and list(lines[0].get_ydata()) == [0.9, 0.91]
+    assert list(lines[1].get_ydata()) == [0.91, 0.92] and list(lines[2].get_ydata()) == [0.9, 0.9]
+
+
+def test_the_plot_of_a_pruning_run_and_of_a_run_without_accuracy(monkeypatch, tmp_path):
+    fig, _ = _drawn(monkeypatch, build_report(_pruning(), True), tmp_path)
+    (ax,) = fig.axes
+    assert ax.get_title() == "pruning to 0.8" and ax.get_xlabel() == "step (fraction of the target sparsity)"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "accuracy after pruning", "accuracy after retraining", "accuracy float model"]
+    rec = record()
+    for m in [rec.test_float] + [p.test_after_quantize for p in rec.phases] + [p.test_after_training
+                                                                              for p in rec.phases]:
+        m["top5_error"] = m.pop("accuracy")
+    fig, _ = _drawn(monkeypatch, build_report(rec, True), tmp_path)
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
+        "loss after quantizing", "loss after retraining", "loss float model"]  # the first output alone
+
+
+def test_report_md_of_a_reference_run_without_tests_and_of_one_with_nan(tmp_path):
+    rec = record()
+    rec.test_float = None
+    for p in rec.phases:
+        p.test_after_quantize.clear()
+        p.test_after_training.clear()
+    assert markdown(build_report(rec, True)).splitlines()[4:9] == [
+        "No tests ran: the solver has no test net or its test_iter is 0.", "",
+        "| phase | portion | frozen | iterations | seconds | unfrozen by re-selection |",
+        "|---|---|---|---|---|---|", "| float model | 0 | 0 |  |  |  |"]
+    rec = record()
+    rec.phases[1].test_after_training["loss"] = float("nan")
+    md = markdown(build_report(rec, True)).splitlines()
+    assert md[4:6] == ["A test gave NaN (the net diverged there): report.json holds it as null.", ""]
+    assert md[10] == "| 2 | 1 | 1.0000 | 5 | 1.0 | 0.9100 | 0.2000 | 0.9200 | nan | 3 |"
+    rep = build_report(record(), True)
+    rep["phases"][0]["unfrozen_by_reselection"] = 0  # none unfrozen: 0, not an empty cell
+    assert markdown(rep).splitlines()[7].endswith("| 0.9100 | 0.1000 | 0 |")
+
+
+def test_report_md_picks_the_first_step_for_pruning_columns_and_the_last_phase_for_layers():
+    rep = build_report(_pruning(), True)
+    rep["phases"][1]["layers"] = dict(reversed(list(rep["phases"][1]["layers"].items())))  # another order
+    md = markdown(rep)
+    assert "Target sparsity: reached" in md and "| step | conv1 | ip\\|1 |" in md
+    rec = _with_activations()
+    three = build_report(rec, True)
+    three["phases"].append(dict(three["phases"][1], layers={"conv1": dict(three["phases"][1]["layers"]["conv1"],
+                                                                          zero_fraction=0.5)}))
+    assert "| conv1 | 1,000 | 6 | 1.0000 | 0.5000 | 0.0000 | -1 | -6 |" in markdown(three)
+
+
+def test_quantizers_no_phase_has_tested_yet_are_reported_without_saturation():
+    """Activations in an extra phase at the end that has not run: each quantizer with its
+    bits, f and signedness, and no saturation (report.md leaves the cell empty)."""
+    rec = _with_activations()
+    rec.phases = rec.phases[:0]
+    rep = build_report(rec, True)
+    assert rep["activations"] == {"data_q": {"bits": 8, "f": 8, "signed": False, "saturated": None},
+                                  "conv1_q": {"bits": 8, "f": 3, "signed": True, "saturated": None}}
+    md = markdown(rep)
+    assert "| data_q | 8 | 8 | False |  |" in md and "| conv1_q | 8 | 3 | True |  |" in md
+
+
+def test_write_reports_names_report_json_and_says_when_the_plot_fails(tmp_path, monkeypatch, capsys):
+    from inq_layer.campaign import report
+    from inq_layer.errors import InqError
+    bad = build_report(record(), True)
+    bad["phases"][0]["iterations"] = "five"
+    import pytest
+    with pytest.raises(InqError, match=f"^{tmp_path}/report.json phase 1: field 'iterations'"):
+        write_reports(str(tmp_path), bad)
+    monkeypatch.setattr(report, "plot", lambda *a: 1 / 0)
+    write_reports(str(tmp_path), build_report(record(), True))
+    assert capsys.readouterr().err == "warning: accuracy.png not drawn (ZeroDivisionError: division by zero)\n"
+    assert json.load(open(tmp_path / "report.json"))["phases"][1]["unfrozen_by_reselection"] == 3
