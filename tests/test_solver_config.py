@@ -95,3 +95,86 @@ def test_a_phase_logs_the_poly_rate_of_its_own_length(tmp_path):
     assert [it for it, _ in logged] == [0, 1, 2, 3, 4, 5]
     for it, lr in logged:
         assert np.isclose(lr, base * (1 - it / 6) ** 2, rtol=1e-5), (it, lr)
+
+
+def _solver(tmp_path, text):
+    (tmp_path / "net.prototxt").write_text('name: "n"\n')
+    path = tmp_path / "s.prototxt"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize("text, message", [
+    ('net: "net.prototxt"\nmax_iter: 0\n', "max_iter must be positive, got 0"),
+    ("max_iter: 3\n", "the solver names no net (set `net: \"...prototxt\"`)"),
+    ('net: "nope.prototxt"\nmax_iter: 3\n',
+     None),  # named in the next test
+    ('net: "net.prototxt"\nmax_iter: 3\nlr_policy: "cosine"\n',
+     "unknown lr_policy 'cosine'; use one of fixed, step, exp, inv, multistep, poly, sigmoid"),
+    ('net: "net.prototxt"\nmax_iter: 3\nlr_policy: "step"\ngamma: 0.5\n',
+     "lr_policy 'step' needs stepsize > 0, got 0"),
+    ('net: "net.prototxt"\nmax_iter: 3\nlr_policy: "sigmoid"\ngamma: 0.5\n',
+     "lr_policy 'sigmoid' needs stepsize > 0, got 0"),
+    ('net: "net.prototxt"\nmax_iter: 3\nlr_policy: "step"\nstepsize: 2\ngamma: -0.5\n',
+     "lr_policy 'step' needs gamma >= 0, got -0.5"),
+    *[(f'net: "net.prototxt"\nmax_iter: 3\nlr_policy: "{p}"\ngamma: -1\nstepsize: 1\n',
+       f"lr_policy '{p}' needs gamma >= 0, got -1") for p in ("exp", "inv", "multistep", "sigmoid")],
+    ('net: "net.prototxt"\nmax_iter: 3\nlr_policy: "fixed"\nsnapshot_format: HDF5\n',
+     "snapshot_format HDF5 is not supported (the INQ state is kept beside binary snapshots); remove the line "
+     "or use BINARYPROTO"),
+])
+def test_each_solver_defect_is_one_line_naming_the_file(tmp_path, text, message):
+    if message is None:
+        return
+    path = _solver(tmp_path, text)
+    with pytest.raises(InqError) as e:
+        load_solver(path)
+    assert str(e.value) == f"{path}: {message}"
+
+
+def test_what_each_policy_accepts_at_its_edges(tmp_path):
+    """stepsize 1 and gamma 0 are valid where a policy needs them; a policy that needs
+    neither takes any; a net given inline (net_param) needs no file."""
+    for text in ('lr_policy: "step"\nstepsize: 1\ngamma: 0\n', 'lr_policy: "fixed"\ngamma: -1\nstepsize: -1\n',
+                 'lr_policy: "poly"\ngamma: -1\n'):
+        assert load_solver(_solver(tmp_path, 'net: "net.prototxt"\nmax_iter: 1\n' + text)).max_iter == 1
+    cfg = load_solver(_solver(tmp_path, 'net_param { name: "inline" }\nmax_iter: 2\nlr_policy: "fixed"\n'))
+    assert cfg.net_path is None and cfg.max_iter == 2
+    cfg = load_solver(_solver(tmp_path, 'train_net: "net.prototxt"\nmax_iter: 2\nlr_policy: "fixed"\n'))
+    assert cfg.net_path == str(tmp_path / "net.prototxt")
+
+
+def test_a_missing_net_file_is_named_with_where_it_was_looked_for(tmp_path):
+    path = _solver(tmp_path, 'net: "nope.prototxt"\nmax_iter: 3\nlr_policy: "fixed"\n')
+    with pytest.raises(InqError) as e:
+        load_solver(path)
+    assert str(e.value) == (f"{path}: net file 'nope.prototxt' not found (relative to the working directory or "
+                            f"to the solver file)")
+    gone = _solver(tmp_path, f'net: "{tmp_path / "gone.prototxt"}"\nmax_iter: 3\nlr_policy: "fixed"\n')
+    with pytest.raises(InqError, match=f"net file '{tmp_path / 'gone.prototxt'}' not found"):
+        load_solver(gone)  # an absolute path that does not exist: named here, not by Caffe later
+    absolute = _solver(tmp_path, f'net: "{tmp_path / "net.prototxt"}"\ntest_net: "net.prototxt"\nmax_iter: 3\n'
+                               'lr_policy: "fixed"\n')
+    cfg = load_solver(absolute)
+    assert cfg.net_path == str(tmp_path / "net.prototxt") and list(cfg.param.test_net) == [cfg.net_path]
+
+
+def test_the_mode_and_each_test_nets_passes(tmp_path):
+    base = 'net: "net.prototxt"\nmax_iter: 3\nlr_policy: "fixed"\n'
+    assert load_solver(_solver(tmp_path, base + "solver_mode: GPU\n")).gpu is True
+    assert load_solver(_solver(tmp_path, base + "solver_mode: CPU\n")).gpu is False
+    assert load_solver(_solver(tmp_path, base)).gpu is True  # Caffe's default mode is GPU
+    cfg = load_solver(_solver(tmp_path, base + "test_iter: 4\ntest_iter: -2\n"))
+    assert cfg.test_iters() == [4, 0] and [cfg.test_iter_of(i) for i in range(3)] == [4, 0, 1]
+
+
+def test_the_phase_solver_caffe_runs(tmp_path):
+    """Caffe's own display, tests, snapshots and test at start are off (the driver does
+    them); everything else is the user's."""
+    from caffe.proto import caffe_pb2
+    from google.protobuf import text_format
+    cfg = load_solver(write_tiny(str(tmp_path)))
+    p = text_format.Parse(caffe_solver_text(cfg, "/out/inq", 42), caffe_pb2.SolverParameter())
+    assert (p.max_iter, p.display, p.test_interval, p.test_initialization, p.snapshot, p.snapshot_after_train,
+            p.snapshot_prefix) == (42, 0, 2**31 - 1, False, 0, False, "/out/inq")
+    assert p.base_lr == cfg.param.base_lr and p.momentum == cfg.param.momentum

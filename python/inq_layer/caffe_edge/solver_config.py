@@ -49,9 +49,9 @@ class SolverConfig:
 def _resolve(path: str, solver_path: str) -> str:
     """Caffe opens net paths relative to the working directory; also accept paths relative
     to the solver file, which is where users expect them to be."""
-    if os.path.isabs(path) or os.path.exists(path):
+    if os.path.exists(path):
         return os.path.abspath(path)
-    beside = os.path.join(os.path.dirname(os.path.abspath(solver_path)), path)
+    beside = os.path.join(os.path.dirname(os.path.abspath(solver_path)), path)  # an absolute path stays itself
     if os.path.exists(beside):
         return beside
     raise InqError(f"{solver_path}: net file {path!r} not found (relative to the working "
