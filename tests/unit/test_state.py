@@ -50,3 +50,80 @@ def test_snapshot_state_keeps_the_phase_time_and_reads_older_states(tmp_path):
     np.savez_compressed(buf, meta=np.array(json.dumps(meta)), **arrays)
     (tmp_path / "inq_iter_4.inqstate.npz").write_bytes(buf.getvalue())
     assert load_snapshot_state(path).seconds == 0.0 and load_snapshot_state(path).iteration == 4
+
+
+def _rewritten(path, **meta_changes):
+    """The state file at `path` written again with meta fields changed (None: removed)."""
+    import io
+    import json
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    for k, v in meta_changes.items():
+        meta.pop(k) if v is None else meta.__setitem__(k, v)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, meta=np.array(json.dumps(meta)), **arrays)
+    open(path, "wb").write(buf.getvalue())
+
+
+def test_the_state_file_holds_version_1_the_checksums_and_the_pruned_masks(tmp_path):
+    """What a state file holds, as later versions of the tool must read it: version 1, the
+    snapshot's two files by name and sha256, each blob's codes, and a pruned mask only for a
+    blob that has one."""
+    import hashlib
+    import json
+    from inq_layer.campaign.state import load_snapshot_state
+    (tmp_path / "m.caffemodel").write_bytes(b"model")
+    (tmp_path / "m.solverstate").write_bytes(b"state")
+    mask = np.array([[True, False, True], [False, False, True]])
+    blobs = [BlobState("ip", 0, -1, -8, np.full((2, 3), 0x3F00, np.uint16), mask, 4),
+             BlobState("fc", 0, -2, -9, np.full((2,), 0xFFFF, np.uint16))]
+    path = str(tmp_path / "m.inqstate.npz")
+    save_snapshot_state(path, SnapshotState(1, 7, blobs), str(tmp_path / "m.caffemodel"),
+                        str(tmp_path / "m.solverstate"))
+    with np.load(path) as z:
+        meta = json.loads(str(z["meta"]))
+        assert sorted(z.files) == ["codes_0", "codes_1", "meta", "pruned_0"]
+    assert meta["version"] == 1 and meta["seconds"] == 0.0 and meta["settings"] == {}
+    assert meta["files"] == {"caffemodel": {"name": "m.caffemodel", "sha256": hashlib.sha256(b"model").hexdigest()},
+                             "solverstate": {"name": "m.solverstate", "sha256": hashlib.sha256(b"state").hexdigest()}}
+    st = load_snapshot_state(path)
+    assert (st.phase, st.iteration) == (1, 7) and np.array_equal(st.blobs[0].pruned, mask)
+    assert st.blobs[1].pruned is None and st.blobs[0].bits == 4 and st.blobs[1].bits is None
+    fresh = SnapshotState(0, 0, [])
+    assert fresh.files == {} and fresh.settings == {} and fresh.seconds == 0.0
+    fresh.files["x"] = 1
+    assert SnapshotState(0, 0, []).files == {}  # each state its own dicts
+
+
+def test_each_damaged_state_is_one_line_naming_it(tmp_path):
+    import pytest
+    from inq_layer.campaign.state import load_snapshot_state
+    from inq_layer.errors import InqError
+    snap(tmp_path, 4)
+    path = str(tmp_path / "inq_iter_4.inqstate.npz")
+    _rewritten(path, version=2)
+    with pytest.raises(InqError) as e:
+        load_snapshot_state(path)
+    assert str(e.value) == f"{path}: INQ state version 2 is not 1"
+    _rewritten(path, version=None)
+    with pytest.raises(InqError) as e:
+        load_snapshot_state(path)
+    assert str(e.value) == f"{path}: INQ state version None is not 1"
+    snap(tmp_path, 4)
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["codes_0"] = np.array([object()], dtype=object)  # a pickled array: never unpickled
+    np.savez(path, **arrays)
+    with pytest.raises(InqError) as e:
+        load_snapshot_state(path)
+    assert str(e.value).startswith(f"{path}: damaged INQ state (") and "pickle" in str(e.value)
+    with pytest.raises(InqError) as e:
+        load_snapshot_state(str(tmp_path))
+    assert str(e.value) == f"{tmp_path}: is a directory, expected a regular INQ state file"
+    snap(tmp_path, 4)
+    (tmp_path / "inq_iter_4.solverstate").write_bytes(b"cut")
+    with pytest.raises(InqError) as e:
+        load_snapshot_state(path)
+    assert str(e.value) == f"{path}: its solverstate {tmp_path / 'inq_iter_4.solverstate'} is missing or changed"
+    assert load_snapshot_state(path, verify=False).iteration == 4
