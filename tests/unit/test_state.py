@@ -127,3 +127,33 @@ def test_each_damaged_state_is_one_line_naming_it(tmp_path):
         load_snapshot_state(path)
     assert str(e.value) == f"{path}: its solverstate {tmp_path / 'inq_iter_4.solverstate'} is missing or changed"
     assert load_snapshot_state(path, verify=False).iteration == 4
+
+
+def test_a_campaign_record_read_back_field_by_field():
+    """What campaign.json gives, and what a record without the optional fields defaults to;
+    a campaign that is not a list of portion strings is named."""
+    import pytest
+    from inq_layer.campaign.state import Record
+    from inq_layer.errors import InqError
+    bare = Record.from_json({"settings": {"campaign": ["0.5", "1"]}}, "c.json")
+    assert (bare.init_from_fillers, bare.test_float, bare.phases, bare.pending, bare.final_model,
+            bare.activations) == (False, None, [], None, None, None)
+    assert (Record({}).init_from_fillers, Record({}).pending, Record({}).final_model) == (False, None, None)
+    full = Record.from_json({"settings": {"campaign": ["1"]}, "init_from_fillers": True, "final_model": "/m",
+                             "test_float": {"accuracy": 0.5},
+                             "pending": {"test_after_quantize": {"accuracy": 0.25}},
+                             "phases": [{"portion": 1.0, "frozen_fraction": 1.0, "iterations": 3, "seconds": 1.0,
+                                         "test_after_quantize": {}, "test_after_training": {}, "layers": {},
+                                         "final_state": "phase1/x.inqstate.npz"}]}, "c.json")
+    assert full.init_from_fillers is True and full.final_model == "/m" and full.test_float == {"accuracy": 0.5}
+    assert len(full.phases) == 1 and full.phases[0].iterations == 3 and full.phases[0].unfrozen_by_reselection is None
+    assert full.pending.test_after_quantize == {"accuracy": 0.25} and full.pending.unfrozen_by_reselection is None
+    for campaign in ([], ["0.5", 1.0]):
+        with pytest.raises(InqError) as e:
+            Record.from_json({"settings": {"campaign": campaign}}, "c.json")
+        assert str(e.value) == (f"c.json: damaged campaign record: settings.campaign is {campaign!r}, not a list "
+                                f"of portions")
+    with pytest.raises(InqError, match=r"^c\.json: damaged campaign record: field 'campaign' is str"):
+        Record.from_json({"settings": {"campaign": "0.5,1"}}, "c.json")
+    with pytest.raises(InqError, match=r"^c\.json: damaged campaign record: no field 'settings'$"):
+        Record.from_json({}, "c.json")
