@@ -15,6 +15,7 @@ import subprocess
 import sys
 
 from ..errors import InqError
+from .caffe_io import check_computed_shapes, check_stated_shapes
 
 _FATAL = re.compile(r"^F\d{4,8} [\d:.]+\s+\d+ [^\]]*\] (.*)$")
 _GPU: dict[int, bool] = {}
@@ -54,6 +55,16 @@ def param_shapes(net_path: str) -> dict[str, list[tuple[int, ...]]] | None:
         return {k: [tuple(s) for s in v] for k, v in json.loads(r.stdout.strip().splitlines()[-1]).items()}
     except (ValueError, IndexError):
         return None
+
+
+def check_shapes(model_path: str, net, shapes: dict[str, list[tuple]], source: str) -> None:
+    """Refuse blobs (`shapes`: {layer: [shape, ...]} read from `source`) that contradict
+    what the prototxt states, then the shapes Caffe computes for it (where Caffe can build
+    it here; else the stated ones alone)."""
+    check_stated_shapes(model_path, net, shapes, source)
+    computed = param_shapes(model_path)
+    if computed is not None:
+        check_computed_shapes(model_path, computed, shapes, source)
 
 
 def _mode(device: int | None) -> str:

@@ -215,13 +215,17 @@ class Campaign:
         """The private folder of the solver files Caffe reads only by path."""
         return os.path.join(self.out, ".inq_scratch")
 
+    def _scratch_file(self, suffix: str, data: bytes):
+        """scratch_file in the private folder (made when missing)."""
+        os.makedirs(self._scratch(), exist_ok=True)
+        return scratch_file(self._scratch(), suffix, data)
+
     def _try_in_child(self) -> None:
         """Build the first phase's solver in a child process: what Caffe would abort on
         becomes one error line before any phase runs."""
         os.makedirs(self._phase_dir(0), exist_ok=True)
-        os.makedirs(self._scratch(), exist_ok=True)
         text = caffe_solver_text(self._cfg(0), os.path.join(self._phase_dir(0), "inq"), self.s.iters(self.cfg, 0))
-        with scratch_file(self._scratch(), ".prototxt", text.encode()) as path:
+        with self._scratch_file(".prototxt", text.encode()) as path:
             try_solver(path, self.cfg.path, self.device)
 
     def _phase_dir(self, k: int) -> str:
@@ -230,8 +234,7 @@ class Campaign:
     def _new_solver(self, k: int):
         os.makedirs(self._phase_dir(k), exist_ok=True)
         text = caffe_solver_text(self._cfg(k), os.path.join(self._phase_dir(k), "inq"), self.s.iters(self.cfg, k))
-        os.makedirs(self._scratch(), exist_ok=True)
-        with scratch_file(self._scratch(), ".prototxt", text.encode()) as path:
+        with self._scratch_file(".prototxt", text.encode()) as path:
             return self.caffe.get_solver(path)
 
     def _check_space(self, solver, folder: str, final: bool = False) -> None:
@@ -272,8 +275,7 @@ class Campaign:
             st.iter, st.current_step = 0, 0
         else:
             st.learned_net = model
-        os.makedirs(self._scratch(), exist_ok=True)
-        with scratch_file(self._scratch(), ".solverstate", st.SerializeToString()) as tmp:
+        with self._scratch_file(".solverstate", st.SerializeToString()) as tmp:
             solver.restore(tmp)
 
     # -- the campaign ---------------------------------------------------------------

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from ..atomic import replaced_dir
 from .datum_db import DatumWriter
+from .record_shapes import decoded_shape, dims
 from ..files import read_regular
 from ..errors import InqError
 
@@ -79,7 +80,7 @@ def encode_datum(opt: Options, name: str, label: int) -> tuple[bytes, tuple[int,
         with open(path, "rb") as f:
             data = f.read()
         im = Image.open(io.BytesIO(data))
-        shape = (1 if im.mode in ("L", "1") else 3, im.height, im.width)
+        shape = decoded_shape(im)
         im.verify()  # readable as an image
         d.data, d.encoded = data, True
         return d.SerializeToString(), shape
@@ -149,10 +150,6 @@ def check_resize(opt: Options, jobs: int) -> None:
                        f"are available; use fewer --jobs or a smaller size; nothing was written")
 
 
-def _dims(shape: tuple[int, int, int]) -> str:
-    return "x".join(map(str, shape))
-
-
 def _unreadable(opt: Options, name: str, err: str, stop: bool) -> None:
     print(f"warning: {os.path.join(opt.root, name)}: cannot read ({err}); left out", file=sys.stderr)
     if stop:
@@ -161,8 +158,8 @@ def _unreadable(opt: Options, name: str, err: str, stop: bool) -> None:
 
 def _mixed(opt: Options, this: tuple[str, tuple], first: tuple[str, tuple]) -> None:
     """Caffe stacks a batch's images into one blob: images of two sizes break it."""
-    raise InqError(f"{os.path.join(opt.root, this[0])} is {_dims(this[1])} but {os.path.join(opt.root, first[0])} "
-                   f"is {_dims(first[1])}: Caffe cannot batch images of different sizes; give --resize HEIGHT "
+    raise InqError(f"{os.path.join(opt.root, this[0])} is {dims(this[1])} but {os.path.join(opt.root, first[0])} "
+                   f"is {dims(first[1])}: Caffe cannot batch images of different sizes; give --resize HEIGHT "
                    f"WIDTH, or --mixed-sizes if the net's data layer crops every image to one size; nothing "
                    f"was written")
 

@@ -29,6 +29,17 @@ def _keys_and_reader(path: str):
     return None
 
 
+def decoded_shape(im) -> tuple[int, int, int]:
+    """Channels, height and width of an encoded image (a PIL image) as Caffe decodes it:
+    one channel for grey, else three."""
+    return (1 if im.mode in ("L", "1") else 3, im.height, im.width)
+
+
+def dims(shape: tuple[int, int, int]) -> str:
+    """A shape as Caffe's logs write it: 3x32x32."""
+    return "x".join(map(str, shape))
+
+
 def datum_shape(value: bytes) -> tuple[int, int, int]:
     """Channels, height and width of a serialized Datum (an encoded one from its image
     header, as Caffe decodes it: one channel for grey, else three)."""
@@ -36,8 +47,7 @@ def datum_shape(value: bytes) -> tuple[int, int, int]:
     d.ParseFromString(value)
     if d.encoded:
         from PIL import Image
-        im = Image.open(io.BytesIO(d.data))
-        return (1 if im.mode in ("L", "1") else 3, im.height, im.width)
+        return decoded_shape(Image.open(io.BytesIO(d.data)))
     return (d.channels, d.height, d.width)
 
 
@@ -56,10 +66,6 @@ def sampled_shapes(path: str, limit: int = SAMPLE) -> list[tuple[int, tuple[int,
         close()
 
 
-def _dims(shape: tuple[int, int, int]) -> str:
-    return "x".join(map(str, shape))
-
-
 def check_record_shapes(path: str, net) -> None:
     """Refuse a net whose Data layer (either phase) reads records Caffe cannot batch: of
     different sizes where the layer does not crop, of different channel counts, or
@@ -75,10 +81,10 @@ def check_record_shapes(path: str, net) -> None:
         first = shapes[0]
         for i, s in shapes[1:]:
             if s[0] != first[1][0] or (not crop and s != first[1]):
-                raise InqError(f"{where}, whose record {i} is {_dims(s)} but record {first[0]} is "
-                               f"{_dims(first[1])}: Caffe cannot batch them" + ("" if crop else
+                raise InqError(f"{where}, whose record {i} is {dims(s)} but record {first[0]} is "
+                               f"{dims(first[1])}: Caffe cannot batch them" + ("" if crop else
                                " (no crop_size makes them one size); rebuild it with imageset --resize"))
         small = next(((i, s) for i, s in shapes if crop and min(s[1], s[2]) < crop), None)
         if small is not None:
-            raise InqError(f"{where}, whose record {small[0]} is {_dims(small[1])}, smaller than its crop_size "
+            raise InqError(f"{where}, whose record {small[0]} is {dims(small[1])}, smaller than its crop_size "
                            f"{crop}")

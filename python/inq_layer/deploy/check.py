@@ -65,11 +65,7 @@ def check_model(model_path: str, weights_path: str, options: QuantOptions,
         arrays = caffe_io.model_arrays(caffe_io.read_caffemodel(weights_path))
     types = {ly.name: caffe_io.layer_type(ly) for ly in caffe_io.model_layers(net)
              if phase is None or caffe_io.in_phase(ly, phase)}
-    shapes = {n: [a.shape for a in arrs] for n, arrs in arrays.items()}
-    caffe_io.check_stated_shapes(model_path, net, shapes, weights_path)
-    computed = probe.param_shapes(model_path)  # None where Caffe cannot build it here: stated shapes only
-    if computed is not None:
-        caffe_io.check_computed_shapes(model_path, computed, shapes, weights_path)
+    probe.check_shapes(model_path, net, {n: [a.shape for a in arrs] for n, arrs in arrays.items()}, weights_path)
     missing = [n for n in quantizable_blobs([(n, t, 1) for n, t in types.items()]) if n[0] not in arrays]
     if missing:
         raise InqError(f"{weights_path}: has no weights for layer {missing[0][0]!r} of {model_path}"

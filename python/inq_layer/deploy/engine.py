@@ -49,9 +49,12 @@ class Value:
         """The value with its pending bias added (the rest still pending)."""
         if self.bias is None:
             return self
-        a = requantize.affine(self.q, np.full(self.bias.shape, 1 << self.guard, np.int64), self.bias,
-                              rounded=True, bound=self.bias_bound)
+        a = requantize.affine(self.q, self._bias_multiplier(), self.bias, rounded=True, bound=self.bias_bound)
         return Value(a, self.f + self.guard, self.bias_bound, self.scale, self.offset, self.relu)
+
+    def _bias_multiplier(self) -> np.ndarray:
+        """The bias add as a per-channel map: q * 2^guard + bias."""
+        return np.full(self.bias.shape, 1 << self.guard, np.int64)
 
     def folded(self) -> tuple[Value, np.ndarray | None, np.ndarray | None, int, int, bool]:
         """(v, m, c, k, bound, rounded): the value before its pending ReLU is
@@ -60,8 +63,7 @@ class Value:
         |v.q * m + c| <= bound."""
         if self.bias is not None and self.scale is None:
             plain = Value(self.q, self.f, self.bound)
-            return plain, np.full(self.bias.shape, 1 << self.guard, np.int64), self.bias, self.guard, \
-                self.bias_bound, True
+            return plain, self._bias_multiplier(), self.bias, self.guard, self.bias_bound, True
         v = self.biased()
         if v.scale is None:
             return v, None, None, 0, v.bound, False

@@ -60,7 +60,6 @@ def load_model(inq_path: str, model_path: str, out: str) -> int:
     net = caffe_io.read_net(model_path)
     types = {ly.name: caffe_io.layer_type(ly) for ly in caffe_io.model_layers(net)}
 
-    computed = probe.param_shapes(model_path)  # None where Caffe cannot build it here: stated shapes only
     stored = [(ly.name, i) for ly in caffe_io.model_layers(net) for i in range(len(ly.param))]
     _, alias = caffe_io.shared_in_prototxt(net, stored)
 
@@ -90,10 +89,7 @@ def load_model(inq_path: str, model_path: str, out: str) -> int:
         shapes = {n: {h.index: h.shape for h in hs} for n, hs in by_layer.items()}
         for (n, i), (ol, oi) in alias.items():
             shapes.setdefault(n, {})[i] = shapes[ol][oi]
-        listed = {n: [s[i] for i in sorted(s)] for n, s in shapes.items()}
-        caffe_io.check_stated_shapes(model_path, net, listed, inq_path)
-        if computed is not None:
-            caffe_io.check_computed_shapes(model_path, computed, listed, inq_path)
+        probe.check_shapes(model_path, net, {n: [s[i] for i in sorted(s)] for n, s in shapes.items()}, inq_path)
         check_fits_memory(sum(9 * h.count for h in heads), inq_path, f"{sum(h.count for h in heads):,} values")
 
     _, entries = deserialize(data, inq_path, check=fits_the_net)

@@ -86,11 +86,8 @@ def load(model_path: str, weights_path: str | None = None, inq_path: str | None 
         caffe_io.model_arrays(caffe_io.read_caffemodel(weights_path))
     source = inq_path or weights_path
     names = {ly.name for ly in net.layer}
-    shapes = {n: [a.shape for a in arrs] for n, arrs in weights.items() if n in names}
-    caffe_io.check_stated_shapes(model_path, net, shapes, source)
-    computed = probe.param_shapes(model_path)  # None where Caffe cannot build it here: stated shapes only
-    if computed is not None:
-        caffe_io.check_computed_shapes(model_path, computed, shapes, source)
+    probe.check_shapes(model_path, net, {n: [a.shape for a in arrs] for n, arrs in weights.items() if n in names},
+                       source)
     for ly in net.layer:
         if ly.type in ("Convolution", "InnerProduct", "BatchNorm", "Scale") and ly.name not in weights:
             raise InqError(f"{source}: has no weights for layer {ly.name!r} of {model_path}")
