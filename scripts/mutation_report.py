@@ -44,6 +44,10 @@ CAMPAIGN = {
     "report": ["tests/test_report.py", "tests/unit/test_report_file.py"],
     "lock": ["tests/unit/test_lock.py"],
     "solver_config": ["tests/test_solver_config.py"],
+    "phases": ["tests/test_campaign_promises.py", "tests/test_campaign.py", "tests/test_driver.py",
+               "tests/test_act_campaign.py", "tests/test_bad_input_driver.py"],
+    "inputs": ["tests/test_bad_input_driver.py", "tests/test_campaign_promises.py", "tests/test_driver.py"],
+    "atomic": ["tests/test_atomic.py", "tests/test_bad_input_driver.py", "tests/test_campaign_promises.py"],
 }
 MODULES = CORE + list(CAMPAIGN)
 DETECTED = {"ok_killed", "bad_timeout", "ok_suspicious"}  # a timeout is a mutant the tests stop
@@ -241,12 +245,14 @@ def tests_for(mod: str) -> list[str]:
 
 
 def source_path(mod: str) -> str:
-    """python/inq_layer/SUBPACKAGE/MOD.py, the library's module of that name: tools/ holds
+    """python/inq_layer/[SUBPACKAGE/]MOD.py, the library's module of that name: tools/ holds
     the commands (argparse and main), which share names with what they run."""
-    found = [p for p in glob.glob(os.path.join(ROOT, "python", "inq_layer", "*", f"{mod}.py"))
+    pkg = os.path.join(ROOT, "python", "inq_layer")
+    found = [p for p in glob.glob(os.path.join(pkg, f"{mod}.py")) + glob.glob(os.path.join(pkg, "*", f"{mod}.py"))
              if os.path.basename(os.path.dirname(p)) != "tools"]
     if len(found) != 1:
-        raise InqError(f"no single module {mod}.py under python/inq_layer/*/ outside tools/ (found {len(found)})")
+        raise InqError(f"no single module {mod}.py in python/inq_layer/ or a subpackage but tools/ "
+                       f"(found {len(found)})")
     return found[0]
 
 
