@@ -296,6 +296,27 @@ ACT_CHOICES = (("b5_a4_max", "b5_a4", "mse calibration against max (LeNet W5/A4)
                ("b5_a4_end", "b5_a4", "quantizers from the start against an extra phase at the end (LeNet W5/A4)"),
                ("b5", "b5_a8", "8-bit activations against float ones (LeNet W5)"),
                ("r5", "r5_a8", "8-bit activations against float ones (ResNet-8 W5)"))
+# The README's summary: (weights / activations, LeNet row, ResNet-8 row)
+ACT_README_ROWS = (("W5, float activations", "b5", "r5"), ("W5/A8", "b5_a8", "r5_a8"), ("W5/A4", "b5_a4", "r5_a4"),
+                   ("W2 mse, float activations (ResNet-8: conv1 and ip at 8 bits, `epoch`)", "b2_mse",
+                    "r2_mse_fl8_epoch"),
+                   ("W2 mse/A8 (ResNet-8: the same)", "b2_mse_a8", "r2_mse_fl8_epoch_a8"))
+# The README's advice: (choice, row a, row b, if within the seeds' spread, if a is better, if b is better)
+ACT_ADVICE = (
+    ("8 bits on W5 (LeNet)", "b5", "b5_a8", "costs nothing the seeds can tell: use `--act-bits 8`",
+     "costs accuracy: weigh it against the hardware", "use `--act-bits 8`"),
+    ("8 bits on W5 (ResNet-8)", "r5", "r5_a8", "costs nothing the seeds can tell: use `--act-bits 8`",
+     "costs accuracy: weigh it against the hardware", "use `--act-bits 8`"),
+    ("4 bits against 8 (LeNet W5)", "b5_a8", "b5_a4", "4 bits cost nothing the seeds can tell",
+     "use 8 bits unless the hardware needs 4", "4 bits"),
+    ("4 bits against 8 (ResNet-8 W5)", "r5_a8", "r5_a4", "4 bits cost nothing the seeds can tell",
+     "use 8 bits unless the hardware needs 4", "4 bits"),
+    ("Calibration (LeNet W5/A4, mse against max)", "b5_a4_max", "b5_a4", "either; mse is the default",
+     "use `--act-calibration max`", "keep `--act-calibration mse` (the default)"),
+    ("When the quantizers come in (LeNet W5/A4, from the start against an extra phase at the end)", "b5_a4_end",
+     "b5_a4", "either; `--act-from start` (the default) needs no extra phase", "use `--act-from end`",
+     "keep `--act-from start` (the default)"),
+)
 PRUNING_HOLDS = -0.5  # a pruning holds within this many points of float
 SIZE_GOAL = (50, -0.5)  # pruned 5-bit rows: this many times smaller than float32, within these points
 PER_PHASE = ("b5", "b3", "b3_mse", "b2", "b2_mse")

@@ -6,29 +6,12 @@ import statistics
 from inq_layer.atomic import write_text_atomic
 
 from . import plan as P
-from . import readme, render_resnet
+from . import readme, render_act, render_resnet
 from .figures import plots
 from .layout import DOC, driver_command, prune_command, rel
 from .plan import PRUNES, REGIMES, ROWS, SEEDS
-from .results import (bits_per_nonzero, change, goal, kept, ms, pruned, pruned_from, ratio, report, reports,
-                      spread, tried, verdict, zero_fraction, done, baseline)
-
-
-def desc(row: str) -> str:
-    return ROWS[row].description
-
-
-def table(rows: list[str]) -> list[str]:
-    out = ["| row | float % | INQ % | change (points) | INQ per seed | weights at 0 |", "|---|---|---|---|---|---|"]
-    for row in rows:
-        rs = reports(row)
-        if rs is None:
-            out.append(f"| {desc(row)} | pending ({done(row)}/3 seeds) | | | | |")
-            continue
-        out.append(f"| {desc(row)} | {ms([r.float_accuracy() for r in rs])} | {ms([r.accuracy() for r in rs])} | "
-                   f"{ms(change(row))} | " + ", ".join(f"{r.accuracy():.2f}" for r in rs)
-                   + f" | {100 * statistics.mean(zero_fraction(r) for r in rs):.1f} % |")
-    return out
+from .results import (bits_per_nonzero, change, desc, goal, kept, ms, pruned, pruned_from, ratio, report, reports,
+                      spread, table, tried, verdict, baseline)
 
 
 def phase_length_answer() -> list[str]:
@@ -196,27 +179,10 @@ def commands() -> list[str]:
     return L + ["```", ""]
 
 
-def activations(made: list[str]) -> list[str]:
-    """The fixed-point activation rows (--act-bits): tables, goals, the choices measured."""
-    L = ["", "## Low-precision activations (beyond the paper)", "",
-         "`--act-bits B`: the input of every quantized layer is B-bit fixed point (q * 2^-f, f chosen per blob "
-         "by calibration over 20 training batches), trained with from phase 1 unless the row says otherwise. "
-         "Each row's weights are those of the row without activations listed above it.", ""]
-    for net, rows in P.ACT_TABLES.items():
-        L += [f"{net}:", ""] + table(rows) + [""]
-    if "replication_activations.png" in made:
-        L += ["![change from float by activation bits](replication_activations.png)", ""]
-    L += [goal(g.row, g.limit, g.text) for g in P.ACT_GOALS]
-    for a, b, what in P.ACT_CHOICES:
-        v = verdict(a, b, what)
-        L.append(f"- {v}." if v else f"- {what}: pending.")
-    return L
-
-
 def write_doc() -> None:
-    """docs/REPLICATION.md, its plots, and the README's section of the 2-bit ResNet answer."""
+    """docs/REPLICATION.md, its plots, and the README's sections written from the runs."""
     write_text_atomic(DOC, doc_text(plots()))
-    readme.write_section()
+    readme.write_sections()
 
 
 def doc_text(made: list[str]) -> str:
@@ -276,7 +242,7 @@ def doc_text(made: list[str]) -> str:
           "running means and Scale gammas included, as the original code does.", ""]
     L += table(P.TABLES["bn"])
     L += render_resnet.section(made)
-    L += activations(made)
+    L += render_act.doc_section(made)
     L += ["", "## Pruning + INQ (the paper's Table 5 shape)", "",
           "Float LeNet pruned by magnitude with retraining (`python -m inq_layer.tools.prune`, each step "
           "retrained with the solver of the regime named in the row), then INQ with `--keep-zeros` "

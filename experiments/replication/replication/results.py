@@ -102,13 +102,20 @@ def ms(xs: list[float]) -> str:
     return f"{statistics.mean(xs):.2f} ± {sd:.2f}"
 
 
-def verdict(a: str, b: str, what: str) -> str | None:
-    """`b` against `a`, in points of accuracy change, and whether it exceeds the spread."""
+def difference(a: str, b: str) -> tuple[float, float] | None:
+    """`b`'s mean change from float minus `a`'s, and the larger of their seed spreads."""
     ca, cb = change(a), change(b)
     if ca is None or cb is None:
         return None
-    d = statistics.mean(cb) - statistics.mean(ca)
-    sd = max(statistics.stdev(ca), statistics.stdev(cb))
+    return statistics.mean(cb) - statistics.mean(ca), max(statistics.stdev(ca), statistics.stdev(cb))
+
+
+def verdict(a: str, b: str, what: str) -> str | None:
+    """`b` against `a`, in points of accuracy change, and whether it exceeds the spread."""
+    got = difference(a, b)
+    if got is None:
+        return None
+    d, sd = got
     return f"{what}: {d:+.2f} points ({'beyond' if abs(d) > sd else 'within'} the seed spread of {sd:.2f})"
 
 
@@ -131,3 +138,20 @@ def goal(row: str, limit: float, text: str) -> str:
         return f"- {text}: pending."
     m = statistics.mean(c)
     return f"- {text}: {m:+.2f} ± {statistics.stdev(c):.2f} points: {'met' if m >= limit else 'MISSED'}."
+
+
+def desc(row: str) -> str:
+    return ROWS[row].description
+
+
+def table(rows: list[str]) -> list[str]:
+    out = ["| row | float % | INQ % | change (points) | INQ per seed | weights at 0 |", "|---|---|---|---|---|---|"]
+    for row in rows:
+        rs = reports(row)
+        if rs is None:
+            out.append(f"| {desc(row)} | pending ({done(row)}/3 seeds) | | | | |")
+            continue
+        out.append(f"| {desc(row)} | {ms([r.float_accuracy() for r in rs])} | {ms([r.accuracy() for r in rs])} | "
+                   f"{ms(change(row))} | " + ", ".join(f"{r.accuracy():.2f}" for r in rs)
+                   + f" | {100 * statistics.mean(zero_fraction(r) for r in rs):.1f} % |")
+    return out

@@ -20,19 +20,38 @@ def test_committed_doc_is_what_the_kept_results_render():
     assert render.doc_text(figures.available()) == committed
 
 
-def test_readme_section_is_what_the_kept_results_render():
-    """The README's "2-bit ResNet: what to use" holds only numbers the kept runs give."""
+def test_readme_sections_are_what_the_kept_results_render():
+    """The README's sections written from the runs hold only numbers the kept runs give."""
     with open(readme.README) as f:
         committed = f.read()
-    assert readme.with_section(committed) == committed
-    assert readme.BEGIN + "\n## 2-bit ResNet: what to use\n" in committed
+    assert readme.with_sections(committed) == committed
+    assert readme.begin("2-bit ResNet") + "\n## 2-bit ResNet: what to use\n" in committed
+    assert readme.begin("activations") + "\nWhat the rows measured" in committed
 
 
-def test_readme_section_needs_its_markers():
+def test_readme_sections_need_their_markers():
+    b, e = readme.begin("activations"), readme.end("activations")
+    resnet = readme.begin("2-bit ResNet") + "\n" + readme.end("2-bit ResNet") + "\n"
     with pytest.raises(ValueError, match="needs one"):
-        readme.with_section("no markers here\n")
-    with pytest.raises(ValueError, match="needs one"):
-        readme.with_section(f"{readme.END}\n{readme.BEGIN}\n")
+        readme.with_sections("no markers here\n")
+    with pytest.raises(ValueError, match="activations"):
+        readme.with_sections(resnet + f"{e}\n{b}\n")
+    with pytest.raises(ValueError, match="activations"):
+        readme.with_sections(resnet + f"{b}\n{b}\n{e}\n")
+    assert readme.with_sections(resnet + f"{b}\n{e}\n").count("What to use:") == 1
+
+
+@pytest.mark.parametrize("d, sd, says", [(0.05, 0.16, "WITHIN"), (-0.15, 0.16, "WITHIN"), (-0.42, 0.16, "A"),
+                                         (3.89, 0.54, "B"), (0.16, 0.16, "WITHIN")])
+def test_activation_advice_follows_the_measured_difference(monkeypatch, d, sd, says):
+    from replication import render_act
+    monkeypatch.setattr(render_act.P, "ACT_ADVICE", (("choice", "x", "y", "WITHIN", "A", "B"),))
+    monkeypatch.setattr(render_act, "difference", lambda a, b: (d, sd) if (a, b) == ("x", "y") else None)
+    assert render_act.advice() == [f"- choice: {d:+.2f} points, "
+                                   f"{'within' if says == 'WITHIN' else 'beyond'} the seeds' spread of {sd:.2f}: "
+                                   f"{says}."]
+    monkeypatch.setattr(render_act, "difference", lambda a, b: None)
+    assert render_act.advice() == ["- choice: pending."]
 
 
 def test_every_reference_in_the_plan_exists():
