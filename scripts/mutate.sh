@@ -42,9 +42,14 @@ for m in "${mods[@]}"; do
     # to end, so a mutant that makes a loop endless would stop the run: `timeout` ends pytest
     # itself (the core's suite takes about 12 s).
     # mutmut's exit status: bit flags for survivors/timeouts; the report says what they are.
-    "$PY" -m mutmut run --paths-to-mutate "${src[0]}" --simple-output --no-progress \
-        --test-time-base 60 \
-        --runner "sh -c \"timeout -s KILL $limit env INQ_MUTATE=1 $PY -m pytest -x -q -p no:cacheprovider $tests || exit 1\""
+    runner="sh -c \"timeout -s KILL $limit env INQ_MUTATE=1 $PY -m pytest -x -q -p no:cacheprovider $tests || exit 1\""
+    "$PY" -m mutmut run --paths-to-mutate "${src[0]}" --simple-output --no-progress --test-time-base 60 \
+        --runner "$runner"
+    # A line whose text appears earlier in the module keeps the status its mutants had under
+    # older tests (mutmut's warm run looks lines up by text): run each such mutant by its id.
+    for id in $("$PY" scripts/mutation_report.py --stale "$m"); do
+        "$PY" -m mutmut run "$id" --simple-output --no-progress --test-time-base 60 --runner "$runner" > /dev/null
+    done
     # keep this module's counts and survivors; docs/MUTATION.md is written again each time
     "$PY" scripts/mutation_report.py --keep "$m" || true
 done

@@ -12,6 +12,7 @@ test can tell it from the original), or marked UNEXPLAINED, which means a test i
     scripts/mutation_report.py --keep MODULE      record MODULE from .mutmut-cache, then render
     scripts/mutation_report.py --current MODULE   exit 0 if MODULE's kept result is current
     scripts/mutation_report.py --tests MODULE     the test files MODULE's mutants run against
+    scripts/mutation_report.py --stale MODULE     ids of MODULE's survivors of older tests (mutate.sh reruns them)
     scripts/mutation_report.py --modules          every module, core first
 """
 from __future__ import annotations
@@ -260,25 +261,52 @@ def sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def measure(cache: str, mod: str, source: str, rev: str) -> dict:
-    """One module's counts and survivors from mutmut's cache, for its `source` (at commit `rev`)."""
+def _rows(cache: str, mod: str) -> list[tuple]:
+    """(pk, line text, line number, index, status, tested_against_hash) of `mod`'s mutants in mutmut's cache."""
     if not os.path.exists(cache):
         raise InqError(f"{cache}: no mutmut cache (run scripts/mutate.sh {mod} first)")
     filename = os.path.relpath(source_path(mod), ROOT)
-    src_lines = source.split("\n")
     rows = [r[1:] for r in sqlite3.connect(cache).execute(
-        "select s.filename, l.line, l.line_number, m.'index', m.status from mutant m "
+        "select s.filename, m.id, l.line, l.line_number, m.'index', m.status, m.tested_against_hash from mutant m "
         "join line l on m.line = l.id join sourcefile s on l.sourcefile = s.id").fetchall()
         if os.path.normpath(r[0]) == filename]
     if not rows:
         raise InqError(f"{cache}: no mutants of {filename} (run scripts/mutate.sh {mod} first)")
+    return rows
+
+
+def tests_hash() -> str:
+    """mutmut's hash of the test files (setup.cfg's tests_dir): a survivor counts only if it
+    survived these tests."""
+    from mutmut.cache import hash_of_tests
+    return hash_of_tests([os.path.join(ROOT, "tests")])
+
+
+def stale(cache: str, mod: str, source: str, tests: str) -> list[int]:
+    """The mutants of `mod`'s current lines that no test run has detected and that last ran
+    against other tests than `tests`. mutmut's warm run never tests them again when their
+    line's text appears earlier in the module too (it looks the line up by its text alone and
+    takes the first copy's status): mutate.sh runs each of them by its id."""
+    src_lines = source.split("\n")
+    return [pk for pk, line, number, _, status, tested in _rows(cache, mod)
+            if 0 <= number < len(src_lines) and src_lines[number] == line and status not in DETECTED
+            and tested != tests]
+
+
+def measure(cache: str, mod: str, source: str, rev: str, tests: str | None = None) -> dict:
+    """One module's counts and survivors from mutmut's cache, for its `source` (at commit
+    `rev`); with `tests` (tests_hash), a survivor of other tests counts as untested."""
+    filename = os.path.relpath(source_path(mod), ROOT)
+    src_lines = source.split("\n")
     counts: Counter = Counter()
     survivors = []
-    for line, number, index, status in rows:
+    for _, line, number, index, status, tested in _rows(cache, mod):
         if line not in src_lines:
             continue  # the cache remembers a line that the source no longer has
         if not (0 <= number < len(src_lines) and src_lines[number] == line):
             status = "untested"  # the line moved since this mutant ran: mutmut renumbers and reruns it
+        elif tests is not None and status not in DETECTED and tested != tests:
+            status = "untested"  # it survived tests that have changed since
         counts[status] += 1
         if status in DETECTED or status == "untested":
             continue
@@ -385,6 +413,8 @@ def main() -> int:
     ap.add_argument("--tests", metavar="MODULE", choices=MODULES, help="print the tests MODULE's mutants run")
     ap.add_argument("--modules", action="store_true", help="print every module, core first")
     ap.add_argument("--source", metavar="MODULE", choices=MODULES, help="print MODULE's source file")
+    ap.add_argument("--stale", metavar="MODULE", choices=MODULES,
+                    help="print the ids of MODULE's undetected mutants that ran against other tests")
     ap.add_argument("--cache", default=os.path.join(ROOT, ".mutmut-cache"))
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "MUTATION.md"))
     ap.add_argument("--rev", default="HEAD", help="the commit whose sources were mutated")
@@ -401,9 +431,13 @@ def main() -> int:
         if a.source:
             print(os.path.relpath(source_path(a.source), ROOT))
             return 0
+        if a.stale:
+            source = _git("show", f"{a.rev}:{os.path.relpath(source_path(a.stale), ROOT)}")
+            print(" ".join(map(str, stale(a.cache, a.stale, source, tests_hash()))))
+            return 0
         if a.keep:
             source = _git("show", f"{a.rev}:{os.path.relpath(source_path(a.keep), ROOT)}")
-            result = measure(a.cache, a.keep, source, _git("rev-parse", "--short", a.rev).strip())
+            result = measure(a.cache, a.keep, source, _git("rev-parse", "--short", a.rev).strip(), tests_hash())
             os.makedirs(KEPT, exist_ok=True)
             write_text_atomic(os.path.join(KEPT, f"{a.keep}.json"), json.dumps(result, indent=1) + "\n")
             if not is_current(result):

@@ -88,6 +88,29 @@ def test_measure_reads_one_module_from_mutmuts_cache(tree, tmp_path):
         mr.measure(str(cache), "quantize", SOURCE, "abc1234")
 
 
+def test_survivors_of_other_tests_are_untested_and_listed_for_a_rerun(tree, tmp_path):
+    """mutmut looks a line up by its text alone, so the second copy of a line keeps the status
+    it had under older tests: such a survivor does not count, and --stale names it for a rerun."""
+    source = "def f(a):\n    x = a + 1\n    x = a + 1\n    return x\n"
+    cache = tmp_path / "cache.sqlite"
+    db = sqlite3.connect(cache)
+    db.executescript("create table sourcefile (id integer primary key, filename text, hash text);"
+                     "create table line (id integer primary key, sourcefile integer, line text, line_number integer);"
+                     "create table mutant (id integer primary key, line integer, 'index' integer, "
+                     "tested_against_hash text, status text);")
+    db.execute("insert into sourcefile values (1, ?, '')", (os.path.relpath(mr.source_path("levels"), mr.ROOT),))
+    db.executemany("insert into line values (?, 1, '    x = a + 1', ?)", [(1, 1), (2, 2)])
+    db.executemany("insert into mutant values (?, ?, ?, ?, ?)", [
+        (7, 1, 0, "new", "ok_killed"), (8, 1, 1, "new", "bad_survived"),  # the first copy, tested now
+        (9, 2, 0, "old", "ok_killed"), (10, 2, 1, "old", "bad_survived"), (11, 2, 2, "", "untested")])
+    db.commit()
+    assert mr.stale(str(cache), "levels", source, "new") == [10, 11]
+    r = mr.measure(str(cache), "levels", source, "abc1234", "new")
+    assert r["counts"] == {"ok_killed": 2, "bad_survived": 1, "untested": 2}
+    assert [s["line"] for s in r["survivors"]] == [2]
+    assert mr.measure(str(cache), "levels", source, "abc1234")["counts"]["bad_survived"] == 2
+
+
 def test_every_reason_names_a_line_its_module_still_has():
     """A reason keyed on a line that left its module explains nothing: drop or move it."""
     lines = {}
