@@ -202,6 +202,12 @@ EQUIVALENT.update({
     ("check", "keys = quantizable_blobs([(n, t, 1) for n, t in types.items()], options.quantize)",
      "keys = quantizable_blobs([(n, t, 2) for n, t in types.items()], options.quantize)"):
         "equivalent: quantizable_blobs takes blob 0 of a layer with any blobs, 1 or 2 alike",
+    ("report", 'write_text_atomic(os.path.join(out, "report.json"), json.dumps(rep, indent=1, allow_nan=False))',
+     'write_text_atomic(os.path.join(out, "report.json"), json.dumps(rep, indent=1, allow_nan=True))'):
+        "equivalent: json_safe has already made every NaN and Inf null (tested), so allow_nan is never consulted",
+    ("report", 'write_text_atomic(os.path.join(out, "report.json"), json.dumps(rep, indent=1, allow_nan=False))',
+     'write_text_atomic(os.path.join(out, "report.json"), json.dumps(rep, indent=2, allow_nan=False))'):
+        "equivalent: the indentation of report.json's text; its JSON is the same",
     ("inq_format", "if n > len(payload) // 6:  # an entry takes at least kind, name length, index and ndim",
      "if n > len(payload) / 6:  # an entry takes at least kind, name length, index and ndim"):
         "equivalent: for a whole number n, n > x / 6 exactly when n > x // 6",

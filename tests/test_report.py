@@ -214,6 +214,8 @@ def test_the_plot_shows_each_accuracy_after_quantizing_and_retraining(monkeypatc
     lines = ax.get_lines()
     assert list(lines[0].get_xdata()) == [0.5, 1.0] and list(lines[0].get_ydata()) == [0.9, 0.91]
     assert list(lines[1].get_ydata()) == [0.91, 0.92] and list(lines[2].get_ydata()) == [0.9, 0.9]
+    assert [ln.get_linewidth() for ln in lines] == [1.5, 1.5, 0.8, 1.5, 1.5]  # the float line thin, gray
+    assert lines[2].get_color() == "gray"
 
 
 def test_the_plot_of_a_pruning_run_and_of_a_run_without_accuracy(monkeypatch, tmp_path):

@@ -34,6 +34,15 @@ def test_lr_schedule_matches_caffe(tmp_path, policy):
         assert np.isclose(lr_at(p, it), lr, rtol=1e-5), (policy, it)
 
 
+def test_lr_at_names_a_policy_it_cannot_compute():
+    """A SolverParameter built in code skips load_solver's check: lr_at names the policy."""
+    from caffe.proto import caffe_pb2
+    p = caffe_pb2.SolverParameter(lr_policy="cosine", base_lr=0.1)
+    with pytest.raises(InqError) as e:
+        lr_at(p, 3)
+    assert str(e.value) == "unknown lr_policy 'cosine'"
+
+
 def test_paths_resolved_and_caffe_copy(tmp_path):
     solver = write_tiny(str(tmp_path))
     text = open(solver).read().replace(str(tmp_path / "net.prototxt"), "net.prototxt")
