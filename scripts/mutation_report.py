@@ -202,6 +202,10 @@ EQUIVALENT.update({
     ("check", "keys = quantizable_blobs([(n, t, 1) for n, t in types.items()], options.quantize)",
      "keys = quantizable_blobs([(n, t, 2) for n, t in types.items()], options.quantize)"):
         "equivalent: quantizable_blobs takes blob 0 of a layer with any blobs, 1 or 2 alike",
+    ("state", "if i >= len(campaign) or abs(ph.portion - float(campaign[i])) > 1e-9:",
+     "if i >= len(campaign) or abs(ph.portion - float(campaign[i])) >= 1e-9:"):
+        "equivalent: a recorded portion is its campaign's (a difference of 0) or another decimal portion "
+        "(a difference far above 1e-9); exactly 1e-9 never occurs",
     ("report", 'write_text_atomic(os.path.join(out, "report.json"), json.dumps(rep, indent=1, allow_nan=False))',
      'write_text_atomic(os.path.join(out, "report.json"), json.dumps(rep, indent=1, allow_nan=True))'):
         "equivalent: json_safe has already made every NaN and Inf null (tested), so allow_nan is never consulted",

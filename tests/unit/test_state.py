@@ -133,7 +133,7 @@ def test_a_campaign_record_read_back_field_by_field():
     """What campaign.json gives, and what a record without the optional fields defaults to;
     a campaign that is not a list of portion strings is named."""
     import pytest
-    from inq_layer.campaign.state import Record
+    from inq_layer.campaign.state import Pending, Record
     from inq_layer.errors import InqError
     bare = Record.from_json({"settings": {"campaign": ["0.5", "1"]}}, "c.json")
     assert (bare.init_from_fillers, bare.test_float, bare.phases, bare.pending, bare.final_model,
@@ -157,3 +157,28 @@ def test_a_campaign_record_read_back_field_by_field():
         Record.from_json({"settings": {"campaign": "0.5,1"}}, "c.json")
     with pytest.raises(InqError, match=r"^c\.json: damaged campaign record: no field 'settings'$"):
         Record.from_json({}, "c.json")
+    assert Pending({}).unfrozen_by_reselection is None  # a resume whose record lost its pending part
+
+
+def _phase(portion, final_state="phase1/x.inqstate.npz"):
+    p = {"portion": portion, "frozen_fraction": 1.0, "iterations": 3, "seconds": 1.0, "test_after_quantize": {},
+         "test_after_training": {}, "layers": {}}
+    return p if final_state is None else {**p, "final_state": final_state}
+
+
+def test_a_damaged_phase_record_names_the_phase():
+    import pytest
+    from inq_layer.campaign.state import Record
+    from inq_layer.errors import InqError
+    settings = {"campaign": ["0.5", "1"]}
+    with pytest.raises(InqError) as e:
+        Record.from_json({"settings": settings, "phases": [_phase(0.5), _phase(1.0, None)]}, "c.json")
+    assert str(e.value) == "c.json: damaged campaign record, phase 2: no field 'final_state'"
+    with pytest.raises(InqError) as e:  # one phase more than the campaign has
+        Record.from_json({"settings": settings, "phases": [_phase(0.5), _phase(1.0), _phase(1.0)]}, "c.json")
+    assert str(e.value) == ("c.json: damaged campaign record, phase 3: portion 1 is not portion 3 of the campaign "
+                            "0.5,1 (a duplicated or foreign phase record)")
+    with pytest.raises(InqError) as e:
+        Record.from_json({"settings": settings, "phases": [_phase(0.75)]}, "c.json")
+    assert str(e.value).startswith("c.json: damaged campaign record, phase 1: portion 0.75 is not portion 1 of")
+    assert len(Record.from_json({"settings": settings, "phases": [_phase(0.5), _phase(1.0)]}, "c.json").phases) == 2
