@@ -41,7 +41,7 @@ CAMPAIGN = {
     "trainer": ["tests/test_campaign_promises.py", "tests/test_own_loop.py", "tests/test_frozen.py"],
     "check": ["tests/test_check.py", "tests/test_export_library.py", "tests/test_layer_bits.py"],
     "export": ["tests/test_export_library.py", "tests/test_export.py", "tests/test_bad_input_export.py"],
-    "prune": ["tests/test_prune.py"],
+    "prune": ["tests/unit/test_prune_settings.py", "tests/test_prune.py"],
     "report": ["tests/test_report.py", "tests/unit/test_report_file.py"],
     "lock": ["tests/unit/test_lock.py"],
     "solver_config": ["tests/test_solver_config.py"],

@@ -49,8 +49,8 @@ def test_prune_per_layer_targets(tmp_path):
 
 
 @pytest.mark.parametrize("args,words", [
-    (["--sparsity", "1.2"], "outside"),
-    (["--sparsity", "1"], "below 1"),
+    (["--sparsity", "1.2"], "--sparsity 1.2: must be in (0, 1)"),
+    (["--sparsity", "1"], "--sparsity 1: must be in (0, 1)"),
     (["--sparsity", "conv1=0.5,conv1=0.6"], "twice"),
     (["--sparsity", "conv9=0.5"], "conv9"),
     (["--sparsity", "bn1=0.5"], "'bn1', not a prunable layer"),  # refused before step 1 trains

@@ -15,13 +15,13 @@ The command: python -m inq_layer.tools.prune (tools/prune.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 from .phases import PhaseSettings
 from ..caffe_edge.log_format import CaffeLog
 from ..errors import InqError
-from ..core.partition import parse_portion, target_count
+from ..core.partition import target_count
 from ..net.quantize_net import net_layers, prune_net, summary
 from ..net.selection import quantizable_blobs
 
@@ -33,11 +33,12 @@ def parse_sparsity(text: str) -> Decimal | dict[str, Decimal]:
     """0.9, or conv1=0.6,ip1=0.95 (each in (0, 1))."""
     def one(v: str, where: str) -> Decimal:
         try:
-            d = parse_portion(v)
-        except ValueError as e:
-            raise InqError(f"--sparsity {where}{v}: {str(e).replace('portion ', '')}") from None
-        if d >= 1:
-            raise InqError(f"--sparsity {where}{v}: must be below 1 (a layer cannot lose every weight)")
+            d = Decimal(v)
+        except InvalidOperation:
+            raise InqError(f"--sparsity {where}{v}: not a decimal number") from None
+        if not d.is_finite() or not 0 < d < 1:
+            raise InqError(f"--sparsity {where}{v}: must be in (0, 1) (0 prunes nothing; a layer cannot lose "
+                           f"every weight)")
         return d
     if "=" not in text:
         return one(text.strip(), "")
