@@ -60,14 +60,20 @@ def test_only_modules_whose_source_is_unchanged_count(tree):
     assert not mr.is_current(mr.kept("n1_choice"))
 
 
-def test_measure_reads_one_module_from_mutmuts_cache(tree, tmp_path):
-    """Counts and survivors of one module's mutants; a mutant whose line moved is untested."""
-    cache = tmp_path / "cache.sqlite"
-    db = sqlite3.connect(cache)
+def _mutmut_cache(path) -> sqlite3.Connection:
+    """An empty database with the tables and columns of mutmut 2's .mutmut-cache that we read."""
+    db = sqlite3.connect(path)
     db.executescript("create table sourcefile (id integer primary key, filename text, hash text);"
                      "create table line (id integer primary key, sourcefile integer, line text, line_number integer);"
                      "create table mutant (id integer primary key, line integer, 'index' integer, "
                      "tested_against_hash text, status text);")
+    return db
+
+
+def test_measure_reads_one_module_from_mutmuts_cache(tree, tmp_path):
+    """Counts and survivors of one module's mutants; a mutant whose line moved is untested."""
+    cache = tmp_path / "cache.sqlite"
+    db = _mutmut_cache(cache)
     rel = os.path.relpath(mr.source_path("levels"), mr.ROOT)
     db.execute("insert into sourcefile values (1, ?, ''), (2, 'python/inq_layer/other.py', '')", (rel,))
     db.executemany("insert into line values (?, ?, ?, ?)", [
@@ -93,11 +99,7 @@ def test_survivors_of_other_tests_are_untested_and_listed_for_a_rerun(tree, tmp_
     it had under older tests: such a survivor does not count, and --stale names it for a rerun."""
     source = "def f(a):\n    x = a + 1\n    x = a + 1\n    return x\n"
     cache = tmp_path / "cache.sqlite"
-    db = sqlite3.connect(cache)
-    db.executescript("create table sourcefile (id integer primary key, filename text, hash text);"
-                     "create table line (id integer primary key, sourcefile integer, line text, line_number integer);"
-                     "create table mutant (id integer primary key, line integer, 'index' integer, "
-                     "tested_against_hash text, status text);")
+    db = _mutmut_cache(cache)
     db.execute("insert into sourcefile values (1, ?, '')", (os.path.relpath(mr.source_path("levels"), mr.ROOT),))
     db.executemany("insert into line values (?, 1, '    x = a + 1', ?)", [(1, 1), (2, 2)])
     db.executemany("insert into mutant values (?, ?, ?, ?, ?)", [
