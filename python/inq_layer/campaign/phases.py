@@ -338,9 +338,12 @@ class Campaign:
             f"warning: skipping snapshot {p}: {why}; resuming from an older one"))
         if snap is not None:
             state_path, st = snap
-            if st.settings and st.settings != self.s.record():
-                raise InqError(f"{state_path}: written by a campaign with other settings "
-                               f"({st.settings}); use another --out")
+            mine = self.s.record()
+            if st.settings and st.settings != mine:
+                other = ", ".join(f"{k} = {st.settings.get(k)!r}, not {mine.get(k)!r}"
+                                  for k in sorted(set(st.settings) | set(mine)) if st.settings.get(k) != mine.get(k))
+                raise InqError(f"{state_path}: written by a campaign with other settings ({other}); "
+                               f"use another --out")
             self._restore(solver, state_path)
             self._fast_forward(solver, k)
             self.log(f"Resuming phase {k + 1} from {state_path} (iteration {solver.iter})")
