@@ -206,10 +206,10 @@ EQUIVALENT.update({
      'raise InqError("XXinternal error: frozen weights movedXX")  # never expected'):
         "equivalent: never raised (train_phase restores every frozen value after each block, and "
         "test_frozen holds that); its text cannot be observed",
-    ("state", "if i >= len(campaign) or abs(ph.portion - float(campaign[i])) > 1e-9:",
-     "if i >= len(campaign) or abs(ph.portion - float(campaign[i])) >= 1e-9:"):
-        "equivalent: a recorded portion is its campaign's (a difference of 0) or another decimal portion "
-        "(a difference far above 1e-9); exactly 1e-9 never occurs",
+    **{("state", "if i >= len(campaign) or abs(ph.portion - float(campaign[i])) > 1e-9:",
+        f"if i >= len(campaign) or abs(ph.portion - float(campaign[i])) {c}"):
+       "equivalent: a recorded portion is its campaign's (a difference of 0) or another decimal portion "
+       "(a difference far above 2e-9)" for c in (">= 1e-9:", "> 2e-09:")},
     ("report", 'write_text_atomic(os.path.join(out, "report.json"), json.dumps(rep, indent=1, allow_nan=False))',
      'write_text_atomic(os.path.join(out, "report.json"), json.dumps(rep, indent=1, allow_nan=True))'):
         "equivalent: json_safe has already made every NaN and Inf null (tested), so allow_nan is never consulted",
