@@ -38,7 +38,8 @@ CORE = ["levels", "partition", "quantize", "passes", "n1_choice", "freezer", "co
 # hold its promises (Caffe in CPU mode, no download), first the ones most likely to fail.
 CAMPAIGN = {
     "state": ["tests/unit/test_state.py", "tests/test_campaign_promises.py"],
-    "trainer": ["tests/test_campaign_promises.py", "tests/test_own_loop.py", "tests/test_frozen.py"],
+    "trainer": ["tests/test_trainer.py", "tests/test_campaign_promises.py", "tests/test_own_loop.py",
+                "tests/test_frozen.py"],
     "check": ["tests/test_check.py", "tests/test_export_library.py", "tests/test_layer_bits.py"],
     "export": ["tests/test_export_library.py", "tests/test_export.py", "tests/test_bad_input_export.py"],
     "prune": ["tests/unit/test_prune_settings.py", "tests/test_prune.py"],
