@@ -48,8 +48,8 @@ CAMPAIGN = {
     "solver_config": ["tests/test_solver_config.py"],
     "phases": ["tests/test_campaign.py", "tests/test_campaign_messages.py", "tests/test_campaign_promises.py",
                "tests/test_driver.py", "tests/test_act_campaign.py", "tests/test_bad_input_driver.py"],
-    "inputs": ["tests/test_bad_input_driver.py", "tests/test_campaign_promises.py", "tests/test_driver.py"],
-    "atomic": ["tests/test_atomic.py", "tests/test_bad_input_driver.py", "tests/test_campaign_promises.py"],
+    "inputs": ["tests/test_inputs.py", "tests/test_bad_input_driver.py", "tests/test_campaign_promises.py"],
+    "atomic": ["tests/unit/test_atomic_writes.py", "tests/test_atomic.py", "tests/test_bad_input_driver.py"],
 }
 MODULES = CORE + list(CAMPAIGN)
 DETECTED = {"ok_killed", "bad_timeout", "ok_suspicious"}  # a timeout is a mutant the tests stop
