@@ -203,6 +203,12 @@ EQUIVALENT.update({
     ("check", "keys = quantizable_blobs([(n, t, 1) for n, t in types.items()], options.quantize)",
      "keys = quantizable_blobs([(n, t, 2) for n, t in types.items()], options.quantize)"):
         "equivalent: quantizable_blobs takes blob 0 of a layer with any blobs, 1 or 2 alike",
+    ("prune", "if target > 0 and target_count(size, target) >= size > 0:",
+     "if target >= 0 and target_count(size, target) >= size > 0:"):
+        "equivalent: a target of 0 counts 0 weights, never as many as a blob's size above 0",
+    ("prune", "if target > 0 and target_count(size, target) >= size > 0:",
+     "if target > 0 and target_count(size, target) >= size >= 0:"):
+        "equivalent: a Caffe blob holds at least one element (Caffe refuses a dimension of 0 for weights)",
     ("phases", 'raise InqError("internal error: frozen weights moved")  # never expected',
      'raise InqError("XXinternal error: frozen weights movedXX")  # never expected'):
         "equivalent: never raised (train_phase restores every frozen value after each block, and "

@@ -94,3 +94,37 @@ def test_inq_after_pruning_never_revives_a_pruned_weight(tmp_path, rule):
     assert all(np.all(final[key[0]][key[1]][m] == 0) for key, m in zero0.items())
     rep = json.load(open(os.path.join(out, "report.json")))
     assert rep["keep_zeros"] and all(ly["pruned_fraction"] >= 0.8 for ly in rep["phases"][-1]["layers"].values())
+
+
+def test_steps_are_checked_against_the_net_before_any_training(tmp_path):
+    """Each refusal of _check_steps word for word, and what passes."""
+    from decimal import Decimal
+
+    import caffe
+    from inq_layer.campaign.prune import PruneSettings
+    from inq_layer.errors import InqError
+    caffe.set_mode_cpu()
+    net_path = tmp_path / "one.prototxt"
+    net_path.write_text(
+        'layer { name: "data" type: "DummyData" top: "data" dummy_data_param { shape { dim: 2 dim: 1 } } }\n'
+        'layer { name: "one" type: "InnerProduct" bottom: "data" top: "one"\n'
+        '  inner_product_param { num_output: 1 bias_term: false } }\n'
+        'layer { name: "many" type: "InnerProduct" bottom: "data" top: "many"\n'
+        '  inner_product_param { num_output: 40 bias_term: false } }\n')
+    net = caffe.Net(str(net_path), caffe.TEST)
+
+    def check(sparsity, steps=("0.5", "1")):
+        PruneSettings(campaign=list(steps), sparsity=sparsity)._check_steps(net)
+    check({"many": Decimal("0.5")})  # a layer not named keeps all its weights, even the one-weight layer
+    with pytest.raises(InqError) as e:
+        check(Decimal("0.5"))
+    assert str(e.value) == ("sparsity 0.25 would prune every one of the 1 weights of layer 'one' (step 1); give a "
+                            "lower sparsity")
+    with pytest.raises(InqError) as e:
+        check({"many": Decimal("0.99"), "one": Decimal("0.2")}, steps=("1",))
+    assert str(e.value) == ("sparsity 0.2 would prune every one of the 1 weights of layer 'one' (step 1); give a "
+                            "lower sparsity")
+    with pytest.raises(InqError) as e:
+        check({"conv9": Decimal("0.5"), "many": Decimal("0.5"), "bn": Decimal("0.5")})
+    assert str(e.value) == "--sparsity names 'bn', 'conv9', not a prunable layer of the net"
+    assert PruneSettings(campaign=["0.5", "1"]).step_sparsity(0) == Decimal("0.45")  # the default target, 0.9
