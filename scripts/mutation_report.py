@@ -208,7 +208,7 @@ EQUIVALENT.update({
         "equivalent: a target of 0 counts 0 weights, never as many as a blob's size above 0",
     ("prune", "if target > 0 and target_count(size, target) >= size > 0:",
      "if target > 0 and target_count(size, target) >= size >= 0:"):
-        "equivalent: a Caffe blob holds at least one element (Caffe refuses a dimension of 0 for weights)",
+        "equivalent: Caffe builds no net with a weight blob of 0 elements (its fillers check count() > 0)",
     ("phases", 'raise InqError("internal error: frozen weights moved")  # never expected',
      'raise InqError("XXinternal error: frozen weights movedXX")  # never expected'):
         "equivalent: never raised (train_phase restores every frozen value after each block, and "
