@@ -215,9 +215,12 @@ def edit_solver(path, *lines):
     open(path, "w").write("\n".join(text) + "\n")
 
 
-@pytest.mark.parametrize("case", ["bottom", "rmsprop_momentum", "not_an_lmdb"])
+@pytest.mark.parametrize("case", ["bottom", "rmsprop_momentum", "not_an_lmdb", "no_outputs"])
 def test_what_caffe_would_abort_on_is_one_line(tmp_path, tiny, case):
-    if case == "bottom":
+    if case == "no_outputs":
+        edit_net(tmp_path, "num_output: 3", "num_output: 0")
+        words = ("net.prototxt: layer 'ip1' has num_output 0 (inner_product_param); give it at least one output",)
+    elif case == "bottom":
         edit_net(tmp_path, 'bottom: "conv1" top: "ip1"', 'bottom: "nope" top: "ip1"')
         words = ("solver.prototxt", "nope")
     elif case == "rmsprop_momentum":

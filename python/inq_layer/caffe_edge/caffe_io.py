@@ -308,13 +308,17 @@ def check_stated_shapes(model_path: str, net: NetParameter, shapes: dict[str, li
 
 
 def check_net_for_caffe(path: str, net: NetParameter, known_types: list[str]) -> None:
-    """What Caffe would abort on when building the net: unknown layer types, missing
-    data sources."""
+    """What Caffe would abort on when building the net: unknown layer types, layers without
+    outputs, missing data sources."""
     known = set(known_types)
     for ly in model_layers(net):
         t = layer_type(ly)
         if net.layer and t not in known:
             raise InqError(f"{path}: layer {ly.name!r} has type {t!r}, which this Caffe does not know")
+        outputs = {"InnerProduct": "inner_product_param", "Convolution": "convolution_param",
+                   "Deconvolution": "convolution_param"}.get(t)
+        if outputs and getattr(ly, outputs).num_output == 0:  # Caffe aborts in a filler (InnerProduct) or a CHECK
+            raise InqError(f"{path}: layer {ly.name!r} has num_output 0 ({outputs}); give it at least one output")
         if t in ("Data", "DATA") and ly.data_param.source:
             src = ly.data_param.source
             if not os.path.exists(src):
