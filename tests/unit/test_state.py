@@ -182,3 +182,19 @@ def test_a_damaged_phase_record_names_the_phase():
         Record.from_json({"settings": settings, "phases": [_phase(0.75)]}, "c.json")
     assert str(e.value).startswith("c.json: damaged campaign record, phase 1: portion 0.75 is not portion 1 of")
     assert len(Record.from_json({"settings": settings, "phases": [_phase(0.5), _phase(1.0)]}, "c.json").phases) == 2
+    pending = Record.from_json({"settings": settings, "pending": {"test_after_quantize": {"accuracy": 0.5},
+                                                                  "unfrozen_by_reselection": 3}}, "c.json").pending
+    assert (pending.test_after_quantize, pending.unfrozen_by_reselection) == ({"accuracy": 0.5}, 3)
+    q = {"data_q": {"blob": "data", "bits": 8, "f": 4, "signed": False}}
+    assert Record.from_json({"settings": settings, "activations": q}, "c.json").activations == q
+    for damage, message in (
+            ({"pending": {"test_after_quantize": "x"}},
+             ", pending: field 'test_after_quantize' is str 'x', not dict or null"),
+            ({"pending": {"test_after_quantize": {}, "unfrozen_by_reselection": "x"}},
+             ", pending: field 'unfrozen_by_reselection' is str 'x', not int or null"),
+            ({"activations": {"data_q": {**q["data_q"], "f": "x"}}},
+             ", activations.data_q: field 'f' is str 'x', not int"),
+            ({"activations": []}, ": field 'activations' is list [], not dict or null")):
+        with pytest.raises(InqError) as e:
+            Record.from_json({"settings": settings, **damage}, "c.json")
+        assert str(e.value) == "c.json: damaged campaign record" + message
