@@ -20,6 +20,9 @@ def test_prune_steps_reach_the_target_and_hold_pruned_weights_at_zero(tmp_path):
     solver, out, r = prune(tmp_path, "--sparsity", "0.9", "--steps", "0.5,0.8,0.9")
     rep = json.load(open(os.path.join(out, "report.json")))
     assert rep["tool"] == "prune" and rep["check_passed"]
+    said = [line.split("] ", 1)[1] for line in r.stdout.splitlines() if "] Step " in line]
+    assert said == [f"Step {k}/3: pruned to sparsity conv1 {c}, ip1 {i}" for k, c, i in
+                    ((1, "0.5000", "0.5000"), (2, "0.8056", "0.8009"), (3, "0.9167", "0.9005"))]
     assert "Sparsity per layer" in open(os.path.join(out, "report.md")).read()
     sts = phase_states(out, 3)
     for k, (st, target) in enumerate(zip(sts, (0.5, 0.8, 0.9))):
