@@ -11,6 +11,18 @@ from inq_layer.campaign import inputs
 from inq_layer.errors import InqError
 
 
+def test_a_solver_must_name_its_net_file(tmp_path):
+    solver = write_tiny(str(tmp_path), max_iter=2)
+    assert inputs.solver_with_net_file(solver).net_path == str(tmp_path / "net.prototxt")
+    inline = tmp_path / "inline.prototxt"
+    inline.write_text('net_param { name: "n" layer { name: "d" type: "Input" top: "d" } }\n'
+                      'lr_policy: "fixed"\nmax_iter: 2\n')
+    with pytest.raises(InqError) as e:
+        inputs.solver_with_net_file(str(inline))
+    assert str(e.value) == (f"{inline}: inline nets (net_param) are not supported; put the net in a file and name it "
+                            f"with `net:`")
+
+
 def test_the_starting_weights(tmp_path):
     solver = write_tiny(str(tmp_path), max_iter=2)
     w = save_weights(tmp_path, solver)

@@ -194,7 +194,35 @@ def test_a_damaged_phase_record_names_the_phase():
              ", pending: field 'unfrozen_by_reselection' is str 'x', not int or null"),
             ({"activations": {"data_q": {**q["data_q"], "f": "x"}}},
              ", activations.data_q: field 'f' is str 'x', not int"),
-            ({"activations": []}, ": field 'activations' is list [], not dict or null")):
+            ({"activations": []}, ": field 'activations' is list [], not dict or null"),
+            ({"activations": {"data_q": 3}}, ", activations.data_q: not an object"),
+            ({"activations": {"data_q": {**q["data_q"], "blob": 1}}},
+             ", activations.data_q: field 'blob' is int 1, not str"),
+            ({"activations": {"data_q": {**q["data_q"], "bits": 8.0}}},
+             ", activations.data_q: field 'bits' is float 8.0, not int"),
+            ({"activations": {"data_q": {**q["data_q"], "signed": 0}}},
+             ", activations.data_q: field 'signed' is int 0, not bool")):
         with pytest.raises(InqError) as e:
             Record.from_json({"settings": settings, **damage}, "c.json")
         assert str(e.value) == "c.json: damaged campaign record" + message
+
+
+def test_the_phases_of_a_campaign_record():
+    """An extra phase at portion 1 only for activation quantizers that come in at the end."""
+    from inq_layer.campaign.state import phase_portions
+    c = {"campaign": ["0.5", "1"]}
+    assert phase_portions(c) == ["0.5", "1"]
+    assert phase_portions({**c, "act_bits": 8, "act_from": "end"}) == ["0.5", "1", "1"]
+    assert phase_portions({**c, "act_bits": 8, "act_from": "start"}) == ["0.5", "1"]
+    assert phase_portions({**c, "act_bits": None, "act_from": "end"}) == ["0.5", "1"]
+
+
+def test_a_campaign_record_that_is_no_regular_file_is_one_line(tmp_path):
+    import pytest
+    from inq_layer.campaign.state import CampaignRecord
+    from inq_layer.errors import InqError
+    assert CampaignRecord.load(str(tmp_path / "campaign.json")) is None
+    (tmp_path / "campaign.json").mkdir()
+    with pytest.raises(InqError) as e:
+        CampaignRecord.load(str(tmp_path / "campaign.json"))
+    assert str(e.value) == f"{tmp_path}/campaign.json: is a directory, expected a regular campaign record file"

@@ -7,6 +7,7 @@ import contextlib
 import os
 import re
 import sys
+import tempfile
 from typing import Iterator
 
 from ..caffe_edge import caffe_io
@@ -67,10 +68,8 @@ def writable_out(out: str, inputs: list[str | None]) -> str:
                            f"(nothing in it was changed)")
     try:
         os.makedirs(out, exist_ok=True)
-        probe = os.path.join(out, ".write_probe")
-        with open(probe, "w"):
+        with tempfile.TemporaryFile(dir=out):  # a name of its own: no file of --out is touched
             pass
-        os.unlink(probe)
     except OSError as e:
         raise InqError(f"--out {out}: not writable ({e.strerror})") from None
     return out
