@@ -203,6 +203,8 @@ EQUIVALENT.update({
     ("check", "keys = quantizable_blobs([(n, t, 1) for n, t in types.items()], options.quantize)",
      "keys = quantizable_blobs([(n, t, 2) for n, t in types.items()], options.quantize)"):
         "equivalent: quantizable_blobs takes blob 0 of a layer with any blobs, 1 or 2 alike",
+    ("atomic", "mask = os.umask(0)", "mask = os.umask(1)"):
+        "equivalent: the umask set here is put back on the next line; only the old value it returns is used",
     ("prune", "if target > 0 and target_count(size, target) >= size > 0:",
      "if target >= 0 and target_count(size, target) >= size > 0:"):
         "equivalent: a target of 0 counts 0 weights, never as many as a blob's size above 0",

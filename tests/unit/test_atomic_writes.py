@@ -135,3 +135,20 @@ def test_os_errors_in_one_line_and_checksums(tmp_path):
     (tmp_path / "b").write_bytes(data)
     assert atomic.sha256_file(str(tmp_path / "b")) == hashlib.sha256(data).hexdigest()
     assert atomic._alive(os.getpid()) and not atomic._alive(_dead_pid())
+
+
+def test_a_temp_file_is_named_for_its_target_and_writer(tmp_path, monkeypatch):
+    """.TARGET.PID.RANDOM.SUFFIX: whoever finds one left knows what it was and whose; a
+    process of another user counts as alive (its files are not ours to remove)."""
+    seen = []
+    atomic.write_atomic(str(tmp_path / "r.json"), lambda f: seen.extend(os.listdir(tmp_path)))
+    [name] = seen
+    assert name.startswith(f".r.json.{os.getpid()}.") and name.endswith(".tmp") and atomic._TEMP.match(name)
+    with atomic.written_by_path(str(tmp_path / "a.png"), ".png") as tmp:
+        name = os.path.basename(tmp)
+        assert name.startswith(f".a.png.{os.getpid()}.") and name.endswith(".png") and atomic._TEMP.match(name)
+
+    def not_mine(pid, sig):
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+    monkeypatch.setattr(os, "kill", not_mine)
+    assert atomic._alive(1)
