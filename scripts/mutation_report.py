@@ -203,6 +203,9 @@ EQUIVALENT.update({
     ("check", "keys = quantizable_blobs([(n, t, 1) for n, t in types.items()], options.quantize)",
      "keys = quantizable_blobs([(n, t, 2) for n, t in types.items()], options.quantize)"):
         "equivalent: quantizable_blobs takes blob 0 of a layer with any blobs, 1 or 2 alike",
+    ("atomic", "raise InqError(f\"{option} {out}: folder {os.path.dirname(out) or '.'} does not exist\")",
+     "raise InqError(f\"{option} {out}: folder {os.path.dirname(out) or 'XX.XX'} does not exist\")"):
+        "equivalent: a path without a folder lies in the working directory, which exists",
     ("atomic", "mask = os.umask(0)", "mask = os.umask(1)"):
         "equivalent: the umask set here is put back on the next line; only the old value it returns is used",
     ("prune", "if target > 0 and target_count(size, target) >= size > 0:",

@@ -152,3 +152,26 @@ def test_a_temp_file_is_named_for_its_target_and_writer(tmp_path, monkeypatch):
         raise PermissionError(errno.EPERM, "Operation not permitted")
     monkeypatch.setattr(os, "kill", not_mine)
     assert atomic._alive(1)
+
+
+def test_every_input_is_checked_and_folder_names_read_as_given(tmp_path, monkeypatch):
+    w = tmp_path / "w.caffemodel"
+    w.write_bytes(b"x")
+    with pytest.raises(InqError) as e:  # a missing input before it does not end the checks
+        atomic.check_disjoint(str(w), [str(tmp_path / "missing"), str(w)])
+    assert str(e.value) == f"--out {w} is also an input ({w}); write to another path (the input is untouched)"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    with pytest.raises(InqError) as e:
+        atomic.check_output("m.inq", [])
+    assert str(e.value) == "--out m.inq: folder . is not writable"
+    monkeypatch.undo()
+    (tmp_path / "d.partial").write_text("x")
+    with pytest.raises(InqError) as e:  # a trailing slash names the same folder
+        atomic.check_output_dir(f"{tmp_path}/d/", [])
+    assert str(e.value) == f"--out {tmp_path}/d/: {tmp_path}/d.partial is a file; give a folder for the database"
+    older = tmp_path / "db"
+    older.mkdir()
+    (older / "data.mdb").write_text("x")
+    (older / ".made-by-inq_layer").write_text("")  # the marker databases of earlier versions carry too
+    assert atomic.check_output_dir(str(older), []) == str(older)

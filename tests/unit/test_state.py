@@ -226,3 +226,27 @@ def test_a_campaign_record_that_is_no_regular_file_is_one_line(tmp_path):
     with pytest.raises(InqError) as e:
         CampaignRecord.load(str(tmp_path / "campaign.json"))
     assert str(e.value) == f"{tmp_path}/campaign.json: is a directory, expected a regular campaign record file"
+
+
+def test_a_resume_names_the_setting_or_file_that_changed(tmp_path):
+    import pytest
+    from inq_layer.campaign.state import CampaignRecord, Record
+    from inq_layer.errors import InqError
+    path = str(tmp_path / "campaign.json")
+    old = {"campaign": ["1"], "bits": 5, "net_sha256": "0123456789abcdef0123"}
+    rec = CampaignRecord(path, Record(old))
+    rec.check_same(dict(old))
+    for new, message in (
+            ({**old, "bits": 4}, "this --out was written with bits = 5, not 4; use another --out or the same settings"),
+            ({**old, "layer_bits": {"ip": 8}},  # an option the record does not have
+             "this --out was written with layer_bits = None, not {'ip': 8}; use another --out or the same settings"),
+            ({**old, "net_sha256": "fedcba9876543210fedc"},
+             "the net file differs from the one this --out was written with (sha256 0123456789ab..., now "
+             "fedcba987654...); use another --out or the same file")):
+        with pytest.raises(InqError) as e:
+            rec.check_same(new)
+        assert str(e.value) == f"{path}: {message}"
+    (tmp_path / "campaign.json").write_text("[1]")
+    with pytest.raises(InqError) as e:
+        CampaignRecord.load(path)
+    assert str(e.value) == f"{path}: damaged campaign record (not a JSON object)"
