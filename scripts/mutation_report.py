@@ -206,6 +206,9 @@ EQUIVALENT.update({
     ("atomic", "raise InqError(f\"{option} {out}: folder {os.path.dirname(out) or '.'} does not exist\")",
      "raise InqError(f\"{option} {out}: folder {os.path.dirname(out) or 'XX.XX'} does not exist\")"):
         "equivalent: a path without a folder lies in the working directory, which exists",
+    **{("atomic", 'for chunk in iter(lambda: f.read(1 << 22), b""):', f'for chunk in iter(lambda: f.read({c}), b""):'):
+       "equivalent: the read size only bounds memory; the hash of the chunks is that of the file (tested on a "
+       "file of more than one chunk)" for c in ("2 << 22", "1 << 23")},
     ("atomic", "mask = os.umask(0)", "mask = os.umask(1)"):
         "equivalent: the umask set here is put back on the next line; only the old value it returns is used",
     ("prune", "if target > 0 and target_count(size, target) >= size > 0:",

@@ -175,3 +175,20 @@ def test_every_input_is_checked_and_folder_names_read_as_given(tmp_path, monkeyp
     (older / "data.mdb").write_text("x")
     (older / ".made-by-inq_layer").write_text("")  # the marker databases of earlier versions carry too
     assert atomic.check_output_dir(str(older), []) == str(older)
+
+
+def test_a_replaced_folder_keeps_the_error_of_its_writer(tmp_path):
+    import shutil
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "a").write_text("x")
+    with pytest.raises(RuntimeError) as e:
+        with atomic.replaced_dir(str(tmp_path / "theirs")):
+            pass
+    assert str(e.value) == f"{tmp_path}/theirs was not made here"
+    with atomic.replaced_dir(f"{tmp_path}/e/") as tmp:  # a trailing slash names the same folder
+        assert tmp == f"{tmp_path}/e.partial"
+    with pytest.raises(ValueError, match="the writer's own"):
+        with atomic.replaced_dir(str(tmp_path / "f")) as tmp:
+            shutil.rmtree(tmp)  # gone already: the cleanup must not hide the writer's error
+            raise ValueError("the writer's own")
+    assert sorted(os.listdir(tmp_path)) == ["e", "theirs"]

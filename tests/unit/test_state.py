@@ -250,3 +250,18 @@ def test_a_resume_names_the_setting_or_file_that_changed(tmp_path):
     with pytest.raises(InqError) as e:
         CampaignRecord.load(path)
     assert str(e.value) == f"{path}: damaged campaign record (not a JSON object)"
+
+
+def test_a_campaign_record_saved_reads_back_the_same(tmp_path):
+    import json
+    from inq_layer.campaign.state import CampaignRecord, Pending, Record
+    path = str(tmp_path / "campaign.json")
+    phases = Record.from_json({"settings": {"campaign": ["0.5", "1"]}, "phases": [_phase(0.5)]}, "c.json").phases
+    rec = Record({"campaign": ["0.5", "1"]}, True, {"accuracy": 0.5}, phases, Pending({"accuracy": 0.25}, 2),
+                 "/o/final_inq.caffemodel")
+    CampaignRecord(path, rec).save()
+    assert "activations" not in json.load(open(path))  # without quantizers: the record of before
+    assert CampaignRecord.load(path).data == rec
+    rec.activations = {"data_q": {"blob": "data", "bits": 8, "f": 4, "signed": False}}
+    CampaignRecord(path, rec).save()
+    assert CampaignRecord.load(path).data == rec
