@@ -89,6 +89,9 @@ def test_a_resume_says_where_it_resumes_and_refuses_a_snapshot_of_other_settings
     state = f"{a}/phase2/inq_iter_2.inqstate.npz"
     said = _said(r)
     assert f"Resuming phase 2 from {state} (iteration 2)" in said
+    from inq_layer.campaign.state import load_snapshot_state
+    counted = load_snapshot_state(state).seconds  # the time the interrupted run had spent in phase 2
+    assert json.loads((a / "report.json").read_text())["phases"][1]["seconds"] >= counted > 0
     assert [m[: m.index(" (")] for m in said if m.startswith("Fast-forwarded")] == [
         "Fast-forwarded the data layers by 2 training batches and 1 test passes"]
     _cut_last_phase(b)
