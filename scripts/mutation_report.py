@@ -209,6 +209,12 @@ EQUIVALENT.update({
     **{("atomic", 'for chunk in iter(lambda: f.read(1 << 22), b""):', f'for chunk in iter(lambda: f.read({c}), b""):'):
        "equivalent: the read size only bounds memory; the hash of the chunks is that of the file (tested on a "
        "file of more than one chunk)" for c in ("2 << 22", "1 << 23")},
+    ("state", "write_text_atomic(self.path, json.dumps(json_safe(d), indent=1, allow_nan=False))",
+     "write_text_atomic(self.path, json.dumps(json_safe(d), indent=2, allow_nan=False))"):
+        "equivalent: the indentation of campaign.json's text; its JSON is the same",
+    ("state", "write_text_atomic(self.path, json.dumps(json_safe(d), indent=1, allow_nan=False))",
+     "write_text_atomic(self.path, json.dumps(json_safe(d), indent=1, allow_nan=True))"):
+        "equivalent: json_safe has already made every NaN and Inf null (tested), so allow_nan is never consulted",
     ("atomic", "mask = os.umask(0)", "mask = os.umask(1)"):
         "equivalent: the umask set here is put back on the next line; only the old value it returns is used",
     ("prune", "if target > 0 and target_count(size, target) >= size > 0:",

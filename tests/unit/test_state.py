@@ -250,6 +250,15 @@ def test_a_resume_names_the_setting_or_file_that_changed(tmp_path):
     with pytest.raises(InqError) as e:
         CampaignRecord.load(path)
     assert str(e.value) == f"{path}: damaged campaign record (not a JSON object)"
+    (tmp_path / "campaign.json").write_text("{not json")
+    with pytest.raises(InqError) as e:
+        CampaignRecord.load(path)
+    assert str(e.value) == (f"{path}: unreadable campaign record (Expecting property name enclosed in double quotes: "
+                            f"line 1 column 2 (char 1))")
+    with pytest.raises(InqError) as e:  # a portion that is no number
+        Record.from_json({"settings": {"campaign": ["abc"]}, "phases": [_phase(1.0)]}, "c.json")
+    assert str(e.value) == ("c.json: damaged campaign record (could not convert string to float: 'abc'); move it "
+                            "away or use another --out")
 
 
 def test_a_campaign_record_saved_reads_back_the_same(tmp_path):
