@@ -18,10 +18,14 @@ from inq_layer.errors import InqError
 from inq_layer.net.freezer import Freezer
 
 
-def _solver(tmp_path, edits=(), **kw):
+def _solver(tmp_path, edits=(), net_edits=(), **kw):
     import caffe
     caffe.set_mode_cpu()
     path = write_tiny(str(tmp_path), **kw)
+    net = tmp_path / "net.prototxt"
+    for old, new in net_edits:
+        assert old in net.read_text()
+        net.write_text(net.read_text().replace(old, new))
     text = open(path).read()
     for old, new in edits:
         assert old in text
@@ -129,3 +133,32 @@ def test_a_terminal_gets_a_progress_bar_of_the_phase_and_a_log_file_none(tmp_pat
     solver, cfg = _solver(tmp_path / "b", max_iter=2, snapshot=0)
     trainer.train_phase(solver, cfg, Freezer({}), 2, CaffeLog(io.StringIO()), lambda it: None, label="phase 1/1")
     assert plain.getvalue() == ""
+
+
+RAISES = """import caffe
+
+
+class Raises(caffe.Layer):
+    def setup(self, bottom, top):
+        pass
+
+    def reshape(self, bottom, top):
+        top[0].reshape(*bottom[0].data.shape)
+
+    def forward(self, bottom, top):
+        raise KeyError("only in the test net")
+
+    def backward(self, top, propagate_down, bottom):
+        pass
+"""
+
+
+def test_a_users_layer_failing_in_a_test_pass_names_the_iteration(tmp_path, monkeypatch):
+    (tmp_path / "raiser.py").write_text(RAISES)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    layer = ('layer { name: "r" type: "Python" bottom: "conv1" top: "conv1r" python_param { module: "raiser" '
+             'layer: "Raises" } include { phase: TEST } }\nlayer { name: "acc"')
+    solver, cfg = _solver(tmp_path, max_iter=2, net_edits=[('layer { name: "acc"', layer)])
+    with pytest.raises(InqError) as e:
+        trainer.test_and_log(solver, cfg, CaffeLog(io.StringIO()), 7)
+    assert str(e.value) == "Python layer 'r' (raiser.Raises) raised KeyError: 'only in the test net' at iteration 7"
