@@ -215,6 +215,11 @@ EQUIVALENT.update({
     ("state", "write_text_atomic(self.path, json.dumps(json_safe(d), indent=1, allow_nan=False))",
      "write_text_atomic(self.path, json.dumps(json_safe(d), indent=1, allow_nan=True))"):
         "equivalent: json_safe has already made every NaN and Inf null (tested), so allow_nan is never consulted",
+    ("trainer", "lead = 0", "lead = 1"):
+        "equivalent: a net's first layer has no bottoms (no layer before it makes one), so the count passes it "
+        "either way",
+    ("trainer", "if lead and batches > 0:", "if lead and batches >= 0:"):
+        "equivalent: with 0 batches the loop below runs no pass",
     ("atomic", "mask = os.umask(0)", "mask = os.umask(1)"):
         "equivalent: the umask set here is put back on the next line; only the old value it returns is used",
     ("prune", "if target > 0 and target_count(size, target) >= size > 0:",

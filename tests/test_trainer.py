@@ -84,11 +84,18 @@ def test_tests_before_an_iteration():
 
 
 def test_fast_forward_runs_only_the_data_layers(tmp_path):
-    solver, _ = _solver(tmp_path, max_iter=2)
+    extra = ('layer { name: "extra" type: "DummyData" top: "extra" dummy_data_param { shape { dim: 8 dim: 3 } '
+             'data_filler { type: "gaussian" } } }\nlayer { name: "conv1"')
+    solver, _ = _solver(tmp_path, max_iter=2, net_edits=[('layer { name: "conv1"', extra)])
     net = solver.net
-    assert trainer.fast_forward_data(net, 0) == 1 and not net.blobs["data"].data.any()
-    assert trainer.fast_forward_data(net, 2) == 1
-    assert net.blobs["data"].data.any() and not net.blobs["ip1"].data.any()  # the data layer ran, no other
+    assert trainer.fast_forward_data(net, 0) == 2 and not net.blobs["data"].data.any()
+    assert trainer.fast_forward_data(net, 1) == 2  # both leading layers, one batch
+    assert net.blobs["data"].data.any() and net.blobs["extra"].data.any() and not net.blobs["ip1"].data.any()
+    only = tmp_path / "only_data.prototxt"
+    only.write_text('layer { name: "a" type: "DummyData" top: "a" dummy_data_param { shape { dim: 2 } } }\n'
+                    'layer { name: "b" type: "DummyData" top: "b" dummy_data_param { shape { dim: 2 } } }\n')
+    import caffe
+    assert trainer.fast_forward_data(caffe.Net(str(only), caffe.TEST), 1) == 2  # every layer leads
 
 
 def test_a_nan_weight_or_loss_stops_with_one_line(tmp_path):
