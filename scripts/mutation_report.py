@@ -220,6 +220,10 @@ EQUIVALENT.update({
         "either way",
     ("trainer", "if lead and batches > 0:", "if lead and batches >= 0:"):
         "equivalent: with 0 batches the loop below runs no pass",
+    ("trainer", "if lead and batches > 0:", "if lead or batches > 0:"):
+        "equivalent: lead is at least 1 (a net's first layer has no bottoms), and 0 batches run no pass",
+    ("trainer", "return (it - 1) // ti if ti and it > 0 else 0", "return (it - 1) // ti if ti and it > 1 else 0"):
+        "equivalent: at it = 1, (it - 1) // ti is 0 too",
     ("atomic", "mask = os.umask(0)", "mask = os.umask(1)"):
         "equivalent: the umask set here is put back on the next line; only the old value it returns is used",
     ("prune", "if target > 0 and target_count(size, target) >= size > 0:",
