@@ -166,10 +166,10 @@ def test_every_input_is_checked_and_folder_names_read_as_given(tmp_path, monkeyp
         atomic.check_output("m.inq", [])
     assert str(e.value) == "--out m.inq: folder . is not writable"
     monkeypatch.undo()
-    (tmp_path / "d.partial").write_text("x")
-    with pytest.raises(InqError) as e:  # a trailing slash names the same folder
-        atomic.check_output_dir(f"{tmp_path}/d/", [])
-    assert str(e.value) == f"--out {tmp_path}/d/: {tmp_path}/d.partial is a file; give a folder for the database"
+    (tmp_path / "dbX.partial").write_text("x")
+    with pytest.raises(InqError) as e:  # a trailing slash names the same folder (and only the slash goes)
+        atomic.check_output_dir(f"{tmp_path}/dbX/", [])
+    assert str(e.value) == f"--out {tmp_path}/dbX/: {tmp_path}/dbX.partial is a file; give a folder for the database"
     older = tmp_path / "db"
     older.mkdir()
     (older / "data.mdb").write_text("x")
@@ -185,10 +185,10 @@ def test_a_replaced_folder_keeps_the_error_of_its_writer(tmp_path):
         with atomic.replaced_dir(str(tmp_path / "theirs")):
             pass
     assert str(e.value) == f"{tmp_path}/theirs was not made here"
-    with atomic.replaced_dir(f"{tmp_path}/e/") as tmp:  # a trailing slash names the same folder
-        assert tmp == f"{tmp_path}/e.partial"
+    with atomic.replaced_dir(f"{tmp_path}/eX/") as tmp:  # a trailing slash names the same folder
+        assert tmp == f"{tmp_path}/eX.partial"
     with pytest.raises(ValueError, match="the writer's own"):
         with atomic.replaced_dir(str(tmp_path / "f")) as tmp:
             shutil.rmtree(tmp)  # gone already: the cleanup must not hide the writer's error
             raise ValueError("the writer's own")
-    assert sorted(os.listdir(tmp_path)) == ["e", "theirs"]
+    assert sorted(os.listdir(tmp_path)) == ["eX", "theirs"]
