@@ -31,7 +31,7 @@ from ..caffe_edge.solver_config import SolverConfig, caffe_solver_text
 from ..options import QuantOptions
 from .activations import Activations
 from .report_schema import LayerStats, Phase
-from .state import (CampaignRecord, Pending, Record, SnapshotState, load_snapshot_state,
+from .state import (CampaignRecord, Pending, Record, SnapshotState, differing, load_snapshot_state,
                     newest_complete_snapshot, phase_portions, save_snapshot_state, snapshot_files)
 from .trainer import check_finite, fast_forward_data, test_and_log, tests_before, train_phase
 
@@ -341,7 +341,7 @@ class Campaign:
             mine = self.s.record()
             if st.settings and st.settings != mine:
                 other = ", ".join(f"{k} = {st.settings.get(k)!r}, not {mine.get(k)!r}"
-                                  for k in sorted(set(st.settings) | set(mine)) if st.settings.get(k) != mine.get(k))
+                                  for k in differing(st.settings, mine))
                 raise InqError(f"{state_path}: written by a campaign with other settings ({other}); "
                                f"use another --out")
             self._restore(solver, state_path)

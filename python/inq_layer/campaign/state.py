@@ -181,6 +181,11 @@ def _activations(d: dict | None, where: str) -> dict | None:
 
 
 
+def differing(old: dict, new: dict) -> list[str]:
+    """The settings whose values differ between two records (one missing counts as None), sorted."""
+    return [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+
+
 class CampaignRecord:
     """The Record of an --out folder, loaded and saved atomically."""
 
@@ -205,16 +210,18 @@ class CampaignRecord:
         """Refuse to resume with anything the results depend on changed: every option, and
         the content of the solver, the net and the starting weights."""
         old = self.data.settings
-        for k in sorted(set(old) | set(settings)):
-            if old.get(k) != settings.get(k):
-                if k.endswith("_sha256"):
-                    what = k[: -len("_sha256")]
-                    raise InqError(f"{self.path}: the {what} file differs from the one this --out was written "
-                                   f"with (sha256 {str(old.get(k))[:12]}..., now {str(settings.get(k))[:12]}...); "
-                                   f"use another --out or the same file")
-                raise InqError(f"{self.path}: this --out was written with {k} = "
-                               f"{old.get(k)!r}, not {settings.get(k)!r}; "
-                               f"use another --out or the same settings")
+        changed = differing(old, settings)
+        if not changed:
+            return
+        k = changed[0]
+        if k.endswith("_sha256"):
+            what = k[: -len("_sha256")]
+            raise InqError(f"{self.path}: the {what} file differs from the one this --out was written "
+                           f"with (sha256 {str(old.get(k))[:12]}..., now {str(settings.get(k))[:12]}...); "
+                           f"use another --out or the same file")
+        raise InqError(f"{self.path}: this --out was written with {k} = "
+                       f"{old.get(k)!r}, not {settings.get(k)!r}; "
+                       f"use another --out or the same settings")
 
     def save(self) -> None:
         r = self.data
