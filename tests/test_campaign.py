@@ -17,7 +17,8 @@ def _settings(**kw):
     """Settings with the QuantOptions fields of `kw` in its options, the rest its own."""
     names = {f.name for f in dataclasses.fields(QuantOptions)}
     opts = QuantOptions(**{k: v for k, v in kw.items() if k in names})
-    return Settings(campaign=["0.5", "0.75", "1"], options=opts, **{k: v for k, v in kw.items() if k not in names})
+    own = {"out": "unused", **{k: v for k, v in kw.items() if k not in names}}
+    return Settings(campaign=["0.5", "0.75", "1"], options=opts, **own)
 
 
 def test_record_holds_every_option_that_shapes_the_results():

@@ -36,9 +36,9 @@ def test_each_bad_sparsity_is_named_word_for_word(text, message):
 def test_default_steps_and_each_steps_sparsity():
     assert default_steps(Decimal("0.9")) == ["0.45", "0.675", "0.81", "0.9"]
     assert default_steps({"conv1": Decimal("0.6")}) == ["0.5", "0.75", "0.9", "1"]  # fractions of each target
-    one = PruneSettings(campaign=["0.45", "0.9"], sparsity=Decimal("0.9"))
+    one = PruneSettings(campaign=["0.45", "0.9"], out="unused", sparsity=Decimal("0.9"))
     assert [one.step_sparsity(k) for k in (0, 1)] == [Decimal("0.45"), Decimal("0.9")]
-    per = PruneSettings(campaign=["0.5", "1"], sparsity={"conv1": Decimal("0.6"), "ip1": Decimal("0.8")})
+    per = PruneSettings(campaign=["0.5", "1"], out="unused", sparsity={"conv1": Decimal("0.6"), "ip1": Decimal("0.8")})
     assert per.step_sparsity(0) == {"conv1": Decimal("0.3"), "ip1": Decimal("0.4")}
     assert per.own_record() == {"tool": "prune", "campaign": ["0.5", "1"], "quantize": "default", "seed": None,
                                 "sparsity": {"conv1": "0.6", "ip1": "0.8"}, "keep_momentum": False}

@@ -48,7 +48,7 @@ class PhaseSettings:
     list, where to write, how long to train, the starting weights. Subclasses say what a
     phase freezes."""
     campaign: list[str]
-    out: str = "inq_out"
+    out: str  # the run's folder; no default, so a library run never writes where it was not told
     max_iter: int | None = None  # override of the solver's max_iter
     gpu: int | None = None
     keep_momentum: bool = False  # carry SGD history across phases (the original resets it)
