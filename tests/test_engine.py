@@ -355,3 +355,26 @@ def test_a_weight_only_model_runs_with_act_bits_calibrated_at_inference(trained,
                       ((plain, "--weights", final, "--act-bits", "8", "--calibration-images", "0"),
                        "--calibration-images must be at least 1")]:
         assert_clean_error(run_tool("infer", "--model", *args, "--data", db, check=False), msg)
+
+
+def test_inq_infer_checks_every_output_before_the_engine_runs(trained, tmp_path):
+    """A folder given as --predictions, the model as --save-model, a file as --dump, an
+    output inside the database: one error line naming the option, before any inference;
+    the paths are untouched."""
+    import os
+
+    from driver_util import assert_clean_error, run_tool
+    out, _, db = trained
+    deploy, final = os.path.join(out, "inq_deploy.prototxt"), os.path.join(out, "final_inq.caffemodel")
+    model = open(deploy).read()
+    mine = tmp_path / "mine.txt"
+    mine.write_text("my file")
+    for args, msg in [(("--predictions", str(tmp_path)), f"--predictions {tmp_path} is a directory; give a file"),
+                      (("--predictions", os.path.join(db, "p.txt")), f"--predictions {db}/p.txt lies inside the "
+                                                                       f"input folder {db}"),
+                      (("--dump", str(mine)), f"--dump {mine} is a file; give a folder (nothing was changed)"),
+                      (("--act-bits", "8", "--save-model", deploy), f"--save-model {deploy} is also an input")]:
+        r = run_tool("infer", "--model", deploy, "--weights", final, "--data", db, *args, check=False)
+        assert_clean_error(r, msg)
+        assert "top-1" not in r.stdout
+    assert mine.read_text() == "my file" and open(deploy).read() == model

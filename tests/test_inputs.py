@@ -82,6 +82,10 @@ def test_the_out_folder(tmp_path):
     with pytest.raises(InqError) as e:
         inputs.writable_out(str(tmp_path / "f" / "o"), [])
     assert str(e.value) == f"--out {tmp_path}/f/o: not writable (Not a directory)"
+    with pytest.raises(InqError) as e:
+        inputs.writable_out(str(tmp_path / "f"), [])
+    assert str(e.value) == f"--out {tmp_path}/f is a file; give a folder for the campaign (nothing was changed)"
+    assert (tmp_path / "f").read_text() == "x"
     with pytest.raises(InqError, match="is also an input"):
         inputs.writable_out(str(tmp_path / "f"), [str(tmp_path / "f")])
 

@@ -45,8 +45,16 @@ def _new_file_mode() -> int:
     return 0o666 & ~mask
 
 
+def _refuse_dir(path: str) -> None:
+    """A folder at the target: refused before anything is written, naming the target (the
+    rename would fail naming the temp file)."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+
+
 def write_atomic(path: str, writer: Callable[[IO[bytes]], None]) -> None:
     """Call writer(f) on a temp file beside `path`, then rename it to `path`."""
+    _refuse_dir(path)
     d = os.path.dirname(os.path.abspath(path))
     base = os.path.basename(path)
     remove_stale_temps(d, base)
@@ -79,6 +87,7 @@ def written_by_path(path: str, suffix: str = ".tmp") -> Iterator[str]:
     """A temp path beside `path` for writers that take only a file name (Caffe's Net.save,
     matplotlib's savefig: `suffix` keeps the extension it reads); renamed to `path` when the
     block ends without an error, removed otherwise."""
+    _refuse_dir(path)
     d, base = os.path.split(os.path.abspath(path))
     remove_stale_temps(d, base)
     fd, tmp = tempfile.mkstemp(prefix=f".{base}.{os.getpid()}.", suffix=suffix, dir=d)

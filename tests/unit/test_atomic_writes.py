@@ -46,6 +46,15 @@ def test_written_by_path_keeps_the_writers_extension_and_renames_only_on_success
     assert target.read_text() == "new" and os.listdir(tmp_path) == ["a.png"]
 
 
+def test_a_folder_at_the_target_is_named_and_nothing_is_written(tmp_path):
+    (tmp_path / "d").mkdir()
+    for write in (lambda p: atomic.write_text_atomic(p, "x"), lambda p: atomic.written_by_path(p).__enter__()):
+        with pytest.raises(IsADirectoryError) as e:
+            write(str(tmp_path / "d"))
+        assert e.value.filename == str(tmp_path / "d") and e.value.errno == errno.EISDIR
+        assert os.listdir(tmp_path) == ["d"] and os.listdir(tmp_path / "d") == []
+
+
 def test_only_temp_files_of_dead_writers_go(tmp_path):
     dead, me = _dead_pid(), os.getpid()
     names = {f".m.inq.{dead}.abc_1.tmp": False,  # a dead writer's: goes

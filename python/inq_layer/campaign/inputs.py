@@ -60,6 +60,8 @@ def writable_out(out: str, inputs: list[str | None]) -> str:
     user's files of those names."""
     from ..atomic import check_disjoint
     check_disjoint(out, inputs)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise InqError(f"--out {out} is a file; give a folder for the campaign (nothing was changed)")
     if os.path.isdir(out) and not os.path.exists(os.path.join(out, "campaign.json")):
         foreign = sorted(n for n in os.listdir(out) if not _BEFORE_RECORD.match(n))
         if foreign:

@@ -25,7 +25,7 @@ ensure_main(__name__)  # `python -m` with a Python that lacks numpy re-runs unde
 import os
 import sys
 
-from ..atomic import write_text_atomic
+from ..atomic import check_disjoint, check_output, write_text_atomic
 from ..errors import InqError
 from .command import ArgParser, cli_main
 
@@ -74,6 +74,16 @@ def main(argv: list[str] | None = None) -> int:
     kinds = tuple(t.strip() for t in a.float_layers.split(",") if t.strip())
     if any(t != "LRN" for t in kinds):
         raise InqError(f"--float-layers takes LRN only (the other layers run in integers), got {a.float_layers!r}")
+    # Every output is checked before the engine runs, so a bad path costs no inference.
+    inputs = [a.model, a.inq, a.weights, a.data, a.calibration_data]
+    if a.predictions:
+        check_output(a.predictions, inputs, "--predictions")
+    if a.save_model:
+        check_output(a.save_model, inputs + [a.predictions], "--save-model")
+    if a.dump:
+        check_disjoint(a.dump, inputs + [a.predictions, a.save_model], "--dump")
+        if os.path.exists(a.dump) and not os.path.isdir(a.dump):
+            raise InqError(f"--dump {a.dump} is a file; give a folder (nothing was changed)")
     if a.dump and os.path.isdir(a.dump) and os.listdir(a.dump) and not os.path.exists(os.path.join(a.dump,
                                                                                                   "blobs.json")):
         raise InqError(f"--dump {a.dump}: holds files of no dump (no blobs.json); give an empty or new folder "
