@@ -50,6 +50,21 @@ def write_tiny(folder, max_iter=10, snapshot=4, test_interval=5, batch=8, hw=8, 
     return solver
 
 
+def read_from_lmdb(folder, data_param):
+    """Make the tiny net in `folder` read a 2-image LMDB through a Data layer with
+    `data_param` ('{db}' stands for the database)."""
+    from inq_layer.datasets.datum_db import write_arrays
+    db = os.path.join(folder, "db")
+    write_arrays(db, np.zeros((2, 8, 8), np.uint8), np.zeros(2, np.int64))
+    path = os.path.join(folder, "net.prototxt")
+    text = open(path).read()
+    start = text.index('layer { name: "conv1"')
+    with open(path, "w") as f:
+        f.write('name: "t"\nlayer { name: "data" type: "Data" top: "data" top: "label"\n'
+                f'  data_param {{ {data_param.format(db=db)} }} }}\n' + text[start:])
+    return path
+
+
 def lmdb_tiny(tmp_path, **kw):
     """The tiny net reading 64 random images from LMDBs (8 batches of 8: where a data
     layer stands matters)."""

@@ -215,9 +215,13 @@ def edit_solver(path, *lines):
     open(path, "w").write("\n".join(text) + "\n")
 
 
-@pytest.mark.parametrize("case", ["bottom", "rmsprop_momentum", "not_an_lmdb", "no_outputs"])
+@pytest.mark.parametrize("case", ["bottom", "rmsprop_momentum", "not_an_lmdb", "no_outputs", "batch_0"])
 def test_what_caffe_would_abort_on_is_one_line(tmp_path, tiny, case):
-    if case == "no_outputs":
+    if case == "batch_0":  # Caffe's Data layer would wait forever for its first batch
+        from caffe_nets import read_from_lmdb
+        read_from_lmdb(str(tmp_path), 'source: "{db}" backend: LMDB')
+        words = ("net.prototxt: layer 'data' has batch_size 0 (data_param; 0 when not given); give it at least 1",)
+    elif case == "no_outputs":
         edit_net(tmp_path, "num_output: 3", "num_output: 0")
         words = ("net.prototxt: layer 'ip1' has num_output 0 (inner_product_param); give it at least one output",)
     elif case == "bottom":

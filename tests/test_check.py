@@ -1,6 +1,7 @@
 import os
 
 import numpy as np
+import pytest
 
 from caffe_nets import pb2_files, write_tiny
 from driver_util import run_tool
@@ -210,3 +211,23 @@ def test_the_phase_given_keeps_the_layers_of_that_net_only(tmp_path):
     assert [r.layer for r in check_model(model, weights, QuantOptions(bits=5), phase=caffe_pb2.TRAIN)] == ["a"]
     with pytest.raises(InqError, match="has no weights for layer 'aux'"):
         check_model(model, weights, QuantOptions(bits=5))
+
+
+def test_a_data_layer_without_a_batch_is_refused_and_a_build_that_never_ends_is_stopped(tmp_path, monkeypatch):
+    """Caffe's Data layer with batch_size 0 (its default) waits forever for its first batch:
+    inq-check refuses it by name; and a child still building a net after BUILD_TIMEOUT is
+    stopped with one line rather than waited for."""
+    from caffe_nets import read_from_lmdb
+    from driver_util import assert_clean_error
+    from inq_layer.caffe_edge import probe
+    from inq_layer.errors import InqError
+    _, w = _save_net(tmp_path, lambda net: None)
+    model = read_from_lmdb(str(tmp_path), 'source: "{db}" backend: LMDB')
+    assert_clean_error(run_tool("check", "--model", model, "--weights", w, check=False),
+                       f"{model}: layer 'data' has batch_size 0 (data_param; 0 when not given); give it at least 1")
+    monkeypatch.setattr(probe, "BUILD_TIMEOUT", 5)
+    with pytest.raises(InqError) as e:
+        probe.try_net(model, "net.prototxt")
+    assert str(e.value) == ("net.prototxt: Caffe cannot build this net: Caffe was still building it after 5 s "
+                            "(a data layer waiting for data?)")
+    assert probe.param_shapes(model) is None

@@ -307,10 +307,28 @@ def check_stated_shapes(model_path: str, net: NetParameter, shapes: dict[str, li
                            f"says {n_out} outputs")
 
 
+# The data layers that read batch_size images a pass (0 when a data_param does not say).
+_BATCHED = {"Data": "data_param", "DATA": "data_param", "ImageData": "image_data_param",
+            "IMAGE_DATA": "image_data_param", "HDF5Data": "hdf5_data_param", "HDF5_DATA": "hdf5_data_param",
+            "MemoryData": "memory_data_param", "MEMORY_DATA": "memory_data_param",
+            "WindowData": "window_data_param", "WINDOW_DATA": "window_data_param"}
+
+
+def check_batch_sizes(path: str, net: NetParameter) -> None:
+    """A data layer with batch_size 0: this Caffe's Data layer then waits forever for its
+    first batch (the others abort), so it is refused before Caffe builds the net."""
+    for ly in model_layers(net):
+        field = _BATCHED.get(layer_type(ly))
+        if field and getattr(ly, field).batch_size == 0:
+            raise InqError(f"{path}: layer {ly.name!r} has batch_size 0 ({field}; 0 when not given); "
+                           f"give it at least 1")
+
+
 def check_net_for_caffe(path: str, net: NetParameter, known_types: list[str]) -> None:
     """What Caffe would abort on when building the net: unknown layer types, layers without
     outputs, missing data sources."""
     known = set(known_types)
+    check_batch_sizes(path, net)
     for ly in model_layers(net):
         t = layer_type(ly)
         if net.layer and t not in known:

@@ -15,10 +15,13 @@ import subprocess
 import sys
 
 from ..errors import InqError
-from .caffe_io import check_computed_shapes, check_stated_shapes
+from .caffe_io import check_batch_sizes, check_computed_shapes, check_stated_shapes
 
 _FATAL = re.compile(r"^F\d{4,8} [\d:.]+\s+\d+ [^\]]*\] (.*)$")
 _GPU: dict[int, bool] = {}
+# Building a solver or a net takes seconds; a child still building after this long waits
+# for something that never comes (a data layer that never fills a batch), and is stopped.
+BUILD_TIMEOUT = 600
 
 
 def caffe_reason(stderr: str, returncode: int) -> str:
@@ -37,7 +40,11 @@ def caffe_reason(stderr: str, returncode: int) -> str:
 
 def run_child(code: str, *args: str) -> tuple[bool, str]:
     """Run `code` with pycaffe in a child; (True, "") or (False, Caffe's reason)."""
-    r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    try:
+        r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                           timeout=BUILD_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return False, f"Caffe was still building it after {BUILD_TIMEOUT} s (a data layer waiting for data?)"
     return r.returncode == 0, ("" if r.returncode == 0 else caffe_reason(r.stderr, r.returncode))
 
 
@@ -47,8 +54,11 @@ def param_shapes(net_path: str) -> dict[str, list[tuple[int, ...]]] | None:
     ...]}; None when Caffe cannot build it here (a data source on another machine, ...)."""
     code = ("import sys, json, caffe; caffe.set_mode_cpu(); n = caffe.Net(sys.argv[1], caffe.TEST); "
             "print(json.dumps({k: [list(b.data.shape) for b in v] for k, v in n.params.items()}))")
-    r = subprocess.run([sys.executable, "-c", code, net_path], capture_output=True, text=True,
-                       env={**os.environ, "GLOG_minloglevel": "2"})
+    try:
+        r = subprocess.run([sys.executable, "-c", code, net_path], capture_output=True, text=True,
+                           env={**os.environ, "GLOG_minloglevel": "2"}, timeout=BUILD_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return None
     if r.returncode != 0:
         return None
     try:
@@ -62,6 +72,7 @@ def check_shapes(model_path: str, net, shapes: dict[str, list[tuple]], source: s
     what the prototxt states, then the shapes Caffe computes for it (where Caffe can build
     it here; else the stated ones alone)."""
     check_stated_shapes(model_path, net, shapes, source)
+    check_batch_sizes(model_path, net)
     computed = param_shapes(model_path)
     if computed is not None:
         check_computed_shapes(model_path, computed, shapes, source)
