@@ -128,6 +128,13 @@ def _solver(tmp_path, text):
      "lr_policy 'step' needs gamma >= 0, got -0.5"),
     *[(f'net: "net.prototxt"\nmax_iter: 3\nlr_policy: "{p}"\ngamma: -1\nstepsize: 1\n',
        f"lr_policy '{p}' needs gamma >= 0, got -1") for p in ("exp", "inv", "multistep", "sigmoid")],
+    *[(f'net: "net.prototxt"\nmax_iter: 3\nlr_policy: "fixed"\n{line}\n', message) for line, message in [
+        ("base_lr: -0.01", "base_lr must be 0 or positive, got -0.01"),
+        ("weight_decay: -0.0005", "weight_decay must be 0 or positive, got -0.0005"),
+        ("momentum: 1", "momentum must be in [0, 1), got 1"),
+        ("momentum: -0.5", "momentum must be in [0, 1), got -0.5"),
+        ('type: "Adam"\nmomentum2: 1', "momentum2 (Adam's beta2) must be in [0, 1), got 1"),
+        ("solver_type: ADAM\nmomentum2: -0.1", "momentum2 (Adam's beta2) must be in [0, 1), got -0.1")]],
     ('net: "net.prototxt"\nmax_iter: 3\nlr_policy: "fixed"\nsnapshot_format: HDF5\n',
      "snapshot_format HDF5 is not supported (the INQ state is kept beside binary snapshots); remove the line "
      "or use BINARYPROTO"),
@@ -147,6 +154,9 @@ def test_what_each_policy_accepts_at_its_edges(tmp_path):
     for text in ('lr_policy: "step"\nstepsize: 1\ngamma: 0\n', 'lr_policy: "fixed"\ngamma: -1\nstepsize: -1\n',
                  'lr_policy: "poly"\ngamma: -1\n'):
         assert load_solver(_solver(tmp_path, 'net: "net.prototxt"\nmax_iter: 1\n' + text)).max_iter == 1
+    for text in ('type: "SGD"\nmomentum2: 2\nmomentum: 0.99\n', "solver_type: NESTEROV\nmomentum2: 1\n",
+                 'type: "Adam"\nmomentum2: 0.999\nbase_lr: 0\nweight_decay: 0\nmomentum: 0\n'):  # beta2: Adam's only
+        assert load_solver(_solver(tmp_path, 'net: "net.prototxt"\nmax_iter: 1\nlr_policy: "fixed"\n' + text))
     cfg = load_solver(_solver(tmp_path, 'net_param { name: "inline" }\nmax_iter: 2\nlr_policy: "fixed"\n'))
     assert cfg.net_path is None and cfg.max_iter == 2
     cfg = load_solver(_solver(tmp_path, 'train_net: "net.prototxt"\nmax_iter: 2\nlr_policy: "fixed"\n'))

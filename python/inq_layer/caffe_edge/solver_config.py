@@ -72,6 +72,7 @@ def load_solver(path: str) -> SolverConfig:
     if param.max_iter <= 0:
         raise InqError(f"{path}: max_iter must be positive, got {param.max_iter}")
     check_counts(path, param)
+    check_rates(path, param)
     check_lr_policy(path, param)
     if param.snapshot_format == 0:  # HDF5
         raise InqError(f"{path}: snapshot_format HDF5 is not supported (the INQ state is kept beside "
@@ -90,6 +91,28 @@ def check_counts(path: str, p: SolverParameter) -> None:
         if v < low:
             what = "positive" if low else "0 (off) or positive"
             raise InqError(f"{path}: {name} must be {what}, got {v}")
+
+
+_LEGACY_TYPES = ["SGD", "Nesterov", "AdaGrad", "RMSProp", "AdaDelta", "Adam"]  # solver_type's enum order
+
+
+def solver_type(p: SolverParameter) -> str:
+    """The solver's type: `type`, else the legacy `solver_type` enum (Caffe upgrades it)."""
+    return p.type if p.HasField("type") or not p.HasField("solver_type") else _LEGACY_TYPES[p.solver_type]
+
+
+def check_rates(path: str, p: SolverParameter) -> None:
+    """Rates Caffe takes without a word and then trains wrongly with: a negative rate or
+    decay climbs the loss; a momentum (or Adam's beta2) of 1 or more never forgets, and
+    Adam's update is then 0 or NaN from the first iteration."""
+    for name in ("base_lr", "weight_decay"):
+        if getattr(p, name) < 0:
+            raise InqError(f"{path}: {name} must be 0 or positive, got {getattr(p, name):g}")
+    rates = [("momentum", "momentum")] + ([("momentum2", "momentum2 (Adam's beta2)")]
+                                         if solver_type(p) == "Adam" else [])
+    for name, shown in rates:
+        if not 0 <= getattr(p, name) < 1:
+            raise InqError(f"{path}: {shown} must be in [0, 1), got {getattr(p, name):g}")
 
 
 # What BVLC Caffe master's SGDSolver::GetLearningRate checks (Caffe 1.0 checks less, and
