@@ -233,6 +233,19 @@ def test_the_plot_of_a_pruning_run_and_of_a_run_without_accuracy(monkeypatch, tm
         "loss after quantizing", "loss after retraining", "loss float model"]  # the first output alone
 
 
+def test_the_plot_of_a_run_without_tests_says_so_and_warns_of_nothing(monkeypatch, tmp_path, recwarn):
+    rec = record()
+    rec.test_float = None
+    for p in rec.phases:
+        p.test_after_quantize.clear()
+        p.test_after_training.clear()
+    fig, _ = _drawn(monkeypatch, build_report(rec, True), tmp_path)
+    (ax,) = fig.axes
+    assert ax.get_legend() is None and ax.get_lines() == []
+    assert [t.get_text() for t in ax.texts] == ["no tests ran (no test net, or test_iter is 0)"]
+    assert [str(w.message) for w in recwarn.list if w.category is UserWarning] == []
+
+
 def test_report_md_of_a_reference_run_without_tests_and_of_one_with_nan(tmp_path):
     rec = record()
     rec.test_float = None

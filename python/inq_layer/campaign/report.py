@@ -127,7 +127,11 @@ def plot(rep: dict | Report, path: str) -> None:
     ax.set_ylabel("test value")
     ax.set_title(f"pruning to {rep.get('sparsity')}" if pruning
                  else f"INQ {rep.get('bits')} bits, {rep.get('rule')} rule")
-    ax.legend(fontsize=7)
+    if names:
+        ax.legend(fontsize=7)
+    else:  # a legend of nothing would only warn on stderr
+        ax.text(0.5, 0.5, "no tests ran (no test net, or test_iter is 0)", ha="center", va="center",
+                transform=ax.transAxes)
     fig.tight_layout()
     with written_by_path(path, ".png") as tmp:
         fig.savefig(tmp, dpi=100)
