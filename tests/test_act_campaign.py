@@ -61,6 +61,11 @@ def test_act_bits_campaign_quantizes_every_quantized_layers_input(tmp_path):
                        "quantizer 'data_q' has 6 bits, not --act-bits 8")
     assert_clean_error(run_tool("check", "--model", solver.replace("solver", "net"), "--weights", final,
                                 "--act-bits", "6", check=False), "has no activation quantizers")
+    moved = tmp_path / "moved.prototxt"  # its test database gone: no Caffe abort, one line
+    (tmp_path / "gone").mkdir()
+    moved.write_text(open(net).read().replace(str(tmp_path / "db_TEST"), str(tmp_path / "gone")))
+    assert_clean_error(run_tool("check", "--model", str(moved), "--weights", final, "--act-bits", "6", check=False),
+                       f"{moved}: Caffe cannot build this net")
 
 
 def test_check_finds_outputs_off_their_grid(tmp_path, monkeypatch):

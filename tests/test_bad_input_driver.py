@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from caffe_nets import write_tiny
-from driver_util import assert_clean_error, caffemodel_params, run_driver, save_weights
+from driver_util import assert_clean_error, caffemodel_params, run_driver, run_tool, save_weights
 
 
 def test_missing_and_directory_files(tmp_path, tiny):
@@ -395,7 +395,6 @@ def test_a_layer_with_weights_in_the_test_net_only(tmp_path):
     r = run_driver(*args, check=False)
     assert_clean_error(r, "layer 'aux' has weights but is in the TEST net only", "share its weights")
     assert not out.exists()
-    from driver_util import run_tool
     r = run_tool("prune", "--solver", solver, "--init-from-fillers", "--sparsity", "0.5", "--out",
                  str(tmp_path / "p"), check=False)
     assert_clean_error(r, "layer 'aux' has weights but is in the TEST net only")
@@ -415,6 +414,33 @@ def _mixed_db(path, sizes):
         db.put(f"{i:08d}".encode(), pb2().Datum(channels=1, height=s, width=s, data=bytes(s * s), label=i % 3)
                .SerializeToString())
     db.close()
+
+
+def test_a_record_caffe_would_wait_on_forever_is_named_by_the_driver_and_image_mean(tmp_path):
+    """A record whose pixels do not fill its shape: Caffe's data layer never delivers the
+    batch. The driver's pre-flight sample and image_mean name it in one line; a database
+    without records is named too."""
+    from caffe_nets import lmdb_tiny
+    from inq_layer.caffe_edge.caffe_io import pb2
+    from inq_layer.datasets.datum_db import DatumWriter
+    solver = lmdb_tiny(tmp_path, max_iter=2, snapshot=0)
+    train = tmp_path / "db_TRAIN"
+    import shutil
+    shutil.rmtree(train)
+    db = DatumWriter(str(train), "lmdb")
+    for i in range(64):
+        db.put(f"{i:08d}".encode(), pb2().Datum(channels=1, height=8, width=8, data=bytes(64 if i else 60))
+               .SerializeToString())
+    db.close()
+    want = f"{train}: record '00000000' holds 60 values, but its shape 1x8x8 needs 64"
+    assert_clean_error(run_driver("--solver", solver, "--init-from-fillers", "--out", str(tmp_path / "o"),
+                                  check=False), want)
+    assert_clean_error(run_tool("image_mean", str(train), str(tmp_path / "mean.binaryproto"), check=False), want)
+    assert not (tmp_path / "mean.binaryproto").exists()
+    shutil.rmtree(train)
+    DatumWriter(str(train), "lmdb").close()  # no records: Caffe's data layer aborts on its first read
+    assert_clean_error(run_driver("--solver", solver, "--init-from-fillers", "--out", str(tmp_path / "o"),
+                                  check=False), f"layer 'data' reads {train}, which holds no records")
 
 
 def test_a_database_of_mixed_sizes_is_refused_before_training(tmp_path):

@@ -39,3 +39,38 @@ def test_writer_and_reader_refuse_what_they_do_not_know(tmp_path):
 def test_datum_array_of_float_data():
     d = pb2().Datum(channels=1, height=1, width=2, float_data=[0.5, -1.0])
     assert datum_array(d).tolist() == [[[0.5, -1.0]]]
+
+
+def _db_of(path, values):
+    db = DatumWriter(path, "lmdb")
+    for i, v in enumerate(values):
+        db.put(f"{i:08d}".encode(), v)
+    db.close()
+    return path
+
+
+_GOOD = dict(channels=1, height=2, width=2, data=bytes(4))
+_DAMAGED = [
+    (b"\xff\xfe junk", " is not a Caffe Datum"),
+    (pb2().Datum(channels=1, height=2, width=2, data=bytes(3)).SerializeToString(),
+     " holds 3 values, but its shape 1x2x2 needs 4"),
+    (pb2().Datum(channels=1, height=1, width=2, float_data=[0.5]).SerializeToString(),
+     " holds 1 values, but its shape 1x1x2 needs 2"),
+    (b"", " has shape 0x0x0: no pixels"),  # an empty message parses as an empty Datum
+    (pb2().Datum(encoded=True, data=b"no image").SerializeToString(),
+     ": its encoded image does not decode (no image format PIL reads)"),
+]
+
+
+@pytest.mark.parametrize("value, tail", _DAMAGED)
+def test_a_damaged_record_is_named_by_every_reader(tmp_path, value, tail):
+    """Caffe aborts on such a record or its data layer waits forever: every reader of ours
+    names the database and the record instead (the arrays, a record's shape for the
+    pre-flight sample, the engine's batches)."""
+    from inq_layer.datasets.record_shapes import sampled_shapes
+    path = _db_of(str(tmp_path / "db"), [pb2().Datum(**_GOOD).SerializeToString(), value])
+    want = f"{path}: record '00000001'{tail}"
+    for read in (read_arrays, sampled_shapes):
+        with pytest.raises(InqError) as e:
+            read(path)
+        assert str(e.value) == want

@@ -378,3 +378,9 @@ def test_inq_infer_checks_every_output_before_the_engine_runs(trained, tmp_path)
         assert_clean_error(r, msg)
         assert "top-1" not in r.stdout
     assert mine.read_text() == "my file" and open(deploy).read() == model
+    from inq_layer.datasets.datum_db import DatumWriter
+    junk = DatumWriter(str(tmp_path / "junk_db"), "lmdb")  # a damaged record: named, not a traceback
+    junk.put(b"00000000", b"\xff\xfe not a Datum")
+    junk.close()
+    assert_clean_error(run_tool("infer", "--model", deploy, "--weights", final, "--data", str(tmp_path / "junk_db"),
+                                check=False), f"{tmp_path}/junk_db: record '00000000' is not a Caffe Datum")

@@ -102,6 +102,50 @@ def records(path: str) -> tuple[Iterator[tuple[bytes, bytes]], int | None]:
     raise InqError(f"{path}: not an LMDB or LevelDB folder")
 
 
+def record_name(db: str, key: bytes) -> str:
+    return f"{db}: record '{key.decode(errors='replace')}'"
+
+
+def read_datum(value: bytes, db: str, key: bytes) -> Datum:
+    """A record parsed as a Caffe Datum whose pixels fill its stated shape; InqError naming
+    the database and the record otherwise (Caffe aborts on such a record, or its data
+    layer waits forever)."""
+    from google.protobuf.message import DecodeError
+
+    from ..caffe_edge.caffe_io import pb2
+    d = pb2().Datum()
+    try:
+        d.ParseFromString(value)
+    except DecodeError:
+        raise InqError(f"{record_name(db, key)} is not a Caffe Datum") from None
+    if not d.encoded:
+        shape = f"{d.channels}x{d.height}x{d.width}"
+        if min(d.channels, d.height, d.width) <= 0:
+            raise InqError(f"{record_name(db, key)} has shape {shape}: no pixels")
+        have = len(d.data) if d.data else len(d.float_data)
+        if have != d.channels * d.height * d.width:
+            raise InqError(f"{record_name(db, key)} holds {have} values, but its shape {shape} needs "
+                           f"{d.channels * d.height * d.width}")
+    return d
+
+
+def image_error(db: str, key: bytes, e: OSError) -> InqError:
+    """An encoded record PIL cannot decode, named (PIL's own text names a memory buffer)."""
+    from PIL import UnidentifiedImageError
+    why = "no image format PIL reads" if isinstance(e, UnidentifiedImageError) else str(e)
+    return InqError(f"{record_name(db, key)}: its encoded image does not decode ({why})")
+
+
+def record_array(value: bytes, db: str, key: bytes) -> tuple[np.ndarray, int]:
+    """(C x H x W, label) of a record (read_datum's checks; an encoded image that does not
+    decode is named too)."""
+    d = read_datum(value, db, key)
+    try:
+        return datum_array(d), d.label
+    except OSError as e:  # PIL: no image, or a cut one
+        raise image_error(db, key, e) from None
+
+
 def datum_array(d: Datum) -> np.ndarray:
     """C x H x W of a Datum: uint8 (encoded ones decoded as convert_imageset stored them,
     BGR for colour), or float32 for float_data."""
@@ -138,12 +182,10 @@ def write_arrays(path: str, images: np.ndarray, labels: np.ndarray, backend: str
 
 def read_arrays(path: str) -> tuple[list[bytes], np.ndarray, np.ndarray]:
     """(keys, images N x C x H x W, labels) of a Datum database."""
-    from ..caffe_edge.caffe_io import pb2
     keys, images, labels = [], [], []
-    d = pb2().Datum()
     for k, v in records(path)[0]:
-        d.ParseFromString(v)
+        a, label = record_array(v, path, k)
         keys.append(k)
-        images.append(datum_array(d))
-        labels.append(d.label)
+        images.append(a)
+        labels.append(label)
     return keys, np.stack(images), np.array(labels)

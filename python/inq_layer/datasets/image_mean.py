@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import InqError
-from .datum_db import datum_array, records
+from .datum_db import record_array, records
 
 if TYPE_CHECKING:  # annotations only: pycaffe is not imported at load time
     from caffe.proto.caffe_pb2 import BlobProto
@@ -25,14 +25,11 @@ def mean_image(db_path: str, progress: bool = True) -> tuple[np.ndarray, int]:
     """(mean C x H x W float32, number of images) of a Datum database, in one pass."""
     from tqdm import tqdm
 
-    from ..caffe_edge.caffe_io import pb2
     items, count = records(db_path)
     total, n, shape = None, 0, None
-    d = pb2().Datum()
     with tqdm(total=count, unit="img", file=sys.stderr, disable=None if progress else True) as bar:
         for key, value in items:
-            d.ParseFromString(value)
-            a = datum_array(d)
+            a, _ = record_array(value, db_path, key)
             if shape is None:
                 shape, total = a.shape, np.zeros(a.shape, np.float64)
             elif a.shape != shape:

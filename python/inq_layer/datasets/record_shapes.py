@@ -6,8 +6,9 @@ from __future__ import annotations
 import io
 import os
 
-from ..caffe_edge.caffe_io import layer_type, model_layers, pb2
+from ..caffe_edge.caffe_io import layer_type, model_layers
 from ..errors import InqError
+from .datum_db import image_error, read_datum
 
 SAMPLE = 256  # records read per database, spread evenly over its keys
 
@@ -40,28 +41,31 @@ def dims(shape: tuple[int, int, int]) -> str:
     return "x".join(map(str, shape))
 
 
-def datum_shape(value: bytes) -> tuple[int, int, int]:
-    """Channels, height and width of a serialized Datum (an encoded one from its image
-    header, as Caffe decodes it: one channel for grey, else three)."""
-    d = pb2().Datum()
-    d.ParseFromString(value)
+def datum_shape(value: bytes, db: str, key: bytes) -> tuple[int, int, int]:
+    """Channels, height and width of a record (an encoded one from its image header, as
+    Caffe decodes it: one channel for grey, else three); InqError naming a record that is
+    no Datum, whose pixels do not fill its shape, or whose image has no readable header."""
+    d = read_datum(value, db, key)
     if d.encoded:
         from PIL import Image
-        return decoded_shape(Image.open(io.BytesIO(d.data)))
+        try:
+            return decoded_shape(Image.open(io.BytesIO(d.data)))
+        except OSError as e:
+            raise image_error(db, key, e) from None
     return (d.channels, d.height, d.width)
 
 
-def sampled_shapes(path: str, limit: int = SAMPLE) -> list[tuple[int, tuple[int, int, int]]]:
+def sampled_shapes(path: str, limit: int = SAMPLE) -> list[tuple[int, tuple[int, int, int]]] | None:
     """(record index, shape) of up to `limit` records spread over the database (the first
-    and the last among them); [] when the folder is no database this can read."""
+    and the last among them); None when the folder is no database this can read."""
     found = _keys_and_reader(path)
     if found is None:
-        return []
+        return None
     keys, get, close = found
     try:
         n = len(keys)
         picks = range(n) if n <= limit else sorted({i * (n - 1) // (limit - 1) for i in range(limit)})
-        return [(i, datum_shape(get(keys[i]))) for i in picks]
+        return [(i, datum_shape(get(keys[i]), path, keys[i])) for i in picks]
     finally:
         close()
 
@@ -75,9 +79,11 @@ def check_record_shapes(path: str, net) -> None:
             continue
         src, crop = ly.data_param.source, ly.transform_param.crop_size
         shapes = sampled_shapes(src)
-        if not shapes:
+        if shapes is None:
             continue
         where = f"{path}: layer {ly.name!r} reads {src}"
+        if not shapes:  # Caffe's data layer would abort on its first read
+            raise InqError(f"{where}, which holds no records")
         first = shapes[0]
         for i, s in shapes[1:]:
             if s[0] != first[1][0] or (not crop and s != first[1]):

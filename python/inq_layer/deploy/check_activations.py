@@ -8,7 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..caffe_edge import caffe_io
+from ..caffe_edge.probe import try_net
 from ..core import fixed_point
+from ..datasets.record_shapes import check_record_shapes
 from ..errors import InqError
 from ..net.act_placement import calibrated
 from ..net.user_layers import naming_user_layers
@@ -40,6 +42,8 @@ def check_activations(model_path: str, weights_path: str, act_bits: int, batches
     if batches < 1:
         raise InqError(f"--act-batches must be at least 1, got {batches}")
     caffe_io.check_net_for_caffe(model_path, net_param, list(caffe.layer_type_list()))
+    check_record_shapes(model_path, net_param)
+    try_net(model_path, model_path)  # Caffe aborts the process on what it refuses: a child tries first
     caffe.set_mode_cpu()
     net = caffe.Net(model_path, caffe.TEST)
     caffe_io.check_weights_fit(weights_path, caffe_io.read_caffemodel(weights_path),

@@ -13,7 +13,7 @@ from typing import Iterator
 import numpy as np
 
 from ..caffe_edge import caffe_io, probe
-from ..datasets.datum_db import datum_array, records
+from ..datasets.datum_db import record_array, records
 from ..errors import InqError
 from ..net.act_placement import is_quantizer
 from .engine import Engine, Value
@@ -136,18 +136,16 @@ def transformed(m: Model, image: np.ndarray) -> np.ndarray:
 def batches(m: Model, db: str, size: int, limit: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(images, labels) of the database in its order, `size` at a time; the first `limit`
     images only when given."""
-    pb = caffe_io.pb2()
     it, _ = records(db)
     xs, ys = [], []
     seen = 0
-    for _, value in it:
+    for key, value in it:
         if limit is not None and seen == limit:
             break
         seen += 1
-        d = pb.Datum()
-        d.ParseFromString(value)
-        xs.append(transformed(m, datum_array(d)))
-        ys.append(d.label)
+        a, label = record_array(value, db, key)
+        xs.append(transformed(m, a))
+        ys.append(label)
         if len(xs) == size:
             yield np.stack(xs), np.array(ys)
             xs, ys = [], []
