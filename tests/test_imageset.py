@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from driver_util import caffe_reads_leveldb, run_tool
+from driver_util import assert_clean_error, caffe_reads_leveldb, run_tool
 from inq_layer.errors import InqError
 from inq_layer.datasets.imageset import read_list
 
@@ -72,6 +72,9 @@ def test_raw_datums_keys_bgr_and_rerun_identical(tmp_path, images):
     again = tmp_path / "db2"
     run_tool("imageset", "--root", str(root), "--list", str(lst), "--out", str(again), "--mixed-sizes")
     assert [(k, d.SerializeToString()) for k, d in read_db(again)] == [(k, d.SerializeToString()) for k, d in got]
+    r = run_tool("imageset", "--root", str(root), "--list", str(lst), "--out", str(tmp_path / "db3"), "--jobs", "-1",
+                 check=False)
+    assert_clean_error(r, "--jobs must be 0 (one per core) or positive, got -1")
 
 
 def test_resize_gray_encoded_shuffle(tmp_path, images):
@@ -206,3 +209,18 @@ def test_under_an_address_space_limit_and_with_sizes_that_cannot_be_stored(tmp_p
         err = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
         assert r.returncode == 2 and len(err) == 1 and words in err[0] and "Traceback" not in r.stderr, r.stderr[-2000:]
         assert not (tmp_path / "big").exists()
+
+
+def test_no_more_decoding_processes_than_images(tmp_path, images, monkeypatch):
+    from inq_layer.datasets import imageset
+    root, lst = images
+    made = []
+    real = imageset.ProcessPoolExecutor
+    monkeypatch.setattr(imageset, "ProcessPoolExecutor", lambda n: made.append(n) or real(n))
+    items = imageset.read_list(str(lst))[:2]
+    opt = imageset.Options(str(root), (4, 4), False, False, False)
+    imageset.convert(opt, items, str(tmp_path / "db"), jobs=100000, progress=False)
+    imageset.convert(opt, items, str(tmp_path / "db"), jobs=0, progress=False)
+    assert made == [2, min(2, os.cpu_count())]
+    with pytest.raises(ValueError, match="jobs must be 0"):
+        imageset.convert(opt, items, str(tmp_path / "db"), jobs=-1, progress=False)

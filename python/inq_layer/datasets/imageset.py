@@ -167,7 +167,9 @@ def _mixed(opt: Options, this: tuple[str, tuple], first: tuple[str, tuple]) -> N
 def convert(opt: Options, items: list[tuple[str, int]], out: str, jobs: int = 0, stop_on_error: bool = False,
             progress: bool = True, backend: str = "lmdb") -> dict:
     """Write the database; returns counts and the rate. Items go in the given order."""
-    jobs = jobs or os.cpu_count() or 1
+    if jobs < 0:
+        raise ValueError(f"jobs must be 0 (one per core) or positive, got {jobs}")
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(items)))  # no process without an image to decode
     check_resize(opt, jobs)
     written, bad, t0 = 0, [], time.perf_counter()
     with replaced_dir(out) as tmp:

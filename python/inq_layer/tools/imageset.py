@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if not os.path.isdir(a.root):
         raise InqError(f"--root {a.root}: not a folder")
+    if a.jobs < 0:
+        raise InqError(f"--jobs must be 0 (one per core) or positive, got {a.jobs}")
     if a.resize is not None and min(a.resize) < 1:
         raise InqError(f"--resize {a.resize[0]} {a.resize[1]}: sizes must be positive")
     check_output_dir(a.out, [a.root, a.list])
