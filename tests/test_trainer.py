@@ -61,6 +61,25 @@ def test_display_test_and_snapshot_come_in_caffes_order(tmp_path):
     assert solver.iter == 12
 
 
+def test_the_logged_rate_counts_every_iteration_of_the_phase_so_far(tmp_path, monkeypatch):
+    """iter/s at a display: the iterations since the phase started over the time since
+    then (a clock that advances 2 s at each reading)."""
+    readings = iter(range(0, 100, 2))
+    monkeypatch.setattr(trainer, "time", types.SimpleNamespace(perf_counter=lambda: float(next(readings))))
+    solver, cfg = _solver(tmp_path, max_iter=12, snapshot=0, test_interval=0)  # display 3
+    out = io.StringIO()
+    trainer.train_phase(solver, cfg, Freezer({}), 12, CaffeLog(out), lambda it: None)
+    rates = re.findall(r"^Iteration (\d+) \(([\d.]+) iter/s\)", "\n".join(_said(out)), re.M)
+    assert rates == [("0", "0.5"), ("3", "1"), ("6", "1.167"), ("9", "1.25")]  # 1/2, 4/4, 7/6, 10/8
+
+
+def test_a_test_interval_of_1_tests_before_every_iteration_but_the_first(tmp_path):
+    solver, cfg = _solver(tmp_path, max_iter=4, snapshot=0, test_interval=1)
+    out = io.StringIO()
+    trainer.train_phase(solver, cfg, Freezer({}), 4, CaffeLog(out), lambda it: None)
+    assert [m for m in _said(out) if "Testing net" in m] == [f"Iteration {i}, Testing net (#0)" for i in (1, 2, 3)]
+
+
 def test_without_intervals_a_phase_runs_in_one_block_and_logs_nothing(tmp_path):
     solver, cfg = _solver(tmp_path, max_iter=6, snapshot=0, test_interval=0, edits=[("display: 3", "display: 0")])
     out = io.StringIO()
@@ -131,6 +150,7 @@ def test_a_terminal_gets_a_progress_bar_of_the_phase_and_a_log_file_none(tmp_pat
     trainer.train_phase(solver, cfg, Freezer({}), 12, CaffeLog(io.StringIO()), lambda it: None, label="phase 2/3")
     draws = [d for d in term.getvalue().split("\r") if d.strip()]
     assert all(d.startswith("phase 2/3: ") for d in draws)
+    assert all(re.search(r"[?\d.]+(it/s|s/it)\]$", d) for d in draws), draws  # tqdm's rate, in iterations
     done = [int(re.search(r" (\d+)/12 \[", d).group(1)) for d in draws]
     assert done[0] == 4 and len(done) >= 2 and done == sorted(set(done)) and done[-1] <= 12
     assert term.getvalue().endswith("\r")  # cleared at the end (leave=False)
@@ -140,6 +160,13 @@ def test_a_terminal_gets_a_progress_bar_of_the_phase_and_a_log_file_none(tmp_pat
     solver, cfg = _solver(tmp_path / "b", max_iter=2, snapshot=0)
     trainer.train_phase(solver, cfg, Freezer({}), 2, CaffeLog(io.StringIO()), lambda it: None, label="phase 1/1")
     assert plain.getvalue() == ""
+    term = _Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    (tmp_path / "c").mkdir()
+    solver, cfg = _solver(tmp_path / "c", max_iter=2, snapshot=0)
+    trainer.train_phase(solver, cfg, Freezer({}), 2, CaffeLog(io.StringIO()), lambda it: None)
+    draws = [d for d in term.getvalue().split("\r") if d.strip()]
+    assert draws and all(re.match(r"^ *\d+%\|", d) for d in draws), draws  # no label: the bar alone
 
 
 RAISES = """import caffe
