@@ -61,6 +61,8 @@ def test_act_bits_campaign_quantizes_every_quantized_layers_input(tmp_path):
                        "quantizer 'data_q' has 6 bits, not --act-bits 8")
     assert_clean_error(run_tool("check", "--model", solver.replace("solver", "net"), "--weights", final,
                                 "--act-bits", "6", check=False), "has no activation quantizers")
+    assert_clean_error(run_tool("check", "--model", net, "--weights", final, "--act-batches", "2", check=False),
+                       "--act-batches: only with --act-bits (without it no activation is checked)")
     moved = tmp_path / "moved.prototxt"  # its test database gone: no Caffe abort, one line
     (tmp_path / "gone").mkdir()
     moved.write_text(open(net).read().replace(str(tmp_path / "db_TEST"), str(tmp_path / "gone")))
@@ -124,13 +126,17 @@ def test_without_act_bits_the_record_is_as_before(tmp_path):
     assert not os.path.exists(os.path.join(out, "inq_net.prototxt"))
 
 
-@pytest.mark.parametrize("value,msg", [("1", "--act-bits must be an integer in 2..16, got 1"),
-                                       ("17", "--act-bits must be an integer in 2..16, got 17"),
-                                       ("x", "argument --act-bits: invalid int value")])
-def test_act_bits_out_of_range_is_one_line(tmp_path, value, msg):
+@pytest.mark.parametrize("args,msg", [(["--act-bits", "1"], "--act-bits must be an integer in 2..16, got 1"),
+                                      (["--act-bits", "17"], "--act-bits must be an integer in 2..16, got 17"),
+                                      (["--act-bits", "x"], "argument --act-bits: invalid int value"),
+                                      (["--act-calibration", "max", "--act-from", "end"],  # would look applied
+                                       "error: --act-calibration, --act-from: only with --act-bits (activations "
+                                       "stay float without it)"),
+                                      (["--act-calibration-batches", "5"], "--act-calibration-batches: only with")])
+def test_act_bits_out_of_range_or_missing_is_one_line(tmp_path, args, msg):
     solver = write_tiny(str(tmp_path), max_iter=2, snapshot=0)
     out = tmp_path / "o"
-    r = run_driver("--solver", solver, "--init-from-fillers", "--act-bits", value, "--out", str(out), check=False)
+    r = run_driver("--solver", solver, "--init-from-fillers", *args, "--out", str(out), check=False)
     assert_clean_error(r, msg)
     assert not out.exists() or not os.listdir(out)
 

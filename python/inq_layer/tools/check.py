@@ -12,6 +12,7 @@ ensure_main(__name__)  # `python -m` with a Python that lacks numpy re-runs unde
 import sys
 
 from ..deploy.check import check_model, format_table, passed, verdict
+from ..errors import InqError
 from ..options import QuantOptions, parse_layer_bits
 from ..net.selection import MODES
 from .command import ArgParser, cli_main
@@ -29,8 +30,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="also check the activations: every quantizer of --model (the inq_net.prototxt of a "
                          "campaign with --act-bits B) is calibrated at B bits and its output on test batches is on "
                          "its grid")
-    ap.add_argument("--act-batches", type=int, default=3, metavar="N", help="test batches for --act-bits (default 3)")
+    ap.add_argument("--act-batches", type=int, metavar="N", help="test batches for --act-bits (default 3)")
     a = ap.parse_args(argv)
+    if a.act_batches is not None and a.act_bits is None:
+        raise InqError("--act-batches: only with --act-bits (without it no activation is checked)")
     opts = QuantOptions(bits=a.bits, layer_bits=parse_layer_bits(a.layer_bits), quantize=a.quantize,
                         act_bits=a.act_bits)
     rows = check_model(a.model, a.weights, opts)
@@ -38,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     ok = passed(rows)
     if a.act_bits is not None:
         from ..deploy.check_activations import check_activations, format_act_table
-        acts = check_activations(a.model, a.weights, a.act_bits, a.act_batches)
+        acts = check_activations(a.model, a.weights, a.act_bits, 3 if a.act_batches is None else a.act_batches)
         print(format_act_table(acts))
         ok = ok and not any(r.off_grid for r in acts)
         print(f"activations {'on their grids' if ok else 'OFF their grids'}: {len(acts)} quantizers, "

@@ -67,12 +67,12 @@ def build_parser() -> ArgParser:
     act.add_argument("--act-bits", type=int, metavar="B",
                      help="quantize the input of every quantized layer to B-bit fixed point (2..16; default: "
                           "activations stay float); writes inq_net.prototxt and inq_deploy.prototxt into --out")
-    act.add_argument("--act-calibration", default="mse", choices=CALIBRATIONS,
+    act.add_argument("--act-calibration", choices=CALIBRATIONS,
                      help="how each quantizer's step 2^-f is chosen: mse (least squared error, default) or max "
                           "(the largest value fits)")
-    act.add_argument("--act-calibration-batches", type=int, default=20, metavar="N",
+    act.add_argument("--act-calibration-batches", type=int, metavar="N",
                      help="training batches the calibration sees (default 20)")
-    act.add_argument("--act-from", default="start", choices=ACT_FROM,
+    act.add_argument("--act-from", choices=ACT_FROM,
                      help="start: quantized activations from phase 1 (default); end: one more phase after the "
                           "last, all weights frozen, of the solver's max_iter")
     return ap
@@ -93,10 +93,15 @@ def main(argv: list[str] | None = None) -> int:
         raise InqError(str(e)) from None
     check_run_options(a)
     check_int("--final-iters", a.final_iters, 1)
+    act = {k: v for k, v in (("act_calibration", a.act_calibration), ("act_calibration_batches",
+                                                                      a.act_calibration_batches),
+                             ("act_from", a.act_from)) if v is not None}
+    if act and a.act_bits is None:  # silently ignored, they would look applied
+        raise InqError(f"{', '.join('--' + k.replace('_', '-') for k in act)}: only with --act-bits "
+                       f"(activations stay float without it)")
     opts = QuantOptions(bits=a.bits, layer_bits=parse_layer_bits(a.layer_bits), rule=a.rule, strategy=a.strategy,
                         n1_rule=a.n1_rule, seed=a.seed, quantize=a.quantize, keep_zeros=a.keep_zeros,
-                        act_bits=a.act_bits, act_calibration=a.act_calibration,
-                        act_calibration_batches=a.act_calibration_batches, act_from=a.act_from)
+                        act_bits=a.act_bits, **act)
 
     from ..campaign.phases import Settings, inputs_of
     from ..deploy.check import check_model, check_net_layer_bits, format_table, passed, verdict
