@@ -42,3 +42,7 @@ def test_export_outputs_that_would_lose_something(tmp_path, tiny):
     run_tool("export", "--model", net, "--weights", str(model), "--out", str(inq))
     assert_clean_error(run_tool("export", "--load", str(inq), "--model", net, "--out", str(inq), check=False),
                        "also an input")
+    assert_clean_error(run_tool("export", "--load", str(inq), "--model", net, "--bits", "3", "--quantize", "default",
+                                "--out", str(tmp_path / "b.caffemodel"), check=False),
+                       "error: --bits, --quantize: only with --weights (an .inq file holds each layer's bits)")
+    assert not (tmp_path / "b.caffemodel").exists()

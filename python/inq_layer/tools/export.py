@@ -26,14 +26,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", required=True, help="net prototxt")
     ap.add_argument("--weights", help="INQ caffemodel to export")
     ap.add_argument("--load", help=".inq file to turn back into a caffemodel")
-    ap.add_argument("--bits", type=int, default=5)
+    ap.add_argument("--bits", type=int, help="with --weights (default 5)")
     ap.add_argument("--layer-bits", help="layers with their own bit width: NAME=BITS,... (as the campaign's)")
-    ap.add_argument("--quantize", choices=MODES, default="default")
+    ap.add_argument("--quantize", choices=MODES, help="with --weights: which blobs are quantized (default: default)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
     if bool(a.weights) == bool(a.load):
         raise InqError("give either --weights (export) or --load (back to a caffemodel)")
-    opts = QuantOptions(bits=a.bits, layer_bits=parse_layer_bits(a.layer_bits), quantize=a.quantize)
+    given = [o for o, v in (("--bits", a.bits), ("--layer-bits", a.layer_bits), ("--quantize", a.quantize)) if v]
+    if a.load and given:  # the .inq file says each layer's bits itself: these would be ignored
+        raise InqError(f"{', '.join(given)}: only with --weights (an .inq file holds each layer's bits)")
+    opts = QuantOptions(bits=5 if a.bits is None else a.bits, layer_bits=parse_layer_bits(a.layer_bits),
+                        quantize=a.quantize or "default")
     check_output(a.out, [a.model, a.weights, a.load])
     if a.load:
         n = load_model(a.load, a.model, a.out)
