@@ -47,3 +47,15 @@ def test_an_error_line_is_cut_to_a_readable_length(tmp_path, tiny):
     lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
     assert r.returncode == 2 and len(lines) == 1 and len(lines[0]) <= 2010
     assert "characters cut" in lines[0] and lines[0].endswith("bits must be in 2..8")
+
+
+@pytest.mark.parametrize("tool", ["fashion_data", "digits_data"])
+def test_the_data_tools_refuse_a_file_for_a_folder(tmp_path, tool):
+    from driver_util import assert_clean_error
+    mine = tmp_path / "mine"
+    mine.write_text("my file")
+    for args, option in ((["--out", str(mine), "--downloads", str(tmp_path / "dl")], "--out"),
+                         (["--out", str(tmp_path / "o"), "--downloads", str(mine)], "--downloads")):
+        assert_clean_error(run_tool(tool, *args, check=False),
+                           f"error: {option} {mine} is a file; give a folder (nothing was changed)")
+    assert mine.read_text() == "my file" and sorted(os.listdir(tmp_path)) == ["mine"]

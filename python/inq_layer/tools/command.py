@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import sys
 from typing import Callable, NoReturn
 
@@ -73,9 +74,13 @@ def data_command(prog: str, doc: str, default_out: str, make: Callable[[str, str
     @cli_main
     def main(argv: list[str] | None = None) -> int:
         ap = ArgParser(prog=prog, description=doc.splitlines()[0])
-        ap.add_argument("--out", default=default_out)
-        ap.add_argument("--downloads", default="build/downloads")
+        ap.add_argument("--out", default=default_out, help=f"folder of the LMDBs (default {default_out})")
+        ap.add_argument("--downloads", default="build/downloads", help="folder of the downloaded package "
+                        "(default build/downloads)")
         a = ap.parse_args(argv)
+        for option, folder in (("--out", a.out), ("--downloads", a.downloads)):
+            if os.path.exists(folder) and not os.path.isdir(folder):
+                raise InqError(f"{option} {folder} is a file; give a folder (nothing was changed)")
         make(a.out, a.downloads)
         return 0
     return main
