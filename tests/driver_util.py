@@ -107,6 +107,12 @@ def caffe_reads_leveldb() -> bool:
     return _LEVELDB[0]
 
 
+def log_messages(text: str) -> list[str]:
+    """The messages of a Caffe-style log (the driver's stdout, train.log), without the
+    glog prefix that ends in '] '."""
+    return [line.split("] ", 1)[1] for line in text.splitlines() if "] " in line]
+
+
 def assert_clean_error(r, *words):
     assert r.returncode == 2, (r.returncode, r.stdout[-1500:], r.stderr[-1500:])
     err = [line for line in r.stderr.splitlines() if line.startswith("error:")]

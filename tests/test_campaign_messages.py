@@ -5,12 +5,11 @@ import os
 import shutil
 
 from caffe_nets import write_tiny
-from driver_util import assert_clean_error, run_driver, states
+from driver_util import assert_clean_error, log_messages, run_driver, states
 
 
 def _said(r) -> list[str]:
-    """The messages of the driver's log (stdout), without Caffe's line prefix."""
-    return [line.split("] ", 1)[1] for line in r.stdout.splitlines() if "] " in line]
+    return log_messages(r.stdout)
 
 
 def _edit(solver: str, old: str, new: str) -> None:
@@ -112,7 +111,7 @@ def test_a_kernel_not_built_is_a_warning_naming_its_library(tmp_path, monkeypatc
     monkeypatch.setattr(codes, "KERNEL", "numpy")
     monkeypatch.setattr(passes, "KERNEL", "numpy")
     assert drv.main(["--solver", solver, "--init-from-fillers", "--campaign", "1", "--out", str(tmp_path / "o")]) == 0
-    said = [line.split("] ", 1)[1] for line in capsys.readouterr().out.splitlines() if "] " in line]
+    said = log_messages(capsys.readouterr().out)
     assert said[1:3] == [
         f"warning: {codes.LIBRARY} is not built (make setup): frozen weights are written back with numpy, same "
         "results but a few percent slower on small nets",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from caffe_nets import write_tiny
-from driver_util import caffemodel_params, phase_states, run_driver, run_tool, states
+from driver_util import caffemodel_params, log_messages, phase_states, run_driver, run_tool, states
 
 
 def prune(tmp_path, *extra, max_iter=6):
@@ -20,7 +20,7 @@ def test_prune_steps_reach_the_target_and_hold_pruned_weights_at_zero(tmp_path):
     solver, out, r = prune(tmp_path, "--sparsity", "0.9", "--steps", "0.5,0.8,0.9")
     rep = json.load(open(os.path.join(out, "report.json")))
     assert rep["tool"] == "prune" and rep["check_passed"]
-    said = [line.split("] ", 1)[1] for line in r.stdout.splitlines() if "] Step " in line]
+    said = [m for m in log_messages(r.stdout) if m.startswith("Step ")]
     assert said == [f"Step {k}/3: pruned to sparsity conv1 {c}, ip1 {i}" for k, c, i in
                     ((1, "0.5000", "0.5000"), (2, "0.8056", "0.8009"), (3, "0.9167", "0.9005"))]
     assert "Sparsity per layer" in open(os.path.join(out, "report.md")).read()

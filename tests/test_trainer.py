@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from caffe_nets import write_tiny
+from driver_util import log_messages
 from inq_layer.caffe_edge.log_format import CaffeLog
 from inq_layer.caffe_edge.solver_config import caffe_solver_text, load_solver
 from inq_layer.campaign import trainer
@@ -38,7 +39,7 @@ def _solver(tmp_path, edits=(), net_edits=(), **kw):
 
 
 def _said(out: io.StringIO) -> list[str]:
-    return [line.split("] ", 1)[1] for line in out.getvalue().splitlines()]
+    return log_messages(out.getvalue())
 
 
 def test_display_test_and_snapshot_come_in_caffes_order(tmp_path):
