@@ -97,7 +97,8 @@ def test_act_resume_mid_phase_is_bit_identical(tmp_path):
     a, b = (json.load(open(os.path.join(d, "report.json"))) for d in (ref, out))
     assert a["activations"] == b["activations"]
     assert [p["test_after_training"] for p in a["phases"]] == [p["test_after_training"] for p in b["phases"]]
-    for other in (["--act-bits", "5"], ["--act-calibration", "mse"], ["--act-from", "end"], []):
+    for other in (["--act-bits", "5", "--act-calibration", "max"], ["--act-bits", "4"],  # mse, the default
+                  ["--act-bits", "4", "--act-calibration", "max", "--act-from", "end"], []):
         o = [x for x in args if x not in ("--act-bits", "4", "--act-calibration", "max")] + other
         r = run_driver(*o, "--out", out, "--resume", check=False)
         assert_clean_error(r, "this --out was written with")

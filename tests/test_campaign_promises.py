@@ -67,6 +67,29 @@ def test_a_cut_solverstate_is_skipped_and_the_resumed_report_equals_an_uninterru
     assert _comparable(a) == _comparable(b)
 
 
+def test_a_moved_campaign_resumes_on_its_own_files_and_remakes_a_lost_final_model(tmp_path):
+    """--out moved elsewhere: a resume checks and reports the final model in the folder it
+    is given, not the one the record was written in; without it, the last phase ends again
+    from its end snapshot (no training) to the same model and report."""
+    import shutil
+    solver = write_tiny(str(tmp_path), max_iter=4, snapshot=0, deterministic=True)
+    args = ["--solver", solver, "--init-from-fillers", "--campaign", "0.5,1", "--final-iters", "2"]
+    first, moved = tmp_path / "first", tmp_path / "moved"
+    run_driver(*args, "--out", str(first))
+    shutil.copytree(first, moved)
+    kept = (first / "final_inq.caffemodel").read_bytes()
+    (first / "final_inq.caffemodel").write_bytes(b"not a model any more")
+    r = run_driver(*args, "--out", str(moved), "--resume")
+    assert f"final model: {moved}/final_inq.caffemodel" in r.stdout and "check passed" in r.stdout
+    (moved / "final_inq.caffemodel").unlink()
+    r = run_driver(*args, "--out", str(moved), "--resume")
+    assert f"warning: {moved}/final_inq.caffemodel is missing; the last phase ends again from its snapshot" in r.stdout
+    assert (moved / "final_inq.caffemodel").read_bytes() == kept
+    a, b = (json.load(open(d / "report.json")) for d in (first, moved))
+    assert _comparable(a) == _comparable(b) and b["final_model"] == f"{moved}/final_inq.caffemodel"
+    assert [p["iterations"] for p in b["phases"]] == [4, 2]
+
+
 def test_the_space_check_refuses_a_disk_one_byte_short_of_a_snapshot(tmp_path, monkeypatch, capsys):
     """The bytes a snapshot takes (caffemodel, solverstate, INQ state) measured on a net of
     1.1 million weights: a disk with one byte less is refused before Caffe writes."""

@@ -278,6 +278,21 @@ class Campaign:
         with self._scratch_file(".solverstate", st.SerializeToString()) as tmp:
             solver.restore(tmp)
 
+    def _final_here(self) -> None:
+        """A finished record's final model is the one in this --out (the folder may have been
+        moved or copied since it was written). When that file is gone, the last phase ends
+        again from its end snapshot: no training, its test and the save."""
+        rec = self.record.data
+        if rec.final_model is None:
+            return
+        rec.final_model = os.path.join(self.out, self.s.final_name)
+        if os.path.lexists(rec.final_model):
+            return
+        self.log(f"warning: {rec.final_model} is missing; the last phase ends again from its snapshot")
+        last = rec.phases.pop()
+        rec.final_model = None
+        rec.pending = Pending(last.test_after_quantize, last.unfrozen_by_reselection)
+
     # -- the campaign ---------------------------------------------------------------
     def run(self, resume: bool) -> Record:
         s, log = self.s, self.log
@@ -288,6 +303,7 @@ class Campaign:
                                f"it or choose another --out")
             old.check_same(s.record())
             self.record = old
+            self._final_here()
         log(f"Solving {s.describe()} into {self.out}")
         if codes.KERNEL != "compiled":
             log(f"warning: {codes.LIBRARY} is not built (make setup): frozen weights are "
