@@ -64,3 +64,18 @@ def test_inputs_are_the_files_by_content(tmp_path):
                    "net_sha256": hashlib.sha256(b"net" + b"test net").hexdigest(),
                    "weights_sha256": hashlib.sha256(b"weights").hexdigest()}
     assert inputs_of(cfg, None)["weights_sha256"] is None
+
+
+def test_a_library_campaign_without_gpu_runs_where_the_solver_says(tmp_path):
+    """Settings built without `gpu` (a library user's own run) follow the solver's
+    solver_mode: CPU here, no GPU probe."""
+    import io
+
+    from caffe_nets import write_tiny
+    from inq_layer.caffe_edge.log_format import CaffeLog
+    from inq_layer.caffe_edge.solver_config import load_solver
+    from inq_layer.campaign.phases import Campaign
+    cfg = load_solver(write_tiny(str(tmp_path)))
+    c = Campaign(cfg, Settings(campaign=["1"], out=str(tmp_path / "o")), CaffeLog(io.StringIO()))
+    c._choose_device()
+    assert c.device is None and cfg.param.solver_mode == 0
