@@ -224,6 +224,14 @@ EQUIVALENT.update({
         "equivalent: lead is at least 1 (a net's first layer has no bottoms), and 0 batches run no pass",
     ("trainer", "return (it - 1) // ti if ti and it > 0 else 0", "return (it - 1) // ti if ti and it > 1 else 0"):
         "equivalent: at it = 1, (it - 1) // ti is 0 too",
+    ("trainer", "loss = sum(v * weights_of_loss.get(k, 0.0) for k, v in outs.items())",
+     "loss = sum(v * weights_of_loss.get(k, 1.0) for k, v in outs.items())"):
+        "equivalent: every output is a blob of the net and blob_loss_weights names every blob, so the default "
+        "is never read",
+    ("trainer", "rate = done / max(time.perf_counter() - t0, 1e-9)",
+     "rate = done / max(time.perf_counter() - t0, 2e-09)"):
+        "equivalent: the floor only keeps a division by zero away when the clock has not moved; any tiny positive "
+        "floor does",
     ("atomic", "mask = os.umask(0)", "mask = os.umask(1)"):
         "equivalent: the umask set here is put back on the next line; only the old value it returns is used",
     ("prune", "if target > 0 and target_count(size, target) >= size > 0:",

@@ -64,14 +64,28 @@ def test_display_test_and_snapshot_come_in_caffes_order(tmp_path):
 
 def test_the_logged_rate_counts_every_iteration_of_the_phase_so_far(tmp_path, monkeypatch):
     """iter/s at a display: the iterations since the phase started over the time since
-    then (a clock that advances 2 s at each reading)."""
-    readings = iter(range(0, 100, 2))
+    then (a clock that reads 100 s at the start and advances 2 s at each reading)."""
+    readings = iter(range(100, 200, 2))
     monkeypatch.setattr(trainer, "time", types.SimpleNamespace(perf_counter=lambda: float(next(readings))))
     solver, cfg = _solver(tmp_path, max_iter=12, snapshot=0, test_interval=0)  # display 3
     out = io.StringIO()
     trainer.train_phase(solver, cfg, Freezer({}), 12, CaffeLog(out), lambda it: None)
     rates = re.findall(r"^Iteration (\d+) \(([\d.]+) iter/s\)", "\n".join(_said(out)), re.M)
     assert rates == [("0", "0.5"), ("3", "1"), ("6", "1.167"), ("9", "1.25")]  # 1/2, 4/4, 7/6, 10/8
+
+
+def test_the_logged_loss_weighs_each_output_as_caffe_does(tmp_path):
+    """An accuracy in the training net is an output of loss weight 0: the logged loss is the
+    loss alone, and the accuracy is shown as a train output beside it."""
+    solver, cfg = _solver(tmp_path, max_iter=4, snapshot=0, test_interval=0, edits=[("display: 3", "display: 1")],
+                          net_edits=[(" include { phase: TEST }", "")])
+    out = io.StringIO()
+    trainer.train_phase(solver, cfg, Freezer({}), 4, CaffeLog(out), lambda it: None)
+    said = _said(out)
+    for it in range(4):
+        shown = [m for m in said if m.startswith(f"Iteration {it} (")]
+        outs = dict(m.split(": ")[1].split(" = ") for m in said[said.index(shown[0]) + 1:][:2])
+        assert set(outs) == {"accuracy", "loss"} and shown[0].endswith(f"loss = {outs['loss']}")
 
 
 def test_a_test_interval_of_1_tests_before_every_iteration_but_the_first(tmp_path):
