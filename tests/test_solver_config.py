@@ -134,7 +134,8 @@ def _solver(tmp_path, text):
         ("momentum: 1", "momentum must be in [0, 1), got 1"),
         ("momentum: -0.5", "momentum must be in [0, 1), got -0.5"),
         ('type: "Adam"\nmomentum2: 1', "momentum2 (Adam's beta2) must be in [0, 1), got 1"),
-        ("solver_type: ADAM\nmomentum2: -0.1", "momentum2 (Adam's beta2) must be in [0, 1), got -0.1")]],
+        ("solver_type: ADAM\nmomentum2: -0.1", "momentum2 (Adam's beta2) must be in [0, 1), got -0.1"),
+        ('type: "Adam"\nsolver_type: ADAM', "gives both type and the old solver_type; keep one")]],
     ('net: "net.prototxt"\nmax_iter: 3\nlr_policy: "fixed"\nsnapshot_format: HDF5\n',
      "snapshot_format HDF5 is not supported (the INQ state is kept beside binary snapshots); remove the line "
      "or use BINARYPROTO"),

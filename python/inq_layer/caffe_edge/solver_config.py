@@ -93,12 +93,13 @@ def check_counts(path: str, p: SolverParameter) -> None:
             raise InqError(f"{path}: {name} must be {what}, got {v}")
 
 
-_LEGACY_TYPES = ["SGD", "Nesterov", "AdaGrad", "RMSProp", "AdaDelta", "Adam"]  # solver_type's enum order
-
-
-def solver_type(p: SolverParameter) -> str:
-    """The solver's type: `type`, else the legacy `solver_type` enum (Caffe upgrades it)."""
-    return p.type if p.HasField("type") or not p.HasField("solver_type") else _LEGACY_TYPES[p.solver_type]
+def is_adam(path: str, p: SolverParameter) -> bool:
+    """Adam by `type`, or by the old `solver_type` enum (Caffe aborts when both are given)."""
+    if p.HasField("solver_type"):
+        if p.HasField("type"):
+            raise InqError(f"{path}: gives both type and the old solver_type; keep one")
+        return p.solver_type == p.ADAM
+    return p.type == "Adam"
 
 
 def check_rates(path: str, p: SolverParameter) -> None:
@@ -109,7 +110,7 @@ def check_rates(path: str, p: SolverParameter) -> None:
         if getattr(p, name) < 0:
             raise InqError(f"{path}: {name} must be 0 or positive, got {getattr(p, name):g}")
     rates = [("momentum", "momentum")] + ([("momentum2", "momentum2 (Adam's beta2)")]
-                                         if solver_type(p) == "Adam" else [])
+                                         if is_adam(path, p) else [])
     for name, shown in rates:
         if not 0 <= getattr(p, name) < 1:
             raise InqError(f"{path}: {shown} must be in [0, 1), got {getattr(p, name):g}")
