@@ -68,7 +68,7 @@ def test_inputs_are_the_files_by_content(tmp_path):
 
 def test_a_library_campaign_without_gpu_runs_where_the_solver_says(tmp_path):
     """Settings built without `gpu` (a library user's own run) follow the solver's
-    solver_mode: CPU here, no GPU probe."""
+    solver_mode: CPU here, no GPU probe; without options, the default QuantOptions."""
     import io
 
     from caffe_nets import write_tiny
@@ -76,6 +76,8 @@ def test_a_library_campaign_without_gpu_runs_where_the_solver_says(tmp_path):
     from inq_layer.caffe_edge.solver_config import load_solver
     from inq_layer.campaign.phases import Campaign
     cfg = load_solver(write_tiny(str(tmp_path)))
-    c = Campaign(cfg, Settings(campaign=["1"], out=str(tmp_path / "o")), CaffeLog(io.StringIO()))
+    s = Settings(campaign=["1"], out=str(tmp_path / "o"))
+    c = Campaign(cfg, s, CaffeLog(io.StringIO()))
     c._choose_device()
     assert c.device is None and cfg.param.solver_mode == 0
+    assert s.options == QuantOptions() and s.record()["bits"] == 5 and s.final_name == "final_inq.caffemodel"

@@ -243,6 +243,9 @@ def test_the_plot_of_a_run_without_tests_says_so_and_warns_of_nothing(monkeypatc
     (ax,) = fig.axes
     assert ax.get_legend() is None and ax.get_lines() == []
     assert [t.get_text() for t in ax.texts] == ["no tests ran (no test net, or test_iter is 0)"]
+    fig.canvas.draw()
+    inside, note = ax.get_window_extent(), ax.texts[0].get_window_extent()
+    assert inside.x0 < note.x0 < note.x1 < inside.x1 and inside.y0 < note.y0 < note.y1 < inside.y1  # on the plot
     assert [str(w.message) for w in recwarn.list if w.category is UserWarning] == []
 
 

@@ -14,7 +14,7 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -55,7 +55,7 @@ class PhaseSettings:
     weights: str | None = None  # None: start from the net's fillers
     inputs: dict = field(default_factory=dict)  # sha256 of the solver, net and weights files (inputs_of)
 
-    final_name = "final.caffemodel"
+    final_name: ClassVar[str]  # the final model's file name in --out, given by each kind of run
 
     def record(self) -> dict:
         """The settings that shape the results (resume refuses a change)."""
