@@ -159,6 +159,13 @@ def check_output(out: str, inputs: list[str | None], option: str = "--out") -> s
     return out
 
 
+def check_not_a_file(path: str, option: str, purpose: str = "") -> None:
+    """Refuse a file where an output folder goes (made later, or kept): nothing is written."""
+    from .errors import InqError
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise InqError(f"{option} {path} is a file; give a folder{purpose} (nothing was changed)")
+
+
 MADE = ".made-by-inq_layer"  # marks a folder this project wrote, and may therefore replace
 
 

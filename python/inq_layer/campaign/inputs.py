@@ -58,10 +58,9 @@ def writable_out(out: str, inputs: list[str | None]) -> str:
     that a folder which exists holds a campaign of ours or nothing else: the campaign
     writes report.md, final_inq.caffemodel and more there, and must not write over a
     user's files of those names."""
-    from ..atomic import check_disjoint
+    from ..atomic import check_disjoint, check_not_a_file
     check_disjoint(out, inputs)
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise InqError(f"--out {out} is a file; give a folder for the campaign (nothing was changed)")
+    check_not_a_file(out, "--out", " for the campaign")
     if os.path.isdir(out) and not os.path.exists(os.path.join(out, "campaign.json")):
         foreign = sorted(n for n in os.listdir(out) if not _BEFORE_RECORD.match(n))
         if foreign:

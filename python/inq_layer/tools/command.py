@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import sys
 from typing import Callable, NoReturn
 
@@ -78,9 +77,9 @@ def data_command(prog: str, doc: str, default_out: str, make: Callable[[str, str
         ap.add_argument("--downloads", default="build/downloads", help="folder of the downloaded package "
                         "(default build/downloads)")
         a = ap.parse_args(argv)
-        for option, folder in (("--out", a.out), ("--downloads", a.downloads)):
-            if os.path.exists(folder) and not os.path.isdir(folder):
-                raise InqError(f"{option} {folder} is a file; give a folder (nothing was changed)")
+        from ..atomic import check_not_a_file
+        check_not_a_file(a.out, "--out")
+        check_not_a_file(a.downloads, "--downloads")
         make(a.out, a.downloads)
         return 0
     return main

@@ -25,7 +25,7 @@ ensure_main(__name__)  # `python -m` with a Python that lacks numpy re-runs unde
 import os
 import sys
 
-from ..atomic import check_disjoint, check_output, write_text_atomic
+from ..atomic import check_disjoint, check_not_a_file, check_output, write_text_atomic
 from ..errors import InqError
 from .command import ArgParser, cli_main
 
@@ -82,8 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         check_output(a.save_model, inputs + [a.predictions], "--save-model")
     if a.dump:
         check_disjoint(a.dump, inputs + [a.predictions, a.save_model], "--dump")
-        if os.path.exists(a.dump) and not os.path.isdir(a.dump):
-            raise InqError(f"--dump {a.dump} is a file; give a folder (nothing was changed)")
+        check_not_a_file(a.dump, "--dump")
     if a.dump and os.path.isdir(a.dump) and os.listdir(a.dump) and not os.path.exists(os.path.join(a.dump,
                                                                                                   "blobs.json")):
         raise InqError(f"--dump {a.dump}: holds files of no dump (no blobs.json); give an empty or new folder "
