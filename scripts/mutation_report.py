@@ -50,6 +50,16 @@ CAMPAIGN = {
                "tests/test_driver.py", "tests/test_act_campaign.py", "tests/test_bad_input_driver.py"],
     "inputs": ["tests/test_inputs.py", "tests/test_bad_input_driver.py", "tests/test_campaign_promises.py"],
     "atomic": ["tests/unit/test_atomic_writes.py", "tests/test_atomic.py", "tests/test_bad_input_driver.py"],
+    "caffe_io": ["tests/test_caffe_io.py", "tests/test_prototxt.py", "tests/test_bad_input_driver.py",
+                 "tests/test_bad_input_export.py", "tests/test_check.py"],
+    "selection": ["tests/test_prototxt.py", "tests/test_scheduler.py", "tests/test_shared_weights.py",
+                  "tests/test_frozen.py", "tests/test_bad_input_driver.py"],
+    "layer_bits": ["tests/test_layer_bits.py", "tests/test_shared_weights.py"],
+    "quantize_net": ["tests/test_scheduler.py", "tests/test_own_loop.py", "tests/test_shared_weights.py",
+                     "tests/test_layer_bits.py", "tests/test_frozen.py"],
+    "activations": ["tests/test_act_campaign.py"],
+    "act_placement": ["tests/test_act_placement.py", "tests/test_act_campaign.py"],
+    "act_calibration": ["tests/test_act_campaign.py", "tests/test_act_placement.py"],
 }
 MODULES = CORE + list(CAMPAIGN)
 DETECTED = {"ok_killed", "bad_timeout", "ok_suspicious"}  # a timeout is a mutant the tests stop
@@ -446,7 +456,9 @@ def render() -> tuple[list[str], int]:
     lines += ["Two tiers. The numpy core: each module with its own unit tests first, then the other fast unit "
               "tests (seconds; the C kernels are not mutated, their tests compare them with numpy). The campaign "
               "side and the deploy tools: each module with the tests on tiny Caffe nets that hold its promises "
-              "(resume, damaged state, the report, check and export), tens of seconds a mutant.", ""]
+              "(resume, damaged state, the report, check and export; the Caffe edge that reads and checks "
+              "a user's files; which weights freeze when; the activation quantizers' placement and "
+              "calibration), tens of seconds a mutant.", ""]
     lines += core + camp + ["## Survivors", ""]
     survivors = core_survivors + camp_survivors
     for m, s, why in survivors:
