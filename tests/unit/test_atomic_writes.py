@@ -109,6 +109,19 @@ def test_each_refused_output_path_word_for_word(tmp_path, monkeypatch):
     assert atomic.check_output(str(tmp_path / "m.inq"), [str(w)]) == str(tmp_path / "m.inq")
 
 
+def test_a_file_where_an_output_folder_goes_is_refused_by_name(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(InqError) as e:
+        atomic.check_not_a_file(str(tmp_path / "f"), "--out")
+    assert str(e.value) == f"--out {tmp_path}/f is a file; give a folder (nothing was changed)"
+    with pytest.raises(InqError) as e:
+        atomic.check_not_a_file(str(tmp_path / "f"), "--out", " for the campaign")
+    assert str(e.value) == f"--out {tmp_path}/f is a file; give a folder for the campaign (nothing was changed)"
+    atomic.check_not_a_file(str(tmp_path), "--out")  # a folder, kept
+    atomic.check_not_a_file(str(tmp_path / "new"), "--out")  # made later
+    assert (tmp_path / "f").read_text() == "x"
+
+
 def test_a_database_folder_is_replaced_only_when_ours(tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(InqError) as e:
