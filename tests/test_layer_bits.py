@@ -24,6 +24,27 @@ def test_parse_layer_bits():
             parse_layer_bits(text)
 
 
+def test_layer_bits_are_checked_against_the_net_by_name():
+    from inq_layer.net.layer_bits import check_layer_bits, check_shared_bits
+    layers, quantizable = ["conv1", "relu1", "ip1"], ["conv1", "ip1"]
+    check_layer_bits({"conv1": 2, "ip1": 8}, layers, quantizable, "m.caffemodel")  # both ends of the range
+    for bits in (1, 9, 3.0, True, "3"):
+        with pytest.raises(InqError) as e:
+            check_layer_bits({"conv1": bits}, layers, quantizable, "m.caffemodel")
+        assert str(e.value) == f"layer bits: layer 'conv1': bits must be an integer in 2..8, got {bits!r}"
+    with pytest.raises(InqError) as e:
+        check_layer_bits({"conv2": 4}, layers, quantizable, "m.caffemodel")
+    assert str(e.value) == "layer bits: m.caffemodel has no layer 'conv2'"
+    with pytest.raises(InqError) as e:
+        check_layer_bits({"relu1": 4}, layers, quantizable, "m.caffemodel")
+    assert str(e.value) == "layer bits: layer 'relu1' of m.caffemodel has no quantizable blob"
+    bits_of = QuantOptions(bits=5, layer_bits={"a": 8, "b": 8, "c": 4}).bits_of
+    check_shared_bits(bits_of, {("b", 0): ("a", 0)})  # shared, both at 8 bits (not the default 5)
+    with pytest.raises(InqError) as e:
+        check_shared_bits(bits_of, {("c", 1): ("a", 1)})
+    assert str(e.value) == "layer bits: layer 'c' shares its blob 1 with layer 'a': give both the same bits"
+
+
 def test_quantize_net_gives_each_layer_its_grid(tiny_net):
     from inq_layer import quantize_net
     from inq_layer.deploy.check import check_array
