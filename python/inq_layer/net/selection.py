@@ -37,12 +37,11 @@ def owners(keys: list[tuple[str, int]], identity: Callable[[tuple[str, int]], Ha
     own, alias = [], {}
     for k in keys:
         ident = identity(k)
-        if ident is not None and ident in first:
-            alias[k] = first[ident]
-        else:
-            if ident is not None:
-                first[ident] = k
+        owner = k if ident is None else first.setdefault(ident, k)
+        if owner == k:
             own.append(k)
+        else:
+            alias[k] = owner
     return own, alias
 
 
