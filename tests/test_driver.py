@@ -342,8 +342,8 @@ def test_a_damaged_campaign_record_is_refused_before_training(tmp_path):
 
 
 def test_weights_with_blobs_caffe_would_abort_on_are_refused(tmp_path):
-    """A blob on a parameterless layer (relu1), a layer twice, a layer without its blobs:
-    Caffe's copy_from aborts (Check failed, exit 134) on the first and the last."""
+    """A blob on a parameterless layer (relu1), a layer twice, a layer without its blobs,
+    new-style dims with leading 1s: Caffe's copy_from aborts (Check failed) on all but the second."""
     from inq_layer.caffe_edge import caffe_io
     solver = write_tiny(str(tmp_path), max_iter=2, snapshot=0)
     import caffe
@@ -362,6 +362,11 @@ def test_weights_with_blobs_caffe_would_abort_on_are_refused(tmp_path):
     m = caffe_io.read_caffemodel(good)
     del next(ly for ly in m.layer if ly.name == "conv1").blobs[:]
     cases.append((m.SerializeToString(), "layer 'conv1' has 0 blobs, the net expects 2"))
+    m = caffe_io.read_caffemodel(good)  # leading 1s in new-style dims: Caffe accepts them only in the old fields
+    dims = next(ly for ly in m.layer if ly.name == "ip1").blobs[0].shape.dim
+    dims.insert(0, 1)
+    dims.insert(0, 1)
+    cases.append((m.SerializeToString(), "layer 'ip1' blob 0 has shape (1, 1, 3, 144), the net expects (3, 144)"))
     for i, (data, msg) in enumerate(cases):
         bad = tmp_path / f"bad{i}.caffemodel"
         bad.write_bytes(data)

@@ -99,11 +99,18 @@ def read_caffemodel(path: str) -> NetParameter:
     return net
 
 
+_LEGACY = ("num", "channels", "height", "width")
+
+
+def _is_legacy(blob: BlobProto) -> bool:
+    return any(blob.HasField(f) for f in _LEGACY)
+
+
 def blob_shape(blob: BlobProto) -> tuple[int, ...]:
-    if blob.HasField("shape"):
-        return tuple(int(d) for d in blob.shape.dim)
-    legacy = (blob.num, blob.channels, blob.height, blob.width)
-    return tuple(int(d) for d in legacy) if any(legacy) else ()
+    """The shape as Caffe's Blob::FromProto reads it: the old 4-D fields when any is set."""
+    if _is_legacy(blob):
+        return tuple(int(getattr(blob, f)) for f in _LEGACY)
+    return tuple(int(d) for d in blob.shape.dim)
 
 
 def blob_array(blob: BlobProto) -> np.ndarray:
@@ -173,7 +180,7 @@ def check_weights_fit(weights_path: str, model: NetParameter, net_shapes: dict[s
         if len(want) != len(have):
             raise InqError(f"{weights_path}: layer {name!r} has {len(have)} blobs, the net expects {len(want)}")
         for i, (w, h) in enumerate(zip(want, have)):
-            if not _same_shape(w, h):
+            if not _copies(w, blobs[i]):
                 raise InqError(f"{weights_path}: layer {name!r} blob {i} has shape {h}, the net expects {tuple(w)}")
             b = blobs[i]
             n = len(b.data) or len(b.double_data)
@@ -226,12 +233,13 @@ def expected_blobs(layer: Layer) -> int | None:
     return None
 
 
-def _same_shape(want, have) -> bool:
-    """Caffe's ShapeEquals: equal, or equal as legacy 4-D (num, channels, height, width)."""
-    if tuple(want) == tuple(have):
-        return True
-    pad = lambda s: (1,) * (4 - len(s)) + tuple(s) if len(s) <= 4 else tuple(s)  # noqa: E731
-    return pad(want) == pad(have)
+def _copies(want, blob: BlobProto) -> bool:
+    """Caffe's Blob::ShapeEquals(BlobProto), which copy_from aborts on: a blob in the old
+    4-D fields equals `want` padded with leading 1s; a blob with a shape, its dims exactly."""
+    want = tuple(want)
+    if _is_legacy(blob):
+        return (1,) * (4 - len(want)) + want == blob_shape(blob)  # never equal past 4 dims
+    return blob_shape(blob) == want
 
 
 def _stated(ly) -> tuple[int, list[int], bool, int, bool] | None:
@@ -252,12 +260,11 @@ def _stated(ly) -> tuple[int, list[int], bool, int, bool] | None:
 
 
 def _caffe_shape_equal(stored: tuple, computed: tuple) -> bool:
-    """Caffe's Blob::ShapeEquals: the same dims, or a legacy 4-D blob (num, channels,
-    height, width) that equals the computed shape padded with leading 1s."""
+    """The same dims, or 4-D dims that equal the computed shape padded with leading 1s (as
+    Caffe's Blob::ShapeEquals reads a blob in the old 4-D fields; the tools that check
+    with it read the values with numpy, not Caffe)."""
     stored, computed = tuple(stored), tuple(computed)
-    if stored == computed:
-        return True
-    return len(stored) == 4 and len(computed) <= 4 and stored == (1,) * (4 - len(computed)) + computed
+    return stored == computed or stored == (1,) * (4 - len(computed)) + computed
 
 
 def check_computed_shapes(model_path: str, computed: dict[str, list[tuple]], shapes: dict[str, list[tuple]],
@@ -291,9 +298,10 @@ def check_stated_shapes(model_path: str, net: NetParameter, shapes: dict[str, li
         deconv = layer_type(ly) in ("Deconvolution", "DECONVOLUTION")
         if kernel:
             out_dim = w[1] * group if deconv and len(w) > 1 else (w[0] if w else None)
-            kernel = kernel * (len(w) - 2) if len(kernel) == 1 else kernel
-            ok = len(w) == 2 + len(kernel) and out_dim == n_out and list(w[2:]) == kernel
-            want = f"{n_out} outputs, kernel {'x'.join(map(str, kernel))}"
+            # one kernel_size serves every spatial axis the weights have
+            dims = kernel * (len(w) - 2) if len(kernel) == 1 else kernel
+            ok = len(w) == 2 + len(dims) and out_dim == n_out and list(w[2:]) == dims
+            want = f"{n_out} outputs, kernel {'x'.join(map(str, dims or kernel))}"
         else:
             while len(w) > 2 and w[0] == 1:  # legacy 1 x 1 x N x K, as Caffe's ShapeEquals reads it
                 w = w[1:]
