@@ -143,6 +143,10 @@ def test_old_v1_nets_read_like_new_ones():
     assert [caffe_io.expected_blobs(ly) for ly in layers] == [2, 0]
     assert caffe_io.param_names(net) == {("conv", 0): "w", ("conv", 1): "b", ("relu", 1): "x"}
     assert list(caffe_io.model_blobs(net)) == ["conv"]
+    assert caffe_io.legacy_blobs(net) == {("conv", 0)}
+    net.layers[0].blobs.add().shape.dim.extend([2])
+    assert caffe_io.legacy_blobs(net) == {("conv", 0)}
+    del net.layers[0].blobs[1]
     arrays = caffe_io.model_arrays(net)
     assert list(arrays) == ["conv"] and arrays["conv"][0].shape == (2, 1, 3, 3)
     net.layer.add(name="new", type="ReLU")  # a net with new-style layers is read by those alone
@@ -218,13 +222,18 @@ def test_weights_that_caffe_would_not_copy_are_refused_by_name():
 
 def test_computed_shapes_compare_as_caffe_does():
     computed = {"ip": [(2, 3), (2,)], "conv": [(4, 1, 3, 3)]}
-    ok = {"ip": [(1, 1, 2, 3), (2,)], "conv": [(4, 1, 3, 3)], "extra": [(9,)]}
-    caffe_io.check_computed_shapes("net.prototxt", computed, ok, "w.caffemodel")
+    ok = {"ip": [(1, 1, 2, 3), (1, 1, 1, 2)], "conv": [(4, 1, 3, 3)], "extra": [(9,)]}
+    old = frozenset({("ip", 0), ("ip", 1), ("conv", 0)})  # stored in the old 4-D fields
+    caffe_io.check_computed_shapes("net.prototxt", computed, ok, "w.caffemodel", old)
+    caffe_io.check_computed_shapes("net.prototxt", computed, {"ip": [(2, 3), (2,)], "conv": [(4, 1, 3, 3)]},
+                                   "w.caffemodel")
     for shapes, i, got, want in (({"ip": [(2, 3), (3,)]}, 1, (3,), (2,)), ({"ip": [(3, 2)]}, 0, (3, 2), (2, 3)),
                                  ({"ip": [(1, 2, 2, 3)]}, 0, (1, 2, 2, 3), (2, 3)),
+                                 ({"ip": [(2, 3), (1, 1, 1, 2)]}, 1, (1, 1, 1, 2), (2,)),  # new-style dims
                                  ({"conv": [(1, 4, 1, 3, 3)]}, 0, (1, 4, 1, 3, 3), (4, 1, 3, 3))):
         with pytest.raises(InqError) as e:
-            caffe_io.check_computed_shapes("net.prototxt", computed, shapes, "w.caffemodel")
+            caffe_io.check_computed_shapes("net.prototxt", computed, shapes, "w.caffemodel",
+                                           frozenset({("ip", 0), ("conv", 0)}))
         name = next(iter(shapes))
         assert str(e.value) == (f"w.caffemodel: layer {name!r} blob {i} has shape {got}, but Caffe makes it {want} "
                                 f"for net.prototxt (from its input through its layers): these weights belong to "

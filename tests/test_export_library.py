@@ -1,6 +1,8 @@
 """deploy/export.py as a library: export_model's sizes and lists, word for word, and each
 defect load_model refuses in a .inq that does not fit the net (files made with caffe_pb2
 and serialize alone; no Caffe net is built)."""
+import os
+
 import numpy as np
 import pytest
 
@@ -144,6 +146,53 @@ def test_shapes_are_compared_as_caffe_computes_them(tmp_path):
     assert str(e.value) == f"{inq}: " + msg.format(model=large)
     assert not (tmp_path / "back.caffemodel").exists()
     assert load_model(inq, small, str(tmp_path / "back.caffemodel")) == 4
+
+
+def test_leading_1s_pass_as_caffe_copies_them_old_4d_fields_only(tmp_path):
+    """ip1 as 1x1x2x72 and its bias as 1x1x1x2: in the old 4-D fields (as old model-zoo files
+    keep them) Caffe copies them into 2x72 and 2, so check passes and export stores the net's
+    shapes (--load then writes what Caffe copies); as new-style dims Caffe's copy_from
+    aborts on them, so check, export and export --load refuse them by name."""
+    import caffe
+    from caffe.proto import caffe_pb2
+    from inq_layer.deploy.check import check_model
+    small = _conv_net(tmp_path, 8, "small.prototxt")
+    rng = np.random.default_rng(1)
+    grid = lambda *s: (rng.choice([-1, 1], s) * 2.0 ** rng.integers(-6, -1, s)).astype(np.float32)  # noqa: E731
+    conv, ip = [grid(2, 1, 3, 3), np.zeros(2, np.float32)], [grid(2, 72), np.full(2, 0.5, np.float32)]
+    opts = QuantOptions(bits=5)
+    for old_fields in (True, False):
+        m = caffe_pb2.NetParameter()
+        for name, arrays in (("conv1", conv), ("ip1", ip)):
+            ly = m.layer.add(name=name)
+            for a in arrays:
+                dims = (1,) * (4 - a.ndim) + a.shape
+                b = ly.blobs.add(data=a.reshape(-1).tolist())
+                if old_fields:
+                    b.num, b.channels, b.height, b.width = dims
+                else:
+                    b.shape.dim.extend(dims)
+        weights = str(tmp_path / f"w{old_fields}.caffemodel")
+        open(weights, "wb").write(m.SerializeToString())
+        inq = str(tmp_path / f"m{old_fields}.inq")
+        if old_fields:
+            assert all(r.violations == 0 for r in check_model(small, weights, opts))
+            export_model(small, weights, opts, inq)
+            back = str(tmp_path / "back.caffemodel")
+            assert load_model(inq, small, back) == 4
+            caffe.set_mode_cpu()
+            net = caffe.Net(small, caffe.TEST)
+            net.copy_from(back)
+            assert all(np.array_equal(net.params[n][i].data, a) for n, arrs in (("conv1", conv), ("ip1", ip))
+                       for i, a in enumerate(arrs))
+            continue
+        msg = (f"{weights}: layer 'conv1' blob 1 has shape (1, 1, 1, 2), but Caffe makes it (2,) for {small} (from "
+               f"its input through its layers): these weights belong to another net or another input size")
+        for call, args in ((check_model, (small, weights, opts)), (export_model, (small, weights, opts, inq))):
+            with pytest.raises(InqError) as e:
+                call(*args)
+            assert str(e.value) == msg
+        assert not os.path.exists(inq)
 
 
 def test_a_one_weight_blob_counts_its_bits_per_weight(tmp_path):

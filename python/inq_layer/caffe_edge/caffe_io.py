@@ -123,6 +123,12 @@ def blob_array(blob: BlobProto) -> np.ndarray:
     return arr.reshape(shape)
 
 
+def legacy_blobs(model: NetParameter) -> frozenset[tuple[str, int]]:
+    """(layer, index) of the blobs stored in the old 4-D fields, which Caffe copies into a
+    shape that equals them padded with leading 1s (a 4096x9216 InnerProduct from 1x1x4096x9216)."""
+    return frozenset((ly.name, i) for ly in model_layers(model) for i, b in enumerate(ly.blobs) if _is_legacy(b))
+
+
 def model_layers(model: NetParameter) -> list[Layer]:
     """The layers of a NetParameter, new-style or V1."""
     return list(model.layer) if model.layer else list(model.layers)
@@ -259,25 +265,19 @@ def _stated(ly) -> tuple[int, list[int], bool, int, bool] | None:
     return None
 
 
-def _caffe_shape_equal(stored: tuple, computed: tuple) -> bool:
-    """The same dims, or 4-D dims that equal the computed shape padded with leading 1s (as
-    Caffe's Blob::ShapeEquals reads a blob in the old 4-D fields; the tools that check
-    with it read the values with numpy, not Caffe)."""
-    stored, computed = tuple(stored), tuple(computed)
-    return stored == computed or stored == (1,) * (4 - len(computed)) + computed
-
-
 def check_computed_shapes(model_path: str, computed: dict[str, list[tuple]], shapes: dict[str, list[tuple]],
-                          source: str) -> None:
+                          source: str, legacy: frozenset[tuple[str, int]] = frozenset()) -> None:
     """Refuse blobs whose shapes differ from the ones Caffe computes for the net (probe.
     param_shapes): Caffe's copy_from would abort on them (an input size, a stride or a crop
-    that changes a fully-connected layer's fan-in is invisible in the prototxt's numbers)."""
+    that changes a fully-connected layer's fan-in is invisible in the prototxt's numbers).
+    The blobs in `legacy` (legacy_blobs) compare as Caffe's Blob::ShapeEquals reads them."""
     for name, blobs in shapes.items():
         want = computed.get(name)
         if want is None:
             continue
         for i, (got, w) in enumerate(zip(blobs, want)):
-            if not _caffe_shape_equal(got, w):
+            got, w = tuple(got), tuple(w)
+            if got != w and not ((name, i) in legacy and got == (1,) * (4 - len(w)) + w):
                 raise InqError(f"{source}: layer {name!r} blob {i} has shape {tuple(got)}, but Caffe makes it "
                                f"{tuple(w)} for {model_path} (from its input through its layers): these "
                                f"weights belong to another net or another input size")

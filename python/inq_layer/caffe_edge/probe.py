@@ -67,15 +67,16 @@ def param_shapes(net_path: str) -> dict[str, list[tuple[int, ...]]] | None:
         return None
 
 
-def check_shapes(model_path: str, net, shapes: dict[str, list[tuple]], source: str) -> None:
-    """Refuse blobs (`shapes`: {layer: [shape, ...]} read from `source`) that contradict
-    what the prototxt states, then the shapes Caffe computes for it (where Caffe can build
-    it here; else the stated ones alone)."""
+def check_shapes(model_path: str, net, shapes: dict[str, list[tuple]], source: str,
+                 legacy: frozenset[tuple[str, int]] = frozenset()) -> None:
+    """Refuse blobs (`shapes`: {layer: [shape, ...]} read from `source`; `legacy`: those in
+    the old 4-D fields, caffe_io.legacy_blobs) that contradict what the prototxt states, then
+    the shapes Caffe computes for it (where Caffe can build it here; else the stated ones alone)."""
     check_stated_shapes(model_path, net, shapes, source)
     check_batch_sizes(model_path, net)
     computed = param_shapes(model_path)
     if computed is not None:
-        check_computed_shapes(model_path, computed, shapes, source)
+        check_computed_shapes(model_path, computed, shapes, source, legacy)
 
 
 def _mode(device: int | None) -> str:

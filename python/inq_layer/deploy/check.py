@@ -55,17 +55,21 @@ def _bits(a: np.ndarray) -> np.ndarray:
 
 
 def check_model(model_path: str, weights_path: str, options: QuantOptions,
-                arrays: dict[str, list[np.ndarray]] | None = None, phase: int | None = None) -> list[BlobCheck]:
+                arrays: dict[str, list[np.ndarray]] | None = None, phase: int | None = None,
+                legacy: frozenset[tuple[str, int]] = frozenset()) -> list[BlobCheck]:
     """Check every quantizable blob (options.quantize says which), each on its layer's grid
     (options.bits_of); with `phase`, of the layers of that phase's net only (a campaign's
     final model holds its TRAIN net). `arrays` (caffe_io.model_arrays of weights_path)
-    saves decoding the caffemodel again when the caller already has it."""
+    saves decoding the caffemodel again when the caller already has it (with its
+    caffe_io.legacy_blobs as `legacy`)."""
     net = caffe_io.read_net(model_path)
     if arrays is None:
-        arrays = caffe_io.model_arrays(caffe_io.read_caffemodel(weights_path))
+        model = caffe_io.read_caffemodel(weights_path)
+        arrays, legacy = caffe_io.model_arrays(model), caffe_io.legacy_blobs(model)
     types = {ly.name: caffe_io.layer_type(ly) for ly in caffe_io.model_layers(net)
              if phase is None or caffe_io.in_phase(ly, phase)}
-    probe.check_shapes(model_path, net, {n: [a.shape for a in arrs] for n, arrs in arrays.items()}, weights_path)
+    probe.check_shapes(model_path, net, {n: [a.shape for a in arrs] for n, arrs in arrays.items()}, weights_path,
+                       legacy)
     missing = [n for n in quantizable_blobs([(n, t, 1) for n, t in types.items()]) if n[0] not in arrays]
     if missing:
         raise InqError(f"{weights_path}: has no weights for layer {missing[0][0]!r} of {model_path}"

@@ -22,17 +22,35 @@ def model_quantizers(net, model_path: str) -> list[Quantizer]:
     return [Quantizer(top, p["bits"], p["f"], p["signed"]) for _, top, p in calibrated(net, model_path)]
 
 
+def _as_the_net_holds(arrays: dict[str, list[np.ndarray]], legacy: frozenset[tuple[str, int]],
+                      model_path: str) -> frozenset[tuple[str, int]]:
+    """Reshape the blobs stored in the old 4-D fields (1x1x4096x9216) in `arrays` to the
+    shapes Caffe gives them in the net (4096x9216), so that the .inq holds those and --load
+    writes a caffemodel Caffe copies; returns the ones that do not fit (the check names them)."""
+    legacy = {k for k in legacy if k[0] in arrays}
+    computed = probe.param_shapes(model_path) if legacy else None
+    for n, i in sorted(legacy):
+        shapes = (computed or {}).get(n, [])
+        want = tuple(shapes[i]) if i < len(shapes) else None
+        if want is not None and (1,) * (4 - len(want)) + want == arrays[n][i].shape:
+            arrays[n][i] = arrays[n][i].reshape(want)
+            legacy.discard((n, i))
+    return frozenset(legacy)
+
+
 def export_model(model_path: str, weights_path: str, options: QuantOptions, out: str) -> dict:
     """The .inq file of a checked INQ model at `out` (bits per layer from `options`) for the
     net `model_path` gives: layers of the caffemodel that net lacks (a deploy prototxt
     without the training-only heads) are left out, and listed. Its sizes, per layer and in
     all."""
-    arrays = caffe_io.model_arrays(caffe_io.read_caffemodel(weights_path))
+    model = caffe_io.read_caffemodel(weights_path)
+    arrays = caffe_io.model_arrays(model)
     net = caffe_io.read_net(model_path)
     names = {ly.name for ly in caffe_io.model_layers(net)}
     left_out = [n for n in arrays if n not in names]
     arrays = {n: a for n, a in arrays.items() if n in names}
-    rows = check_model(model_path, weights_path, options, arrays)
+    legacy = _as_the_net_holds(arrays, caffe_io.legacy_blobs(model), model_path)
+    rows = check_model(model_path, weights_path, options, arrays, legacy=legacy)
     for r in rows:
         if r.violations:
             raise InqError(f"{weights_path}: layer {r.layer!r} fails the check ({r.violations} weights "

@@ -82,12 +82,15 @@ def load(model_path: str, weights_path: str | None = None, inq_path: str | None 
     if act is None and not any(is_quantizer(ly) for ly in net.layer):
         raise InqError(f"{model_path} has no activation quantizers: a weight-only model runs with --act-bits B "
                        f"(calibrated now), a campaign with --act-bits writes inq_deploy.prototxt")
-    weights = inq_weights(inq_path, net, model_path, act is not None) if inq_path else \
-        caffe_io.model_arrays(caffe_io.read_caffemodel(weights_path))
+    if inq_path:
+        weights, legacy = inq_weights(inq_path, net, model_path, act is not None), frozenset()
+    else:
+        model = caffe_io.read_caffemodel(weights_path)
+        weights, legacy = caffe_io.model_arrays(model), caffe_io.legacy_blobs(model)
     source = inq_path or weights_path
     names = {ly.name for ly in net.layer}
     probe.check_shapes(model_path, net, {n: [a.shape for a in arrs] for n, arrs in weights.items() if n in names},
-                       source)
+                       source, legacy)
     for ly in net.layer:
         if ly.type in ("Convolution", "InnerProduct", "BatchNorm", "Scale") and ly.name not in weights:
             raise InqError(f"{source}: has no weights for layer {ly.name!r} of {model_path}")
