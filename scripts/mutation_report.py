@@ -146,6 +146,9 @@ EQUIVALENT.update({
      "return np.random.SeedSequence(seed).generate_state(3, np.uint32)"):
         "equivalent: SeedSequence's first two words do not depend on how many are asked for, and only two are read",
     ("passes", "Sums = tuple[list[int], list[int]]", "Sums = None"): _WHY_ANNOTATION,
+    ("quantize_net", "Key = tuple[str, int]", "Key = None"): _WHY_ANNOTATION,
+    ("quantize_net", "vals = np.abs(decode(codes)[frozen_mask(codes)])", "vals = np.abs(decode(codes))"):
+        "equivalent: a float weight's code decodes to NaN, which the next line's `vals > 0` drops as well",
     ("passes", "def histogram(bits: np.ndarray, prev: np.ndarray | None, held: np.ndarray | None, sums: bool = False,",
      "def histogram(bits: np.ndarray, prev: np.ndarray | None, held: np.ndarray | None, sums: bool = True,"):
         ("equivalent: the callers that leave `sums` at its default (`largest`, the reference rule's random "
