@@ -40,3 +40,94 @@ def test_plain_codes_give_their_grid_read_off_the_frozen_values():
     with pytest.raises(InqError) as e:
         from_codes("ip1", 2, wide.astype(np.int32), 5)
     assert str(e.value) == "layer 'ip1' blob 2: prev codes are int32, not uint16"
+
+
+def test_the_random_partitions_seeds_stay_what_campaigns_were_run_with():
+    """A resumed or multi-process campaign draws its random partitions again: each blob's
+    seed must be the same function of (seed, position, portion) in every version."""
+    from decimal import Decimal
+    from inq_layer.net.quantize_net import blob_seed
+    assert blob_seed(None, 0, Decimal("0.5")) is None
+    assert [blob_seed(7, 0, Decimal("0.5")), blob_seed(7, 1, Decimal("0.5")), blob_seed(7, 0, Decimal("0.75")),
+            blob_seed(0, 0, Decimal("1"))] == [2718264928, 2512246139, 1205053918, 4192293496]
+    assert blob_seed(2 ** 32 + 7, 0, Decimal("0.5")) == blob_seed(7, 0, Decimal("0.5"))  # caffe's seeds are 32-bit
+
+
+def test_quantize_net_refuses_by_name(tiny_net):
+    from inq_layer import quantize_net
+    from inq_layer.net.quantize_net import from_codes
+    with pytest.raises(TypeError) as e:
+        quantize_net(tiny_net, 0.5, {"bits": 5})
+    assert str(e.value) == "options must be a QuantOptions, got dict"
+    with pytest.raises(InqError) as e:
+        quantize_net(tiny_net, "1.5")
+    assert str(e.value) == "portion '1.5' is outside (0, 1]"
+    first = quantize_net(tiny_net, 0.5)  # QuantOptions() when none are given: 5 bits
+    assert {b.bits for b in first.values()} == {5}
+    cut = {k: from_codes(k[0], k[1], b.codes[:1], 5) for k, b in first.items()}
+    with pytest.raises(InqError) as e:
+        quantize_net(tiny_net, 0.75, QuantOptions(bits=5), cut)
+    assert str(e.value) == ("layer 'conv1' blob 0: the previous phase's state has shape (1, 1, 3, 3), "
+                            "the net (4, 1, 3, 3)")
+    c = first[("conv1", 0)]
+    with pytest.raises(InqError) as e:
+        quantize_net(tiny_net, 0.75, QuantOptions(bits=4), first)
+    assert str(e.value) == (f"layer 'conv1' blob 0: the previous phase's grid {c.n2}..{c.n1} is not a 4-bit grid; "
+                            f"give the bits of the previous phase")
+    tiny_net.params["conv1"][0].data[0, 0, 0, 0] = np.nan
+    with pytest.raises(InqError, match="conv1"):
+        quantize_net(tiny_net, 0.75, QuantOptions(bits=5))
+
+
+def test_the_n1_of_the_first_phase_carries_over_unless_the_reference_rule_reselects_it(tiny_net):
+    """The paper rule and the mse n1 rule keep a blob's grid; the reference rule with the max
+    n1 rule chooses it again each phase, from the weights as training left them."""
+    from inq_layer import quantize_net
+    for rule, n1_rule, kept in (("paper", "max", True), ("reference", "mse", True), ("reference", "max", False)):
+        w = tiny_net.params["ip1"][0].data
+        w[...] = np.linspace(-0.2, 0.2, w.size, dtype=np.float32).reshape(w.shape)
+        o = QuantOptions(bits=5, rule=rule, n1_rule=n1_rule)
+        first = quantize_net(tiny_net, 0.25, o)
+        n1 = first[("ip1", 0)].n1
+        w[~first[("ip1", 0)].frozen] *= 16  # training moved the float weights far up
+        again = quantize_net(tiny_net, 0.5, o, first)
+        assert (again[("ip1", 0)].n1 == n1) == kept, (rule, n1_rule)
+
+
+def test_prune_net_refuses_by_name(tiny_net):
+    from decimal import Decimal
+    from inq_layer.net.quantize_net import prune_net
+    with pytest.raises(InqError) as e:
+        prune_net(tiny_net, {"ip1": Decimal("0.999")})
+    assert str(e.value) == ("sparsity 0.999 would prune every one of the 432 weights of layer 'ip1'; "
+                            "give a lower sparsity")
+    first = prune_net(tiny_net, {"ip1": Decimal("0.5")})
+    assert int(first[("ip1", 0)].pruned.sum()) == 216 and not first[("conv1", 0)].pruned.any()
+    bad = {k: type(b)(b.layer, b.index, None, None, b.codes[:1], b.pruned[:1]) for k, b in first.items()}
+    with pytest.raises(InqError) as e:
+        prune_net(tiny_net, Decimal("0.5"), bad)
+    assert str(e.value) == "layer 'conv1' blob 0: the previous step's pruned mask does not fit the net"
+    with pytest.raises(ValueError, match="quantize mode"):
+        prune_net(tiny_net, Decimal("0.5"), quantize="all")
+
+
+def test_summary_and_unfrozen_count(tiny_net):
+    from inq_layer import quantize_net
+    from inq_layer.net.quantize_net import summary, unfrozen_by_reselection
+    first = quantize_net(tiny_net, 0.5, QuantOptions(bits=5))
+    s = summary(first)
+    total = sum(b.codes.size for b in first.values())
+    assert s["frozen_fraction"] == sum(int(b.frozen.sum()) for b in first.values()) / total
+    assert list(s["layers"]) == ["conv1", "ip1"] and s["layers"]["ip1"] == first[("ip1", 0)].counts()
+    assert summary({}) == {"frozen_fraction": 0.0, "layers": {}}
+    from inq_layer.core.codes import encode
+    from inq_layer.net.freezer import FrozenBlob
+    one = FrozenBlob("one", 0, -1, -8, encode(np.array([0.5], np.float32), np.array([True])), None, 5)
+    assert summary({("one", 0): one})["frozen_fraction"] == 1.0
+    assert unfrozen_by_reselection(None, first) == 0 == unfrozen_by_reselection({}, first)
+    later = quantize_net(tiny_net, 0.75, QuantOptions(bits=5, rule="reference"), first)
+    moved = {k: type(b)(b.layer, b.index, b.n1, b.n2, b.codes.copy(), b.pruned, b.bits) for k, b in later.items()}
+    from inq_layer.core.codes import FLOAT
+    moved[("ip1", 0)].codes.reshape(-1)[np.flatnonzero(first[("ip1", 0)].frozen)[:3]] = FLOAT
+    assert unfrozen_by_reselection(first, moved) == 3
+    assert unfrozen_by_reselection(first, {("ip1", 0): moved[("ip1", 0)], ("x", 0): moved[("conv1", 0)]}) == 3

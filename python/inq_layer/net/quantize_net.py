@@ -170,9 +170,7 @@ def prune_net(net: Net, sparsity: dict[str, Decimal] | Decimal, prev: dict[Key, 
 def unfrozen_by_reselection(prev: dict[Key, FrozenBlob] | None, now: dict[Key, FrozenBlob]) -> int:
     """Weights frozen in `prev` but float in `now`: what the reference rule's re-selection
     unfreezes (always 0 in the paper rule)."""
-    if not prev:
-        return 0
-    return sum(int(np.count_nonzero(prev[k].frozen & ~b.frozen)) for k, b in now.items() if k in prev)
+    return sum(int(np.count_nonzero(prev[k].frozen & ~b.frozen)) for k, b in now.items() if prev and k in prev)
 
 
 def summary(blobs: dict[Key, FrozenBlob]) -> dict:
