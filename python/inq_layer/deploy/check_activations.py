@@ -27,7 +27,11 @@ class ActCheck:
     first_bad: float | None = None
 
 
-def check_activations(model_path: str, weights_path: str, act_bits: int, batches: int = 3) -> list[ActCheck]:
+DEFAULT_BATCHES = 3
+
+
+def check_activations(model_path: str, weights_path: str, act_bits: int,
+                      batches: int = DEFAULT_BATCHES) -> list[ActCheck]:
     """The quantizers of `model_path` (a net with its data layers) checked on `batches`
     TEST batches with the weights of `weights_path`."""
     import caffe

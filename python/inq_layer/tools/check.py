@@ -12,6 +12,7 @@ ensure_main(__name__)  # `python -m` with a Python that lacks numpy re-runs unde
 import sys
 
 from ..deploy.check import check_model, format_table, passed, verdict
+from ..deploy.check_activations import DEFAULT_BATCHES, check_activations, format_act_table
 from ..errors import InqError
 from ..options import QuantOptions, parse_layer_bits
 from ..net.selection import MODES
@@ -30,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="also check the activations: every quantizer of --model (the inq_net.prototxt of a "
                          "campaign with --act-bits B) is calibrated at B bits and its output on test batches is on "
                          "its grid")
-    ap.add_argument("--act-batches", type=int, metavar="N", help="test batches for --act-bits (default 3)")
+    ap.add_argument("--act-batches", type=int, metavar="N",
+                    help=f"test batches for --act-bits (default {DEFAULT_BATCHES})")
     a = ap.parse_args(argv)
     if a.act_batches is not None and a.act_bits is None:
         raise InqError("--act-batches: only with --act-bits (without it no activation is checked)")
@@ -40,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(rows))
     ok = passed(rows)
     if a.act_bits is not None:
-        from ..deploy.check_activations import check_activations, format_act_table
-        acts = check_activations(a.model, a.weights, a.act_bits, 3 if a.act_batches is None else a.act_batches)
+        acts = check_activations(a.model, a.weights, a.act_bits,
+                                 DEFAULT_BATCHES if a.act_batches is None else a.act_batches)
         print(format_act_table(acts))
         ok = ok and not any(r.off_grid for r in acts)
         print(f"activations {'on their grids' if ok else 'OFF their grids'}: {len(acts)} quantizers, "
