@@ -227,8 +227,8 @@ def test_computed_shapes_compare_as_caffe_does():
     caffe_io.check_computed_shapes("net.prototxt", computed, ok, "w.caffemodel", old)
     caffe_io.check_computed_shapes("net.prototxt", computed, {"ip": [(2, 3), (2,)], "conv": [(4, 1, 3, 3)]},
                                    "w.caffemodel")
-    for shapes, i, got, want in (({"ip": [(2, 3), (3,)]}, 1, (3,), (2,)), ({"ip": [(3, 2)]}, 0, (3, 2), (2, 3)),
-                                 ({"ip": [(1, 2, 2, 3)]}, 0, (1, 2, 2, 3), (2, 3)),
+    for shapes, i, got, want in (({"ip": [(2, 3), (3,)]}, 1, (3,), (2,)), ({"ip": [(3, 2), (2,)]}, 0, (3, 2), (2, 3)),
+                                 ({"ip": [(1, 2, 2, 3), (2,)]}, 0, (1, 2, 2, 3), (2, 3)),
                                  ({"ip": [(2, 3), (1, 1, 1, 2)]}, 1, (1, 1, 1, 2), (2,)),  # new-style dims
                                  ({"conv": [(1, 4, 1, 3, 3)]}, 0, (1, 4, 1, 3, 3), (4, 1, 3, 3))):
         with pytest.raises(InqError) as e:
@@ -238,6 +238,11 @@ def test_computed_shapes_compare_as_caffe_does():
         assert str(e.value) == (f"w.caffemodel: layer {name!r} blob {i} has shape {got}, but Caffe makes it {want} "
                                 f"for net.prototxt (from its input through its layers): these weights belong to "
                                 f"another net or another input size")
+    for blobs in ([(2, 3)], [(2, 3), (2,), (2,)]):  # Caffe's copy_from aborts on another number of blobs
+        with pytest.raises(InqError) as e:
+            caffe_io.check_computed_shapes("net.prototxt", computed, {"ip": blobs}, "w.caffemodel")
+        assert str(e.value) == (f"w.caffemodel: layer 'ip' has {len(blobs)} blobs, but Caffe makes 2 for "
+                                f"net.prototxt: these weights belong to another net")
 
 
 STATED = """

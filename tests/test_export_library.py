@@ -176,6 +176,22 @@ def test_leading_1s_pass_as_caffe_copies_them_old_4d_fields_only(tmp_path):
         open(weights, "wb").write(m.SerializeToString())
         inq = str(tmp_path / f"m{old_fields}.inq")
         if old_fields:
+            for name, blobs, msg in (
+                    ("ip1", [(2, 50), (2,)], "blob 0 has shape (1, 1, 2, 50), but Caffe makes it (2, 72)"),
+                    ("conv1", [(2, 1, 3, 3), (2,), (2,)], "has 3 blobs, but Caffe makes 2")):
+                other = caffe_pb2.NetParameter()
+                other.CopyFrom(m)
+                ly = next(ly for ly in other.layer if ly.name == name)
+                del ly.blobs[:]
+                for shape in blobs:  # another net's blobs, of the same counts where one is there
+                    b = ly.blobs.add(data=[0.25] * int(np.prod(shape)))
+                    b.num, b.channels, b.height, b.width = (1,) * (4 - len(shape)) + shape
+                wrong = str(tmp_path / "other.caffemodel")
+                open(wrong, "wb").write(other.SerializeToString())
+                with pytest.raises(InqError) as e:
+                    export_model(small, wrong, opts, inq)
+                assert str(e.value).startswith(f"{wrong}: layer {name!r} {msg}")
+                assert not os.path.exists(inq)
             assert all(r.violations == 0 for r in check_model(small, weights, opts))
             export_model(small, weights, opts, inq)
             back = str(tmp_path / "back.caffemodel")

@@ -275,6 +275,9 @@ def check_computed_shapes(model_path: str, computed: dict[str, list[tuple]], sha
         want = computed.get(name)
         if want is None:
             continue
+        if len(blobs) != len(want):
+            raise InqError(f"{source}: layer {name!r} has {len(blobs)} blobs, but Caffe makes {len(want)} for "
+                           f"{model_path}: these weights belong to another net")
         for i, (got, w) in enumerate(zip(blobs, want)):
             got, w = tuple(got), tuple(w)
             if got != w and not ((name, i) in legacy and got == (1,) * (4 - len(w)) + w):
