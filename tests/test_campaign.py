@@ -81,3 +81,4 @@ def test_a_library_campaign_without_gpu_runs_where_the_solver_says(tmp_path):
     c._choose_device()
     assert c.device is None and cfg.param.solver_mode == 0
     assert s.options == QuantOptions() and s.record()["bits"] == 5 and s.final_name == "final_inq.caffemodel"
+    assert c.record.data.init_from_fillers  # no weights given: the net's fillers

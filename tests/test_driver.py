@@ -124,7 +124,11 @@ def test_rules_reference_reselects_paper_monotonic(tmp_path):
         for (layer, idx), m in masks.items():
             assert np.array_equal(m, quantize_blob(prev[layer][idx], portion, 5).frozen)
     rep = json.load(open(os.path.join(outs["reference"], "report.json")))
-    assert all("unfrozen_by_reselection" in p for p in rep["phases"][1:])
+    for k in range(2, len(rep["phases"]) + 1):  # weights frozen in phase k-1 that phase k's re-selection frees
+        a, b = final_masks(outs["reference"], k - 1), final_masks(outs["reference"], k)
+        assert rep["phases"][k - 1]["unfrozen_by_reselection"] == sum(int((a[key] & ~b[key]).sum()) for key in a)
+    paper = json.load(open(os.path.join(outs["paper"], "report.json")))
+    assert all(p.get("unfrozen_by_reselection") is None for p in paper["phases"] + rep["phases"][:1])
 
 
 def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
