@@ -150,6 +150,10 @@ EQUIVALENT.update({
         "equivalent: SeedSequence's first two words do not depend on how many are asked for, and only two are read",
     ("passes", "Sums = tuple[list[int], list[int]]", "Sums = None"): _WHY_ANNOTATION,
     ("quantize_net", "Key = tuple[str, int]", "Key = None"): _WHY_ANNOTATION,
+    ("quantize_net",
+     "return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, position, milli]).generate_state(1)[0])",
+     "return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, position, milli]).generate_state(2)[0])"):
+        "equivalent: SeedSequence's first word does not depend on how many are asked for, and only it is read",
     ("quantize_net", "vals = np.abs(decode(codes)[frozen_mask(codes)])", "vals = np.abs(decode(codes))"):
         "equivalent: a float weight's code decodes to NaN, which the next line's `vals > 0` drops as well",
     ("passes", "def histogram(bits: np.ndarray, prev: np.ndarray | None, held: np.ndarray | None, sums: bool = False,",

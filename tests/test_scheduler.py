@@ -131,3 +131,25 @@ def test_summary_and_unfrozen_count(tiny_net):
     moved[("ip1", 0)].codes.reshape(-1)[np.flatnonzero(first[("ip1", 0)].frozen)[:3]] = FLOAT
     assert unfrozen_by_reselection(first, moved) == 3
     assert unfrozen_by_reselection(first, {("ip1", 0): moved[("ip1", 0)], ("x", 0): moved[("conv1", 0)]}) == 3
+
+
+def test_a_net_without_weight_layers_is_refused_by_name(tmp_path):
+    import caffe
+    from decimal import Decimal
+    from inq_layer import quantize_net
+    from inq_layer.net.quantize_net import prune_net
+    path = tmp_path / "scale.prototxt"
+    path.write_text('layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 2 } } }\n'
+                    'layer { name: "s" type: "Scale" bottom: "data" top: "s" }\n')
+    caffe.set_mode_cpu()
+    net = caffe.Net(str(path), caffe.TEST)  # a Scale has blobs, but no weights INQ quantizes
+    with pytest.raises(InqError) as e:
+        quantize_net(net, 0.5)
+    assert str(e.value) == "the net has no quantizable layer (Convolution, Deconvolution, InnerProduct)"
+    with pytest.raises(InqError) as e:
+        prune_net(net, Decimal("0.5"))
+    assert str(e.value) == "the net has no prunable layer (Convolution, Deconvolution, InnerProduct)"
+    assert list(prune_net(net, Decimal("0.5"), quantize="every-blob0")) == [("s", 0)]
+    with pytest.raises(ValueError) as e:
+        prune_net(net, Decimal("0.5"), quantize="all")
+    assert str(e.value) == "unknown quantize mode 'all': use one of default, every-blob0"

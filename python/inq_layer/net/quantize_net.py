@@ -152,8 +152,8 @@ def prune_net(net: Net, sparsity: dict[str, Decimal] | Decimal, prev: dict[Key, 
         held = np.zeros(data.shape, bool) if before is None else before.pruned
         if held is None or held.shape != data.shape:
             raise InqError(f"layer {layer!r} blob {idx}: the previous step's pruned mask does not fit the net")
-        m = target_count(data.size, target) if target > 0 else 0
-        if m >= data.size > 0:
+        m = target_count(data.size, target)
+        if m >= data.size:
             raise InqError(f"sparsity {target} would prune every one of the {data.size:,} weights of layer {layer!r}; "
                            f"give a lower sparsity")
         mag = np.ascontiguousarray(data, np.float32).reshape(-1).view(np.uint32) & np.uint32(0x7FFFFFFF)
