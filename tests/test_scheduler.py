@@ -153,3 +153,22 @@ def test_a_net_without_weight_layers_is_refused_by_name(tmp_path):
     with pytest.raises(ValueError) as e:
         prune_net(net, Decimal("0.5"), quantize="all")
     assert str(e.value) == "unknown quantize mode 'all': use one of default, every-blob0"
+
+
+def test_prune_net_zeroes_the_smallest_magnitudes_and_keeps_what_it_pruned(tiny_net):
+    from decimal import Decimal
+    from inq_layer.net.quantize_net import prune_net
+    w = tiny_net.params["ip1"][0].data
+    rng = np.random.default_rng(5)
+    mags = rng.permutation(np.arange(1, w.size + 1)).reshape(w.shape).astype(np.float32) / 1024
+    signs = np.where(rng.random(w.shape) < 0.5, -1, 1).astype(np.float32)
+    w[...] = mags * signs  # distinct magnitudes, half of them negative
+    before = w.copy()
+    first = prune_net(tiny_net, {"ip1": Decimal("0.25")})
+    small = mags <= np.sort(mags.reshape(-1))[w.size // 4 - 1]
+    assert np.array_equal(first[("ip1", 0)].pruned, small) and (w[small] == 0).all()
+    assert np.array_equal(w[~small], before[~small])
+    w[small] = 1.0  # training moved the pruned weights: they stay pruned, and the next step adds the smallest
+    second = prune_net(tiny_net, {"ip1": Decimal("0.5")}, first)
+    half = mags <= np.sort(mags.reshape(-1))[w.size // 2 - 1]
+    assert np.array_equal(second[("ip1", 0)].pruned, half) and (w[half] == 0).all()
