@@ -150,6 +150,12 @@ EQUIVALENT.update({
         "equivalent: SeedSequence's first two words do not depend on how many are asked for, and only two are read",
     ("passes", "Sums = tuple[list[int], list[int]]", "Sums = None"): _WHY_ANNOTATION,
     ("quantize_net", "Key = tuple[str, int]", "Key = None"): _WHY_ANNOTATION,
+    ("caffe_io", "Layer = LayerParameter | V1LayerParameter", "Layer = LayerParameter & V1LayerParameter"):
+        "equivalent: a type alias under `if TYPE_CHECKING:`, never run",
+    ("caffe_io", "Layer = LayerParameter | V1LayerParameter", "Layer = None"):
+        "equivalent: a type alias under `if TYPE_CHECKING:`, never run",
+    ("caffe_io", 'M = TypeVar("M", bound="Message")', 'M = TypeVar("XXMXX", bound="Message")'):
+        "equivalent: a TypeVar's name only shows in type checkers' messages",
     ("quantize_net",
      "return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, position, milli]).generate_state(1)[0])",
      "return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, position, milli]).generate_state(2)[0])"):

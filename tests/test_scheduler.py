@@ -163,6 +163,8 @@ def test_prune_net_zeroes_the_smallest_magnitudes_and_keeps_what_it_pruned(tiny_
     mags = rng.permutation(np.arange(1, w.size + 1)).reshape(w.shape).astype(np.float32) / 1024
     signs = np.where(rng.random(w.shape) < 0.5, -1, 1).astype(np.float32)
     w[...] = mags * signs  # distinct magnitudes, half of them negative
+    w.reshape(-1)[rng.permutation(w.size)[:5]] = np.float32(0)  # exact zeros go first
+    mags = np.abs(w)
     before = w.copy()
     first = prune_net(tiny_net, {"ip1": Decimal("0.25")})
     small = mags <= np.sort(mags.reshape(-1))[w.size // 4 - 1]
