@@ -156,6 +156,10 @@ EQUIVALENT.update({
         "equivalent: a type alias under `if TYPE_CHECKING:`, never run",
     ("caffe_io", 'M = TypeVar("M", bound="Message")', 'M = TypeVar("XXMXX", bound="Message")'):
         "equivalent: a TypeVar's name only shows in type checkers' messages",
+    ("caffe_io", 'M = TypeVar("M", bound="Message")', 'M = TypeVar("M", bound="XXMessageXX")'):
+        "equivalent: a TypeVar's bound only shows in type checkers (annotations are never evaluated)",
+    ("caffe_io", 'M = TypeVar("M", bound="Message")', "M = None"):
+        "equivalent: M appears in annotations only, never evaluated (`from __future__ import annotations`)",
     ("quantize_net",
      "return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, position, milli]).generate_state(1)[0])",
      "return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, position, milli]).generate_state(2)[0])"):

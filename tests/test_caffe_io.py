@@ -12,8 +12,12 @@ def test_prototxt_errors_carry_line_and_column(tmp_path):
     with pytest.raises(InqError, match=rf"^{p}:2:"):
         caffe_io.read_net(str(p))
     p.write_bytes(b"\x00\xff binary")
-    with pytest.raises(InqError, match="not a text net prototxt"):
+    with pytest.raises(InqError) as e:
         caffe_io.read_net(str(p))
+    assert str(e.value) == f"{p}: not a text net prototxt (binary data)"
+    with pytest.raises(InqError) as e:
+        caffe_io.read_solver(str(p))
+    assert str(e.value) == f"{p}: not a text solver prototxt (binary data)"
 
 
 def test_a_caffemodel_must_hold_layers(tmp_path):
