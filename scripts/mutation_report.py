@@ -76,6 +76,7 @@ _WHY_CHUNK = ("equivalent: the chunk size only bounds memory and speed; the resu
 _WHY_CLIP = ("equivalent: every level is at most 2^n1, so clipping at 2^(n1+1) instead of 2^n1 gives the same "
              "nearest level; what the clip prevents (a huge |w| whose distance to 2^n1 rounds to its distance "
              "to 0) needs a clip far above 2^(n1+1)")
+_WHY_TYPE_CHECKING = "equivalent: a type alias under `if TYPE_CHECKING:`, never run"
 _WHY_ANNOTATION = ("equivalent: a field's annotation, never evaluated (the module has `from __future__ "
                    "import annotations`)")
 _WHY_RESHAPE = "equivalent: numpy's reshape takes any negative size as 'infer this dimension', like -1"
@@ -151,9 +152,9 @@ EQUIVALENT.update({
     ("passes", "Sums = tuple[list[int], list[int]]", "Sums = None"): _WHY_ANNOTATION,
     ("quantize_net", "Key = tuple[str, int]", "Key = None"): _WHY_ANNOTATION,
     ("caffe_io", "Layer = LayerParameter | V1LayerParameter", "Layer = LayerParameter & V1LayerParameter"):
-        "equivalent: a type alias under `if TYPE_CHECKING:`, never run",
+        _WHY_TYPE_CHECKING,
     ("caffe_io", "Layer = LayerParameter | V1LayerParameter", "Layer = None"):
-        "equivalent: a type alias under `if TYPE_CHECKING:`, never run",
+        _WHY_TYPE_CHECKING,
     ("caffe_io", 'M = TypeVar("M", bound="Message")', 'M = TypeVar("XXMXX", bound="Message")'):
         "equivalent: a TypeVar's name only shows in type checkers' messages",
     ("caffe_io", 'M = TypeVar("M", bound="Message")', 'M = TypeVar("M", bound="XXMessageXX")'):

@@ -123,6 +123,12 @@ def blob_array(blob: BlobProto) -> np.ndarray:
     return arr.reshape(shape)
 
 
+def as_legacy(shape) -> tuple[int, ...]:
+    """`shape` as the old 4-D fields hold it: padded with leading 1s (past 4 dims, as it is,
+    which no 4-D blob equals)."""
+    return (1,) * (4 - len(shape)) + tuple(shape)
+
+
 def legacy_blobs(model: NetParameter) -> frozenset[tuple[str, int]]:
     """(layer, index) of the blobs stored in the old 4-D fields, which Caffe copies into a
     shape that equals them padded with leading 1s (a 4096x9216 InnerProduct from 1x1x4096x9216)."""
@@ -244,7 +250,7 @@ def _copies(want, blob: BlobProto) -> bool:
     4-D fields equals `want` padded with leading 1s; a blob with a shape, its dims exactly."""
     want = tuple(want)
     if _is_legacy(blob):
-        return (1,) * (4 - len(want)) + want == blob_shape(blob)  # never equal past 4 dims
+        return as_legacy(want) == blob_shape(blob)
     return blob_shape(blob) == want
 
 
@@ -280,7 +286,7 @@ def check_computed_shapes(model_path: str, computed: dict[str, list[tuple]], sha
                            f"{model_path}: these weights belong to another net")
         for i, (got, w) in enumerate(zip(blobs, want)):
             got, w = tuple(got), tuple(w)
-            if got != w and not ((name, i) in legacy and got == (1,) * (4 - len(w)) + w):
+            if got != w and not ((name, i) in legacy and got == as_legacy(w)):
                 raise InqError(f"{source}: layer {name!r} blob {i} has shape {tuple(got)}, but Caffe makes it "
                                f"{tuple(w)} for {model_path} (from its input through its layers): these "
                                f"weights belong to another net or another input size")

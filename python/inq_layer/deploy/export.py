@@ -32,7 +32,7 @@ def _as_the_net_holds(arrays: dict[str, list[np.ndarray]], legacy: frozenset[tup
     for n, i in sorted(legacy):
         shapes = (computed or {}).get(n, [])
         want = tuple(shapes[i]) if i < len(shapes) else None
-        if want is not None and (1,) * (4 - len(want)) + want == arrays[n][i].shape:
+        if want is not None and caffe_io.as_legacy(want) == arrays[n][i].shape:
             arrays[n][i] = arrays[n][i].reshape(want)
             legacy.discard((n, i))
     return frozenset(legacy)
