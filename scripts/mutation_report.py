@@ -64,6 +64,15 @@ CAMPAIGN = {
     "activations": ["tests/test_act_campaign.py"],
     "act_placement": ["tests/test_act_placement.py", "tests/test_act_campaign.py"],
     "act_calibration": ["tests/test_act_campaign.py", "tests/test_act_placement.py"],
+    "fixed_point_layer": ["tests/test_fixed_point_layer.py", "tests/test_act_placement.py"],
+    "fixed_point_params": ["tests/test_fixed_point_layer.py", "tests/test_act_placement.py"],
+    "options": ["tests/unit/test_options.py", "tests/test_campaign.py", "tests/test_bad_input_driver.py"],
+    "evaluate": ["tests/test_evaluate.py", "tests/test_trainer.py"],
+    "log_format": ["tests/test_trainer.py", "tests/test_campaign.py"],
+    "run": ["tests/test_cli.py", "tests/test_campaign.py"],
+    "probe": ["tests/test_inputs.py", "tests/test_check.py", "tests/test_campaign.py",
+              "tests/test_bad_input_driver.py"],
+    "report_schema": ["tests/unit/test_report_file.py", "tests/test_report.py"],
 }
 MODULES = CORE + list(CAMPAIGN)
 DETECTED = {"ok_killed", "bad_timeout", "ok_suspicious"}  # a timeout is a mutant the tests stop
