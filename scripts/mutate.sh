@@ -8,8 +8,10 @@
 # mutant costs about one test file.
 # Each finished module's result is kept in docs/mutation/MODULE.json (commit it) with the
 # hash of its source, and a module whose kept result matches its source is skipped, so
-# a run can stop between modules and continue in a fresh checkout; within one, mutmut's
-# .mutmut-cache also skips the mutants already killed. mutmut edits each module in place while it
+# a run can stop between modules and continue in a fresh checkout. Within one, mutmut's cache
+# skips the mutants already tested (and after a change of the tests, tests again only the
+# survivors): each module has its own, mutation_state/MODULE.mutmut-cache (commit it too, so a
+# fresh checkout goes on where a run stopped). mutmut edits each module in place while it
 # runs: do not work in this checkout meanwhile (use a git worktree). To stop it, stop its
 # whole process group (Ctrl-C does; `kill -- -PGID` in the background): mutmut's worker
 # processes outlive a killed mutmut and go on editing the module. At the end,
@@ -33,6 +35,8 @@ for m in "${mods[@]}"; do
     git diff --quiet -- python/inq_layer || { echo "mutate: python/inq_layer differs from the commit" \
         "(a mutant left by a stopped run?); see git diff, then git checkout -- python/inq_layer" >&2; exit 2; }
     tests="$("$PY" scripts/mutation_report.py --tests "$m")"
+    mkdir -p mutation_state
+    ln -sfn "mutation_state/$m.mutmut-cache" .mutmut-cache  # mutmut opens the one in the working directory
     echo "mutate: $m ($(date +%H:%M))"
     # A mutant that makes a loop endless (a block of iterations that never ends) runs until
     # the limit: three times what the tests take unmutated, measured now under this load.
