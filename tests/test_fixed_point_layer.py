@@ -72,3 +72,53 @@ def test_in_place_is_refused(tmp_path):
 def test_param_str_errors_name_the_problem(text, msg):
     with pytest.raises(ValueError, match=msg):
         parse_param_str(text)
+
+
+@pytest.mark.parametrize("text,msg", [
+    ("nope", 'param_str \'nope\' is not JSON like {"bits": 8, "f": 4, "signed": false}'),
+    ("[1]", "param_str '[1]' is not a JSON object"),
+    ('{"bits": 8, "x": 1, "a": 2}', "param_str has unknown keys a, x (bits, f, signed)"),
+    ("", "activation bits must be an integer in 2..16, got None"),
+    ('{"bits": 17}', "activation bits must be an integer in 2..16, got 17"),
+    ('{"bits": 8, "f": 1.5}', "f must be an integer in -100..100, got 1.5"),
+    ('{"bits": 8, "f": true}', "f must be an integer in -100..100, got True"),
+    ('{"bits": 8, "signed": 1}', "param_str: signed must be true or false, got 1"),
+    ('{"bits": 8, "signed": null}', "param_str: signed must be true or false, got None"),
+])
+def test_param_str_errors_word_for_word(text, msg):
+    with pytest.raises(ValueError) as e:
+        parse_param_str(text)
+    assert str(e.value) == msg
+
+
+def test_param_str_round_trip_and_defaults():
+    from inq_layer.net.fixed_point_params import param_str
+    assert param_str(8, 3, True) == '{"bits": 8, "f": 3, "signed": true}'
+    assert param_str(8, None, False) == '{"bits": 8, "signed": false}'  # not calibrated yet
+    for bits, f, signed in [(8, 3, True), (2, -100, False), (16, 100, True), (4, None, False), (4, 0, False)]:
+        assert parse_param_str(param_str(bits, f, signed)) == {"bits": bits, "f": f, "signed": signed}
+    assert parse_param_str('{"bits": 4}') == {"bits": 4, "f": None, "signed": False}
+
+
+def test_one_bottom_and_one_top(tmp_path):
+    import caffe
+    path = tmp_path / "two.prototxt"
+    path.write_text(NET.format(top="y", p=json.dumps({"bits": 8, "f": 1})).replace('bottom: "x"',
+                    'bottom: "x" bottom: "x"'))
+    with pytest.raises(Exception) as e:
+        caffe.Net(str(path), caffe.TEST)
+    assert "FixedPoint takes one bottom and one top, got 2 and 1" in str(e.value)
+
+
+def test_top_follows_a_reshaped_input_and_without_f_the_gradient_passes(tmp_path):
+    import caffe
+    net = make(tmp_path, {"bits": 8, "signed": False}, phase=caffe.TRAIN)
+    net.blobs["x"].reshape(1, 2, 3, 4)
+    x = np.linspace(-300, 300, 24, dtype=np.float32).reshape(1, 2, 3, 4)
+    net.blobs["x"].data[...] = x
+    net.forward()
+    assert net.blobs["y"].data.shape == (1, 2, 3, 4)
+    g = np.arange(24, dtype=np.float32).reshape(1, 2, 3, 4) - 7
+    net.blobs["y"].diff[...] = g
+    net.backward()
+    assert np.array_equal(net.blobs["x"].diff, g)
