@@ -71,7 +71,7 @@ CAMPAIGN = {
     "log_format": ["tests/unit/test_log_format.py", "tests/test_trainer.py",
                    "tests/test_driver.py::test_caffe_parse_log_reads_the_driver_log"],
     "run": ["tests/test_cli.py", "tests/test_campaign.py"],
-    "probe": ["tests/test_inputs.py", "tests/test_check.py", "tests/test_campaign.py",
+    "probe": ["tests/test_probe.py", "tests/test_inputs.py", "tests/test_check.py", "tests/test_campaign.py",
               "tests/test_bad_input_driver.py"],
     "report_schema": ["tests/unit/test_report_file.py", "tests/test_report.py"],
 }
