@@ -31,6 +31,18 @@ def test_record_holds_every_option_that_shapes_the_results():
     assert _settings(layer_bits={"ip": 8, "conv1": 8}).record()["layer_bits"] == {"conv1": 8, "ip": 8}
 
 
+def test_a_library_settings_runs_as_the_driver_without_options():
+    """Settings(campaign, out) alone: the driver's defaults (the solver's max_iter, 1 final
+    iteration, momentum reset each phase, the solver's device, the net's fillers)."""
+    from inq_layer.tools.driver import build_parser
+    a = build_parser().parse_args(["--solver", "s.prototxt"])
+    s = Settings(campaign=["1"], out="o")
+    assert (s.max_iter, s.final_iters, s.keep_momentum, s.gpu) == (a.max_iter, a.final_iters, a.keep_momentum, a.gpu)
+    assert (s.weights, s.inputs, s.options) == (None, {}, QuantOptions())
+    assert s.record() == {"max_iter": None, "campaign": ["1"], "keep_momentum": False, "final_iters": 1,
+                          **QuantOptions().record()}
+
+
 def test_resume_with_other_layer_bits_is_refused(tmp_path):
     rec = CampaignRecord(str(tmp_path / "campaign.json"), Record(_settings(layer_bits={"conv1": 8}).record()))
     rec.check_same(_settings(layer_bits={"conv1": 8}).record())
