@@ -46,9 +46,16 @@ CAMPAIGN = {
     "report": ["tests/test_report.py", "tests/unit/test_report_file.py"],
     "lock": ["tests/unit/test_lock.py"],
     "solver_config": ["tests/test_solver_config.py"],
-    # a whole small campaign first (seconds): most mutants of the phase loop fail it
+    # first one small campaign of each kind (seconds each: most mutants of the phase loop
+    # fail one), then the whole files
     "phases": ["tests/test_campaign.py",
                "tests/test_driver.py::test_campaign_end_to_end_frozen_exact_in_every_snapshot",
+               "tests/test_campaign_messages.py::test_the_log_says_what_each_phase_does",
+               "tests/test_campaign_promises.py::test_every_phase_of_a_keep_momentum_campaign_trains_its_iterations",
+               "tests/test_act_campaign.py::test_act_from_end_adds_a_phase_with_every_weight_frozen",
+               "tests/test_campaign_promises.py::test_a_cut_solverstate_is_skipped_and_the_resumed_report_equals_an_"
+               "uninterrupted_one",
+               "tests/test_driver.py::test_resume_mid_phase_on_lmdb_data_is_bit_identical",
                "tests/test_campaign_messages.py", "tests/test_campaign_promises.py",
                "tests/test_driver.py", "tests/test_act_campaign.py", "tests/test_bad_input_driver.py"],
     "inputs": ["tests/test_inputs.py", "tests/test_bad_input_driver.py", "tests/test_campaign_promises.py"],
