@@ -2,10 +2,13 @@
 and the campaign record it writes read back to the same options."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from inq_layer.errors import InqError
-from inq_layer.options import (SEED_MAX, QuantOptions, format_layer_bits, parse_assignments,
-                               parse_layer_bits)
+from inq_layer.options import QuantOptions, format_layer_bits, parse_assignments, parse_layer_bits
+
+SEED_MAX = 4294967295  # Caffe's random_seed is a uint32
 
 
 def refused(message: str, **kw) -> None:
@@ -136,3 +139,11 @@ def test_describe():
     o = QuantOptions(bits=2, layer_bits={"ip": 8, "conv1": 8}, n1_rule="mse", act_bits=8, act_from="end")
     assert o.describe() == ("2 bits, conv1=8,ip=8, paper rule, magnitude partition, n1 rule mse, "
                             "activations 8 bits (mse calibration, from the end)")
+
+
+def test_options_cannot_change_after_they_were_checked():
+    o = QuantOptions()
+    for name, value in (("bits", 1), ("act_bits", 99), ("layer_bits", {"a": 1})):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(o, name, value)
+    assert o == QuantOptions()
