@@ -43,7 +43,7 @@ CAMPAIGN = {
     "check": ["tests/test_check.py", "tests/test_export_library.py", "tests/test_layer_bits.py"],
     "export": ["tests/test_export_library.py", "tests/test_export.py", "tests/test_bad_input_export.py"],
     "prune": ["tests/unit/test_prune_settings.py", "tests/test_prune.py"],
-    "report": ["tests/test_report.py", "tests/unit/test_report_file.py"],
+    "report": ["tests/test_report.py", "tests/unit/test_report_schema.py"],
     "lock": ["tests/unit/test_lock.py"],
     "solver_config": ["tests/test_solver_config.py"],
     # first one small campaign of each kind (seconds each: most mutants of the phase loop
@@ -80,7 +80,7 @@ CAMPAIGN = {
     "run": ["tests/test_cli.py", "tests/test_campaign.py"],
     "probe": ["tests/test_probe.py", "tests/test_inputs.py", "tests/test_check.py", "tests/test_campaign.py",
               "tests/test_bad_input_driver.py"],
-    "report_schema": ["tests/unit/test_report_file.py", "tests/test_report.py"],
+    "report_schema": ["tests/unit/test_report_schema.py", "tests/test_report.py"],
 }
 MODULES = CORE + list(CAMPAIGN)
 DETECTED = {"ok_killed", "bad_timeout", "ok_suspicious"}  # a timeout is a mutant the tests stop
