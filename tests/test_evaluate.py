@@ -33,6 +33,7 @@ def test_outputs_are_averaged_over_iterations_of_new_batches(tmp_path):
     assert got == by_hand(caffe.Net(net, weights, caffe.TEST), 3)
     # each pass reads the next batch: three passes differ from the first one alone
     assert got["loss"] != by_hand(caffe.Net(net, weights, caffe.TEST), 1)["loss"]
+    assert test_net_outputs(caffe.Net(net, weights, caffe.TEST), 1) == by_hand(caffe.Net(net, weights, caffe.TEST), 1)
     for iters in (0, -1):
         assert test_net_outputs(caffe.Net(net, weights, caffe.TEST), iters) == {}
 
