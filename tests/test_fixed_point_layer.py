@@ -47,6 +47,8 @@ def test_counts_saturation_in_test_passes_only(tmp_path):
     net.forward()
     q = net.layers[1]
     assert (q.seen, q.saturated) == (120, 120 - 4)  # -1 .. 118: only 0, 1, 2 and 3 are inside 0..3
+    net.forward()  # a second test pass adds to the counts
+    assert (q.seen, q.saturated) == (240, 2 * (120 - 4))
     train = make(tmp_path, {"bits": 2, "f": 0, "signed": False}, phase=caffe.TRAIN)
     train.forward()
     assert train.layers[1].seen == 0
@@ -61,8 +63,10 @@ def test_without_f_it_passes_values_through(tmp_path):
 
 
 def test_in_place_is_refused(tmp_path):
-    with pytest.raises(Exception, match="must not run in place"):
+    with pytest.raises(Exception) as e:
         make(tmp_path, {"bits": 8, "f": 1}, top="x")
+    assert str(e.value) == ("FixedPoint must not run in place (its backward needs the unclipped input): "
+                            "give it a top of its own")
 
 
 @pytest.mark.parametrize("text,msg", [("nope", "not JSON"), ("[1]", "not a JSON object"),

@@ -42,8 +42,9 @@ def test_a_wrong_field_is_named(edit, message):
 def test_load_report_names_the_file(tmp_path):
     p = tmp_path / "report.json"
     p.write_text("{not json")
-    with pytest.raises(InqError, match="report.json: not JSON"):
+    with pytest.raises(InqError) as e:
         load_report(str(p))
+    assert str(e.value).startswith(f"{p}: not JSON (Expecting property name")
     p.write_text("[]")
     with pytest.raises(InqError, match="not a JSON object"):
         load_report(str(p))
@@ -169,3 +170,10 @@ def test_a_report_that_cannot_be_read_is_named(tmp_path):
     p = tmp_path / "r.json"
     p.write_text(json.dumps(REPORT))
     assert load_report(str(p)).get("bits") == 5
+
+
+def test_the_default_name_and_a_short_repr():
+    with pytest.raises(InqError) as e:
+        parse_report([])
+    assert str(e.value) == "report.json: not a JSON object"
+    assert "raw" not in repr(parse_report(REPORT))  # the file's whole content is not printed twice
