@@ -70,7 +70,7 @@ CAMPAIGN = {
                      "tests/test_driver.py::test_rules_reference_reselects_paper_monotonic"],
     "activations": ["tests/test_act_campaign.py"],
     "act_placement": ["tests/test_act_placement.py", "tests/test_act_campaign.py"],
-    "act_calibration": ["tests/test_act_campaign.py", "tests/test_act_placement.py"],
+    "act_calibration": ["tests/test_act_calibration.py", "tests/test_act_campaign.py", "tests/test_act_placement.py"],
     "fixed_point_layer": ["tests/test_fixed_point_layer.py", "tests/test_act_placement.py"],
     "fixed_point_params": ["tests/test_fixed_point_layer.py", "tests/test_act_placement.py"],
     "options": ["tests/unit/test_options.py", "tests/test_campaign.py", "tests/test_bad_input_driver.py"],

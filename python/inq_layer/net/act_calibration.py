@@ -57,7 +57,7 @@ def calibrate(make_net: Callable[[], Net], qs: list[Quantizer], bits: int, batch
         raise ValueError(f"unknown calibration rule {rule!r}: use one of {', '.join(RULES)}")
     fixed_point.check_bits(bits)
     top = {q.name: 0.0 for q in qs}
-    low = {q.name: 0.0 for q in qs}
+    signed = {q.name: False for q in qs}  # a negative value seen
 
     def extent(q: Quantizer, x: np.ndarray) -> None:
         if not np.isfinite(x).all():
@@ -65,7 +65,7 @@ def calibrate(make_net: Callable[[], Net], qs: list[Quantizer], bits: int, batch
                            f"the float model does not give finite activations")
         if x.size:
             top[q.name] = max(top[q.name], float(np.abs(x).max()))
-            low[q.name] = min(low[q.name], float(x.min()))
+            signed[q.name] |= bool(x.min() < 0)
 
     _scan(make_net, qs, batches, extent)
     f_max = {}
@@ -74,21 +74,21 @@ def calibrate(make_net: Callable[[], Net], qs: list[Quantizer], bits: int, batch
             raise InqError(f"calibration: blob {q.bottom!r} (quantizer {q.name!r}) is 0 on every element of "
                            f"{batches} batches: no fixed-point step can be chosen for it")
         try:
-            f_max[q.name] = fixed_point.f_for_max(top[q.name], bits, low[q.name] < 0)
+            f_max[q.name] = fixed_point.f_for_max(top[q.name], bits, signed[q.name])
         except ValueError as e:
             raise InqError(f"calibration: blob {q.bottom!r}: largest magnitude {top[q.name]:g}: {e}") from None
     if rule == "max":
-        return {q.name: Calibrated(bits, f_max[q.name], low[q.name] < 0, top[q.name]) for q in qs}
+        return {q.name: Calibrated(bits, f_max[q.name], signed[q.name], top[q.name]) for q in qs}
     errors = {q.name: {f: 0.0 for f in fixed_point.mse_candidates(f_max[q.name])} for q in qs}
 
     def error(q: Quantizer, x: np.ndarray) -> None:
         for f in errors[q.name]:
-            errors[q.name][f] += fixed_point.squared_error(x, bits, f, low[q.name] < 0)
+            errors[q.name][f] += fixed_point.squared_error(x, bits, f, signed[q.name])
 
     _scan(make_net, qs, batches, error)
     out = {}
     for q in qs:
         e = errors[q.name]
         best = min(e, key=lambda f: (e[f], f))  # a tie keeps the wider range
-        out[q.name] = Calibrated(bits, best, low[q.name] < 0, top[q.name], e[best])
+        out[q.name] = Calibrated(bits, best, signed[q.name], top[q.name], e[best])
     return out
