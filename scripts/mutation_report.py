@@ -496,8 +496,10 @@ def render() -> tuple[list[str], int]:
               "tests (seconds; the C kernels are not mutated, their tests compare them with numpy). The campaign "
               "side and the deploy tools: each module with the tests on tiny Caffe nets that hold its promises "
               "(resume, damaged state, the report, check and export; the Caffe edge that reads and checks "
-              "a user's files; which weights freeze when; the activation quantizers' placement and "
-              "calibration), tens of seconds a mutant.", ""]
+              "a user's files and tries what Caffe would abort on; the options; which weights freeze when; "
+              "test passes and the log; the activation quantizer layer, its placement and calibration), "
+              "seconds to minutes a mutant. mutation_state/ carries mutmut's cache of each module, so a run "
+              "stopped in one checkout goes on in the next.", ""]
     lines += core + camp + ["## Survivors", ""]
     survivors = core_survivors + camp_survivors
     for m, s, why in survivors:
