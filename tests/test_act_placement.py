@@ -111,3 +111,35 @@ def test_deploy_net_has_inputs_no_loss_and_the_same_blob_names():
     assert list(d.layer[0].input_param.shape[0].dim) == [1, 3, 5, 5]
     assert d.layer[0].transform_param.scale == 0.5
     assert '"f": 4' in d.layer[1].python_param.param_str and list(d.layer[3].bottom) == ["ip"]
+
+
+INPUT = layer("in", "Input", [], ["data"], "input_param { shape { dim: 1 dim: 2 dim: 4 dim: 4 } }")
+
+
+@pytest.mark.parametrize("type_, extra", [("Dropout", ""), ("Flatten", ""), ("Reshape", ""),
+                                          ("Pooling", "pooling_param { pool: MAX }")])
+def test_a_layer_that_keeps_values_on_the_grid_needs_no_second_quantizer(type_, extra):
+    for top in ("k", "c1"):  # its own top, or in place
+        net = net_of(INPUT + layer("conv1", "Convolution", ["data"], ["c1"]) + layer("r1", "ReLU", ["c1"], ["c1"])
+                     + layer("keep", type_, ["c1"], [top], extra) + layer("ip", "InnerProduct", [top], ["ip"]))
+        assert [(q.name, q.bottom) for q in ap.add_quantizers(net, 8)] == [("data_q", "data"), ("c1_q", "c1")]
+        r = reads(net)
+        assert r["keep"] == ["c1_q"] and r["ip"] == ["c1_q" if top == "c1" else "k"]
+
+
+@pytest.mark.parametrize("type_, extra", [("Pooling", "pooling_param { pool: AVE }"), ("LRN", ""),
+                                          ("Pooling", "pooling_param { pool: STOCHASTIC }"), ("ReLU", "")])
+def test_a_layer_that_computes_new_values_gets_a_quantizer_after_it(type_, extra):
+    net = net_of(INPUT + layer("conv1", "Convolution", ["data"], ["c1"])
+                 + layer("other", type_, ["c1"], ["o"], extra) + layer("ip", "InnerProduct", ["o"], ["ip"]))
+    assert [(q.name, q.bottom) for q in ap.add_quantizers(net, 8)] == [("data_q", "data"), ("o_q", "o")]
+    assert reads(net)["ip"] == ["o_q"] and reads(net)["other"] == ["c1"]
+
+
+@pytest.mark.parametrize("type_", ["Data", "ImageData", "HDF5Data", "MemoryData", "DummyData", "WindowData",
+                                   "Input", "AnnotatedData"])
+def test_every_kind_of_data_layer_becomes_an_input(type_):
+    net = net_of(layer("d", type_, [], ["data", "label"]) + layer("ip", "InnerProduct", ["data"], ["ip"]) + LOSS)
+    d = ap.deploy_net(net, {"data": (8, 3, 2, 2)})
+    assert [(ly.name, ly.type, list(ly.top)) for ly in d.layer] == [
+        ("data", "Input", ["data"]), ("ip", "InnerProduct", ["ip"]), ("prob", "Softmax", ["prob"])]
