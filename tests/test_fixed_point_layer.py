@@ -111,7 +111,7 @@ def test_one_bottom_and_one_top(tmp_path):
                     'bottom: "x" bottom: "x"'))
     with pytest.raises(Exception) as e:
         caffe.Net(str(path), caffe.TEST)
-    assert "FixedPoint takes one bottom and one top, got 2 and 1" in str(e.value)
+    assert str(e.value) == "FixedPoint takes one bottom and one top, got 2 and 1"
 
 
 def test_top_follows_a_reshaped_input_and_without_f_the_gradient_passes(tmp_path):
