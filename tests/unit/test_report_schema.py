@@ -1,4 +1,5 @@
 """report_schema: report.json read back as typed records, every field checked."""
+import dataclasses
 import json
 
 import pytest
@@ -21,6 +22,7 @@ def test_fields_and_settings():
     assert r.accuracy("test_after_quantize") == pytest.approx(90.0)
     assert r.phases[0].layers["conv1"].n2 == -7 and r.phases[0].layers["conv1"].bits is None
     assert r.seconds() == 0.5 and r.size is None
+    assert r.settings == {"bits": 5, "campaign": [1.0], "rule": "paper"}  # what the records do not hold
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -177,3 +179,11 @@ def test_the_default_name_and_a_short_repr():
         parse_report([])
     assert str(e.value) == "report.json: not a JSON object"
     assert "raw" not in repr(parse_report(REPORT))  # the file's whole content is not printed twice
+
+
+def test_what_was_read_cannot_be_changed_by_a_reader():
+    r = parse_report({**REPORT, "size": {"file_bytes": 10, "float_bytes": 40, "sparsity": 1}})
+    for record, name in ((r, "check_passed"), (r.size, "sparsity"), (r.phases[0], "seconds"),
+                         (r.phases[0].layers["conv1"], "count")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(record, name, 0)

@@ -48,7 +48,7 @@ def _fake_runs(out):
     _snapshot(os.path.join(run, "phase2"), 50)
     _snapshot(os.path.join(run, "phase2"), 60, damaged=True)
     _write(os.path.join(run, "driver.log"), b"driver")
-    ph = Phase(0.2, 0.2, 100, 1.0, {}, {}, {}, final_state="phase1/inq_iter_100.inqstate.npz")
+    ph = Phase(0.2, 0.2, 100, 1.0, {}, {}, {}, None, "phase1/inq_iter_100.inqstate.npz", None)
     CampaignRecord(os.path.join(run, "campaign.json"), Record({"campaign": ["0.2", "1"]}, phases=[ph])).save()
 
 

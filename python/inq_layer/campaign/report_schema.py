@@ -68,9 +68,9 @@ class LayerStats:
     frozen_fraction: float
     n1: int | None
     n2: int | None
-    zero_fraction: float = 0.0
-    pruned_fraction: float = 0.0
-    bits: int | None = None  # the layer's own bit width (None: a pruning, or an older report)
+    zero_fraction: float
+    pruned_fraction: float
+    bits: int | None  # the layer's own bit width (None: a pruning, or an older report)
 
     def to_json(self) -> dict:
         """FrozenBlob.counts()'s form."""
@@ -98,9 +98,9 @@ class Phase:
     test_after_quantize: Metrics
     test_after_training: Metrics
     layers: dict[str, LayerStats]
-    unfrozen_by_reselection: int | dict | None = None  # reference rule, from phase 2 on
-    final_state: str | None = None  # the phase's last .inqstate.npz, relative to --out (the record's)
-    saturated: dict | None = None  # quantizer -> fraction of its test inputs saturated (activations in)
+    unfrozen_by_reselection: int | dict | None  # reference rule, from phase 2 on
+    final_state: str | None  # the phase's last .inqstate.npz, relative to --out (the record's)
+    saturated: dict | None  # quantizer -> fraction of its test inputs saturated (activations in)
 
     @classmethod
     def parse(cls, d: dict, where: str) -> Phase:
@@ -155,9 +155,9 @@ class Report:
     phases: list[Phase]
     final_model: str | None
     check_passed: bool
-    init_from_fillers: bool = False
-    size: Size | None = None
-    raw: dict = field(default_factory=dict, repr=False, compare=False)
+    init_from_fillers: bool
+    size: Size | None
+    raw: dict = field(repr=False)  # the decoded file as read
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.settings.get(key, default)
