@@ -53,8 +53,9 @@ replicate: data
 replication-doc: setup
 	$(VPY) experiments/replication/replicate.py --doc
 
-# Mutation testing of the pure-numpy core (setup.cfg [mutmut]); not part of make test.
-# The C kernels (writeback.c, quantize_kernel.c) are not mutated; their tests compare them with numpy.
+# Mutation testing in two tiers, the numpy core and the campaign side with the deploy tools
+# (scripts/mutate.sh; hours; resumable from mutation_state/); not part of make test. The C
+# kernels (writeback.c, quantize_kernel.c) are not mutated; their tests compare them with numpy.
 mutate: setup
 	scripts/mutate.sh
 
