@@ -168,6 +168,8 @@ EQUIVALENT.update({
         "equivalent: SeedSequence's first two words do not depend on how many are asked for, and only two are read",
     ("passes", "Sums = tuple[list[int], list[int]]", "Sums = None"): _WHY_ANNOTATION,
     ("quantize_net", "Key = tuple[str, int]", "Key = None"): _WHY_ANNOTATION,
+    ("probe", "BUILD_TIMEOUT = 600", "BUILD_TIMEOUT = 601"):
+        "equivalent: a limit for a build that never ends; a build here takes seconds, a second more changes nothing",
     ("report_schema", "Metrics = dict[str, float]  # test output name -> value (accuracy, loss, ...)",
      "Metrics = None  # test output name -> value (accuracy, loss, ...)"): _WHY_ANNOTATION,
     ("caffe_io", "Layer = LayerParameter | V1LayerParameter", "Layer = LayerParameter & V1LayerParameter"):

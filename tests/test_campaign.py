@@ -76,6 +76,11 @@ def test_inputs_are_the_files_by_content(tmp_path):
                    "net_sha256": hashlib.sha256(b"net" + b"test net").hexdigest(),
                    "weights_sha256": hashlib.sha256(b"weights").hexdigest()}
     assert inputs_of(cfg, None)["weights_sha256"] is None
+    test_net.unlink()
+    test_net.mkdir()
+    with pytest.raises(InqError) as e:
+        inputs_of(cfg, None)
+    assert str(e.value) == f"{test_net}: is a directory, expected a regular net prototxt file"
 
 
 def test_a_library_campaign_without_gpu_runs_where_the_solver_says(tmp_path):

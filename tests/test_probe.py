@@ -70,7 +70,7 @@ def test_a_gpu_device_is_asked_once(monkeypatch):
         calls.append(code)
         return (False, "no GPU")
     monkeypatch.setattr(probe, "run_child", child)
-    monkeypatch.setattr(probe, "_GPU", {})
+    monkeypatch.delitem(probe._GPU, 3, raising=False)  # the module's own record of devices tried
     assert probe.gpu_usable(3) is False and probe.gpu_usable(3) is False
     assert calls == ["import caffe; caffe.set_device(3); caffe.set_mode_gpu(); caffe.Net"]
 
