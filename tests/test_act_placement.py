@@ -143,3 +143,11 @@ def test_every_kind_of_data_layer_becomes_an_input(type_):
     d = ap.deploy_net(net, {"data": (8, 3, 2, 2)})
     assert [(ly.name, ly.type, list(ly.top)) for ly in d.layer] == [
         ("data", "Input", ["data"]), ("ip", "InnerProduct", ["ip"]), ("prob", "Softmax", ["prob"])]
+
+
+def test_a_quantizer_found_is_a_fixed_value():
+    import dataclasses
+    q = ap.Quantizer("data_q", "data")
+    assert q == ap.Quantizer("data_q", "data") and len({q, ap.Quantizer("data_q", "data")}) == 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        q.bottom = "other"
