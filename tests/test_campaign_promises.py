@@ -37,7 +37,8 @@ def test_non_finite_starting_weights_are_refused_in_one_line(tmp_path):
         w = save_weights(tmp_path, solver, poison, name=f"{name}.caffemodel")
         out = tmp_path / f"o_{name}"
         r = run_driver("--solver", solver, "--weights", w, "--out", str(out), check=False)
-        assert_clean_error(r, "layer 'ip1' blob 0 contains NaN or Inf")
+        assert_clean_error(r)
+        assert r.stderr.endswith(f"error: {w}: layer 'ip1' blob 0 contains NaN or Inf\n")
         assert not (out / "phase1" / "inq_iter_2.caffemodel").exists()
 
 

@@ -19,6 +19,12 @@ F1207 10:00:00.000003  4242 net.cpp:99] Check failed: bottom blob 'x' (2 vs. 3) 
     ("F1207 10:00:00.000003  4242 net.cpp:99] Unknown bottom blob 'y'\n", "Unknown bottom blob 'y'"),
     ("Traceback (most recent call last):\n  File \"x\", line 1\nValueError: no\nI1207 ok\n", "ValueError: no"),
     ("W1207 warned\n*** Aborted at 1 ***\n    @ 0x1 f\n", "the process ended with status -6"),
+    ("RuntimeError: bad\n*** Aborted at 1 ***\n    @ 0x1 f\n  x\n", "RuntimeError: bad"),
+    ("Traceback (most recent call last):\n  File \"<string>\", line 1\nImportError: no caffe\n",
+     "ImportError: no caffe"),
+    ("I1207 10:00:00.1 1 a.cpp:1] x\nWarning: w\nW1207 10:00:00.1 1 a.cpp:1] w\n", "Warning: w"),
+    ("E1207 10:00:00.1 1 a.cpp:1] cannot open x\nI1207 10:00:00.1 1 a.cpp:1] i\n",
+     "E1207 10:00:00.1 1 a.cpp:1] cannot open x"),
     ("", "the process ended with status -6"),
 ])
 def test_caffes_reason_from_a_dead_child(stderr, reason):
@@ -83,3 +89,7 @@ def test_the_device_a_solver_is_tried_on(monkeypatch):
     assert seen == [("import sys, caffe; caffe.set_device(1); caffe.set_mode_gpu(); caffe.get_solver(sys.argv[1])",
                      ("s.prototxt",)),
                     ("import sys, caffe; caffe.set_mode_cpu(); caffe.get_solver(sys.argv[1])", ("s.prototxt",))]
+
+
+def test_a_build_gets_minutes_never_forever():
+    assert isinstance(probe.BUILD_TIMEOUT, int) and 60 <= probe.BUILD_TIMEOUT <= 3600

@@ -18,6 +18,7 @@ from ..errors import InqError
 from .caffe_io import check_batch_sizes, check_computed_shapes, check_stated_shapes
 
 _FATAL = re.compile(r"^F\d{4,8} [\d:.]+\s+\d+ [^\]]*\] (.*)$")
+_NOT_THE_REASON = re.compile(r"^([IW]\d{4} |\*\*\* |  )")  # glog's info and warnings, its stack trace; Python's frames
 _GPU: dict[int, bool] = {}
 # Building a solver or a net takes seconds; a child still building after this long waits
 # for something that never comes (a data layer that never fills a batch), and is stopped.
@@ -33,7 +34,7 @@ def caffe_reason(stderr: str, returncode: int) -> str:
         if m:
             return re.sub(r"^Check failed: ", "", m.group(1)).strip()
     for ln in reversed(lines):
-        if not ln.startswith(("I", "W", "*** ", "    @ ", "  ")):
+        if not _NOT_THE_REASON.match(ln):
             return ln.strip()
     return f"the process ended with status {returncode}"
 
