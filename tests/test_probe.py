@@ -31,6 +31,17 @@ def test_caffes_reason_from_a_dead_child(stderr, reason):
     assert probe.caffe_reason(stderr, -6) == reason
 
 
+def test_a_python_layers_own_error_is_the_reason(tmp_path):
+    net = tmp_path / "p.prototxt"
+    net.write_text('layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 1 dim: 2 } } }\n'
+                   'layer { name: "p" type: "Python" bottom: "x" top: "y" '
+                   'python_param { module: "no_such_module_here" layer: "L" } }\n')
+    with pytest.raises(InqError) as e:
+        probe.try_net(str(net), "p.prototxt")
+    assert str(e.value) == ("p.prototxt: Caffe cannot build this net: "
+                            "ModuleNotFoundError: No module named 'no_such_module_here'")
+
+
 def test_run_child_says_ok_or_caffes_reason(tmp_path):
     assert probe.run_child("import sys; sys.exit(0)") == (True, "")
     assert probe.run_child("import sys; print(sys.argv[1:]); raise SystemExit(sys.argv[1])", "why") == (False, "why")

@@ -18,7 +18,9 @@ from ..errors import InqError
 from .caffe_io import check_batch_sizes, check_computed_shapes, check_stated_shapes
 
 _FATAL = re.compile(r"^F\d{4,8} [\d:.]+\s+\d+ [^\]]*\] (.*)$")
-_NOT_THE_REASON = re.compile(r"^([IW]\d{4} |\*\*\* |  )")  # glog's info and warnings, its stack trace; Python's frames
+# glog's info and warnings, its stack trace; Python's frames, and boost's SystemError that
+# follows a Python layer's own error (a missing module, an exception in its setup)
+_NOT_THE_REASON = re.compile(r"^([IW]\d{4} |\*\*\* |  |Traceback \(|SystemError: <Boost\.Python)")
 _GPU: dict[int, bool] = {}
 # Building a solver or a net takes seconds; a child still building after this long waits
 # for something that never comes (a data layer that never fills a batch), and is stopped.
