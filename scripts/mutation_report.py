@@ -168,6 +168,9 @@ EQUIVALENT.update({
         "equivalent: SeedSequence's first two words do not depend on how many are asked for, and only two are read",
     ("passes", "Sums = tuple[list[int], list[int]]", "Sums = None"): _WHY_ANNOTATION,
     ("quantize_net", "Key = tuple[str, int]", "Key = None"): _WHY_ANNOTATION,
+    ("probe", 'r = subprocess.run([sys.executable, "-c", code, net_path], capture_output=True, text=True,',
+     'r = subprocess.run([sys.executable, "-c", code, net_path], capture_output=True, text=False,'):
+        "equivalent: json.loads reads the child's output as bytes as well as text",
     ("probe", "BUILD_TIMEOUT = 600", "BUILD_TIMEOUT = 601"):
         "equivalent: a limit for a build that never ends; a build here takes seconds, a second more changes nothing",
     ("report_schema", "Metrics = dict[str, float]  # test output name -> value (accuracy, loss, ...)",

@@ -104,3 +104,17 @@ def test_the_device_a_solver_is_tried_on(monkeypatch):
 
 def test_a_build_gets_minutes_never_forever():
     assert isinstance(probe.BUILD_TIMEOUT, int) and 60 <= probe.BUILD_TIMEOUT <= 3600
+
+
+def test_shapes_are_checked_against_what_caffe_computes(tmp_path):
+    """ip1's stated num_output fits a 3 x 100 blob; only the shape Caffe computes from the
+    input (3 x 144) refuses it."""
+    from inq_layer.caffe_edge.caffe_io import read_net
+    write_tiny(str(tmp_path), hw=8, conv=4)
+    path = str(tmp_path / "net.prototxt")
+    good = {"conv1": [(4, 1, 3, 3), (4,)], "ip1": [(3, 144), (3,)]}
+    probe.check_shapes(path, read_net(path), good, "w.caffemodel")
+    wrong = {**good, "ip1": [(3, 100), (3,)]}
+    with pytest.raises(InqError) as e:
+        probe.check_shapes(path, read_net(path), wrong, "w.caffemodel")
+    assert "'ip1'" in str(e.value) and "(3, 100)" in str(e.value) and "(3, 144)" in str(e.value)

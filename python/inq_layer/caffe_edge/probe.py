@@ -9,7 +9,6 @@ Caffe's own reason.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -59,7 +58,7 @@ def param_shapes(net_path: str) -> dict[str, list[tuple[int, ...]]] | None:
             "print(json.dumps({k: [list(b.data.shape) for b in v] for k, v in n.params.items()}))")
     try:
         r = subprocess.run([sys.executable, "-c", code, net_path], capture_output=True, text=True,
-                           env={**os.environ, "GLOG_minloglevel": "2"}, timeout=BUILD_TIMEOUT)
+                           timeout=BUILD_TIMEOUT)
     except subprocess.TimeoutExpired:
         return None
     if r.returncode != 0:

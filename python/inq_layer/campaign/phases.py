@@ -167,7 +167,6 @@ class Campaign:
         import caffe  # the only Caffe import of the campaign
         self.caffe, self.cfg, self.s, self.log = caffe, cfg, s, log
         self.out = os.path.abspath(s.out)
-        self._t0 = time.time()  # the running phase's clock (_begin)
         self.record = CampaignRecord(os.path.join(self.out, "campaign.json"),
                                      Record(s.record(), init_from_fillers=s.weights is None))
         for path in filter(None, [cfg.net_path, *cfg.param.test_net]):
