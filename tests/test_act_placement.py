@@ -151,3 +151,16 @@ def test_a_quantizer_found_is_a_fixed_value():
     assert q == ap.Quantizer("data_q", "data") and len({q, ap.Quantizer("data_q", "data")}) == 1
     with pytest.raises(dataclasses.FrozenInstanceError):
         q.bottom = "other"
+
+
+def test_a_users_own_python_layer_is_not_a_quantizer():
+    own = 'python_param { module: "my_layers" layer: "FixedPoint" }'
+    other_layer = 'python_param { module: "inq_layer.net.fixed_point_layer" layer: "Other" }'
+    net = net_of(INPUT + layer("mine", "Python", ["data"], ["m"], own) + layer("other", "Python", ["m"], ["o"],
+                                                                                other_layer)
+                 + layer("ip", "InnerProduct", ["o"], ["ip"]))
+    assert [(q.name, q.bottom) for q in ap.add_quantizers(net, 8)] == [("o_q", "o")]
+    assert [ly.name for ly in ap.without_quantizers(net).layer] == ["in", "mine", "other", "ip"]
+    ap.set_quantizers(net, {"o_q": (8, 2, False), "mine": (8, 1, False)})
+    assert [(name, top) for name, top, _ in ap.calibrated(net, "n")] == [("o_q", "o_q")]
+    assert next(ly for ly in net.layer if ly.name == "mine").python_param.param_str == ""
