@@ -85,6 +85,7 @@ CAMPAIGN = {
 MODULES = CORE + list(CAMPAIGN)
 DETECTED = {"ok_killed", "bad_timeout", "ok_suspicious"}  # a timeout is a mutant the tests stop
 KEPT = os.path.join(ROOT, "docs", "mutation")
+STATE = os.path.join(ROOT, "mutation_state")  # mutmut's cache of each module, carried between checkouts
 
 # (module, text of the original line, text of the mutated line) -> why it is equivalent.
 # Matched on stripped lines, so a reformatting elsewhere does not lose the reasons.
@@ -412,7 +413,7 @@ def measure(cache: str, mod: str, source: str, rev: str, tests: str | None = Non
         if line not in src_lines:
             continue  # the cache remembers a line that the source no longer has
         if not (0 <= number < len(src_lines) and src_lines[number] == line):
-            status = "untested"  # the line moved since this mutant ran: mutmut renumbers and reruns it
+            status = "untested"  # the line moved since this mutant ran: mutmut renumbers it at its next run
         elif tests is not None and status not in DETECTED and tested != tests:
             status = "untested"  # it survived tests that have changed since
         counts[status] += 1
@@ -442,6 +443,17 @@ def is_current(result: dict | None) -> bool:
         return False
     with open(source_path(result["module"])) as f:
         return sha256(f.read()) == result["source_sha256"]
+
+
+def tested_so_far(mod: str) -> int:
+    """How many mutants of lines `mod` still has its carried cache holds as tested (mutmut
+    follows a line that moved, by a diff of the old and new source)."""
+    cache = os.path.join(STATE, f"{mod}.mutmut-cache")
+    if not os.path.exists(cache):
+        return 0
+    with open(source_path(mod)) as f:
+        src_lines = set(f.read().split("\n"))
+    return sum(1 for _, line, _, _, status, _ in _rows(cache, mod) if status != "untested" and line in src_lines)
 
 
 def _tier(title: str, mods: list[str], results: dict) -> tuple[list[str], list[tuple], int]:
@@ -476,6 +488,9 @@ def _tier(title: str, mods: list[str], results: dict) -> tuple[list[str], list[t
     if stale:
         def was(m: str) -> str:
             r = results[m]
+            tested = tested_so_far(m)
+            if tested:
+                return f"{m}.py (not finished: {tested} mutants of its current lines tested, cache in mutation_state/)"
             if r is None:
                 return f"{m}.py (never run)"
             c = Counter(r["counts"])
