@@ -453,7 +453,11 @@ def tested_so_far(mod: str) -> int:
         return 0
     with open(source_path(mod)) as f:
         src_lines = set(f.read().split("\n"))
-    return sum(1 for _, line, _, _, status, _ in _rows(cache, mod) if status != "untested" and line in src_lines)
+    try:
+        rows = _rows(cache, mod)
+    except InqError:  # the cache holds none of this source's mutants yet
+        return 0
+    return sum(1 for _, line, _, _, status, _ in rows if status != "untested" and line in src_lines)
 
 
 def _tier(title: str, mods: list[str], results: dict) -> tuple[list[str], list[tuple], int]:

@@ -18,6 +18,8 @@ def tree(tmp_path, monkeypatch):
     """A kept-results folder and module sources of our own."""
     (tmp_path / "kept").mkdir()
     monkeypatch.setattr(mr, "KEPT", str(tmp_path / "kept"))
+    (tmp_path / "state").mkdir()
+    monkeypatch.setattr(mr, "STATE", str(tmp_path / "state"))
     monkeypatch.setattr(mr, "source_path", lambda m: str(tmp_path / f"{m}.py"))
     for m in mr.MODULES:
         (tmp_path / f"{m}.py").write_text(SOURCE)
@@ -121,3 +123,17 @@ def test_every_reason_names_a_line_its_module_still_has():
             lines[mod] = {s.strip() for s in f.read().split("\n")}
     for mod, line, _ in mr.EQUIVALENT:
         assert line.strip() in lines[mod], (mod, line)
+
+
+def test_an_unfinished_module_shows_how_far_its_carried_cache_got(tree):
+    """Tested mutants of lines the source still has count, wherever the line moved to."""
+    db = _mutmut_cache(tree / "state" / "levels.mutmut-cache")
+    db.execute("insert into sourcefile values (1, ?, '')", (os.path.relpath(mr.source_path("levels"), mr.ROOT),))
+    db.executemany("insert into line values (?, 1, ?, ?)", [(1, "def f(a):", 0), (2, "    return a + 2", 4),
+                                                             (3, "    return a + 1", 4)])
+    db.executemany("insert into mutant values (?, ?, 0, '', ?)", [
+        (1, 1, "ok_killed"), (2, 2, "ok_killed"), (3, 3, "bad_survived"), (4, 3, "untested")])
+    db.commit()
+    assert mr.tested_so_far("levels") == 2 and mr.tested_so_far("passes") == 0
+    assert "levels.py (not finished: 2 mutants of its current lines tested, cache in mutation_state/)" in \
+        "\n".join(mr.render()[0])
