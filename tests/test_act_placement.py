@@ -93,8 +93,11 @@ def test_what_cannot_get_a_quantizer_is_said_in_one_line():
     with pytest.raises(InqError, match="no quantizable layer"):
         ap.add_quantizers(net_of(layer("in", "Input", [], ["data"], "input_param { shape { dim: 1 } }")
                                  + layer("r", "ReLU", ["data"], ["r"])), 8)
-    with pytest.raises(InqError, match="layer 'ip' reads blob 'nowhere', which no layer before it produces"):
-        ap.add_quantizers(net_of(layer("ip", "InnerProduct", ["nowhere"], ["ip"])), 8)
+    for late in ("", layer("later", "ReLU", ["ip"], ["nowhere"])):  # made only after it: not its input
+        with pytest.raises(InqError) as e:
+            ap.add_quantizers(net_of(layer("ip", "InnerProduct", ["nowhere"], ["ip"]) + late), 8)
+        assert str(e.value) == ("layer 'ip' reads blob 'nowhere', which no layer before it produces: it cannot "
+                                "get an activation quantizer")
     with pytest.raises(InqError, match="legacy `input:`"):
         ap.add_quantizers(net_of('input: "data" input_dim: 1 input_dim: 4\n' + layer("ip", "InnerProduct",
                                                                                    ["data"], ["ip"])), 8)
