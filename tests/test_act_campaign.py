@@ -117,6 +117,16 @@ def test_act_from_end_adds_a_phase_with_every_weight_frozen(tmp_path):
     assert rep["check_passed"] and rep["phases"][2]["frozen_fraction"] == 1.0
 
 
+def test_the_original_quantize_rule_quantizes_the_same_inputs(tmp_path):
+    """--quantize every-blob0 quantizes more weights (every layer's blob 0), not more
+    inputs: the quantizers still feed only the layers that multiply by quantized weights."""
+    solver = lmdb_tiny(tmp_path, max_iter=2, snapshot=0)
+    out = str(tmp_path / "o")
+    run_driver("--solver", solver, "--init-from-fillers", "--campaign", "1", "--quantize", "every-blob0",
+               "--act-bits", "8", "--act-calibration-batches", "1", "--out", out, timeout=120)
+    assert set(quantizers(os.path.join(out, "inq_net.prototxt"))) == {"data_q", "conv1_q"}
+
+
 def test_without_act_bits_the_record_is_as_before(tmp_path):
     solver = write_tiny(str(tmp_path), max_iter=2, snapshot=0)
     out = str(tmp_path / "o")

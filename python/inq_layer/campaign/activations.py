@@ -37,7 +37,7 @@ class Activations:
                            f"(train_net/test_net are not rewritten)")
         self.options, self.out, self.phases = options, out, phases
         self.net = caffe_io.read_net(cfg.net_path)
-        self.quantizers = act_placement.add_quantizers(self.net, options.act_bits, options.quantize)
+        self.quantizers = act_placement.add_quantizers(self.net, options.act_bits)
         self.path = os.path.join(out, NET_FILE)
         self.cfg = copy.copy(cfg)
         self.cfg.param = type(cfg.param)()

@@ -22,7 +22,7 @@ from ..errors import InqError
 from ..caffe_edge.caffe_io import TEST, TRAIN, pb2
 from ..caffe_edge.caffe_io import in_phase as active
 from .fixed_point_params import LAYER, MODULE, param_str, parse_param_str
-from .selection import quantizable_blobs
+from .selection import WEIGHT_LAYER_TYPES
 
 if TYPE_CHECKING:
     from caffe.proto.caffe_pb2 import LayerParameter, NetParameter
@@ -70,11 +70,11 @@ def _source(layers, i: int, blob: str) -> tuple[int, str]:
         i, blob = j, ly.bottom[0]  # in place or not, its value is its bottom's
 
 
-def _targets(net: NetParameter, mode: str) -> list[tuple[int, str]]:
-    """(layer index, bottom) of every input of a layer whose weights INQ quantizes."""
-    layers = list(net.layer)
-    weighted = {name for name, _ in quantizable_blobs([(ly.name, ly.type, 1) for ly in layers], mode)}
-    return [(i, b) for i, ly in enumerate(layers) if ly.name in weighted for b in ly.bottom]
+def _targets(net: NetParameter) -> list[tuple[int, str]]:
+    """(layer index, bottom) of every input that a layer multiplies by its quantized weights.
+    The same layers under both quantize modes: every-blob0 also quantizes BatchNorm's and
+    Scale's blob 0 (the original's defect), but those layers stay float arithmetic."""
+    return [(i, b) for i, ly in enumerate(net.layer) if ly.type in WEIGHT_LAYER_TYPES for b in ly.bottom]
 
 
 def _fresh(net: NetParameter, base: str) -> str:
@@ -85,7 +85,7 @@ def _fresh(net: NetParameter, base: str) -> str:
     return name
 
 
-def add_quantizers(net: NetParameter, bits: int, mode: str = "default") -> list[Quantizer]:
+def add_quantizers(net: NetParameter, bits: int) -> list[Quantizer]:
     """Rewrite `net` in place (a caffe_pb2 NetParameter): a quantizer of `bits` bits (not
     calibrated yet: it passes values through) in front of every quantized layer's input.
     A quantizer the net already holds is kept, and one that runs in place gets a top of
@@ -95,12 +95,12 @@ def add_quantizers(net: NetParameter, bits: int, mode: str = "default") -> list[
     for ly in list(net.layer):
         if is_quantizer(ly) and ly.top[0] == ly.bottom[0]:
             _give_own_top(net, list(net.layer).index(ly))
-    if not _targets(net, mode):
+    if not _targets(net):
         raise InqError("the net has no quantizable layer (Convolution, Deconvolution, InnerProduct): "
                        "there is nothing to quantize activations for")
     while True:
         layers = list(net.layer)
-        todo = [(i, b) for i, b in _targets(net, mode) if not is_quantizer(layers[_source(layers, i, b)[0]])]
+        todo = [(i, b) for i, b in _targets(net) if not is_quantizer(layers[_source(layers, i, b)[0]])]
         if not todo:
             return quantizers(net)
         j, blob = _source(layers, *todo[0])
