@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from caffe_nets import write_tiny
-from driver_util import run_driver, run_tool, same_models
+from driver_util import assert_clean_error, run_driver, run_tool, same_models
 from inq_layer.errors import InqError
 from inq_layer.options import QuantOptions, parse_layer_bits
 from inq_layer.core.levels import n2_from_n1
@@ -116,3 +116,17 @@ def test_driver_layer_bits_report_record_and_resume(tmp_path):
         assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr
         assert r.stderr.count("\n") == 1 and not os.path.exists(tmp_path / "new")
 
+
+
+def test_layer_bits_under_every_blob0_are_checked_before_training(tmp_path):
+    """every-blob0 quantizes blob 0 of every layer with blobs: a BatchNorm may take bits, a
+    ReLU is refused before anything is written (Caffe knows which layers have blobs)."""
+    from inq_layer.deploy.check import check_net_layer_bits
+    solver = write_tiny(str(tmp_path), max_iter=2, snapshot=0)
+    net = str(tmp_path / "net.prototxt")
+    check_net_layer_bits(QuantOptions(bits=2, quantize="every-blob0", layer_bits={"bn1": 8, "conv1": 4}), net)
+    new = tmp_path / "new"
+    r = run_driver("--solver", solver, "--init-from-fillers", "--campaign", "1", "--quantize", "every-blob0",
+                   "--layer-bits", "relu1=8", "--out", str(new), check=False)
+    assert_clean_error(r, f"layer bits: layer 'relu1' of {net} has no quantizable blob")
+    assert not new.exists()

@@ -96,10 +96,17 @@ def check_model(model_path: str, weights_path: str, options: QuantOptions,
 
 def check_net_layer_bits(options: QuantOptions, model_path: str) -> None:
     """The options' layer bits checked against the net prototxt, before any training."""
-    if options.layer_bits:
-        types = {ly.name: caffe_io.layer_type(ly) for ly in caffe_io.model_layers(caffe_io.read_net(model_path))}
-        keys = quantizable_blobs([(n, t, 1) for n, t in types.items()], options.quantize)
-        check_layer_bits(options.layer_bits, types, [k[0] for k in keys], model_path)
+    if not options.layer_bits:
+        return
+    layers = caffe_io.model_layers(caffe_io.read_net(model_path))
+    types = {ly.name: caffe_io.layer_type(ly) for ly in layers}
+    # every-blob0 quantizes any layer with blobs, which only Caffe knows (a ReLU has none, a
+    # Scale has none with two bottoms): ask it, where it can build the TEST net here
+    computed = probe.param_shapes(model_path) if options.quantize != "default" else None
+    has_blobs = {ly.name: (computed is None or ly.name in computed or not caffe_io.in_phase(ly, caffe_io.TEST))
+                 for ly in layers}
+    keys = quantizable_blobs([(n, t, int(has_blobs[n])) for n, t in types.items()], options.quantize)
+    check_layer_bits(options.layer_bits, types, [k[0] for k in keys], model_path)
 
 
 def format_table(rows: list[BlobCheck]) -> str:
