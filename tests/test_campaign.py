@@ -83,7 +83,7 @@ def test_inputs_are_the_files_by_content(tmp_path):
     assert str(e.value) == f"{test_net}: is a directory, expected a regular net prototxt file"
 
 
-def test_a_library_campaign_without_gpu_runs_where_the_solver_says(tmp_path):
+def test_a_library_campaign_without_gpu_runs_where_the_solver_says(tmp_path, monkeypatch):
     """Settings built without `gpu` (a library user's own run) follow the solver's
     solver_mode: CPU here, no GPU probe; without options, the default QuantOptions."""
     import io
@@ -95,6 +95,7 @@ def test_a_library_campaign_without_gpu_runs_where_the_solver_says(tmp_path):
     cfg = load_solver(write_tiny(str(tmp_path)))
     s = Settings(campaign=["1"], out=str(tmp_path / "o"))
     c = Campaign(cfg, s, CaffeLog(io.StringIO()))
+    monkeypatch.setattr("inq_layer.campaign.phases.gpu_usable", lambda device: pytest.fail("a GPU probe"))
     c._choose_device()
     assert c.device is None and cfg.param.solver_mode == 0
     assert s.options == QuantOptions() and s.record()["bits"] == 5 and s.final_name == "final_inq.caffemodel"
