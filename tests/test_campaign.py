@@ -1,6 +1,7 @@
 """campaign.py's settings: what a resume compares, what the log says, how long each phase
 trains, and which files a resume checks by content."""
 import hashlib
+import os
 import types
 
 import pytest
@@ -100,3 +101,43 @@ def test_a_library_campaign_without_gpu_runs_where_the_solver_says(tmp_path, mon
     assert c.device is None and cfg.param.solver_mode == 0
     assert s.options == QuantOptions() and s.record()["bits"] == 5 and s.final_name == "final_inq.caffemodel"
     assert c.record.data.init_from_fillers  # no weights given: the net's fillers
+
+
+def test_a_usable_gpu_is_the_one_every_solver_runs_on(tmp_path, monkeypatch):
+    """--gpu N on a Caffe that can use it: the mode is set once, and the child that tries
+    the first solver runs on that GPU too (a stand-in caffe: this one is CPU-only)."""
+    import io
+
+    from caffe_nets import write_tiny
+    from inq_layer.caffe_edge.log_format import CaffeLog
+    from inq_layer.caffe_edge.solver_config import load_solver
+    from inq_layer.campaign.phases import Campaign
+    cfg = load_solver(write_tiny(str(tmp_path)))
+    c = Campaign(cfg, Settings(campaign=["1"], out=str(tmp_path / "o"), gpu=1), CaffeLog(io.StringIO()))
+    calls, tried = [], []
+    c.caffe = types.SimpleNamespace(set_device=lambda d: calls.append(d), set_mode_gpu=lambda: calls.append("gpu"),
+                                    set_mode_cpu=lambda: calls.append("cpu"))
+    monkeypatch.setattr("inq_layer.campaign.phases.gpu_usable", lambda device: device == 1)
+    monkeypatch.setattr("inq_layer.campaign.phases.try_solver", lambda path, shown, device: tried.append(device))
+    c._choose_device()
+    c._try_in_child()
+    assert calls == [1, "gpu"] and c.device == 1 and tried == [1]
+
+
+def test_what_a_campaign_leaves_before_its_record_is_its_own(tmp_path, monkeypatch):
+    """A run stopped after trying its first solver (phase1/, the scratch folder) and before
+    campaign.json exists leaves an --out that the next run takes as its own."""
+    import io
+
+    from caffe_nets import write_tiny
+    from inq_layer.caffe_edge.log_format import CaffeLog
+    from inq_layer.caffe_edge.solver_config import load_solver
+    from inq_layer.campaign.inputs import writable_out
+    from inq_layer.campaign.phases import Campaign
+    out = str(tmp_path / "o")
+    c = Campaign(load_solver(write_tiny(str(tmp_path))), Settings(campaign=["1"], out=out), CaffeLog(io.StringIO()))
+    monkeypatch.setattr("inq_layer.campaign.phases.try_solver", lambda path, shown, device: None)
+    c._choose_device()
+    c._try_in_child()
+    assert sorted(os.listdir(out)) == [".inq_scratch", "phase1"]
+    assert writable_out(out, []) == out

@@ -192,8 +192,7 @@ class Campaign:
                 raise InqError(f"--gpu {device}: this Caffe cannot use GPU {device} (CPU-only build?)")
             self.log(f"warning: {self.cfg.path} asks for solver_mode GPU but this Caffe has no "
                      f"usable GPU; running on the CPU")
-            device = None
-            self.cfg.param.solver_mode = 0
+            device = None  # the solver's solver_mode stays: pycaffe's Solver never reads it
         if device is not None:
             self.caffe.set_device(device)
             self.caffe.set_mode_gpu()
