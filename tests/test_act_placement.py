@@ -87,20 +87,26 @@ def test_names_never_collide():
     net = net_of(layer("in", "Input", [], ["data"], "input_param { shape { dim: 1 dim: 4 } }")
                  + layer("data_q", "ReLU", ["data"], ["x"]) + layer("ip", "InnerProduct", ["data"], ["ip"]))
     assert [q.name for q in ap.add_quantizers(net, 8)] == ["data_q2"]
+    net = net_of(layer("in", "Input", [], ["data"], "input_param { shape { dim: 1 dim: 4 } }")
+                 + layer("data_q", "ReLU", ["data"], ["data_q2"]) + layer("ip", "InnerProduct", ["data"], ["ip"]))
+    assert [q.name for q in ap.add_quantizers(net, 8)] == ["data_q3"]  # a layer's name and a blob's taken
 
 
 def test_what_cannot_get_a_quantizer_is_said_in_one_line():
-    with pytest.raises(InqError, match="no quantizable layer"):
+    with pytest.raises(InqError) as e:
         ap.add_quantizers(net_of(layer("in", "Input", [], ["data"], "input_param { shape { dim: 1 } }")
                                  + layer("r", "ReLU", ["data"], ["r"])), 8)
+    assert str(e.value) == ("the net has no quantizable layer (Convolution, Deconvolution, InnerProduct): there is "
+                            "nothing to quantize activations for")
     for late in ("", layer("later", "ReLU", ["ip"], ["nowhere"])):  # made only after it: not its input
         with pytest.raises(InqError) as e:
             ap.add_quantizers(net_of(layer("ip", "InnerProduct", ["nowhere"], ["ip"]) + late), 8)
         assert str(e.value) == ("layer 'ip' reads blob 'nowhere', which no layer before it produces: it cannot "
                                 "get an activation quantizer")
-    with pytest.raises(InqError, match="legacy `input:`"):
+    with pytest.raises(InqError) as e:
         ap.add_quantizers(net_of('input: "data" input_dim: 1 input_dim: 4\n' + layer("ip", "InnerProduct",
                                                                                    ["data"], ["ip"])), 8)
+    assert str(e.value) == "the net declares its inputs with the legacy `input:` fields: use an Input layer"
 
 
 def test_deploy_net_has_inputs_no_loss_and_the_same_blob_names():
