@@ -97,6 +97,7 @@ _WHY_CLIP = ("equivalent: every level is at most 2^n1, so clipping at 2^(n1+1) i
 _WHY_TYPE_CHECKING = "equivalent: a type alias under `if TYPE_CHECKING:`, never run"
 _WHY_ANNOTATION = ("equivalent: a field's annotation, never evaluated (the module has `from __future__ "
                    "import annotations`)")
+_TRY_ARGS = 'self._cfg(0), os.path.join(self._phase_dir(0), "inq"), self.s.iters(self.cfg, 0))'  # phases' try
 _WHY_RESHAPE = "equivalent: numpy's reshape takes any negative size as 'infer this dimension', like -1"
 EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("fixed_point", "if Fraction(2) ** f > r:", "if Fraction(2) ** f >= r:"): "equivalent: where 2^f equals r "
@@ -257,9 +258,6 @@ EQUIVALENT.update({
     ("check", "missing = [n for n in quantizable_blobs([(n, t, 1) for n, t in types.items()]) if n[0] not in arrays]",
      "missing = [n for n in quantizable_blobs([(n, t, 2) for n, t in types.items()]) if n[0] not in arrays]"):
         "equivalent: quantizable_blobs takes blob 0 of a layer with any blobs, 1 or 2 alike",
-    ("check", "keys = quantizable_blobs([(n, t, 1) for n, t in types.items()], options.quantize)",
-     "keys = quantizable_blobs([(n, t, 2) for n, t in types.items()], options.quantize)"):
-        "equivalent: quantizable_blobs takes blob 0 of a layer with any blobs, 1 or 2 alike",
     ("atomic", "raise InqError(f\"{option} {out}: folder {os.path.dirname(out) or '.'} does not exist\")",
      "raise InqError(f\"{option} {out}: folder {os.path.dirname(out) or 'XX.XX'} does not exist\")"):
         "equivalent: a path without a folder lies in the working directory, which exists",
@@ -301,6 +299,21 @@ EQUIVALENT.update({
      'raise InqError("XXinternal error: frozen weights movedXX")  # never expected'):
         "equivalent: never raised (train_phase restores every frozen value after each block, and "
         "test_frozen holds that); its text cannot be observed",
+    **{("phases", "text = caffe_solver_text(" + _TRY_ARGS, f"text = caffe_solver_text({m}"):
+       why for m, why in (
+           ('self._cfg(0), os.path.join(self._phase_dir(1), "inq"), self.s.iters(self.cfg, 0))',
+            "equivalent: the solver tried in a child never snapshots (caffe_solver_text sets snapshot 0, and "
+            "Caffe reads the prefix only to snapshot), so its snapshot prefix is never used"),
+           ('self._cfg(1), os.path.join(self._phase_dir(0), "inq"), self.s.iters(self.cfg, 0))',
+            "equivalent: phase 2's net is phase 1's, or (--act-from end) the same net with the package's quantizer "
+            "layers in front of its weighted layers, which Caffe builds wherever it builds the net (the package is "
+            "the one running)"))},
+    **{("phases", f'with self._scratch_file(".{ext}", {data}) as {name}:',
+        f'with self._scratch_file("XX.{ext}XX", {data}) as {name}:'):
+       "equivalent: the suffix of a private scratch file's name; Caffe reads a solver prototxt by any name, and "
+       "takes a solverstate for HDF5 only when its name ends in .h5"
+       for ext, data, name in (("prototxt", "text.encode()", "path"),
+                               ("solverstate", "st.SerializeToString()", "tmp"))},
     **{("state", "if i >= len(campaign) or abs(ph.portion - float(campaign[i])) > 1e-9:",
         f"if i >= len(campaign) or abs(ph.portion - float(campaign[i])) {c}"):
        "equivalent: a recorded portion is its campaign's (a difference of 0) or another decimal portion "

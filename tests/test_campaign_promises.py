@@ -114,6 +114,29 @@ def test_the_space_check_refuses_a_disk_one_byte_short_of_a_snapshot(tmp_path, m
     monkeypatch.setattr(shutil, "disk_usage", real)
 
 
+def test_the_space_check_for_the_final_model_counts_its_bytes(tmp_path, monkeypatch, capsys):
+    """The final model (a caffemodel of 1.1 million weights): a disk one byte short of it
+    is refused before Caffe writes, one with room for it and 1 MiB more is not."""
+    import collections
+    import shutil
+
+    from driver_util import driver_module
+    solver = write_tiny(str(tmp_path), max_iter=2, snapshot=0, hw=64, conv=96, batch=2)
+    args = ["--solver", solver, "--init-from-fillers", "--campaign", "1"]
+    drv = driver_module()
+    assert drv.main(args + ["--out", str(tmp_path / "first")]) == 0
+    size = os.path.getsize(tmp_path / "first" / "final_inq.caffemodel")
+    assert size > 4 * 2 ** 20
+    usage = collections.namedtuple("usage", "total used free")
+    for k, (free, code) in enumerate([(size - 1, 2), (size + 2 ** 20, 0)]):
+        out = str(tmp_path / f"o{k}")  # only the folder the final model goes to is short
+        monkeypatch.setattr(shutil, "disk_usage",
+                            lambda path, out=out, free=free: usage(10 ** 12, 0, free if path == out else 10 ** 12))
+        capsys.readouterr()
+        assert drv.main(args + ["--out", out]) == code
+        assert ("no space left on device for the final model" in capsys.readouterr().err) == (code == 2)
+
+
 def test_every_output_of_a_campaign_follows_the_umask(tmp_path):
     """As Caffe's own snapshots do: report.json, campaign.json, the models, the plot."""
     import stat
