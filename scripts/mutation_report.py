@@ -56,6 +56,7 @@ CAMPAIGN = {
                "tests/test_campaign_promises.py::test_a_cut_solverstate_is_skipped_and_the_resumed_report_equals_an_"
                "uninterrupted_one",
                "tests/test_driver.py::test_resume_mid_phase_on_lmdb_data_is_bit_identical",
+               "tests/test_prune.py::test_the_space_check_of_a_step_counts_its_pruning_masks",
                "tests/test_campaign_messages.py", "tests/test_campaign_promises.py",
                "tests/test_driver.py", "tests/test_act_campaign.py", "tests/test_bad_input_driver.py"],
     "inputs": ["tests/test_inputs.py", "tests/test_bad_input_driver.py", "tests/test_campaign_promises.py"],

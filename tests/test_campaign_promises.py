@@ -6,6 +6,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 
 from caffe_nets import lmdb_tiny, write_tiny
 from driver_util import (assert_clean_error, caffemodel_params, interrupted, run_driver, same_models,
@@ -112,6 +113,37 @@ def test_the_space_check_refuses_a_disk_one_byte_short_of_a_snapshot(tmp_path, m
     assert drv.main(args + ["--out", str(tmp_path / "short")]) == 2
     assert "no space left on device for a snapshot" in capsys.readouterr().err
     monkeypatch.setattr(shutil, "disk_usage", real)
+
+
+@pytest.mark.parametrize("kind,histories", [("", 1), ('type: "Adam"\n', 2), ("solver_type: ADADELTA\n", 2)])
+def test_the_space_check_asks_what_a_snapshot_can_take_and_no_more(tmp_path, monkeypatch, capsys, kind, histories):
+    """A snapshot of the 1.1-million-weight net may take 4 bytes per parameter in the
+    caffemodel and in each history its solver keeps (Adam and AdaDelta: two), 2 bytes per
+    quantized weight of INQ codes and 1 MiB of framing: one byte less is refused before
+    Caffe writes, that much is not."""
+    import collections
+    import shutil
+
+    import caffe
+    from driver_util import driver_module
+    solver = write_tiny(str(tmp_path), max_iter=2, snapshot=2, hw=64, conv=96, batch=2)
+    text = open(solver).read()
+    open(solver, "w").write(kind + text)
+    net = caffe.Net(str(tmp_path / "net.prototxt"), caffe.TRAIN)
+    floats = sum(b.data.size for params in net.params.values() for b in params)
+    quantized = net.params["conv1"][0].data.size + net.params["ip1"][0].data.size
+    need = 4 * floats * (1 + histories) + 2 * quantized + 2 ** 20
+    del net
+    drv = driver_module()
+    usage = collections.namedtuple("usage", "total used free")
+    for k, (free, code) in enumerate([(need - 1, 2), (need, 0)]):
+        out = str(tmp_path / f"o{k}")
+        phase1 = os.path.join(out, "phase1")
+        monkeypatch.setattr(shutil, "disk_usage",
+                            lambda path, p=phase1, free=free: usage(10 ** 12, 0, free if path == p else 10 ** 12))
+        capsys.readouterr()
+        assert drv.main(["--solver", solver, "--init-from-fillers", "--campaign", "1", "--out", out]) == code
+        assert ("no space left on device for a snapshot" in capsys.readouterr().err) == (code == 2)
 
 
 def test_the_space_check_for_the_final_model_counts_its_bytes(tmp_path, monkeypatch, capsys):

@@ -131,3 +131,30 @@ def test_steps_are_checked_against_the_net_before_any_training(tmp_path):
         check({"conv9": Decimal("0.5"), "many": Decimal("0.5"), "bn": Decimal("0.5")})
     assert str(e.value) == "--sparsity names 'bn', 'conv9', not a prunable layer of the net"
     assert PruneSettings(campaign=["0.5", "1"], out="unused").step_sparsity(0) == Decimal("0.45")  # default 0.9
+
+
+def test_the_space_check_of_a_step_counts_its_pruning_masks(tmp_path, monkeypatch, capsys):
+    """A pruning step's snapshot holds a mask byte per quantizable weight beside the codes:
+    one byte less than the caffemodel, the SGD history, the codes, the masks and 1 MiB is
+    refused before Caffe writes, that much is not."""
+    import collections
+    import shutil
+
+    import caffe
+    from inq_layer.tools.prune import main
+    solver = write_tiny(str(tmp_path), max_iter=2, snapshot=2)
+    net = caffe.Net(str(tmp_path / "net.prototxt"), caffe.TRAIN)
+    floats = sum(b.data.size for params in net.params.values() for b in params)
+    quantizable = net.params["conv1"][0].data.size + net.params["ip1"][0].data.size
+    need = 4 * floats * 2 + (2 + 1) * quantizable + 2 ** 20
+    del net
+    usage = collections.namedtuple("usage", "total used free")
+    for k, (free, code) in enumerate([(need - 1, 2), (need, 0)]):
+        out = str(tmp_path / f"o{k}")
+        step1 = os.path.join(out, "phase1")
+        monkeypatch.setattr(shutil, "disk_usage",
+                            lambda path, p=step1, free=free: usage(10 ** 12, 0, free if path == p else 10 ** 12))
+        capsys.readouterr()
+        assert main(["--solver", solver, "--init-from-fillers", "--sparsity", "0.5", "--steps", "0.5",
+                     "--out", out]) == code
+        assert ("no space left on device for a snapshot" in capsys.readouterr().err) == (code == 2)

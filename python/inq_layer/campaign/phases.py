@@ -158,6 +158,14 @@ def load_weights(solver: Solver, path: str) -> list[str]:
     return [name for name, blobs in shapes.items() if blobs and name not in arrays]
 
 
+def _histories(p) -> int:
+    """How many copies of the parameters Caffe's solver of SolverParameter `p` keeps in its
+    solverstate: two for Adam and AdaDelta, one for the others."""
+    if p.HasField("solver_type"):  # the old enum (load_solver refuses it beside `type`)
+        return 2 if p.solver_type in (p.ADADELTA, p.ADAM) else 1
+    return 2 if p.type in ("Adam", "AdaDelta") else 1
+
+
 class Campaign:
     """The phases of one campaign in an --out folder. Each phase is three steps: begin
     (resume from a snapshot, or load the weights and quantize), train, finish (test, check,
@@ -235,21 +243,25 @@ class Campaign:
         with self._scratch_file(".prototxt", text.encode()) as path:
             return self.caffe.get_solver(path)
 
-    def _check_space(self, solver, folder: str, final: bool = False) -> None:
+    def _check_space(self, solver, folder: str, blobs: dict | None = None) -> None:
         """Caffe's own writers abort on a full disk (and may leave a cut file): refuse
-        before one starts when the folder cannot hold what it writes: for a snapshot a
-        caffemodel, a solverstate (up to two history copies, Adam's) and the INQ state; for
-        the final model a caffemodel."""
-        weights = sum(b.data.size for blobs in solver.net.params.values() for b in blobs)
-        need = (4 * weights if final else 4 * weights * 3 + 2 * weights) + (1 << 20)
+        before one starts when the folder cannot hold what it writes. The final model: a
+        caffemodel. A snapshot (`blobs`, its frozen blobs) adds a solverstate, which holds
+        every parameter once per history its solver type keeps, and the INQ state (codes
+        and pruning masks, at most their bytes once compressed). 1 MiB more for framing."""
+        floats = sum(b.data.size for params in solver.net.params.values() for b in params)
+        need = 4 * floats + (1 << 20)
+        if blobs is not None:
+            need += 4 * floats * _histories(self.cfg.param) + sum(
+                b.codes.nbytes + (0 if b.pruned is None else b.pruned.nbytes) for b in blobs.values())
         free = shutil.disk_usage(folder).free
         if free < need:
-            what = "the final model" if final else "a snapshot"
+            what = "a snapshot" if blobs is not None else "the final model"
             raise InqError(f"{folder}: no space left on device for {what} ({free:,} bytes free, about "
                            f"{need:,} needed); free space, then rerun with --resume (earlier snapshots are intact)")
 
     def _snapshot(self, solver, k: int, blobs: dict) -> str:
-        self._check_space(solver, self._phase_dir(k))
+        self._check_space(solver, self._phase_dir(k), blobs)
         solver.snapshot()
         base = os.path.join(self._phase_dir(k), f"inq_iter_{solver.iter}")
         model, sstate = base + ".caffemodel", base + ".solverstate"
@@ -434,7 +446,7 @@ class Campaign:
             unfrozen_by_reselection=pending.unfrozen_by_reselection, saturated=saturated))
         if k == len(self.s.phases()) - 1:
             final = os.path.join(self.out, self.s.final_name)
-            self._check_space(solver, self.out, final=True)
+            self._check_space(solver, self.out)
             with written_by_path(final) as tmp:
                 solver.net.save(tmp)
             rec.final_model = final
