@@ -76,11 +76,14 @@ def test_a_quantizer_in_place_gets_a_top_of_its_own():
 def test_a_phase_only_consumer_gets_a_phase_only_quantizer():
     net = net_of(DATA + layer("ip", "InnerProduct", ["data"], ["ip"]) + LOSS
                  + layer("branch", "ReLU", ["ip"], ["a"], "include { phase: TEST }")
-                 + layer("aux", "InnerProduct", ["a"], ["aux"], "include { phase: TEST }"))
+                 + layer("aux", "InnerProduct", ["a"], ["aux"], "include { phase: TEST }")
+                 + layer("branch2", "ReLU", ["ip"], ["b"], "include { phase: TRAIN }")
+                 + layer("aux2", "InnerProduct", ["b"], ["aux2"], "include { phase: TRAIN }"))
     ap.add_quantizers(net, 8)
     assert not next(ly for ly in net.layer if ly.name == "data_q").include
-    q = next(ly for ly in net.layer if ly.name == "a_q")
-    assert [r.phase for r in q.include] == [ap.TEST]
+    for name, phase in (("a_q", ap.TEST), ("b_q", ap.TRAIN)):
+        q = next(ly for ly in net.layer if ly.name == name)
+        assert [r.phase for r in q.include] == [phase]
 
 
 def test_names_never_collide():

@@ -119,19 +119,17 @@ def _rename_after(net: NetParameter, start: int, old: str, new: str) -> None:
                     field[k] = new
 
 
-def _phases(net: NetParameter, upto: int, blob: str, new: str) -> list[int]:
-    """The phases in which `blob` exists at layer `upto` and the quantizer's top is read."""
-    layers = list(net.layer)
-    made = {p for p in (TRAIN, TEST) if any(blob in ly.top and active(ly, p) for ly in layers[:upto + 1])}
-    read = {p for p in (TRAIN, TEST) if any(new in ly.bottom and active(ly, p) for ly in layers[upto + 1:])}
-    return sorted(made & read)
+def _phases(net: NetParameter, new: str) -> list[int]:
+    """The phases in which the quantizer's top (a name no layer had) is read. Its bottom
+    exists in each of them in a net Caffe builds: the readers read that value before."""
+    return [p for p in (TRAIN, TEST) if any(new in ly.bottom and active(ly, p) for ly in net.layer)]
 
 
 def _insert(net: NetParameter, j: int, blob: str, bits: int) -> None:
     name = _fresh(net, blob)
     _rename_after(net, j + 1, blob, name)
     q = _quantizer_layer(name, blob, bits)
-    phases = _phases(net, j, blob, name)
+    phases = _phases(net, name)
     if phases == [TRAIN] or phases == [TEST]:
         q.include.add().phase = phases[0]
     layers = list(net.layer)
