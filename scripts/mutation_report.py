@@ -302,9 +302,13 @@ EQUIVALENT.update({
         "test_frozen holds that); its text cannot be observed",
     **{("phases", "text = caffe_solver_text(" + _TRY_ARGS, f"text = caffe_solver_text({m}"):
        why for m, why in (
-           ('self._cfg(0), os.path.join(self._phase_dir(1), "inq"), self.s.iters(self.cfg, 0))',
-            "equivalent: the solver tried in a child never snapshots (caffe_solver_text sets snapshot 0, and "
-            "Caffe reads the prefix only to snapshot), so its snapshot prefix is never used"),
+           *((m, "equivalent: the solver tried in a child never snapshots (caffe_solver_text sets snapshot 0, and "
+                  "Caffe reads the prefix only to snapshot), so its snapshot prefix is never used")
+             for m in ('self._cfg(0), os.path.join(self._phase_dir(1), "inq"), self.s.iters(self.cfg, 0))',
+                       'self._cfg(0), os.path.join(self._phase_dir(0), "XXinqXX"), self.s.iters(self.cfg, 0))')),
+           ('self._cfg(0), os.path.join(self._phase_dir(0), "inq"), self.s.iters(self.cfg, 1))',
+            "equivalent: the solver tried in a child is built, never stepped, and Caffe reads max_iter only when it "
+            "steps"),
            ('self._cfg(1), os.path.join(self._phase_dir(0), "inq"), self.s.iters(self.cfg, 0))',
             "equivalent: phase 2's net is phase 1's, or (--act-from end) the same net with the package's quantizer "
             "layers in front of its weighted layers, which Caffe builds wherever it builds the net (the package is "
