@@ -148,3 +148,23 @@ def interrupted(args, out, phase, at):
     p.send_signal(signal.SIGINT)
     p.wait()
     assert not os.path.exists(os.path.join(out, "final_inq.caffemodel")), "interrupted too late"
+
+
+def param_counts(net_path):
+    """(every parameter, the weights INQ quantizes) of a net's TRAIN phase, counted by Caffe."""
+    import caffe
+
+    from inq_layer.net.selection import WEIGHT_LAYER_TYPES
+    net = caffe.Net(net_path, caffe.TRAIN)
+    floats = sum(b.data.size for params in net.params.values() for b in params)
+    quantized = sum(params[0].data.size for name, params in net.params.items()
+                    if net.layers[list(net._layer_names).index(name)].type in WEIGHT_LAYER_TYPES)
+    return floats, quantized
+
+
+def disk_with(monkeypatch, folder, free):
+    """shutil.disk_usage says `folder` has `free` bytes free, every other folder a terabyte."""
+    import collections
+    import shutil
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 ** 12, 0, free if path == folder else 10 ** 12))

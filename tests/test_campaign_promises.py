@@ -121,26 +121,17 @@ def test_the_space_check_asks_what_a_snapshot_can_take_and_no_more(tmp_path, mon
     caffemodel and in each history its solver keeps (Adam and AdaDelta: two), 2 bytes per
     quantized weight of INQ codes and 1 MiB of framing: one byte less is refused before
     Caffe writes, that much is not."""
-    import collections
-    import shutil
-
-    import caffe
-    from driver_util import driver_module
+    from driver_util import disk_with, driver_module, param_counts
     solver = write_tiny(str(tmp_path), max_iter=2, snapshot=2, hw=64, conv=96, batch=2)
     text = open(solver).read()
     open(solver, "w").write(kind + text)
-    net = caffe.Net(str(tmp_path / "net.prototxt"), caffe.TRAIN)
-    floats = sum(b.data.size for params in net.params.values() for b in params)
-    quantized = net.params["conv1"][0].data.size + net.params["ip1"][0].data.size
+    floats, quantized = param_counts(str(tmp_path / "net.prototxt"))
     need = 4 * floats * (1 + histories) + 2 * quantized + 2 ** 20
-    del net
     drv = driver_module()
-    usage = collections.namedtuple("usage", "total used free")
     for k, (free, code) in enumerate([(need - 1, 2), (need, 0)]):
         out = str(tmp_path / f"o{k}")
         phase1 = os.path.join(out, "phase1")
-        monkeypatch.setattr(shutil, "disk_usage",
-                            lambda path, p=phase1, free=free: usage(10 ** 12, 0, free if path == p else 10 ** 12))
+        disk_with(monkeypatch, phase1, free)
         capsys.readouterr()
         assert drv.main(["--solver", solver, "--init-from-fillers", "--campaign", "1", "--out", out]) == code
         said = capsys.readouterr().err.splitlines()
@@ -152,21 +143,16 @@ def test_the_space_check_asks_what_a_snapshot_can_take_and_no_more(tmp_path, mon
 def test_the_space_check_for_the_final_model_counts_its_bytes(tmp_path, monkeypatch, capsys):
     """The final model (a caffemodel of 1.1 million weights): a disk one byte short of it
     is refused before Caffe writes, one with room for it and 1 MiB more is not."""
-    import collections
-    import shutil
-
-    from driver_util import driver_module
+    from driver_util import disk_with, driver_module
     solver = write_tiny(str(tmp_path), max_iter=2, snapshot=0, hw=64, conv=96, batch=2)
     args = ["--solver", solver, "--init-from-fillers", "--campaign", "1"]
     drv = driver_module()
     assert drv.main(args + ["--out", str(tmp_path / "first")]) == 0
     size = os.path.getsize(tmp_path / "first" / "final_inq.caffemodel")
     assert size > 4 * 2 ** 20
-    usage = collections.namedtuple("usage", "total used free")
     for k, (free, code) in enumerate([(size - 1, 2), (size + 2 ** 20, 0)]):
         out = str(tmp_path / f"o{k}")  # only the folder the final model goes to is short
-        monkeypatch.setattr(shutil, "disk_usage",
-                            lambda path, out=out, free=free: usage(10 ** 12, 0, free if path == out else 10 ** 12))
+        disk_with(monkeypatch, out, free)
         capsys.readouterr()
         assert drv.main(args + ["--out", out]) == code
         assert ("no space left on device for the final model" in capsys.readouterr().err) == (code == 2)

@@ -137,23 +137,14 @@ def test_the_space_check_of_a_step_counts_its_pruning_masks(tmp_path, monkeypatc
     """A pruning step's snapshot holds a mask byte per quantizable weight beside the codes:
     one byte less than the caffemodel, the SGD history, the codes, the masks and 1 MiB is
     refused before Caffe writes, that much is not."""
-    import collections
-    import shutil
-
-    import caffe
+    from driver_util import disk_with, param_counts
     from inq_layer.tools.prune import main
     solver = write_tiny(str(tmp_path), max_iter=2, snapshot=2)
-    net = caffe.Net(str(tmp_path / "net.prototxt"), caffe.TRAIN)
-    floats = sum(b.data.size for params in net.params.values() for b in params)
-    quantizable = net.params["conv1"][0].data.size + net.params["ip1"][0].data.size
+    floats, quantizable = param_counts(str(tmp_path / "net.prototxt"))
     need = 4 * floats * 2 + (2 + 1) * quantizable + 2 ** 20
-    del net
-    usage = collections.namedtuple("usage", "total used free")
     for k, (free, code) in enumerate([(need - 1, 2), (need, 0)]):
         out = str(tmp_path / f"o{k}")
-        step1 = os.path.join(out, "phase1")
-        monkeypatch.setattr(shutil, "disk_usage",
-                            lambda path, p=step1, free=free: usage(10 ** 12, 0, free if path == p else 10 ** 12))
+        disk_with(monkeypatch, os.path.join(out, "phase1"), free)
         capsys.readouterr()
         assert main(["--solver", solver, "--init-from-fillers", "--sparsity", "0.5", "--steps", "0.5",
                      "--out", out]) == code
