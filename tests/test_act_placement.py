@@ -125,6 +125,26 @@ def test_deploy_net_has_inputs_no_loss_and_the_same_blob_names():
     assert '"f": 4' in d.layer[1].python_param.param_str and list(d.layer[3].bottom) == ["ip"]
 
 
+def test_deploy_net_of_a_net_with_auxiliary_classifiers_builds(tmp_path):
+    """GoogLeNet's three losses: one Softmax each, the last one's output "prob", the
+    others named after their loss, a name already taken skipped; Caffe builds it."""
+    import caffe
+    net = net_of(layer("d", "DummyData", [], ["data", "label"], "dummy_data_param { shape { dim: 2 dim: 3 } "
+                                                                  "shape { dim: 2 } }")
+                 + layer("ip1", "InnerProduct", ["data"], ["ip1"], "inner_product_param { num_output: 4 }")
+                 + layer("loss1", "SoftmaxWithLoss", ["ip1", "label"], ["loss1"])
+                 + layer("acc1", "Accuracy", ["ip1", "label"], ["acc1"])
+                 + layer("loss1_prob", "ReLU", ["ip1"], ["r"])
+                 + layer("ip2", "InnerProduct", ["r"], ["ip2"], "inner_product_param { num_output: 4 }")
+                 + layer("loss2", "SoftmaxWithLoss", ["ip2", "label"], ["loss2"]))
+    d = ap.deploy_net(net, {"data": (2, 3)})
+    assert [(ly.name, list(ly.bottom), list(ly.top)) for ly in d.layer if ly.type == "Softmax"] == [
+        ("loss1_prob2", ["ip1"], ["loss1_prob2"]), ("prob", ["ip2"], ["prob"])]
+    path = tmp_path / "deploy.prototxt"
+    path.write_text(str(d))
+    assert list(caffe.Net(str(path), caffe.TEST).outputs) == ["loss1_prob2", "prob"]
+
+
 INPUT = layer("in", "Input", [], ["data"], "input_param { shape { dim: 1 dim: 2 dim: 4 dim: 4 } }")
 
 

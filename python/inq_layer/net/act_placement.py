@@ -77,12 +77,20 @@ def _targets(net: NetParameter) -> list[tuple[int, str]]:
     return [(i, b) for i, ly in enumerate(net.layer) if ly.type in WEIGHT_LAYER_TYPES for b in ly.bottom]
 
 
-def _fresh(net: NetParameter, base: str) -> str:
-    taken = {ly.name for ly in net.layer} | {t for ly in net.layer for t in ly.top}
-    name, k = f"{base}_q", 2
+def _names(net: NetParameter) -> set[str]:
+    return {ly.name for ly in net.layer} | {t for ly in net.layer for t in ly.top}
+
+
+def _unused(taken: set[str], base: str) -> str:
+    """`base`, or `base` with the first number from 2 on that makes it a name not `taken`."""
+    name, k = base, 2
     while name in taken:
-        name, k = f"{base}_q{k}", k + 1
+        name, k = f"{base}{k}", k + 1
     return name
+
+
+def _fresh(net: NetParameter, base: str) -> str:
+    return _unused(_names(net), f"{base}_q")
 
 
 def add_quantizers(net: NetParameter, bits: int) -> list[Quantizer]:
@@ -188,9 +196,10 @@ def _is_loss(ly: LayerParameter) -> bool:
 def deploy_net(net: NetParameter, shapes: dict[str, tuple[int, ...]]) -> NetParameter:
     """The TEST net of `net` for deployment: its data layers become one Input layer per
     data blob that the rest of the net reads (its shape from `shapes`, batch 1, the data
-    layer's transform_param kept with it), losses and accuracies go (a SoftmaxWithLoss
-    becomes a Softmax named "prob"), and so does every layer left reading a blob that no
-    longer exists (the label's). Blob names are kept."""
+    layer's transform_param kept with it), losses and accuracies go, and so does every
+    layer left reading a blob that no longer exists (the label's). Each SoftmaxWithLoss
+    becomes a Softmax: the last one's output is "prob", an earlier one's (an auxiliary
+    classifier's, as GoogLeNet's) "<its name>_prob". Blob names are kept."""
     out = type(net)()
     out.CopyFrom(net)
     del out.layer[:]
@@ -212,12 +221,16 @@ def deploy_net(net: NetParameter, shapes: dict[str, tuple[int, ...]]) -> NetPara
         if d.HasField("transform_param"):
             ly.transform_param.CopyFrom(d.transform_param)
     have = {t for t, _ in inputs}
+    taken = _names(net)
+    last = next((ly for ly in reversed(rest) if ly.type == "SoftmaxWithLoss"), None)
     for ly in rest:
         if ly.type == "SoftmaxWithLoss":
             sm = out.layer.add()
-            sm.name, sm.type = "prob", "Softmax"
+            sm.name = _unused(taken, "prob" if ly is last else f"{ly.name}_prob")
+            sm.type = "Softmax"
             sm.bottom.append(ly.bottom[0])
-            sm.top.append("prob")
+            sm.top.append(sm.name)
+            taken.add(sm.name)
             continue
         if _is_loss(ly) or not all(b in have for b in ly.bottom):
             continue
