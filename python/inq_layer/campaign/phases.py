@@ -267,7 +267,7 @@ class Campaign:
         model, sstate = base + ".caffemodel", base + ".solverstate"
         state_path = base + ".inqstate.npz"
         state = SnapshotState(k, solver.iter, list(blobs.values()), settings=self.s.record(),
-                              seconds=round(time.time() - self._t0, 3))
+                              seconds=time.time() - self._t0)
         save_snapshot_state(state_path, state, model, sstate)
         self.log(f"Snapshotting to {model} (+ .solverstate, .inqstate.npz)")
         return state_path
