@@ -319,6 +319,11 @@ EQUIVALENT.update({
        "takes a solverstate for HDF5 only when its name ends in .h5"
        for ext, data, name in (("prototxt", "text.encode()", "path"),
                                ("solverstate", "st.SerializeToString()", "tmp"))},
+    ("phases", 'st = caffe_io.read_binary_proto(sstate, caffe_io.pb2().SolverState(), "solverstate")',
+     'st = caffe_io.read_binary_proto(sstate, caffe_io.pb2().SolverState(), "XXsolverstateXX")'):
+        "equivalent: the name is shown only when the file does not parse, and every solverstate restored has "
+        "passed the sha256 check of its snapshot (load_snapshot_state, newest_complete_snapshot) against the "
+        "file Caffe wrote",
     **{("state", "if i >= len(campaign) or abs(ph.portion - float(campaign[i])) > 1e-9:",
         f"if i >= len(campaign) or abs(ph.portion - float(campaign[i])) {c}"):
        "equivalent: a recorded portion is its campaign's (a difference of 0) or another decimal portion "

@@ -17,17 +17,40 @@ def test_every_phase_of_a_keep_momentum_campaign_trains_its_iterations(tmp_path)
     """Each phase starts at iteration 0 with the previous phase's history and trains
     max_iter iterations: its unfrozen weights move away from where quantization left them."""
     from inq_layer.campaign.state import snapshot_files
+    import re
     solver = write_tiny(str(tmp_path), max_iter=6, snapshot=0)
+    text = open(solver).read()
+    open(solver, "w").write(text.replace("display: 3", "display: 1"))
     out = str(tmp_path / "o")
-    run_driver("--solver", solver, "--init-from-fillers", "--campaign", "0.3,0.6,1", "--keep-momentum",
-               "--final-iters", "2", "--out", out)
+    r = run_driver("--solver", solver, "--init-from-fillers", "--campaign", "0.3,0.6,1", "--keep-momentum",
+                   "--final-iters", "2", "--out", out)
     rep = json.load(open(os.path.join(out, "report.json")))
     assert rep["keep_momentum"] and [p["iterations"] for p in rep["phases"]] == [6, 6, 2]
+    steps = [[int(i) for i in re.findall(r"\] Iteration (\d+), lr = ", phase)]  # each step the solver took
+             for phase in re.split(r"\] Phase \d/3: ", r.stdout)[1:]]
+    assert steps == [list(range(6)), list(range(6)), [0, 1]]
     assert [states(out, k)[-1][0] for k in (1, 2, 3)] == [6, 6, 2]  # the solver's own iteration count
     for k in (2, 3):
         before = caffemodel_params(snapshot_files(states(out, k - 1)[-1][1])[0])
         after = caffemodel_params(snapshot_files(states(out, k)[-1][1])[0])
         assert not np.array_equal(before["conv1"][1], after["conv1"][1])  # the bias trains in every phase
+
+
+def test_a_keep_momentum_campaign_tests_the_weights_it_quantized(tmp_path):
+    """The history a phase takes from the previous one moves no weight: the test after
+    quantization sees what a campaign that resets the history quantized (phase 1 trains
+    alike in both)."""
+    solver = write_tiny(str(tmp_path), max_iter=3, snapshot=0, deterministic=True)
+    reps = []
+    for name, extra in (("plain", []), ("keep", ["--keep-momentum"])):
+        out = str(tmp_path / name)
+        run_driver("--solver", solver, "--init-from-fillers", "--campaign", "0.5,1", "--final-iters", "2",
+                   "--out", out, *extra)
+        reps.append(json.load(open(os.path.join(out, "report.json")))["phases"])
+    plain, keep = reps
+    assert keep[0] == {**plain[0], "seconds": keep[0]["seconds"]}
+    assert keep[1]["test_after_quantize"] == plain[1]["test_after_quantize"]
+    assert keep[1]["test_after_quantize"] != plain[0]["test_after_training"]  # quantizing changed the weights
 
 
 def test_non_finite_starting_weights_are_refused_in_one_line(tmp_path):
