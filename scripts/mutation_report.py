@@ -69,7 +69,9 @@ CAMPAIGN = {
     "quantize_net": ["tests/test_scheduler.py", "tests/test_own_loop.py", "tests/test_shared_weights.py",
                      "tests/test_layer_bits.py", "tests/test_frozen.py", "tests/test_prune.py",
                      "tests/test_driver.py::test_rules_reference_reselects_paper_monotonic"],
-    "activations": ["tests/test_activations.py", "tests/test_act_campaign.py"],
+    "activations": ["tests/test_activations.py", "tests/test_act_campaign.py",
+                    "tests/test_campaign_promises.py::test_a_users_python_layer_that_raises_in_calibration_is_one_"
+                    "line_too"],
     "act_placement": ["tests/test_act_placement.py", "tests/test_act_campaign.py"],
     "act_calibration": ["tests/test_act_calibration.py", "tests/test_act_campaign.py", "tests/test_act_placement.py"],
     "fixed_point_layer": ["tests/test_fixed_point_layer.py", "tests/test_act_placement.py"],
