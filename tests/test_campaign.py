@@ -141,3 +141,23 @@ def test_what_a_campaign_leaves_before_its_record_is_its_own(tmp_path, monkeypat
     c._try_in_child()
     assert sorted(os.listdir(out)) == [".inq_scratch", "phase1"]
     assert writable_out(out, []) == out
+
+
+def test_a_finished_record_whose_final_model_is_gone_reads_as_unfinished(tmp_path):
+    """The last phase is taken off the record to end again, and the record says no final
+    model (None, as an unfinished campaign's), so another interruption resumes it alike."""
+    import io
+
+    from caffe_nets import write_tiny
+    from driver_util import run_driver
+    from inq_layer.caffe_edge.log_format import CaffeLog
+    from inq_layer.caffe_edge.solver_config import load_solver
+    from inq_layer.campaign.phases import Campaign
+    solver = write_tiny(str(tmp_path), max_iter=2, snapshot=0)
+    out = tmp_path / "o"
+    run_driver("--solver", solver, "--init-from-fillers", "--campaign", "0.5,1", "--out", str(out))
+    os.remove(out / "final_inq.caffemodel")
+    c = Campaign(load_solver(solver), Settings(campaign=["0.5", "1"], out=str(out)), CaffeLog(io.StringIO()))
+    c.record = CampaignRecord.load(c.record.path)
+    c._final_here()
+    assert c.record.data.final_model is None and len(c.record.data.phases) == 1
