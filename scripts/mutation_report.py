@@ -326,6 +326,10 @@ EQUIVALENT.update({
         "equivalent: the name is shown only when the file does not parse, and every solverstate restored has "
         "passed the sha256 check of its snapshot (load_snapshot_state, newest_complete_snapshot) against the "
         "file Caffe wrote",
+    ("act_placement", "q.python_param.param_str = param_str(bits, None, False)",
+     "q.python_param.param_str = param_str(bits, None, True)"):
+        "equivalent: a quantizer without f passes values through whatever its signedness, and calibration "
+        "(set_quantizers) writes the signedness it saw",
     **{("state", "if i >= len(campaign) or abs(ph.portion - float(campaign[i])) > 1e-9:",
         f"if i >= len(campaign) or abs(ph.portion - float(campaign[i])) {c}"):
        "equivalent: a recorded portion is its campaign's (a difference of 0) or another decimal portion "

@@ -136,8 +136,10 @@ def test_deploy_net_of_a_net_with_auxiliary_classifiers_builds(tmp_path):
                  + layer("acc1", "Accuracy", ["ip1", "label"], ["acc1"])
                  + layer("loss1_prob", "ReLU", ["ip1"], ["r"])
                  + layer("ip2", "InnerProduct", ["r"], ["ip2"], "inner_product_param { num_output: 4 }")
-                 + layer("loss2", "SoftmaxWithLoss", ["ip2", "label"], ["loss2"]))
+                 + layer("loss2", "SoftmaxWithLoss", ["ip2", "label"], ["loss2"])
+                 + layer("near", "EuclideanLoss", ["ip1", "ip2"], ["near"]))  # a loss of blobs that stay
     d = ap.deploy_net(net, {"data": (2, 3)})
+    assert [ly.name for ly in d.layer] == ["data", "ip1", "loss1_prob2", "loss1_prob", "ip2", "prob"]
     assert [(ly.name, list(ly.bottom), list(ly.top)) for ly in d.layer if ly.type == "Softmax"] == [
         ("loss1_prob2", ["ip1"], ["loss1_prob2"]), ("prob", ["ip2"], ["prob"])]
     path = tmp_path / "deploy.prototxt"
@@ -196,3 +198,22 @@ def test_a_users_own_python_layer_is_not_a_quantizer():
     ap.set_quantizers(net, {"o_q": (8, 2, False), "mine": (8, 1, False)})
     assert [(name, top) for name, top, _ in ap.calibrated(net, "n")] == [("o_q", "o_q")]
     assert next(ly for ly in net.layer if ly.name == "mine").python_param.param_str == ""
+
+
+def test_what_cannot_be_deployed_or_is_not_calibrated_is_said_in_one_line():
+    for net, shapes, msg in (
+            (layer("in", "Input", [], ["data"]) + layer("ip", "InnerProduct", ["x"], ["ip"]), {},
+             "the net has no data layer whose output the net reads: cannot make its deploy version"),
+            (DATA + layer("ip", "InnerProduct", ["data"], ["ip"]), {}, "no shape known for the data blob 'data'")):
+        with pytest.raises(InqError) as e:
+            ap.deploy_net(net_of(net), shapes)
+        assert str(e.value) == msg
+    net = net_of(INPUT + layer("ip", "InnerProduct", ["data"], ["ip"]))
+    ap.add_quantizers(net, 8)
+    with pytest.raises(InqError) as e:
+        ap.calibrated(net, "n.prototxt")
+    assert str(e.value) == "n.prototxt: quantizer 'data_q' is not calibrated (its param_str has no f)"
+    net.layer[1].python_param.param_str = '{"bits": 99}'
+    with pytest.raises(InqError) as e:
+        ap.calibrated(net, "n.prototxt")
+    assert str(e.value) == "n.prototxt: quantizer 'data_q': activation bits must be an integer in 2..16, got 99"
